@@ -1,0 +1,2 @@
+//! `lvsd`: the daemon and its verbs. All logic lives in `lvsd::daemon`.
+fn main() {}

@@ -1,0 +1,2 @@
+//! `ldirectord.cf` and `lvsd.toml` into one validated, typed model.
+//! Reads files, nothing else. May use: `model`.

@@ -1,0 +1,3 @@
+//! The lvsd daemon: wiring, shutdown, signals, reload, control socket,
+//! systemd notify, status and metrics, ldirectord's LSB verbs. Uses everything;
+//! nothing uses it.

@@ -1,0 +1,2 @@
+//! Paired directors: authenticated heartbeats, the role state machine and
+//! VIP takeover. May use: `model`, `wire`, `kernel`.

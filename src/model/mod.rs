@@ -1,0 +1,17 @@
+//! Shared vocabulary of lvsd: IPVS services, real servers, sync daemons,
+//! health and HA roles. No I/O and no async: every other module speaks in
+//! these types, so peers (check, reconcile, ha, cli) never import each other.
+
+mod daemon;
+mod dest;
+mod health;
+mod service;
+mod stats;
+mod table;
+
+pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
+pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};
+pub use health::{Health, Role};
+pub use service::{Family, Protocol, ServiceFlags, ServiceKey, VirtualService};
+pub use stats::Stats;
+pub use table::{Table, TableEntry};

@@ -1,0 +1,2 @@
+//! Every byte format lvsd speaks, and nothing else: no sockets, no tokio.
+//! May use: `model`.

@@ -17,7 +17,7 @@ say() { echo "$*" | tee -a "$LOG"; }
 export PATH="$PATH:/usr/sbin:/sbin"
 for m in ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr \
     ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh \
-    ip_vs_twos ip_vs_pe_sip dummy veth nlmon; do
+    ip_vs_pe_sip dummy veth nlmon; do
   modprobe "$m" 2>>"$LOG" || say "run-all: modprobe $m failed (continuing)"
 done
 say "run-all: kernel $(uname -r), $(nproc) cpus"

@@ -4,6 +4,7 @@
 
 mod daemon;
 mod dest;
+mod ha;
 mod health;
 mod service;
 mod stats;
@@ -11,6 +12,9 @@ mod table;
 
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
 pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};
+pub use ha::{
+    Announce, HaConfig, Hook, HookWhen, LinkConfig, PingConfig, Timings, Vip, DEFAULT_HA_PORT,
+};
 pub use health::{Health, Role};
 pub use service::{Family, Protocol, ServiceFlags, ServiceKey, VirtualService};
 pub use stats::Stats;

@@ -232,7 +232,7 @@ impl Authenticator {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::wire::heartbeat::{encode, PeerState};

@@ -1,2 +1,4 @@
 //! `ldirectord.cf` and `lvsd.toml` into one validated, typed model.
 //! Reads files, nothing else. May use: `model`.
+
+pub mod toml;

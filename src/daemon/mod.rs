@@ -1,3 +1,11 @@
 //! The lvsd daemon: wiring, shutdown, signals, reload, control socket,
-//! systemd notify, status and metrics, ldirectord's LSB verbs. Uses everything;
-//! nothing uses it.
+//! systemd notify, status and metrics, ldirectord's LSB verbs. Uses
+//! everything; nothing uses it.
+
+pub mod control;
+pub mod hooks;
+pub mod metrics;
+pub mod pidfile;
+pub mod plan;
+pub mod status;
+pub mod systemd;

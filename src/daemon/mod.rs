@@ -3,6 +3,7 @@
 //! everything; nothing uses it.
 
 pub mod control;
+pub mod engine;
 pub mod hooks;
 pub mod metrics;
 pub mod pidfile;

@@ -8,3 +8,5 @@ pub mod diff;
 
 pub use desired::{desired, kernel_port, Desired, RealKey, RealState, VirtualSpec};
 pub use diff::{diff, Change};
+pub mod apply;
+pub use apply::{apply, to_op, Applied};

@@ -2,11 +2,13 @@
 //! systemd notify, status and metrics, ldirectord's LSB verbs. Uses
 //! everything; nothing uses it.
 
+pub mod admin;
 pub mod control;
 pub mod engine;
 pub mod hooks;
 pub mod metrics;
 pub mod pidfile;
 pub mod plan;
+pub mod service;
 pub mod status;
 pub mod systemd;

@@ -3,6 +3,7 @@
 //! everything; nothing uses it.
 
 pub mod admin;
+pub mod check_config;
 pub mod control;
 pub mod engine;
 pub mod hooks;

@@ -42,7 +42,7 @@ pub struct Args {
     pub verb: Verb,
     /// `--socket PATH`.
     pub socket: PathBuf,
-    /// `--pid-file PATH` (None: `/run/lvsd.CFGNAME.pid`).
+    /// `--pid-file PATH` (None: `/run/lvsd/lvsd.CFGNAME.pid`).
     pub pid_file: Option<PathBuf>,
     /// `--metrics ADDR|off`.
     pub metrics: Option<SocketAddr>,
@@ -175,7 +175,10 @@ pub fn cfgname(file: Option<&Path>) -> String {
 /// The pid file for these arguments.
 pub fn pid_path(args: &Args) -> PathBuf {
     args.pid_file.clone().unwrap_or_else(|| {
-        PathBuf::from(format!("/run/lvsd.{}.pid", cfgname(args.file.as_deref())))
+        PathBuf::from(format!(
+            "/run/lvsd/lvsd.{}.pid",
+            cfgname(args.file.as_deref())
+        ))
     })
 }
 
@@ -438,9 +441,9 @@ mod tests {
     #[test]
     fn pid_file_follows_ldirectord_cfgname() {
         let a = p(&["start"]).unwrap();
-        assert_eq!(pid_path(&a), PathBuf::from("/run/lvsd.ldirectord.pid"));
+        assert_eq!(pid_path(&a), PathBuf::from("/run/lvsd/lvsd.ldirectord.pid"));
         let a = p(&["/etc/ha.d/web.cf", "start"]).unwrap();
-        assert_eq!(pid_path(&a), PathBuf::from("/run/lvsd.web.cf.pid"));
+        assert_eq!(pid_path(&a), PathBuf::from("/run/lvsd/lvsd.web.cf.pid"));
     }
 
     #[test]

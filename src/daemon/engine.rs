@@ -45,18 +45,17 @@ pub struct CheckReport {
     pub verdict: Option<bool>,
 }
 
-/// Starts the checks of a plan; they stop when `stop` flips to true.
+/// Runs the checks of a plan and reports results on the channel it was
+/// built with.
 pub trait CheckRunner: Send + Sync {
-    /// Spawn check tasks for every real in `plan`. `known` is the health
-    /// the engine already has (a real known up starts as up, so
-    /// failurecount applies from its first failure).
-    fn spawn(
-        &self,
-        plan: &Plan,
-        known: &HashMap<RealKey, bool>,
-        tx: mpsc::Sender<CheckReport>,
-        stop: watch::Receiver<bool>,
-    );
+    /// Make the running checks those of `plan`: unchanged checks keep
+    /// running, others start or stop. `known` is the health the engine
+    /// already has (a real known up starts as up, so failurecount applies
+    /// from its first failure).
+    fn update(&self, plan: &Plan, known: &HashMap<RealKey, bool>);
+
+    /// Stop every check.
+    fn shutdown(&self);
 }
 
 /// Per-real state the engine keeps.
@@ -92,8 +91,6 @@ pub struct Engine {
     fallback_cmd: HashMap<ServiceKey, bool>,
     status: Arc<Mutex<Status>>,
     phase: Phase,
-    check_stop: Option<watch::Sender<bool>>,
-    report_tx: mpsc::Sender<CheckReport>,
     fingerprint: Option<(SystemTime, u64, u64)>,
     host: String,
 }
@@ -107,7 +104,6 @@ impl Engine {
         ipvs: SharedIpvs,
         runner: Arc<dyn CheckRunner>,
         status: Arc<Mutex<Status>>,
-        report_tx: mpsc::Sender<CheckReport>,
     ) -> Engine {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -125,8 +121,6 @@ impl Engine {
             fallback_cmd: HashMap::new(),
             status,
             phase: Phase::Starting,
-            check_stop: None,
-            report_tx,
             fingerprint,
             host,
         }
@@ -217,18 +211,12 @@ impl Engine {
     }
 
     fn spawn_checks(&mut self) {
-        if let Some(old) = self.check_stop.take() {
-            let _ = old.send(true);
-        }
-        let (tx, rx) = watch::channel(false);
         let known: HashMap<RealKey, bool> = self
             .health
             .iter()
             .filter_map(|(k, h)| h.up.map(|u| (*k, u)))
             .collect();
-        self.runner
-            .spawn(&self.plan, &known, self.report_tx.clone(), rx);
-        self.check_stop = Some(tx);
+        self.runner.update(&self.plan, &known);
     }
 
     fn on_report(&mut self, r: CheckReport, dirty: &mut HashSet<ServiceKey>) {
@@ -742,9 +730,7 @@ impl Engine {
     async fn stop(&mut self) {
         self.set_phase(Phase::Stopping);
         systemd::stopping();
-        if let Some(s) = self.check_stop.take() {
-            let _ = s.send(true);
-        }
+        self.runner.shutdown();
         let doomed: Vec<Change> = self
             .plan
             .virtuals

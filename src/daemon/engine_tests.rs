@@ -13,14 +13,8 @@ use crate::reconcile::VirtualSpec;
 struct NoChecks;
 
 impl CheckRunner for NoChecks {
-    fn spawn(
-        &self,
-        _: &Plan,
-        _: &HashMap<RealKey, bool>,
-        _: mpsc::Sender<CheckReport>,
-        _: watch::Receiver<bool>,
-    ) {
-    }
+    fn update(&self, _: &Plan, _: &HashMap<RealKey, bool>) {}
+    fn shutdown(&self) {}
 }
 
 fn check(ct: CheckType) -> CheckSpec {
@@ -108,7 +102,6 @@ async fn start(fake: FakeTable, plan: Plan) -> Harness {
         fake.clone(),
         Arc::new(NoChecks),
         status,
-        rtx.clone(),
     );
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(engine.run(rrx, qrx, hrx, srx, move || {

@@ -4,9 +4,12 @@
 
 pub mod admin;
 pub mod check_config;
+pub mod checks;
 pub mod control;
 pub mod engine;
+pub mod entry;
 pub mod hooks;
+pub mod load;
 pub mod metrics;
 pub mod pidfile;
 pub mod plan;

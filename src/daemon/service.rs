@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use super::control;
-use super::engine::{CheckRunner, Engine, Loader, SharedIpvs};
+use super::engine::{CheckReport, CheckRunner, Engine, Loader, SharedIpvs};
 use super::metrics::{self, Page, Render};
 use super::pidfile::PidFile;
 use super::plan::Plan;
@@ -65,7 +65,7 @@ pub async fn run(
     plan: Plan,
     loader: Loader,
     ipvs: SharedIpvs,
-    runner: Arc<dyn CheckRunner>,
+    make_runner: impl FnOnce(mpsc::Sender<CheckReport>) -> Arc<dyn CheckRunner>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let listener = control::bind(&opts.socket)
@@ -109,15 +109,8 @@ pub async fn run(
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
     let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
-    let engine = Engine::new(
-        opts.config.clone(),
-        loader,
-        plan,
-        ipvs,
-        runner,
-        status,
-        rep_tx,
-    );
+    let runner = make_runner(rep_tx);
+    let engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status);
     let config = opts.config.display().to_string();
     let mut engine_task =
         tokio::spawn(engine.run(rep_rx, req_rx, hup_rx, eng_stop_rx, move || {

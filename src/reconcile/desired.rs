@@ -141,10 +141,15 @@ fn desired_real(key: &ServiceKey, real: &RealServer) -> RealServer {
 }
 
 /// Two config lines may name the same kernel destination (say DR reals with
-/// different ports); the kernel holds one, so the first definition wins.
+/// different ports); the kernel holds one. ldirectord edits the first
+/// entry with the later line's settings, so the last line wins in place.
 fn push_unique(reals: &mut Vec<RealServer>, r: RealServer) {
-    if !reals.iter().any(|x| x.addr == r.addr && x.port == r.port) {
-        reals.push(r);
+    match reals
+        .iter_mut()
+        .find(|x| x.addr == r.addr && x.port == r.port)
+    {
+        Some(x) => *x = r,
+        None => reals.push(r),
     }
 }
 
@@ -274,13 +279,13 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_kernel_destinations_collapse_to_first() {
+    fn duplicate_kernel_destinations_collapse_to_last_in_place() {
         let mut s = spec(false, false);
         s.reals = vec![
             real("10.1.0.1", 81, Forward::Route, 4),
             real("10.1.0.1", 82, Forward::Route, 9),
         ];
         let d = desired(&[s], &down_set(&[]), &|_| true);
-        assert_eq!(weights(&d), vec![("10.1.0.1".into(), 80, 4)]);
+        assert_eq!(weights(&d), vec![("10.1.0.1".into(), 80, 9)]);
     }
 }

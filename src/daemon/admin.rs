@@ -186,46 +186,56 @@ pub fn pid_path(args: &Args) -> PathBuf {
 /// this module stays testable); returns the exit code.
 pub type Foreground<'a> = &'a dyn Fn(&Args, &Path) -> i32;
 
-/// Locates the config (ldirectord's search) and checks that it parses.
-pub type Check<'a> = &'a dyn Fn(Option<&Path>) -> Result<PathBuf, (i32, String)>;
+/// Locates the config (ldirectord's search) and, when the flag is set,
+/// checks that it parses: `Err((exit code, message))`.
+pub type Check<'a> = &'a dyn Fn(Option<&Path>, bool) -> Result<PathBuf, (i32, String)>;
 
 /// Execute a verb; returns the process exit code.
+///
+/// Like ldirectord every verb first locates the config file (exit 1 when
+/// there is none) and names it in its messages; only the verbs that use
+/// it (start, restart, run) refuse an invalid one, so a broken file never
+/// stops `lvsd stop` or `lvsd status` from working.
 pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
     let pid = pid_path(args);
-    let name = || {
-        args.file
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "ldirectord.cf".into())
-    };
     match args.verb {
         Verb::Help => {
             print!("{USAGE}");
-            0
+            return 0;
         }
         Verb::Version => {
             println!("lvsd {}", env!("CARGO_PKG_VERSION"));
-            0
+            return 0;
         }
-        Verb::Run => match check(args.file.as_deref()) {
-            Ok(path) => foreground(args, &path),
-            Err((code, msg)) => fail(code, &msg),
-        },
-        Verb::Start => start(args, &pid, check, foreground),
+        _ => {}
+    }
+    let validate = matches!(
+        args.verb,
+        Verb::Start | Verb::Restart | Verb::TryRestart | Verb::Run
+    );
+    let path = match check(args.file.as_deref(), validate) {
+        Ok(p) => p,
+        Err((code, msg)) => return fail(code, &msg),
+    };
+    let name = path.display().to_string();
+    match args.verb {
+        Verb::Help | Verb::Version => 0,
+        Verb::Run => foreground(args, &path),
+        Verb::Start => start(args, &pid, &path, foreground),
         Verb::Stop => stop(&pid),
         Verb::Restart => match stop(&pid) {
-            0 => start(args, &pid, check, foreground),
+            0 => start(args, &pid, &path, foreground),
             c => c,
         },
         Verb::TryRestart => match liveness(&pid) {
             Liveness::Running(_) => match stop(&pid) {
-                0 => start(args, &pid, check, foreground),
+                0 => start(args, &pid, &path, foreground),
                 c => c,
             },
             _ => 0,
         },
-        Verb::Reload | Verb::ForceReload => reload(args, &pid, &name()),
-        Verb::Status => status(args, &pid, &name()),
+        Verb::Reload | Verb::ForceReload => reload(args, &pid, &name),
+        Verb::Status => status(args, &pid, &name),
     }
 }
 
@@ -237,19 +247,15 @@ fn fail(code: i32, msg: &str) -> i32 {
     code
 }
 
-fn start(args: &Args, pid: &Path, check: Check, foreground: Foreground) -> i32 {
+fn start(args: &Args, pid: &Path, path: &Path, foreground: Foreground) -> i32 {
     if let Liveness::Running(p) = liveness(pid) {
         eprintln!("lvsd: already running with pid {p}");
         return 0;
     }
-    let path = match check(args.file.as_deref()) {
-        Ok(p) => p,
-        Err((code, msg)) => return fail(code, &msg),
-    };
     if args.debug || std::env::var_os(CHILD_ENV).is_some() {
-        return foreground(args, &path);
+        return foreground(args, path);
     }
-    daemonize(args, &path, pid)
+    daemonize(args, path, pid)
 }
 
 /// Re-execute ourselves as `lvsd ... run FILE` in a new session with
@@ -453,7 +459,14 @@ mod tests {
         let mut a = p(&["x.cf", "status"]).unwrap();
         a.pid_file = Some(pid.clone());
         let never: Foreground = &|_, _| panic!("must not run");
-        let check: Check = &|_| Err((2, "x.cf:1: bad".into()));
+        // A broken config only matters to the verbs that use it.
+        let check: Check = &|_, validate| {
+            if validate {
+                Err((2, "x.cf:1: bad".into()))
+            } else {
+                Ok(PathBuf::from("/etc/ha.d/x.cf"))
+            }
+        };
         assert_eq!(execute(&a, check, never), 3);
         std::fs::write(&pid, "99999999\n").unwrap();
         assert_eq!(execute(&a, check, never), 1);
@@ -465,6 +478,9 @@ mod tests {
         a.verb = Verb::Start;
         assert_eq!(execute(&a, check, never), 2, "config error is exit 2");
         a.verb = Verb::TryRestart;
-        assert_eq!(execute(&a, check, never), 0);
+        assert_eq!(execute(&a, check, never), 2);
+        let missing: Check = &|_, _| Err((1, "config file x.cf not found".into()));
+        a.verb = Verb::Status;
+        assert_eq!(execute(&a, missing, never), 1);
     }
 }

@@ -147,7 +147,7 @@ fn is_unicast(addr: &IpAddr) -> bool {
 fn check_service(st: &State, svc: &VirtualService, op: OpKind) -> Result<(), Error> {
     // ip_vs_add_service / ip_vs_edit_service: scheduler lookup first
     // ("none" is accepted since Linux 4.20 for schedulerless services).
-    if svc.scheduler != "none" && !st.schedulers.iter().any(|s| *s == svc.scheduler) {
+    if svc.scheduler != "none" && !st.schedulers.contains(&svc.scheduler) {
         return Err(kerr(op, libc::ENOENT));
     }
     if let Some(pe) = svc.pe_name.as_deref() {

@@ -1,2 +1,4 @@
 //! Every byte format lvsd speaks, and nothing else: no sockets, no tokio.
 //! May use: `model`.
+
+pub mod ipvs;

@@ -147,7 +147,6 @@ impl Error {
     }
 
     /// A copy, for handing one transport failure to every op of a batch.
-    #[allow(dead_code)]
     pub(crate) fn duplicate(&self, op: OpKind) -> Error {
         match self {
             Error::Kernel { errno, .. } => Error::Kernel { op, errno: *errno },

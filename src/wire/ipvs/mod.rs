@@ -11,6 +11,7 @@
 
 mod daemon;
 mod dest;
+mod frame;
 mod nla;
 mod service;
 mod stats;
@@ -20,6 +21,9 @@ mod tests;
 
 pub use daemon::{daemon_attrs, daemon_from_attrs, daemon_stop_attrs, DaemonAttr};
 pub use dest::{dest_attrs, dest_from_attrs, dest_key_attrs, DestAttr};
+pub use frame::{
+    parse_replies, push_family_request, push_request, Reply, FLAGS_CHANGE, FLAGS_DUMP,
+};
 pub use service::{service_attrs, service_from_attrs, service_key_attrs, ServiceAttr};
 pub use stats::{StatsAttr, StatsNest};
 

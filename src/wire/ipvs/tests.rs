@@ -482,3 +482,86 @@ fn daemon_reply() {
     assert_eq!(d.mcast_group, Some(ip("224.0.0.81")));
     assert!(daemon_from_attrs(&[DaemonAttr::State(7)]).is_err());
 }
+
+/// An `NLMSG_ERROR` message as the kernel sends it with NETLINK_CAP_ACK:
+/// header, code, then the original request's header.
+fn ack(seq: u32, code: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&36u32.to_ne_bytes()); // nlmsg_len
+    b.extend_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR
+    b.extend_from_slice(&0x100u16.to_ne_bytes()); // NLM_F_CAPPED
+    b.extend_from_slice(&seq.to_ne_bytes());
+    b.extend_from_slice(&77u32.to_ne_bytes()); // our port id
+    b.extend_from_slice(&code.to_ne_bytes());
+    b.extend_from_slice(&[0u8; 16]); // original header (not used)
+    b
+}
+
+#[test]
+fn frame_request_bytes_match_ipvsadm() {
+    // nlmsghdr(len=104, type=42, flags=5, seq, pid 0) + the logged payload
+    // of `ipvsadm -A -t 10.0.0.1:80 -s rr`.
+    let mut out = Vec::new();
+    push_request(
+        &mut out,
+        42,
+        FLAGS_CHANGE,
+        7,
+        IpvsMessage::new_service(&svc(tcp("10.0.0.1", 80), "rr")),
+    );
+    let req = &requests("-A -t 10.0.0.1:80 -s rr")[0];
+    assert_eq!(out.len(), 104);
+    assert_eq!(&out[0..4], &104u32.to_ne_bytes());
+    assert_eq!(&out[4..6], &42u16.to_ne_bytes());
+    assert_eq!(&out[6..8], &5u16.to_ne_bytes());
+    assert_eq!(&out[8..12], &7u32.to_ne_bytes());
+    assert_eq!(&out[16..20], &[1, 1, 0, 0]);
+    assert_eq!(hex(&out[20..]), hex(&req.attrs));
+}
+
+#[test]
+fn parse_batch_of_acks_and_data() {
+    let mut buf = ack(10, 0);
+    buf.extend(ack(11, -libc::EEXIST));
+    // A dump part: a service message with NLM_F_MULTI, then DONE.
+    let mut part = Vec::new();
+    push_request(
+        &mut part,
+        42,
+        2,
+        12,
+        IpvsMessage::new_service(&svc(tcp("10.0.0.1", 80), "rr")),
+    );
+    buf.extend(&part);
+    let mut done = vec![0u8; 20];
+    done[0..4].copy_from_slice(&20u32.to_ne_bytes());
+    done[4..6].copy_from_slice(&3u16.to_ne_bytes());
+    done[8..12].copy_from_slice(&12u32.to_ne_bytes());
+    buf.extend(&done);
+    let r = parse_replies(&buf, 42).unwrap();
+    assert_eq!(r[0], Reply::Ack { seq: 10 });
+    assert_eq!(
+        r[1],
+        Reply::Error {
+            seq: 11,
+            errno: libc::EEXIST
+        }
+    );
+    match &r[2] {
+        Reply::Data {
+            seq: 12,
+            multi: true,
+            msg,
+        } => {
+            assert_eq!(msg.to_service().unwrap().scheduler, "rr");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r[3], Reply::Done { seq: 12, errno: 0 });
+    // Garbage never panics.
+    for cut in 0..buf.len() {
+        let _ = parse_replies(&buf[..cut], 42);
+    }
+    let zero_len = [0u8; 16];
+    assert!(parse_replies(&zero_len, 42).is_err());
+}

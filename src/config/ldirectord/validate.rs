@@ -146,19 +146,14 @@ impl Builder<'_> {
     }
 
     fn global(&mut self, line: usize, name: &str, value: &str) {
-        let g = &mut self.global;
         macro_rules! set {
             ($field:expr, $parse:expr) => {{
                 let r = $parse;
                 if let Some(v) = self.take(line, name, r) {
-                    #[allow(unused_assignments)]
-                    {
-                        $field = v;
-                    }
+                    $field = v;
                 }
             }};
         }
-        let _ = g;
         match name {
             "checktimeout" => set!(self.global.checktimeout, d::positive(value).map(Some)),
             "negotiatetimeout" => {
@@ -777,10 +772,6 @@ impl Builder<'_> {
         proto: &str,
         vport: u16,
     ) -> Option<Fallback> {
-        let vport_word = match header {
-            Header::Addr(hp) => hp.port.clone(),
-            Header::Fwmark(_) => None,
-        };
         if let Some((line, f)) = &b.fallback {
             let name = if family == Family::V6 {
                 "fallback6"
@@ -798,7 +789,6 @@ impl Builder<'_> {
                 },
                 None => vport,
             };
-            let _ = vport_word;
             return Some(Fallback {
                 addr,
                 port,

@@ -649,7 +649,7 @@ impl Builder<'_> {
         for (line, r) in &b.reals {
             self.expand_real(*line, r, family, &check, &mut reals);
         }
-        let fallback = self.fallback_for(&b, &header, family, proto_name, vport);
+        let fallback = self.fallback_for(&b, family, proto_name, vport);
         let g = &self.global;
         let alerts = Alerts {
             emailalert: b.emailalert.clone().or_else(|| g.alerts.emailalert.clone()),
@@ -767,7 +767,6 @@ impl Builder<'_> {
     fn fallback_for(
         &mut self,
         b: &Block,
-        header: &Header,
         family: Family,
         proto: &str,
         vport: u16,

@@ -349,7 +349,17 @@ impl Builder<'_> {
                 let _ = self.take(line, name, d::quoted_nonempty(value));
             }
             "scheduler" => set!(scheduler, d::scheduler(value)),
-            "persistent" => set!(persistent, d::number(value)),
+            // ipvsadm's `-p` range (1..MAX_TIMEOUT = 31 days): ldirectord
+            // accepts 0 and more, then every ipvsadm -A fails.
+            "persistent" => set!(
+                persistent,
+                d::number(value).and_then(|n| match n {
+                    1..=2_678_400 => Ok(n),
+                    _ => Err(format!(
+                        "persistence timeout {n} out of range: expected 1..2678400 seconds"
+                    )),
+                })
+            ),
             "schedflags" => {
                 if let Some((bits, needs)) = self.take(line, name, d::schedflags(value)) {
                     b.schedflags = Some((line, bits, needs));
@@ -1452,6 +1462,7 @@ mod tests {
             ("  checktimeout=3\n", 1, "checktimeout"),
             ("logfile=/var/log/x\n", 1, "logfile"),
             ("virtual=10.0.0.1:80\n\tchecktimeout=0\n", 2, "checktimeout"),
+            ("virtual=10.0.0.1:80\n\tpersistent=0\n", 2, "persistent"),
         ] {
             let e = errs(text);
             let want = format!("t.cf:{line}: {directive}: ");

@@ -5,3 +5,4 @@ pub mod error;
 pub mod ldirectord;
 
 pub use error::{Diagnostic, Error};
+pub mod toml;

@@ -1,0 +1,114 @@
+//! `lvsd` without the check-config verb: argv to exit code. Wires the
+//! real kernel, the config loader and the check engine into the verbs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::config::ldirectord::{find_config, Config};
+use crate::config::Error as ConfigError;
+use crate::kernel::NetlinkIpvs;
+
+use super::admin::{self, Args};
+use super::checks::CheckAdapter;
+use super::engine::{CheckReport, CheckRunner, Loader, SharedIpvs};
+use super::load::load_plan;
+use super::service::{self, Options};
+
+/// Run `lvsd ARGS...`; returns the exit code.
+pub fn main(argv: &[String]) -> i32 {
+    let args = match admin::parse_args(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("lvsd: {e}");
+            eprint!("{}", admin::USAGE);
+            return 2;
+        }
+    };
+    admin::execute(&args, &check, &foreground)
+}
+
+/// Locate and validate the config: 1 when missing or unreadable (as
+/// ldirectord), 2 when invalid.
+fn check(file: Option<&Path>, validate: bool) -> Result<PathBuf, (i32, String)> {
+    let path = find_config(file).map_err(|e| (1, e.to_string()))?;
+    if !validate {
+        return Ok(path);
+    }
+    match Config::load(&path) {
+        Ok(_) => Ok(path),
+        Err(e @ ConfigError::Invalid(_)) => Err((2, e.diagnostics().join("\n"))),
+        Err(e) => Err((1, e.to_string())),
+    }
+}
+
+fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Run the daemon in this process until it is told to stop.
+fn foreground(args: &Args, path: &Path) -> i32 {
+    init_logging(args.debug);
+    let plan = match load_plan(path) {
+        Ok(p) => p,
+        Err(e) => {
+            for l in e.lines() {
+                tracing::error!("{l}");
+            }
+            return 2;
+        }
+    };
+    let ipvs: SharedIpvs = match NetlinkIpvs::new() {
+        Ok(n) => Arc::new(n),
+        Err(e) => {
+            tracing::error!("cannot open IPVS: {e}");
+            return 1;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let opts = Options {
+        config: path.to_path_buf(),
+        pid_file: Some(admin::pid_path(args)),
+        socket: args.socket.clone(),
+        metrics: args.metrics,
+    };
+    let loader: Loader = Arc::new(|p: &Path| load_plan(p));
+    let make_runner =
+        |tx: mpsc::Sender<CheckReport>| -> Arc<dyn CheckRunner> { Arc::new(CheckAdapter::new(tx)) };
+    let res = rt.block_on(service::run(
+        opts,
+        plan,
+        loader,
+        ipvs,
+        make_runner,
+        std::future::pending(),
+    ));
+    match res {
+        Ok(()) => {
+            tracing::info!("stopped");
+            0
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            1
+        }
+    }
+}

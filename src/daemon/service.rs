@@ -1,0 +1,167 @@
+//! One daemon instance, mini-redis style: spawn the control socket, the
+//! metrics listener and the engine, route signals, and on shutdown stop
+//! every task and wait for it (bounded). Never flushes IPVS.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+
+use super::control;
+use super::engine::{CheckReport, CheckRunner, Engine, Loader, SharedIpvs};
+use super::metrics::{self, Page, Render};
+use super::pidfile::PidFile;
+use super::plan::Plan;
+use super::status::Status;
+use super::systemd;
+
+/// Where the daemon listens and what it writes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The config file (already located).
+    pub config: PathBuf,
+    /// Pid file to write, if any.
+    pub pid_file: Option<PathBuf>,
+    /// Control socket.
+    pub socket: PathBuf,
+    /// Metrics and status HTTP listener (None: off).
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The control socket could not be bound.
+    #[error("control socket {path}: {source}")]
+    Socket {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The pid file could not be written.
+    #[error("pid file {path}: {source}")]
+    PidFile {
+        /// Pid file path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Installing a signal handler failed.
+    #[error("signal handler: {0}")]
+    Signal(std::io::Error),
+    /// The engine stopped with an error (first table read failed).
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// Run the daemon until `shutdown` completes or SIGTERM/SIGINT arrives.
+pub async fn run(
+    opts: Options,
+    plan: Plan,
+    loader: Loader,
+    ipvs: SharedIpvs,
+    make_runner: impl FnOnce(mpsc::Sender<CheckReport>) -> Arc<dyn CheckRunner>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let listener = control::bind(&opts.socket)
+        .await
+        .map_err(|source| Error::Socket {
+            path: opts.socket.clone(),
+            source,
+        })?;
+    let _pid = match &opts.pid_file {
+        Some(p) => Some(PidFile::create(p).map_err(|source| Error::PidFile {
+            path: p.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let status = Arc::new(Mutex::new(Status::new(opts.config.display().to_string())));
+    let (req_tx, req_rx) = mpsc::channel(16);
+    let (rep_tx, rep_rx) = mpsc::channel(4096);
+    let (hup_tx, hup_rx) = mpsc::channel(1);
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(control::serve(
+        listener,
+        opts.socket.clone(),
+        req_tx,
+        stop_rx.clone(),
+    )));
+    if let Some(addr) = opts.metrics {
+        // A busy metrics port must not stop load balancing: log and go on.
+        match metrics::bind(addr).await {
+            Ok(l) => {
+                let render = renderer(status.clone(), ipvs.clone());
+                tasks.push(tokio::spawn(metrics::serve(l, render, stop_rx.clone())));
+            }
+            Err(e) => tracing::error!(%addr, error = %e, "metrics listener disabled"),
+        }
+    }
+
+    let mut hup = signal(SignalKind::hangup()).map_err(Error::Signal)?;
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+    let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
+    let runner = make_runner(rep_tx);
+    let engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status);
+    let config = opts.config.display().to_string();
+    let mut engine_task =
+        tokio::spawn(engine.run(rep_rx, req_rx, hup_rx, eng_stop_rx, move || {
+            tracing::info!(config = %config, "initial table applied; ready");
+            systemd::ready("running");
+        }));
+    tokio::pin!(shutdown);
+    let engine_result = loop {
+        tokio::select! {
+            r = &mut engine_task => break r,
+            _ = hup.recv() => {
+                // A full queue means a reload is pending already.
+                let _ = hup_tx.try_send(());
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); let _ = eng_stop_tx.send(true); }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); let _ = eng_stop_tx.send(true); }
+            _ = &mut shutdown => { let _ = eng_stop_tx.send(true); }
+        }
+    };
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    match engine_result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Error::Engine(e)),
+        Err(e) => Err(Error::Engine(format!("engine task failed: {e}"))),
+    }
+}
+
+/// The metrics page: the engine's status plus fresh kernel counters.
+fn renderer(status: Arc<Mutex<Status>>, ipvs: SharedIpvs) -> Render {
+    Arc::new(move |page| {
+        let status = status.clone();
+        let ipvs = ipvs.clone();
+        Box::pin(async move {
+            let table = tokio::task::spawn_blocking(move || ipvs.table().ok())
+                .await
+                .ok()
+                .flatten();
+            let mut st = match status.lock() {
+                Ok(s) => s.clone(),
+                Err(p) => p.into_inner().clone(),
+            };
+            if let Some(t) = &table {
+                st.merge_kernel(t);
+            }
+            match page {
+                Page::Metrics => st.render_prometheus(),
+                Page::Status => st.render_text(SystemTime::now()),
+            }
+        })
+    })
+}

@@ -600,3 +600,36 @@ async fn combined_starts_with_negotiate() {
     down(&s, 18080, "404").await;
     let _ = SocketAddr::new(LO, 0);
 }
+
+#[test]
+fn probe_prints_one_line_per_real() {
+    if !have("nginx") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("probe.cf");
+    let refused = refused_port();
+    std::fs::write(
+        &cf,
+        format!(
+            "checktimeout=2\nnegotiatetimeout=2\n\
+             virtual=127.0.0.1:18080\n\treal=127.0.0.1:18080 masq\n\treal=127.0.0.1:{refused} masq\n\
+             \tservice=http\n\trequest=\"ok.html\"\n\treceive=\"http ok\"\n\
+             virtual=127.0.0.1:80\n\treal=127.0.0.1:18080 masq\n\tchecktype=off\n"
+        ),
+    )
+    .unwrap();
+    let out = lvsd::check::probe::probe_main(Some(&cf));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "tcp:127.0.0.1:18080 127.0.0.1:18080 up 200 OK".to_string(),
+            format!("tcp:127.0.0.1:18080 127.0.0.1:{refused} down connection refused"),
+            "tcp:127.0.0.1:80 127.0.0.1:18080 down checktype off (never checked)".to_string(),
+        ]
+    );
+    let bad = lvsd::check::probe::probe_main(Some(&dir.path().join("missing.cf")));
+    assert_eq!(bad.code, 1);
+}

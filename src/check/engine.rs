@@ -206,7 +206,7 @@ async fn check_task(
     }
     if spec.checktype == CheckType::Off {
         // ldirectord forces such reals down once and never checks them.
-        let reason = "checktype off".to_string();
+        let reason = super::CheckError::Off.to_string();
         let _ = tx
             .send(Event {
                 id,
@@ -456,7 +456,10 @@ mod tests {
         eng.update(vec![off, ora]);
         let mut evs = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
         evs.sort_by(|a, b| a.id.cmp(&b.id));
-        assert_eq!(evs[0].health, Health::Down("checktype off".into()));
+        assert_eq!(
+            evs[0].health,
+            Health::Down("checktype off (never checked)".into())
+        );
         assert!(evs[1].reason.contains("oracle"), "{}", evs[1].reason);
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(script.log.lock().unwrap().is_empty());

@@ -45,6 +45,9 @@ pub enum CheckError {
     /// Protocol or I/O error during the conversation.
     #[error("{0}")]
     Protocol(String),
+    /// `checktype=off`: never checked, never activated.
+    #[error("checktype off (never checked)")]
+    Off,
     /// The check cannot run as configured.
     #[error("configuration: {0}")]
     Config(String),
@@ -93,7 +96,7 @@ pub async fn run_step(spec: &CheckSpec, target: &Target, step: Step) -> CheckRes
         Step::Ping => ping::check(spec, target).await,
         Step::External => external::check(spec, target).await,
         Step::On => Ok("checktype on".into()),
-        Step::Off => Err(CheckError::Config("checktype off".into())),
+        Step::Off => Err(CheckError::Off),
     }
 }
 

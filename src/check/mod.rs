@@ -1,2 +1,105 @@
 //! Health checks of real servers; emits health changes as typed events.
+//!
+//! One tokio task per (virtual, real) check, no process per check (only
+//! `external` checks spawn their command). The engine ([`Engine`]) schedules
+//! checks with jitter and a global concurrency bound, applies failurecount,
+//! and sends [`Event`]s when a real's health changes. [`run_once`] runs a
+//! single check (used by `lvsd probe`).
+//!
 //! Never touches the IPVS table. May use: `model`, `config` (check specs).
+
+pub mod connect;
+pub mod engine;
+pub mod external;
+pub mod negotiate;
+pub mod ping;
+pub mod probe;
+pub mod schedule;
+pub mod spec;
+
+use std::io;
+use std::time::Duration;
+
+pub use engine::{CheckEntry, Engine, EngineOptions, Event};
+pub use schedule::Step;
+pub use spec::{CheckSpec, HttpMethod, Kind, Service, Target, Transport};
+
+/// Why a check failed. The `Display` text is the "reason" shown to users.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// Nothing listens on the port.
+    #[error("connection refused")]
+    Refused,
+    /// No complete answer within the check's timeout.
+    #[error("timed out after {}s", .0.as_secs_f64())]
+    Timeout(Duration),
+    /// Connecting (or sending) failed for another reason.
+    #[error("connect failed: {0}")]
+    Connect(io::Error),
+    /// The peer closed the connection before answering.
+    #[error("connection closed by peer{0}")]
+    Closed(String),
+    /// The server answered, but not what the check expects.
+    #[error("wrong answer: {0}")]
+    Mismatch(String),
+    /// Protocol or I/O error during the conversation.
+    #[error("{0}")]
+    Protocol(String),
+    /// The check cannot run as configured.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl CheckError {
+    /// Classify an I/O error from a connect or a conversation.
+    pub fn from_io(e: io::Error) -> CheckError {
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused => CheckError::Refused,
+            io::ErrorKind::UnexpectedEof => CheckError::Closed(String::new()),
+            io::ErrorKind::ConnectionReset => CheckError::Closed(" (reset)".into()),
+            _ => CheckError::Connect(e),
+        }
+    }
+
+    /// Classify an error of a client library: a refused connection anywhere
+    /// in its source chain becomes [`CheckError::Refused`].
+    pub fn from_lib(prefix: &str, e: &(dyn std::error::Error + 'static)) -> CheckError {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = cur {
+            if let Some(io) = err.downcast_ref::<io::Error>() {
+                if io.kind() == io::ErrorKind::ConnectionRefused {
+                    return CheckError::Refused;
+                }
+            }
+            cur = err.source();
+        }
+        let text = e.to_string();
+        if text.contains("Connection refused") {
+            return CheckError::Refused;
+        }
+        CheckError::Protocol(format!("{prefix}: {text}"))
+    }
+}
+
+/// Result of one check: on success a short description of the answer.
+pub type CheckResult = Result<String, CheckError>;
+
+/// Run one check of `spec` against `target` once, with its timeout.
+/// `step` chooses negotiate or connect for combined checks (see [`Step`]).
+pub async fn run_step(spec: &CheckSpec, target: &Target, step: Step) -> CheckResult {
+    match step {
+        Step::Connect => connect::check(spec, target).await,
+        Step::Negotiate => negotiate::check(spec, target).await,
+        Step::Ping => ping::check(spec, target).await,
+        Step::External => external::check(spec, target).await,
+        Step::On => Ok("checktype on".into()),
+        Step::Off => Err(CheckError::Config("checktype off".into())),
+    }
+}
+
+/// Run the first check a fresh real would get (negotiate for combined).
+pub async fn run_once(spec: &CheckSpec, target: &Target) -> CheckResult {
+    spec.validate().map_err(CheckError::Config)?;
+    let step = schedule::CheckState::new(spec.kind).next_step(spec);
+    run_step(spec, target, step).await
+}

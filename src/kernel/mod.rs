@@ -1,6 +1,181 @@
 //! The only code that changes kernel state: IPVS over generic netlink,
 //! addresses over rtnetlink, gratuitous ARP / unsolicited NA, sync daemons.
-//! May use: `wire`, `model`.
+//! May use: `wire`, `model`. Callers (cli, reconcile, ha, daemon) speak to
+//! IPVS through the [`Ipvs`] trait only, so tests swap in [`FakeTable`].
+//! Must not: decide what the table should hold (that is `reconcile`), nor
+//! print anything (errors carry the errno; `cli` owns ipvsadm's texts).
+//!
+//! The trait is synchronous on purpose: `lvsadm` is a one-shot CLI and the
+//! daemon calls it from a blocking thread (`tokio::task::spawn_blocking`).
 
 pub mod addr;
 pub mod announce;
+mod error;
+mod fake;
+mod ipvs;
+
+use std::net::IpAddr;
+
+pub use error::{Error, OpKind};
+pub use fake::FakeTable;
+pub use ipvs::NetlinkIpvs;
+
+use crate::model::{
+    RealServer, ServiceKey, SyncDaemon, SyncState, Table, TableEntry, Timeouts, VersionInfo,
+    VirtualService,
+};
+
+/// One change to the IPVS table, as one IPVS generic-netlink command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `IPVS_CMD_NEW_SERVICE` (`ipvsadm -A`).
+    AddService(VirtualService),
+    /// `IPVS_CMD_SET_SERVICE` (`ipvsadm -E`).
+    EditService(VirtualService),
+    /// `IPVS_CMD_DEL_SERVICE` (`ipvsadm -D`).
+    DelService(ServiceKey),
+    /// `IPVS_CMD_FLUSH` (`ipvsadm -C`).
+    Flush,
+    /// `IPVS_CMD_NEW_DEST` (`ipvsadm -a`).
+    AddDest(ServiceKey, RealServer),
+    /// `IPVS_CMD_SET_DEST` (`ipvsadm -e`).
+    EditDest(ServiceKey, RealServer),
+    /// `IPVS_CMD_DEL_DEST` (`ipvsadm -d`): service, real address and port;
+    /// the real server's family is the address's.
+    DelDest(ServiceKey, IpAddr, u16),
+    /// `IPVS_CMD_ZERO` (`ipvsadm -Z [service]`); `None` zeroes everything.
+    Zero(Option<ServiceKey>),
+    /// `IPVS_CMD_SET_CONFIG` (`ipvsadm --set`; 0 leaves a value unchanged).
+    SetTimeouts(Timeouts),
+    /// `IPVS_CMD_NEW_DAEMON` (`ipvsadm --start-daemon`).
+    StartDaemon(SyncDaemon),
+    /// `IPVS_CMD_DEL_DAEMON` (`ipvsadm --stop-daemon`).
+    StopDaemon(SyncState),
+}
+
+impl Op {
+    /// Which command this op is (kept in errors).
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::AddService(_) => OpKind::AddService,
+            Op::EditService(_) => OpKind::EditService,
+            Op::DelService(_) => OpKind::DelService,
+            Op::Flush => OpKind::Flush,
+            Op::AddDest(..) => OpKind::AddDest,
+            Op::EditDest(..) => OpKind::EditDest,
+            Op::DelDest(..) => OpKind::DelDest,
+            Op::Zero(_) => OpKind::Zero,
+            Op::SetTimeouts(_) => OpKind::SetTimeouts,
+            Op::StartDaemon(_) => OpKind::StartDaemon,
+            Op::StopDaemon(_) => OpKind::StopDaemon,
+        }
+    }
+}
+
+/// Read and change the IPVS table of the current network namespace.
+///
+/// Errors from the kernel come back as [`Error::Kernel`] with the errno the
+/// kernel returned, so callers can print ipvsadm's exact message.
+pub trait Ipvs {
+    /// `IPVS_CMD_GET_INFO`: version and connection table size.
+    fn info(&self) -> Result<VersionInfo, Error>;
+
+    /// Every virtual service, with stats, in kernel order.
+    fn services(&self) -> Result<Vec<VirtualService>, Error>;
+
+    /// One virtual service (`Error::Kernel{errno: ESRCH}` if absent).
+    fn service(&self, key: &ServiceKey) -> Result<VirtualService, Error>;
+
+    /// Real servers of a service, with stats, in kernel order. Like the
+    /// kernel, an absent service gives an empty list, not an error.
+    fn dests(&self, key: &ServiceKey) -> Result<Vec<RealServer>, Error>;
+
+    /// `IPVS_CMD_GET_CONFIG`: the global timeouts.
+    fn timeouts(&self) -> Result<Timeouts, Error>;
+
+    /// Running sync daemons (at most one master and one backup).
+    fn daemons(&self) -> Result<Vec<SyncDaemon>, Error>;
+
+    /// Apply ops in order; one result per op, in the same order. A failed op
+    /// does not stop the ones after it: the kernel handles each request of a
+    /// batch on its own. Callers that must stop at the first error (`-R`
+    /// does) send one op at a time or check results and stop themselves.
+    fn apply(&self, ops: &[Op]) -> Vec<Result<(), Error>>;
+
+    /// Every service with its real servers.
+    fn table(&self) -> Result<Table, Error> {
+        let mut entries = Vec::new();
+        for service in self.services()? {
+            let reals = self.dests(&service.key)?;
+            entries.push(TableEntry { service, reals });
+        }
+        Ok(Table { entries })
+    }
+
+    /// Apply a single op.
+    fn apply_one(&self, op: Op) -> Result<(), Error> {
+        let kind = op.kind();
+        self.apply(std::slice::from_ref(&op))
+            .into_iter()
+            .next()
+            .unwrap_or(Err(Error::Decode {
+                op: kind,
+                reason: "no result for the op".to_string(),
+            }))
+    }
+
+    /// `ipvsadm -A`.
+    fn add_service(&self, svc: &VirtualService) -> Result<(), Error> {
+        self.apply_one(Op::AddService(svc.clone()))
+    }
+
+    /// `ipvsadm -E`.
+    fn edit_service(&self, svc: &VirtualService) -> Result<(), Error> {
+        self.apply_one(Op::EditService(svc.clone()))
+    }
+
+    /// `ipvsadm -D`.
+    fn del_service(&self, key: &ServiceKey) -> Result<(), Error> {
+        self.apply_one(Op::DelService(*key))
+    }
+
+    /// `ipvsadm -C`.
+    fn flush(&self) -> Result<(), Error> {
+        self.apply_one(Op::Flush)
+    }
+
+    /// `ipvsadm -a`.
+    fn add_dest(&self, key: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+        self.apply_one(Op::AddDest(*key, rs.clone()))
+    }
+
+    /// `ipvsadm -e`.
+    fn edit_dest(&self, key: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+        self.apply_one(Op::EditDest(*key, rs.clone()))
+    }
+
+    /// `ipvsadm -d`.
+    fn del_dest(&self, key: &ServiceKey, addr: IpAddr, port: u16) -> Result<(), Error> {
+        self.apply_one(Op::DelDest(*key, addr, port))
+    }
+
+    /// `ipvsadm -Z [service]`.
+    fn zero(&self, key: Option<&ServiceKey>) -> Result<(), Error> {
+        self.apply_one(Op::Zero(key.copied()))
+    }
+
+    /// `ipvsadm --set`.
+    fn set_timeouts(&self, t: Timeouts) -> Result<(), Error> {
+        self.apply_one(Op::SetTimeouts(t))
+    }
+
+    /// `ipvsadm --start-daemon`.
+    fn start_daemon(&self, d: &SyncDaemon) -> Result<(), Error> {
+        self.apply_one(Op::StartDaemon(d.clone()))
+    }
+
+    /// `ipvsadm --stop-daemon`.
+    fn stop_daemon(&self, state: SyncState) -> Result<(), Error> {
+        self.apply_one(Op::StopDaemon(state))
+    }
+}

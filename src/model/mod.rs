@@ -2,6 +2,7 @@
 //! health and HA roles. No I/O and no async: every other module speaks in
 //! these types, so peers (check, reconcile, ha, cli) never import each other.
 
+mod check;
 mod daemon;
 mod dest;
 mod ha;
@@ -10,6 +11,7 @@ mod service;
 mod stats;
 mod table;
 
+pub use check::{CheckSpec, CheckType, HttpMethod, Service};
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
 pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};
 pub use ha::{

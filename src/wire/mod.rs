@@ -3,3 +3,4 @@
 
 pub mod announce;
 pub mod heartbeat;
+pub mod ipvs;

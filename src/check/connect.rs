@@ -1,0 +1,33 @@
+//! `checktype=connect`: a TCP connect within `checktimeout`. For UDP
+//! virtuals ldirectord pings instead (a UDP "connect" proves nothing), and so
+//! does lvsd. Also home of the connect helper the negotiate checks share.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::spec::{CheckSpec, Target, Transport};
+use super::{CheckError, CheckResult};
+
+/// Run a connect check.
+pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
+    if spec.transport == Transport::Udp {
+        return super::ping::check(spec, target).await;
+    }
+    let addr = target.check_addr(spec);
+    tcp(addr, spec.check_timeout).await?;
+    Ok(format!("connected to {addr}"))
+}
+
+/// TCP connect with a timeout, errors classified for the reason text.
+pub async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, CheckError> {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => Err(CheckError::Timeout(timeout)),
+        Ok(Err(e)) => Err(CheckError::from_io(e)),
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The check engine: one tokio task per (virtual, real) check, started with
+//! a jitter derived from its id, bounded by a global semaphore, reporting
+//! health changes on a bounded channel. Reload = [`Engine::update`], which
+//! keeps unchanged checks running (and their state) and restarts the rest.
+//!
+//! Called by the daemon; must not touch IPVS (it only reports).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::schedule::{jitter, CheckState, Step, Verdict};
+use super::spec::{CheckSpec, Kind, Target};
+use super::CheckResult;
+use crate::model::Health;
+
+/// A health change of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The id the check was registered with.
+    pub id: String,
+    /// New health (`Down` carries the reason too).
+    pub health: Health,
+    /// How long the deciding check took.
+    pub latency: Duration,
+    /// Why: the failure reason, or a description of the good answer.
+    pub reason: String,
+}
+
+/// One check to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckEntry {
+    /// Caller-chosen id, unique within the engine (diff key on reload).
+    pub id: String,
+    /// What to check.
+    pub spec: CheckSpec,
+    /// Where.
+    pub target: Target,
+    /// The real is currently in service: failurecount applies from the first failure.
+    pub assume_up: bool,
+}
+
+/// Engine tuning.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// Checks allowed in flight at once, over all reals.
+    pub max_concurrent: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_concurrent: 512,
+        }
+    }
+}
+
+/// Boxed future of one check run.
+pub type RunFuture = Pin<Box<dyn Future<Output = CheckResult> + Send>>;
+
+/// Runs one step of a check; swapped out in tests.
+pub type Runner = Arc<dyn Fn(Arc<CheckSpec>, Arc<Target>, Step) -> RunFuture + Send + Sync>;
+
+/// The real runner: sockets, processes, pings.
+fn real_runner() -> Runner {
+    Arc::new(|spec, target, step| {
+        Box::pin(async move { super::run_step(&spec, &target, step).await })
+    })
+}
+
+struct Running {
+    entry: CheckEntry,
+    handle: JoinHandle<()>,
+}
+
+/// Counts of what [`Engine::update`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpdateStats {
+    /// New or changed checks started.
+    pub started: usize,
+    /// Removed or changed checks stopped.
+    pub stopped: usize,
+    /// Unchanged checks left running.
+    pub kept: usize,
+}
+
+/// The set of running checks.
+pub struct Engine {
+    tasks: HashMap<String, Running>,
+    tx: mpsc::Sender<Event>,
+    sem: Arc<Semaphore>,
+    runner: Runner,
+}
+
+impl Engine {
+    /// An empty engine sending events to `tx`. Must be used inside a tokio runtime.
+    pub fn new(tx: mpsc::Sender<Event>, opts: EngineOptions) -> Engine {
+        Engine::with_runner(tx, opts, real_runner())
+    }
+
+    /// An engine with a custom runner (tests, simulations).
+    pub fn with_runner(tx: mpsc::Sender<Event>, opts: EngineOptions, runner: Runner) -> Engine {
+        Engine {
+            tasks: HashMap::new(),
+            tx,
+            sem: Arc::new(Semaphore::new(opts.max_concurrent.max(1))),
+            runner,
+        }
+    }
+
+    /// Replace the set of checks: unchanged entries (same id, spec and
+    /// target) keep running with their state; others are (re)started or stopped.
+    pub fn update(&mut self, entries: Vec<CheckEntry>) -> UpdateStats {
+        let mut stats = UpdateStats::default();
+        let mut next: HashMap<String, Running> = HashMap::with_capacity(entries.len());
+        for entry in entries {
+            if next.contains_key(&entry.id) {
+                tracing::warn!(id = %entry.id, "duplicate check id ignored");
+                continue;
+            }
+            match self.tasks.remove(&entry.id) {
+                Some(old) if old.entry.spec == entry.spec && old.entry.target == entry.target => {
+                    stats.kept += 1;
+                    next.insert(entry.id.clone(), old);
+                }
+                old => {
+                    if let Some(old) = old {
+                        old.handle.abort();
+                        stats.stopped += 1;
+                    }
+                    stats.started += 1;
+                    let handle = self.spawn(entry.clone());
+                    next.insert(entry.id.clone(), Running { entry, handle });
+                }
+            }
+        }
+        for (_, old) in self.tasks.drain() {
+            old.handle.abort();
+            stats.stopped += 1;
+        }
+        self.tasks = next;
+        stats
+    }
+
+    /// Number of checks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether no check is registered.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Stop every check.
+    pub fn shutdown(&mut self) {
+        for (_, r) in self.tasks.drain() {
+            r.handle.abort();
+        }
+    }
+
+    fn spawn(&self, entry: CheckEntry) -> JoinHandle<()> {
+        tokio::spawn(check_task(
+            entry,
+            self.tx.clone(),
+            self.sem.clone(),
+            self.runner.clone(),
+        ))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn check_task(
+    entry: CheckEntry,
+    tx: mpsc::Sender<Event>,
+    sem: Arc<Semaphore>,
+    runner: Runner,
+) {
+    let CheckEntry {
+        id,
+        spec,
+        target,
+        assume_up,
+    } = entry;
+    if let Err(reason) = spec.validate() {
+        let _ = tx
+            .send(Event {
+                id,
+                health: Health::Down(reason.clone()),
+                latency: Duration::ZERO,
+                reason,
+            })
+            .await;
+        return;
+    }
+    if spec.kind == Kind::Off {
+        // ldirectord forces such reals down once and never checks them.
+        let reason = "checktype off".to_string();
+        let _ = tx
+            .send(Event {
+                id,
+                health: Health::Down(reason.clone()),
+                latency: Duration::ZERO,
+                reason,
+            })
+            .await;
+        return;
+    }
+    let interval = spec.interval.max(Duration::from_millis(10));
+    let spec = Arc::new(spec);
+    let target = Arc::new(target);
+    let mut state = if assume_up {
+        CheckState::assume_up(spec.kind)
+    } else {
+        CheckState::new(spec.kind)
+    };
+    let mut next = Instant::now() + jitter(id.as_str(), interval);
+    loop {
+        tokio::time::sleep_until(next).await;
+        let step = state.next_step(&spec);
+        let (result, latency) = {
+            let Ok(_permit) = sem.acquire().await else {
+                return;
+            };
+            let t0 = Instant::now();
+            let r = runner(spec.clone(), target.clone(), step).await;
+            (r, t0.elapsed())
+        };
+        let ok = result.is_ok();
+        match state.record(&spec, step, ok) {
+            Verdict::Changed(up) => {
+                let (health, reason) = match result {
+                    Ok(what) if up => (Health::Up, what),
+                    Ok(what) => (Health::Down(what.clone()), what),
+                    Err(e) => {
+                        let r = e.to_string();
+                        (Health::Down(r.clone()), r)
+                    }
+                };
+                let ev = Event {
+                    id: id.clone(),
+                    health,
+                    latency,
+                    reason,
+                };
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+            Verdict::SoftFailure(n, of) => {
+                let reason = result.err().map(|e| e.to_string()).unwrap_or_default();
+                tracing::info!(%id, "soft failure {n}/{of}: {reason}");
+            }
+            Verdict::Unchanged => {
+                if let Err(e) = result {
+                    tracing::debug!(%id, "still down: {e}");
+                }
+            }
+        }
+        next += interval;
+        let now = Instant::now();
+        if next < now {
+            // The check overran its interval: start again now, do not burst.
+            next = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{CheckError, Service};
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Mutex;
+
+    fn entry(id: &str, kind: Kind, interval_ms: u64, failurecount: u32) -> CheckEntry {
+        CheckEntry {
+            id: id.into(),
+            spec: CheckSpec {
+                kind,
+                service: Service::Http,
+                interval: Duration::from_millis(interval_ms),
+                failurecount,
+                ..CheckSpec::default()
+            },
+            target: Target {
+                real: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                real_port: 80,
+                virtual_host: "127.0.0.1".into(),
+                virtual_port: 80,
+            },
+            assume_up: false,
+        }
+    }
+
+    /// Runner answering from a script per id; records (id, step, start time).
+    struct Script {
+        log: Mutex<Vec<(String, Step, Instant)>>,
+        answers: Mutex<HashMap<String, Vec<bool>>>,
+    }
+
+    fn scripted(script: Arc<Script>) -> Runner {
+        Arc::new(move |spec: Arc<CheckSpec>, target: Arc<Target>, step| {
+            let script = script.clone();
+            Box::pin(async move {
+                let id = format!("{}:{}", target.real, target.real_port);
+                let _ = spec;
+                script
+                    .log
+                    .lock()
+                    .unwrap()
+                    .push((id.clone(), step, Instant::now()));
+                let ok = {
+                    let mut a = script.answers.lock().unwrap();
+                    let v = a.entry(id).or_default();
+                    if v.is_empty() {
+                        true
+                    } else {
+                        v.remove(0)
+                    }
+                };
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if ok {
+                    Ok("fine".to_string())
+                } else {
+                    Err(CheckError::Mismatch("bad".into()))
+                }
+            })
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failurecount_and_interval_with_paused_time() {
+        let script = Arc::new(Script {
+            log: Mutex::new(Vec::new()),
+            answers: Mutex::new(HashMap::from([(
+                "127.0.0.1:80".to_string(),
+                vec![true, false, false, true, false, false, false],
+            )])),
+        });
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
+        let t0 = Instant::now();
+        eng.update(vec![entry("a", Kind::Negotiate, 1000, 3)]);
+        let ev = rx.recv().await.unwrap();
+        assert_eq!(ev.health, Health::Up);
+        assert_eq!(ev.id, "a");
+        // results: up, soft 1, soft 2, up (reset), soft 1, soft 2, down
+        let ev = rx.recv().await.unwrap();
+        assert_eq!(ev.health, Health::Down("wrong answer: bad".into()));
+        let log = script.log.lock().unwrap().clone();
+        assert_eq!(log.len(), 7);
+        // first start within one interval, then one run per interval
+        let first = log[0].2 - t0;
+        assert!(first < Duration::from_secs(1), "{first:?}");
+        for w in log.windows(2) {
+            let d = w[1].2 - w[0].2;
+            assert_eq!(d, Duration::from_secs(1));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn update_keeps_unchanged_and_restarts_changed() {
+        let script = Arc::new(Script {
+            log: Mutex::new(Vec::new()),
+            answers: Mutex::new(HashMap::new()),
+        });
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
+        let mut a = entry("a", Kind::Connect, 1000, 1);
+        let mut b = entry("b", Kind::Connect, 1000, 1);
+        b.target.real_port = 81;
+        let s = eng.update(vec![a.clone(), b.clone()]);
+        assert_eq!((s.started, s.stopped, s.kept), (2, 0, 0));
+        assert!(rx.recv().await.is_some());
+        assert!(rx.recv().await.is_some());
+        // Reload: a unchanged, b changed (port), c new.
+        b.target.real_port = 82;
+        let mut c = entry("c", Kind::Connect, 1000, 1);
+        c.target.real_port = 83;
+        let s = eng.update(vec![a.clone(), b.clone(), c.clone()]);
+        assert_eq!((s.started, s.stopped, s.kept), (2, 1, 1));
+        // Restarted/new checks report again; the unchanged one stays silent.
+        let mut ids = vec![rx.recv().await.unwrap().id, rx.recv().await.unwrap().id];
+        ids.sort();
+        assert_eq!(ids, vec!["b", "c"]);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(rx.try_recv().is_err());
+        // Removing checks stops them.
+        a.spec.interval = Duration::from_millis(500);
+        let s = eng.update(vec![a]);
+        assert_eq!((s.started, s.stopped, s.kept), (1, 3, 0));
+        assert_eq!(eng.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_is_bounded() {
+        struct Gauge {
+            now: Mutex<(usize, usize)>,
+        }
+        let g = Arc::new(Gauge {
+            now: Mutex::new((0, 0)),
+        });
+        let g2 = g.clone();
+        let runner: Runner = Arc::new(move |_s, _t, _step| {
+            let g = g2.clone();
+            Box::pin(async move {
+                {
+                    let mut n = g.now.lock().unwrap();
+                    n.0 += 1;
+                    n.1 = n.1.max(n.0);
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                g.now.lock().unwrap().0 -= 1;
+                Ok(String::new())
+            })
+        });
+        let (tx, mut rx) = mpsc::channel(1000);
+        let mut eng = Engine::with_runner(tx, EngineOptions { max_concurrent: 4 }, runner);
+        let entries: Vec<_> = (0..50)
+            .map(|i| {
+                let mut e = entry(&format!("e{i}"), Kind::Connect, 100, 1);
+                e.target.real_port = 1000 + i;
+                e
+            })
+            .collect();
+        eng.update(entries);
+        for _ in 0..50 {
+            rx.recv().await.unwrap();
+        }
+        assert_eq!(g.now.lock().unwrap().1, 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn off_reports_down_once_and_invalid_spec_is_an_event() {
+        let script = Arc::new(Script {
+            log: Mutex::new(Vec::new()),
+            answers: Mutex::new(HashMap::new()),
+        });
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
+        let off = entry("off", Kind::Off, 1000, 1);
+        let mut ora = entry("ora", Kind::Negotiate, 1000, 1);
+        ora.spec.service = Service::Oracle;
+        eng.update(vec![off, ora]);
+        let mut evs = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+        evs.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(evs[0].health, Health::Down("checktype off".into()));
+        assert!(evs[1].reason.contains("oracle"), "{}", evs[1].reason);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(script.log.lock().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,178 @@
+//! `checktype=negotiate`: one module per `service`, each copying what
+//! ldirectord sends and what it counts as success (see docs/checks.md).
+//! Every conversation runs under one overall deadline, like ldirectord's
+//! alarm(): `negotiatetimeout`, or the smaller of both timeouts for ldap and
+//! radius (ldirectord arms alarm(checktimeout) around their own timeout).
+
+pub mod dns;
+pub mod ftp;
+pub mod http;
+pub mod imap;
+pub mod ldap;
+pub mod mysql;
+pub mod nntp;
+pub mod pgsql;
+pub mod pop;
+pub mod radius;
+pub mod simpletcp;
+pub mod sip;
+pub mod smtp;
+pub mod tls;
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+use super::spec::{CheckSpec, Service, Target};
+use super::{CheckError, CheckResult};
+
+/// The overall deadline of a negotiate check of this spec.
+pub fn deadline(spec: &CheckSpec) -> Duration {
+    match spec.service {
+        Service::Ldap | Service::Ldaps | Service::Radius => {
+            spec.negotiate_timeout.min(spec.check_timeout)
+        }
+        _ => spec.negotiate_timeout,
+    }
+}
+
+/// Run a negotiate check.
+pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
+    let limit = deadline(spec);
+    match tokio::time::timeout(limit, dispatch(spec, target)).await {
+        Ok(r) => r,
+        Err(_) => Err(CheckError::Timeout(limit)),
+    }
+}
+
+async fn dispatch(spec: &CheckSpec, target: &Target) -> CheckResult {
+    match spec.service {
+        Service::Http | Service::Https | Service::HttpProxy => http::check(spec, target).await,
+        Service::Smtp | Service::Submission => smtp::check(spec, target).await,
+        Service::Pop => pop::check(spec, target, false).await,
+        Service::Pops => pop::check(spec, target, true).await,
+        Service::Imap => imap::check(spec, target, false).await,
+        Service::Imaps => imap::check(spec, target, true).await,
+        Service::Ldap => ldap::check(spec, target, false).await,
+        Service::Ldaps => ldap::check(spec, target, true).await,
+        Service::Nntp => nntp::check(spec, target).await,
+        Service::Dns => dns::check(spec, target).await,
+        Service::Ftp => ftp::check(spec, target).await,
+        Service::Sip => sip::check(spec, target).await,
+        Service::Simpletcp => simpletcp::check(spec, target).await,
+        Service::Radius => radius::check(spec, target).await,
+        Service::Mysql => mysql::check(spec, target).await,
+        Service::Pgsql => pgsql::check(spec, target).await,
+        Service::Oracle => Err(CheckError::Config(
+            "service=oracle is not supported: no pure-Rust Oracle client exists".into(),
+        )),
+        Service::None => Ok("service none: not checked".into()),
+    }
+}
+
+/// Whether `text` matches the `receive` regex; empty `receive` matches
+/// anything (ldirectord's `!($recstr =~ /.+/) || $text =~ /$recstr/`).
+pub fn receive_matches(receive: &str, text: &str) -> Result<bool, CheckError> {
+    if receive.is_empty() {
+        return Ok(true);
+    }
+    let re = regex::Regex::new(receive)
+        .map_err(|e| CheckError::Config(format!("receive is not a valid regex: {e}")))?;
+    Ok(re.is_match(text))
+}
+
+/// `request` without ldirectord's leading `/`.
+pub fn request_body(spec: &CheckSpec) -> &str {
+    spec.request.strip_prefix('/').unwrap_or(&spec.request)
+}
+
+/// A byte stream (plain TCP or TLS).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A line-oriented conversation over a stream (SMTP, POP, IMAP, FTP, ...).
+pub struct Lines {
+    inner: BufReader<Box<dyn Io>>,
+}
+
+impl Lines {
+    /// Connect to the check address, with TLS if `tls`.
+    pub async fn connect(
+        spec: &CheckSpec,
+        target: &Target,
+        tls: bool,
+    ) -> Result<Lines, CheckError> {
+        let addr = target.check_addr(spec);
+        // The overall deadline bounds the connect too; this only avoids a
+        // second timer per check.
+        let tcp = super::connect::tcp(addr, deadline(spec)).await?;
+        let io: Box<dyn Io> = if tls {
+            Box::new(tls::connect(tcp, target.real).await?)
+        } else {
+            Box::new(tcp)
+        };
+        Ok(Lines {
+            inner: BufReader::new(io),
+        })
+    }
+
+    /// Read one line without its CR LF; end of stream is an error.
+    pub async fn line(&mut self) -> Result<String, CheckError> {
+        let mut buf = Vec::new();
+        let n = (&mut self.inner)
+            .take(64 * 1024)
+            .read_until(b'\n', &mut buf)
+            .await
+            .map_err(CheckError::from_io)?;
+        if n == 0 {
+            return Err(CheckError::Closed(String::new()));
+        }
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    /// Send `text` as is.
+    pub async fn send(&mut self, text: &str) -> Result<(), CheckError> {
+        let w = self.inner.get_mut();
+        w.write_all(text.as_bytes())
+            .await
+            .map_err(CheckError::from_io)?;
+        w.flush().await.map_err(CheckError::from_io)
+    }
+
+    /// Read an SMTP/FTP style reply (`NNN-` continuation lines, then `NNN `);
+    /// returns the code and the last line.
+    pub async fn reply(&mut self) -> Result<(u16, String), CheckError> {
+        for _ in 0..1000 {
+            let l = self.line().await?;
+            let code: Option<u16> = l.get(..3).and_then(|c| c.parse().ok());
+            let Some(code) = code else {
+                return Err(CheckError::Mismatch(format!(
+                    "not a reply line: {}",
+                    show(&l)
+                )));
+            };
+            if l.as_bytes().get(3) != Some(&b'-') {
+                return Ok((code, l));
+            }
+        }
+        Err(CheckError::Mismatch("endless multi-line reply".into()))
+    }
+
+    /// The underlying stream (for protocols that stop being line-based).
+    pub fn into_inner(self) -> BufReader<Box<dyn Io>> {
+        self.inner
+    }
+}
+
+/// A server answer shortened for a reason text.
+pub fn show(s: &str) -> String {
+    let t = s.trim();
+    let mut out: String = t.chars().take(80).collect();
+    if t.chars().count() > 80 {
+        out.push_str("...");
+    }
+    format!("{out:?}")
+}

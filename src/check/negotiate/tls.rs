@@ -1,0 +1,100 @@
+//! TLS for https, pops, imaps (and ldaps via ldap3): like ldirectord's
+//! `verify_hostname => 0` intent, any certificate is accepted: the real's
+//! certificate names the virtual service, and health is not authentication.
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::check::CheckError;
+
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Client configuration that accepts any server certificate.
+pub fn client_config() -> Arc<ClientConfig> {
+    static CFG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    CFG.get_or_init(|| {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map(|b| {
+                b.dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+                    .with_no_client_auth()
+            });
+        match cfg {
+            Ok(c) => Arc::new(c),
+            // The ring provider always supports the default versions.
+            Err(e) => unreachable!("ring provider rejected default TLS versions: {e}"),
+        }
+    })
+    .clone()
+}
+
+/// TLS handshake over `tcp`; SNI is the real's address (as LWP sends for an IP URL).
+pub async fn connect(tcp: TcpStream, real: IpAddr) -> Result<TlsStream<TcpStream>, CheckError> {
+    connect_named(tcp, ServerName::IpAddress(real.into())).await
+}
+
+/// TLS handshake with an explicit server name.
+pub async fn connect_named(
+    tcp: TcpStream,
+    name: ServerName<'static>,
+) -> Result<TlsStream<TcpStream>, CheckError> {
+    TlsConnector::from(client_config())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| CheckError::Protocol(format!("TLS handshake failed: {e}")))
+}

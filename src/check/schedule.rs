@@ -1,0 +1,242 @@
+//! Pure per-check state: which step runs next (combined checks), how
+//! failurecount turns failures into a down verdict, and start-time jitter.
+//! No I/O and no clock: the engine feeds results in, so this is unit-tested
+//! without sockets.
+
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use super::spec::{CheckSpec, Kind};
+
+/// What one run of a check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// TCP connect (ping for UDP).
+    Connect,
+    /// Service conversation.
+    Negotiate,
+    /// ICMP echo.
+    Ping,
+    /// External command.
+    External,
+    /// checktype=on: up without checking.
+    On,
+    /// checktype=off: down without checking.
+    Off,
+}
+
+/// Outcome of feeding one result into [`CheckState::record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Health as reported before; nothing to tell.
+    Unchanged,
+    /// A failure of an up real that failurecount still tolerates (n of N).
+    SoftFailure(u32, u32),
+    /// Health changed (or was reported for the first time): `true` = up.
+    Changed(bool),
+}
+
+/// Per-check state kept between runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckState {
+    /// Last reported health (`None` before the first result).
+    reported: Option<bool>,
+    /// Consecutive failures while up.
+    failcount: u32,
+    /// Successful connects since the last negotiate (combined checks);
+    /// "saturated" means a negotiate is due.
+    num_connects: u32,
+}
+
+impl CheckState {
+    /// Fresh state; combined checks start with a negotiate (as ldirectord).
+    pub fn new(kind: Kind) -> CheckState {
+        CheckState {
+            reported: None,
+            failcount: 0,
+            num_connects: if matches!(kind, Kind::Combined(_)) {
+                u32::MAX
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Fresh state for a real already known to be up (failurecount applies
+    /// from the first failure, like reals ldirectord finds up in IPVS at start).
+    pub fn assume_up(kind: Kind) -> CheckState {
+        CheckState {
+            reported: Some(true),
+            ..CheckState::new(kind)
+        }
+    }
+
+    /// Last reported health.
+    pub fn reported(&self) -> Option<bool> {
+        self.reported
+    }
+
+    /// The step to run next.
+    pub fn next_step(&self, spec: &CheckSpec) -> Step {
+        match spec.kind {
+            Kind::Connect => Step::Connect,
+            Kind::Negotiate => Step::Negotiate,
+            Kind::Ping => Step::Ping,
+            Kind::External => Step::External,
+            Kind::On => Step::On,
+            Kind::Off => Step::Off,
+            Kind::Combined(n) => {
+                if self.num_connects >= n {
+                    Step::Negotiate
+                } else {
+                    Step::Connect
+                }
+            }
+        }
+    }
+
+    /// Feed the result of `step`; returns what to report.
+    pub fn record(&mut self, spec: &CheckSpec, step: Step, ok: bool) -> Verdict {
+        if matches!(spec.kind, Kind::Combined(_)) {
+            match (step, ok) {
+                (Step::Negotiate, true) => self.num_connects = 0,
+                (Step::Connect, true) => self.num_connects = self.num_connects.saturating_add(1),
+                (Step::Connect, false) => self.num_connects = u32::MAX,
+                _ => {}
+            }
+        }
+        if ok {
+            self.failcount = 0;
+            if self.reported == Some(true) {
+                return Verdict::Unchanged;
+            }
+            self.reported = Some(true);
+            return Verdict::Changed(true);
+        }
+        if self.reported == Some(true) {
+            self.failcount += 1;
+            let limit = spec.failurecount.max(1);
+            if self.failcount < limit {
+                return Verdict::SoftFailure(self.failcount, limit);
+            }
+        }
+        if self.reported == Some(false) {
+            return Verdict::Unchanged;
+        }
+        self.reported = Some(false);
+        Verdict::Changed(false)
+    }
+}
+
+/// Delay before a check's first run: spread over one interval, derived from
+/// the check id so thousands of checks do not start in one burst and a reload
+/// keeps each check's phase.
+pub fn jitter<I: Hash + ?Sized>(id: &I, interval: Duration) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    let ns = interval.as_nanos().max(1);
+    // 64-bit hash mod interval: uniform enough for spreading start times.
+    let off = (h.finish() as u128) % ns;
+    Duration::from_nanos(off as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: Kind, failurecount: u32) -> CheckSpec {
+        CheckSpec {
+            kind,
+            failurecount,
+            ..CheckSpec::default()
+        }
+    }
+
+    #[test]
+    fn first_result_is_always_reported() {
+        let s = spec(Kind::Connect, 3);
+        let mut st = CheckState::new(s.kind);
+        assert_eq!(st.record(&s, Step::Connect, false), Verdict::Changed(false));
+        assert_eq!(st.record(&s, Step::Connect, false), Verdict::Unchanged);
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Changed(true));
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Unchanged);
+    }
+
+    #[test]
+    fn failurecount_tolerates_soft_failures_and_resets_on_success() {
+        let s = spec(Kind::Connect, 3);
+        let mut st = CheckState::new(s.kind);
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Changed(true));
+        assert_eq!(
+            st.record(&s, Step::Connect, false),
+            Verdict::SoftFailure(1, 3)
+        );
+        assert_eq!(
+            st.record(&s, Step::Connect, false),
+            Verdict::SoftFailure(2, 3)
+        );
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Unchanged);
+        assert_eq!(
+            st.record(&s, Step::Connect, false),
+            Verdict::SoftFailure(1, 3)
+        );
+        assert_eq!(
+            st.record(&s, Step::Connect, false),
+            Verdict::SoftFailure(2, 3)
+        );
+        assert_eq!(st.record(&s, Step::Connect, false), Verdict::Changed(false));
+        assert_eq!(st.record(&s, Step::Connect, false), Verdict::Unchanged);
+    }
+
+    #[test]
+    fn failurecount_one_downs_at_once() {
+        let s = spec(Kind::Negotiate, 1);
+        let mut st = CheckState::assume_up(s.kind);
+        assert_eq!(
+            st.record(&s, Step::Negotiate, false),
+            Verdict::Changed(false)
+        );
+    }
+
+    #[test]
+    fn combined_negotiates_then_n_connects() {
+        let s = spec(Kind::Combined(2), 1);
+        let mut st = CheckState::new(s.kind);
+        let mut steps = Vec::new();
+        for ok in [true, true, true, true, true, true, false, true, true] {
+            let step = st.next_step(&s);
+            steps.push(step);
+            st.record(&s, step, ok);
+        }
+        use Step::{Connect as C, Negotiate as N};
+        // N ok -> C ok, C ok -> N ok -> C ok, C ok -> N fails -> N ok -> C
+        assert_eq!(steps, vec![N, C, C, N, C, C, N, N, C]);
+    }
+
+    #[test]
+    fn combined_connect_failure_forces_negotiate() {
+        let s = spec(Kind::Combined(5), 1);
+        let mut st = CheckState::new(s.kind);
+        st.record(&s, Step::Negotiate, true);
+        assert_eq!(st.next_step(&s), Step::Connect);
+        st.record(&s, Step::Connect, false);
+        assert_eq!(st.next_step(&s), Step::Negotiate);
+    }
+
+    #[test]
+    fn jitter_stays_within_interval_and_spreads() {
+        let iv = Duration::from_secs(1);
+        let mut buckets = [0u32; 10];
+        for i in 0..1000 {
+            let j = jitter(&format!("check-{i}"), iv);
+            assert!(j < iv);
+            let b = (j.as_millis() / 100) as usize;
+            buckets[b.min(9)] += 1;
+        }
+        // 1000 ids over 10 buckets: each bucket should hold roughly 100.
+        for b in buckets {
+            assert!((40..=160).contains(&b), "uneven jitter: {buckets:?}");
+        }
+        assert_eq!(jitter("x", iv), jitter("x", iv));
+    }
+}

@@ -1,0 +1,328 @@
+//! `ipvsadm -L` listings, byte for byte as ipvsadm 1.31 prints them:
+//! plain, `--stats`, `--rate`, `--thresholds`, `--persistent-conn`,
+//! `--tun-info`, `--exact`, `--nosort`, `--timeout`, `--daemon`.
+//!
+//! Called by `cli::run`. Pure functions over model types; names come from
+//! the given `Resolver`.
+
+use std::fmt::Write as _;
+
+use super::names::{addrport, truncate_bytes, Resolver};
+use super::save::{netmask_text, sched_flags_text, sorted_entries, svc_proto, SCHED_FLAGS};
+use super::sort::{cmp_dests, glibc_msort};
+use crate::model::{
+    Family, Forward, Protocol, RealServer, ServiceFlags, ServiceKey, SyncDaemon, SyncState, Table,
+    TableEntry, Timeouts, TunnelType, VersionInfo, VirtualService,
+};
+
+/// ipvsadm's `FMT_*` listing flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Format {
+    /// `-n`.
+    pub numeric: bool,
+    /// `--stats`.
+    pub stats: bool,
+    /// `--rate`.
+    pub rate: bool,
+    /// `--thresholds`.
+    pub thresholds: bool,
+    /// `--persistent-conn`.
+    pub persistent_conn: bool,
+    /// `--nosort`.
+    pub nosort: bool,
+    /// `--exact`.
+    pub exact: bool,
+    /// `--tun-info`.
+    pub tun_info: bool,
+}
+
+/// The `IP Virtual Server version ...` banner of a full listing.
+pub fn version_line(info: &VersionInfo) -> String {
+    let v = info.version;
+    format!(
+        "IP Virtual Server version {}.{}.{} (size={})\n",
+        (v >> 16) & 0xff,
+        (v >> 8) & 0xff,
+        v & 0xff,
+        info.conn_tab_size as i32
+    )
+}
+
+/// `ipvsadm -L [options]` for the whole table.
+pub fn format_list_all(
+    info: &VersionInfo,
+    table: &Table,
+    fmt: &Format,
+    res: &dyn Resolver,
+) -> String {
+    let mut out = version_line(info);
+    out.push_str(&title(fmt));
+    for e in sorted_entries(table, !fmt.nosort) {
+        write_service_entry(&mut out, &e, fmt, res);
+    }
+    out
+}
+
+/// `ipvsadm -L -t|-u|-f ...` for one service (its reals sorted unless
+/// `--nosort`).
+pub fn format_list_service(entry: &TableEntry, fmt: &Format, res: &dyn Resolver) -> String {
+    let mut e = entry.clone();
+    if !fmt.nosort {
+        glibc_msort(&mut e.reals, &cmp_dests);
+    }
+    let mut out = title(fmt);
+    write_service_entry(&mut out, &e, fmt, res);
+    out
+}
+
+/// `ipvsadm -L --timeout`.
+pub fn format_timeout(t: &Timeouts) -> String {
+    format!(
+        "Timeout (tcp tcpfin udp): {} {} {}\n",
+        t.tcp as i32, t.tcp_fin as i32, t.udp as i32
+    )
+}
+
+/// `ipvsadm -L --daemon` (ipvsadm shows at most two daemons).
+pub fn format_daemons(daemons: &[SyncDaemon]) -> String {
+    let mut out = String::new();
+    for d in daemons.iter().take(2) {
+        let kind = match d.state {
+            SyncState::Master => "master",
+            SyncState::Backup => "backup",
+        };
+        let _ = write!(
+            out,
+            "{kind} sync daemon (mcast={}, syncid={}",
+            d.mcast_ifn, d.syncid as i32
+        );
+        if d.sync_maxlen != 0 {
+            let _ = write!(out, ", maxlen={}", d.sync_maxlen);
+        }
+        if let Some(g) = d.mcast_group {
+            let _ = write!(out, ", group={g}");
+        }
+        if d.mcast_port != 0 {
+            let _ = write!(out, ", port={}", d.mcast_port);
+        }
+        if d.mcast_ttl != 0 {
+            let _ = write!(out, ", ttl={}", d.mcast_ttl);
+        }
+        out.push_str(")\n");
+    }
+    out
+}
+
+/// ipvsadm's `print_title`.
+pub fn title(fmt: &Format) -> String {
+    let head = "Prot LocalAddress:Port";
+    if fmt.stats {
+        format!(
+            "{head:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n",
+            "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+        )
+    } else if fmt.rate {
+        format!(
+            "{head:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n",
+            "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+        )
+    } else if fmt.thresholds {
+        format!(
+            "{head:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
+            "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+        )
+    } else if fmt.persistent_conn {
+        format!(
+            "{head:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
+            "Weight", "PersistConn", "ActiveConn", "InActConn"
+        )
+    } else if fmt.tun_info {
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n".to_string()
+    } else {
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n".to_string()
+    }
+}
+
+/// ipvsadm's `print_largenum`: K/M/G/T scaling, or exact with `--exact`.
+fn largenum(out: &mut String, i: u64, exact: bool) {
+    if exact {
+        let len = i.to_string().len();
+        let w = if len <= 8 { 9 } else { len + 1 };
+        let _ = write!(out, "{i:>w$}");
+    } else if i < 100_000_000 {
+        let _ = write!(out, "{i:>9}");
+    } else if i < 1_000_000_000 {
+        let _ = write!(out, "{:>8}K", i / 1000);
+    } else if i < 100_000_000_000 {
+        let _ = write!(out, "{:>8}M", i / 1_000_000);
+    } else if i < 100_000_000_000_000 {
+        let _ = write!(out, "{:>8}G", i / 1_000_000_000);
+    } else {
+        let _ = write!(out, "{:>8}T", i / 1_000_000_000_000);
+    }
+}
+
+/// `fwd_name`; glibc prints a NULL `%s` as `(null)`.
+fn fwd_name(f: Forward) -> &'static str {
+    match f {
+        Forward::Masq => "Masq",
+        Forward::Local => "Local",
+        Forward::Tunnel => "Tunnel",
+        Forward::Route => "Route",
+        Forward::Other(_) => "(null)",
+    }
+}
+
+/// `tunflags[e->tun_flags]`.
+fn tun_flag_short(flags: u16) -> &'static str {
+    match flags {
+        0 => "-c",
+        1 => "+c",
+        2 => "r+c",
+        _ => "(null)",
+    }
+}
+
+/// `fwd_tun_info`: tunnel details of a tunnel real server, else None (n/a).
+fn tun_info(d: &RealServer) -> Option<String> {
+    if d.forward != Forward::Tunnel {
+        return None;
+    }
+    let s = match d.tun_type {
+        TunnelType::Ipip => "ipip".to_string(),
+        TunnelType::Gue => format!("gue:{}:{}", d.tun_port, tun_flag_short(d.tun_flags.0)),
+        TunnelType::Gre => format!("gre:{}", tun_flag_short(d.tun_flags.0)),
+    };
+    // ipvsadm formats into a 16-byte buffer.
+    Some(truncate_bytes(s, 15))
+}
+
+/// The service column: `TCP  addr:port`, `FWM  mark [IPv6]`.
+fn svc_column(s: &VirtualService, numeric: bool, res: &dyn Resolver) -> String {
+    match s.key {
+        ServiceKey::Fwmark { family, mark } => match family {
+            Family::V6 => format!("FWM  {} IPv6", mark as i32),
+            Family::V4 => format!("FWM  {}", mark as i32),
+        },
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            let p = match protocol {
+                Protocol::Tcp => "TCP",
+                Protocol::Udp => "UDP",
+                Protocol::Sctp => "SCTP",
+                Protocol::Other(_) => "?",
+            };
+            let v = addrport(&addr, port, protocol.number(), numeric, res);
+            let col = format!("{p:<4} {v}");
+            // ipvsadm cuts IPv4 service names at 33 bytes.
+            if Family::of(&addr) == Family::V6 {
+                col
+            } else {
+                truncate_bytes(col, 33)
+            }
+        }
+    }
+}
+
+/// Real-server counters as ipvsadm reads them: libipvs 1.31 parses a
+/// destination's 64-bit stats with `nla_get_u32` for everything but bytes.
+fn dest_u32(v: u64) -> u64 {
+    u64::from(v as u32)
+}
+
+fn write_service_entry(out: &mut String, e: &TableEntry, fmt: &Format, res: &dyn Resolver) {
+    let s = &e.service;
+    let name = svc_column(s, fmt.numeric, res);
+    if fmt.stats || fmt.rate {
+        let st = &s.stats;
+        let v = if fmt.stats {
+            [st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes]
+        } else {
+            [st.cps, st.inpps, st.outpps, st.inbps, st.outbps]
+        };
+        let _ = write!(out, "{name:<33}");
+        for x in v {
+            largenum(out, x, fmt.exact);
+        }
+    } else {
+        let _ = write!(out, "{name} {}", s.scheduler);
+        if s.flags.0 & SCHED_FLAGS != 0 {
+            let _ = write!(out, " ({})", sched_flags_text(s));
+        }
+        if s.persistent() {
+            let _ = write!(out, " persistent {}", s.timeout);
+            if let Some(m) = netmask_text(s) {
+                let _ = write!(out, " mask {m}");
+            }
+            if let Some(pe) = s.pe_name.as_deref().filter(|p| !p.is_empty()) {
+                let _ = write!(out, " pe {pe}");
+            }
+        }
+        if s.flags.has(ServiceFlags::ONEPACKET) {
+            out.push_str(" ops");
+        }
+    }
+    out.push('\n');
+    let proto = svc_proto(s);
+    for d in &e.reals {
+        let mut dname = addrport(&d.addr, d.port, proto, fmt.numeric, res);
+        if d.family() != Family::V6 {
+            dname = truncate_bytes(dname, 28);
+        }
+        let st = &d.stats;
+        if fmt.stats {
+            let _ = write!(out, "  -> {dname:<28}");
+            largenum(out, dest_u32(st.conns), fmt.exact);
+            largenum(out, dest_u32(st.inpkts), fmt.exact);
+            largenum(out, dest_u32(st.outpkts), fmt.exact);
+            largenum(out, st.inbytes, fmt.exact);
+            largenum(out, st.outbytes, fmt.exact);
+            out.push('\n');
+        } else if fmt.rate {
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:>8} {:>8} {:>8}",
+                dest_u32(st.cps),
+                dest_u32(st.inpps),
+                dest_u32(st.outpps)
+            );
+            largenum(out, dest_u32(st.inbps), fmt.exact);
+            largenum(out, dest_u32(st.outbps), fmt.exact);
+            out.push('\n');
+        } else if fmt.thresholds {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}",
+                d.u_threshold, d.l_threshold, d.active_conns, d.inact_conns
+            );
+        } else if fmt.persistent_conn {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}",
+                d.weight as u32, d.persist_conns, d.active_conns, d.inact_conns
+            );
+        } else if fmt.tun_info {
+            let ti = tun_info(d).unwrap_or_else(|| "n/a".to_string());
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<7} {ti:<13} {:<6} {:<10} {:<10}",
+                fwd_name(d.forward),
+                d.weight,
+                d.active_conns,
+                d.inact_conns
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
+                fwd_name(d.forward),
+                d.weight,
+                d.active_conns,
+                d.inact_conns
+            );
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! `NetlinkIpvs`: the real IPVS client over a generic netlink socket.
+//!
+//! Batching: `apply` packs many requests into one `sendmsg` buffer, each
+//! with `NLM_F_ACK` and its own sequence number, then drains the acks with
+//! `recvmmsg` and maps each one back to its op by sequence number. The
+//! kernel handles a netlink buffer synchronously inside `sendmsg`, so all
+//! acks of a chunk are queued when it returns; the chunk size is bounded so
+//! they fit the receive buffer (an ack that does not fit is dropped by the
+//! kernel and reported as ENOBUFS).
+
+use std::os::fd::AsRawFd;
+use std::sync::{Mutex, MutexGuard};
+
+use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
+
+use super::{Error, Ipvs, Op, OpKind};
+use crate::model::{
+    Family, RealServer, ServiceKey, SyncDaemon, Timeouts, VersionInfo, VirtualService,
+};
+use crate::wire::ipvs::{
+    parse_replies, push_family_request, push_request, IpvsMessage, Reply, FLAGS_CHANGE, FLAGS_DUMP,
+    IPVS_GENL_NAME,
+};
+
+/// Most request bytes per `sendmsg`: below the default `wmem_default`
+/// (212992), which `netlink_sendmsg` enforces as `sk_sndbuf - 32`.
+const CHUNK_BYTES: usize = 128 * 1024;
+/// Receive buffer asked for (`SO_RCVBUFFORCE` as root, else `SO_RCVBUF`
+/// capped by `rmem_max`).
+const RCVBUF: usize = 8 * 1024 * 1024;
+/// What one queued ack costs against the receive buffer: its skb's
+/// truesize (~700 bytes on x86-64), rounded up for safety.
+const ACK_TRUESIZE: usize = 1024;
+/// Slots per `recvmmsg` call and the size of each (an ack is 36 bytes with
+/// `NETLINK_CAP_ACK`; the kernel caps a dump part at 32 KiB).
+const RECV_SLOTS: usize = 128;
+const SLOT_BYTES: usize = 32 * 1024;
+/// Upper bound on receive calls for one request or chunk, so a kernel
+/// that never answers cannot hang us forever (each call blocks at most
+/// the socket's timeout).
+const MAX_RECV_CALLS: usize = 1 << 20;
+
+struct Inner {
+    sock: Socket,
+    family: u16,
+    seq: u32,
+    /// Ops a chunk may hold so that all their acks fit in the receive buffer.
+    max_ops: usize,
+    slots: Vec<Vec<u8>>,
+}
+
+/// IPVS client over generic netlink (family "IPVS", version 1), for the
+/// network namespace the process is in.
+pub struct NetlinkIpvs {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for NetlinkIpvs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetlinkIpvs").finish_non_exhaustive()
+    }
+}
+
+fn io(op: OpKind) -> impl Fn(std::io::Error) -> Error {
+    move |source| Error::Io { op, source }
+}
+
+fn decode(op: OpKind) -> impl Fn(netlink_packet_core::DecodeError) -> Error {
+    move |e| Error::Decode {
+        op,
+        reason: e.to_string(),
+    }
+}
+
+fn setsockopt_int(fd: i32, opt: i32, val: i32) -> bool {
+    // SAFETY: plain setsockopt on our own socket with a valid int.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            &val as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    r == 0
+}
+
+impl NetlinkIpvs {
+    /// Open a netlink socket and resolve the IPVS family; `Error::NoFamily`
+    /// when the kernel has no IPVS (module not loaded).
+    pub fn new() -> Result<NetlinkIpvs, Error> {
+        let op = OpKind::Resolve;
+        let mut sock = Socket::new(NETLINK_GENERIC).map_err(io(op))?;
+        sock.bind_auto().map_err(io(op))?;
+        sock.connect(&SocketAddr::new(0, 0)).map_err(io(op))?;
+        // Error acks without a copy of the request: smaller, more fit.
+        let _ = sock.set_cap_ack(true);
+        let fd = sock.as_raw_fd();
+        let want = RCVBUF as i32;
+        if !setsockopt_int(fd, libc::SO_RCVBUFFORCE, want) {
+            let _ = setsockopt_int(fd, libc::SO_RCVBUF, want);
+        }
+        // A bounded wait per receive: the kernel answers synchronously, so
+        // a long silence means something is wrong, not slow.
+        let tv = libc::timeval {
+            tv_sec: 30,
+            tv_usec: 0,
+        };
+        // SAFETY: setsockopt with a valid timeval on our socket.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const libc::timeval as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            );
+        }
+        let rcvbuf = sock.get_rx_buf_sz().unwrap_or(212_992);
+        // Half the buffer for acks, leaving room for anything else.
+        let max_ops = (rcvbuf / 2 / ACK_TRUESIZE).clamp(16, 8192);
+        let mut inner = Inner {
+            sock,
+            family: 0,
+            seq: 1,
+            max_ops,
+            slots: Vec::new(),
+        };
+        inner.family = inner.resolve()?;
+        tracing::debug!(
+            family = inner.family,
+            rcvbuf,
+            max_ops,
+            "IPVS family resolved"
+        );
+        Ok(NetlinkIpvs {
+            inner: Mutex::new(inner),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The request for one op.
+fn request(op: &Op) -> IpvsMessage {
+    match op {
+        Op::AddService(s) => IpvsMessage::new_service(s),
+        Op::EditService(s) => IpvsMessage::set_service(s),
+        Op::DelService(k) => IpvsMessage::del_service(k),
+        Op::Flush => IpvsMessage::flush(),
+        Op::AddDest(k, r) => IpvsMessage::new_dest(k, r),
+        Op::EditDest(k, r) => IpvsMessage::set_dest(k, r),
+        Op::DelDest(k, a, p) => IpvsMessage::del_dest(k, *a, *p),
+        Op::Zero(k) => IpvsMessage::zero(k.as_ref()),
+        Op::SetTimeouts(t) => IpvsMessage::set_config(t),
+        Op::StartDaemon(d) => IpvsMessage::new_daemon(d),
+        Op::StopDaemon(s) => IpvsMessage::del_daemon(*s),
+    }
+}
+
+impl Inner {
+    fn next_seq(&mut self) -> u32 {
+        let s = self.seq;
+        // Skip 0: some tools treat it as "no sequence".
+        self.seq = self.seq.wrapping_add(1).max(1);
+        s
+    }
+
+    fn send_all(&self, buf: &[u8], op: OpKind) -> Result<(), Error> {
+        let n = self.sock.send(buf, 0).map_err(io(op))?;
+        if n != buf.len() {
+            return Err(Error::Io {
+                op,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    format!("sent {n} of {} bytes", buf.len()),
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// One `recvmmsg`: blocks for the first message, then takes whatever
+    /// else is queued, up to `RECV_SLOTS`. Returns the replies in order.
+    fn recv_batch(&mut self, op: OpKind) -> Result<Vec<Reply>, Error> {
+        if self.slots.is_empty() {
+            self.slots = vec![vec![0u8; SLOT_BYTES]; RECV_SLOTS];
+        }
+        let mut iov: Vec<libc::iovec> = self
+            .slots
+            .iter_mut()
+            .map(|s| libc::iovec {
+                iov_base: s.as_mut_ptr() as *mut libc::c_void,
+                iov_len: s.len(),
+            })
+            .collect();
+        let mut hdrs: Vec<libc::mmsghdr> = iov
+            .iter_mut()
+            .map(|v| {
+                // SAFETY: mmsghdr is plain data; all-zero is a valid value.
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_iov = v as *mut libc::iovec;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
+        let fd = self.sock.as_raw_fd();
+        let n = loop {
+            // SAFETY: hdrs/iov point into self.slots, alive and unaliased
+            // for the duration of the call; vlen matches hdrs.len().
+            let r = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    hdrs.as_mut_ptr(),
+                    hdrs.len() as libc::c_uint,
+                    libc::MSG_WAITFORONE,
+                    std::ptr::null_mut(),
+                )
+            };
+            if r >= 0 {
+                break r as usize;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::Io { op, source: e });
+            }
+        };
+        let mut out = Vec::new();
+        for (h, slot) in hdrs.iter().zip(self.slots.iter()).take(n) {
+            if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                return Err(Error::Decode {
+                    op,
+                    reason: "netlink message larger than the receive slot".into(),
+                });
+            }
+            let len = (h.msg_len as usize).min(slot.len());
+            let bytes = slot.get(..len).unwrap_or_default();
+            out.extend(parse_replies(bytes, self.family).map_err(decode(op))?);
+        }
+        Ok(out)
+    }
+
+    /// Resolve the "IPVS" family id through nlctrl.
+    fn resolve(&mut self) -> Result<u16, Error> {
+        let op = OpKind::Resolve;
+        let seq = self.next_seq();
+        let mut buf = Vec::new();
+        push_family_request(&mut buf, seq, IPVS_GENL_NAME);
+        self.send_all(&buf, op)?;
+        let mut id = None;
+        for _ in 0..MAX_RECV_CALLS {
+            for r in self.recv_batch(op)? {
+                match r {
+                    Reply::Family { seq: s, id: got } if s == seq => id = got,
+                    Reply::Ack { seq: s } if s == seq => {
+                        return id.ok_or(Error::NoFamily);
+                    }
+                    // nlctrl answers ENOENT for an unknown family.
+                    Reply::Error { seq: s, .. } if s == seq => return Err(Error::NoFamily),
+                    _ => {}
+                }
+            }
+        }
+        Err(Error::NoFamily)
+    }
+
+    /// Send one request and collect its data replies until its ack, its
+    /// error or (dumps) `NLMSG_DONE`.
+    fn query(
+        &mut self,
+        op: OpKind,
+        msg: IpvsMessage,
+        dump: bool,
+    ) -> Result<Vec<IpvsMessage>, Error> {
+        let seq = self.next_seq();
+        let mut buf = Vec::new();
+        let flags = if dump { FLAGS_DUMP } else { FLAGS_CHANGE };
+        push_request(&mut buf, self.family, flags, seq, msg);
+        self.send_all(&buf, op)?;
+        let mut out = Vec::new();
+        for _ in 0..MAX_RECV_CALLS {
+            for r in self.recv_batch(op)? {
+                match r {
+                    Reply::Data { seq: s, msg, .. } if s == seq => out.push(msg),
+                    Reply::Error { seq: s, errno } if s == seq => {
+                        return Err(Error::Kernel { op, errno });
+                    }
+                    Reply::Done { seq: s, errno } if s == seq => {
+                        return if errno > 0 {
+                            Err(Error::Kernel { op, errno })
+                        } else {
+                            Ok(out)
+                        };
+                    }
+                    Reply::Ack { seq: s } if s == seq && !dump => return Ok(out),
+                    Reply::Overrun { .. } => {
+                        return Err(Error::Io {
+                            op,
+                            source: std::io::Error::from_raw_os_error(libc::ENOBUFS),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err(Error::Decode {
+            op,
+            reason: "no end of reply".into(),
+        })
+    }
+
+    /// Send one chunk of ops and fill their results.
+    fn apply_chunk(&mut self, ops: &[Op], results: &mut [Option<Result<(), Error>>]) {
+        let first = self.seq;
+        let mut buf = Vec::with_capacity(CHUNK_BYTES);
+        let mut seqs = Vec::with_capacity(ops.len());
+        for op in ops {
+            let seq = self.next_seq();
+            seqs.push(seq);
+            push_request(&mut buf, self.family, FLAGS_CHANGE, seq, request(op));
+        }
+        let kind0 = ops.first().map(Op::kind).unwrap_or(OpKind::Flush);
+        let fail_all = |results: &mut [Option<Result<(), Error>>], e: &Error| {
+            for (slot, op) in results.iter_mut().zip(ops) {
+                if slot.is_none() {
+                    *slot = Some(Err(e.duplicate(op.kind())));
+                }
+            }
+        };
+        if let Err(e) = self.send_all(&buf, kind0) {
+            fail_all(results, &e);
+            return;
+        }
+        // Map a sequence number back to the op's index in this chunk.
+        let index = |s: u32| -> Option<usize> {
+            let i = s.wrapping_sub(first) as usize;
+            (i < seqs.len() && seqs.get(i) == Some(&s)).then_some(i)
+        };
+        let mut pending = ops.len();
+        for _ in 0..MAX_RECV_CALLS {
+            if pending == 0 {
+                return;
+            }
+            let replies = match self.recv_batch(kind0) {
+                Ok(r) => r,
+                Err(e) => {
+                    fail_all(results, &e);
+                    return;
+                }
+            };
+            for r in replies {
+                let (seq, res) = match r {
+                    Reply::Ack { seq } => (seq, Ok(())),
+                    Reply::Error { seq, errno } => (seq, Err(errno)),
+                    _ => continue,
+                };
+                let Some(i) = index(seq) else { continue };
+                let (Some(slot), Some(op)) = (results.get_mut(i), ops.get(i)) else {
+                    continue;
+                };
+                if slot.is_none() {
+                    pending -= 1;
+                    *slot = Some(res.map_err(|errno| Error::Kernel {
+                        op: op.kind(),
+                        errno,
+                    }));
+                }
+            }
+        }
+        fail_all(
+            results,
+            &Error::Decode {
+                op: kind0,
+                reason: "acks missing".into(),
+            },
+        );
+    }
+}
+
+impl Ipvs for NetlinkIpvs {
+    fn info(&self) -> Result<VersionInfo, Error> {
+        let op = OpKind::GetInfo;
+        let replies = self.lock().query(op, IpvsMessage::get_info(), false)?;
+        replies
+            .first()
+            .ok_or(Error::Decode {
+                op,
+                reason: "empty info reply".into(),
+            })?
+            .to_info()
+            .map_err(decode(op))
+    }
+
+    fn services(&self) -> Result<Vec<VirtualService>, Error> {
+        let op = OpKind::GetService;
+        let replies = self.lock().query(op, IpvsMessage::get_services(), true)?;
+        replies
+            .iter()
+            .map(|m| m.to_service().map_err(decode(op)))
+            .collect()
+    }
+
+    fn service(&self, key: &ServiceKey) -> Result<VirtualService, Error> {
+        let op = OpKind::GetService;
+        let replies = self
+            .lock()
+            .query(op, IpvsMessage::get_service(key), false)?;
+        replies
+            .first()
+            .ok_or(Error::Kernel {
+                op,
+                errno: libc::ESRCH,
+            })?
+            .to_service()
+            .map_err(decode(op))
+    }
+
+    fn dests(&self, key: &ServiceKey) -> Result<Vec<RealServer>, Error> {
+        let op = OpKind::GetDest;
+        let family: Family = key.family();
+        let replies = self.lock().query(op, IpvsMessage::get_dests(key), true)?;
+        replies
+            .iter()
+            .map(|m| m.to_dest(family).map_err(decode(op)))
+            .collect()
+    }
+
+    fn timeouts(&self) -> Result<Timeouts, Error> {
+        let op = OpKind::GetTimeouts;
+        let replies = self.lock().query(op, IpvsMessage::get_config(), false)?;
+        Ok(replies
+            .first()
+            .map(IpvsMessage::to_timeouts)
+            .unwrap_or_default())
+    }
+
+    fn daemons(&self) -> Result<Vec<SyncDaemon>, Error> {
+        let op = OpKind::GetDaemon;
+        let replies = self.lock().query(op, IpvsMessage::get_daemons(), true)?;
+        replies
+            .iter()
+            .map(|m| m.to_daemon().map_err(decode(op)))
+            .collect()
+    }
+
+    fn apply(&self, ops: &[Op]) -> Vec<Result<(), Error>> {
+        let mut inner = self.lock();
+        let mut results: Vec<Option<Result<(), Error>>> = (0..ops.len()).map(|_| None).collect();
+        let mut start = 0;
+        while start < ops.len() {
+            // Grow the chunk until its bytes or its ack count hit the bound.
+            let mut end = start;
+            let mut bytes = 0;
+            while end < ops.len() && end - start < inner.max_ops {
+                // A service+dest request is ~200 bytes; estimate generously
+                // rather than encode twice.
+                let est = ops.get(end).map(op_size).unwrap_or(0);
+                if bytes + est > CHUNK_BYTES && end > start {
+                    break;
+                }
+                bytes += est;
+                end += 1;
+            }
+            let (Some(chunk), Some(res)) = (ops.get(start..end), results.get_mut(start..end))
+            else {
+                break;
+            };
+            inner.apply_chunk(chunk, res);
+            start = end;
+        }
+        results
+            .into_iter()
+            .zip(ops)
+            .map(|(r, op)| {
+                r.unwrap_or(Err(Error::Decode {
+                    op: op.kind(),
+                    reason: "op not sent".into(),
+                }))
+            })
+            .collect()
+    }
+}
+
+/// Upper bound of an op's encoded size (netlink + genl headers included).
+fn op_size(op: &Op) -> usize {
+    match op {
+        Op::Flush | Op::Zero(None) => 20,
+        Op::SetTimeouts(_) => 44,
+        Op::StartDaemon(_) | Op::StopDaemon(_) => 128,
+        Op::AddService(_) | Op::EditService(_) | Op::DelService(_) | Op::Zero(Some(_)) => 160,
+        Op::AddDest(..) | Op::EditDest(..) | Op::DelDest(..) => 256,
+    }
+}

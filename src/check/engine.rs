@@ -454,7 +454,7 @@ mod tests {
         let mut ora = entry("ora", Kind::Negotiate, 1000, 1);
         ora.spec.service = Service::Oracle;
         eng.update(vec![off, ora]);
-        let mut evs = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+        let mut evs = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
         evs.sort_by(|a, b| a.id.cmp(&b.id));
         assert_eq!(evs[0].health, Health::Down("checktype off".into()));
         assert!(evs[1].reason.contains("oracle"), "{}", evs[1].reason);

@@ -201,6 +201,17 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("run") => {
             let config = args.get(1).context("usage: lvsd-ha run CONFIG [--status FILE]")?;
+            // The runner lives on this thread: give it real-time priority
+            // before the runtime starts, if the config asks for it.
+            if let Ok(lvsd::config::toml::LvsdToml { ha: Some(ha), .. }) =
+                lvsd::config::toml::load(std::path::Path::new(config))
+            {
+                if let Some(p) = ha.rt_priority {
+                    if let Err(e) = ha::enter_realtime(p) {
+                        eprintln!("lvsd-ha: cannot enter SCHED_RR {p}: {e}");
+                    }
+                }
+            }
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(run(
                 PathBuf::from(config),

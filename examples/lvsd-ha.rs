@@ -2,7 +2,7 @@
 //! director part of lvsd from an `lvsd.toml`, without IPVS.
 //!
 //! ```text
-//! lvsd-ha run CONFIG [--status FILE]   # SIGUSR1 = standby, SIGUSR2 = takeover
+//! lvsd-ha run CONFIG [--status FILE] [--ipvs]  # SIGUSR1 standby, SIGUSR2 takeover
 //! lvsd-ha attack --listen IP:PORT --to IP:PORT --count N
 //! ```
 //! `run` rewrites FILE (one `key=value` per line) whenever the status
@@ -44,7 +44,7 @@ fn status_text(s: &ha::Status) -> String {
     )
 }
 
-async fn run(config: PathBuf, status: Option<PathBuf>) -> Result<()> {
+async fn run(config: PathBuf, status: Option<PathBuf>, ipvs: bool) -> Result<()> {
     let file = lvsd::config::toml::load(&config)?;
     let Some(cfg) = file.ha else {
         bail!("{}: no [ha] section", config.display());
@@ -53,7 +53,13 @@ async fn run(config: PathBuf, status: Option<PathBuf>) -> Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let runner = tokio::spawn(ha::run(cfg, Box::new(NoSync), ctl_rx, role_tx, async {
+    // --ipvs: drive the kernel's sync daemons (needs ip_vs); else none.
+    let sync: Box<dyn ha::SyncDaemons> = if ipvs {
+        Box::new(ha::IpvsSync(lvsd::kernel::NetlinkIpvs::new()?))
+    } else {
+        Box::new(NoSync)
+    };
+    let runner = tokio::spawn(ha::run(cfg, sync, ctl_rx, role_tx, async {
         let _ = stop_rx.await;
     }));
     let mut usr1 = signal(SignalKind::user_defined1())?;
@@ -150,7 +156,11 @@ fn main() -> Result<()> {
         Some("run") => {
             let config = args.get(1).context("usage: lvsd-ha run CONFIG [--status FILE]")?;
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(run(PathBuf::from(config), flag("--status").map(PathBuf::from)))
+            rt.block_on(run(
+                PathBuf::from(config),
+                flag("--status").map(PathBuf::from),
+                args.iter().any(|a| a == "--ipvs"),
+            ))
         }
         Some("attack") => {
             let listen = flag("--listen").context("--listen IP:PORT")?.parse()?;

@@ -44,6 +44,11 @@ maybe() {
 
 stage setup-vm bash scripts/setup-vm.sh
 maybe setup-checks scripts/setup-checks.sh
+# Real server daemons for tests/checks.rs, on loopback only; stopped on exit.
+if [ -f scripts/check-servers.sh ]; then
+  stage check-servers bash scripts/check-servers.sh start
+  trap 'bash scripts/check-servers.sh stop >/dev/null 2>&1' EXIT
+fi
 stage build cargo build --all-targets
 stage cargo-test cargo test --all-targets
 maybe vm-tests scripts/vm-test.sh

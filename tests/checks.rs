@@ -10,10 +10,11 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use lvsd::check::{run_once, CheckSpec, HttpMethod, Kind, Service, Target, Transport};
+use lvsd::check::{run_once, CheckSpec, CheckType, HttpMethod, Protocol, Service, Target};
 
 const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const TIMEOUT: Duration = Duration::from_secs(2);
+const MAIL_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// Start the servers once per test binary; false if that is impossible.
 fn servers() -> bool {
@@ -61,11 +62,11 @@ fn have_postgres() -> bool {
 
 fn spec(service: Service) -> CheckSpec {
     CheckSpec {
-        kind: Kind::Negotiate,
+        checktype: CheckType::Negotiate,
         service,
-        check_timeout: TIMEOUT,
-        negotiate_timeout: TIMEOUT,
-        ..CheckSpec::default()
+        checktimeout: TIMEOUT,
+        negotiatetimeout: TIMEOUT,
+        ..lvsd::check::spec::base()
     }
 }
 
@@ -89,11 +90,8 @@ async fn down(s: &CheckSpec, port: u16, want: &str) -> String {
     let t0 = Instant::now();
     let r = run_once(s, &target(port)).await;
     let took = t0.elapsed();
-    assert!(
-        took < TIMEOUT + Duration::from_millis(1500),
-        "{} took {took:?}",
-        s.service
-    );
+    let limit = s.negotiatetimeout.max(s.checktimeout) + Duration::from_millis(1500);
+    assert!(took < limit, "{} took {took:?}", s.service);
     match r {
         Ok(x) => panic!("{} on port {port} should be down, got up: {x}", s.service),
         Err(e) => {
@@ -169,13 +167,13 @@ async fn http() {
     s.request = "/redirect".into();
     up(&s, 18080).await;
     // HEAD with a receive regex cannot match an empty body
-    s.http_method = HttpMethod::Head;
+    s.httpmethod = HttpMethod::Head;
     s.request = "/ok.html".into();
     down(&s, 18080, "does not match").await;
     s.receive.clear();
     up(&s, 18080).await;
     // wrong answers: 404, body mismatch
-    s.http_method = HttpMethod::Get;
+    s.httpmethod = HttpMethod::Get;
     s.request = "/missing.html".into();
     down(&s, 18080, "HTTP status 404").await;
     s.request = "/other.html".into();
@@ -268,6 +266,9 @@ async fn pop_and_pops() {
     }
     for (svc, port) in [(Service::Pop, 18110), (Service::Pops, 18995)] {
         let mut s = spec(svc);
+        // dovecot's auth penalty after the wrong-password checks (per client
+        // IP, shared by pop and imap) can delay the next login by seconds.
+        s.negotiatetimeout = MAIL_TIMEOUT;
         up(&s, port).await;
         s.login = "lvsdtest".into();
         s.passwd = "lvsdpass".into();
@@ -285,6 +286,9 @@ async fn imap_and_imaps() {
     }
     for (svc, port) in [(Service::Imaps, 18993), (Service::Imap, 18143)] {
         let mut s = spec(svc);
+        // dovecot's auth penalty after the wrong-password checks (per client
+        // IP, shared by pop and imap) can delay the next login by seconds.
+        s.negotiatetimeout = MAIL_TIMEOUT;
         up(&s, port).await;
         s.login = "lvsdtest".into();
         s.passwd = "lvsdpass".into();
@@ -341,9 +345,9 @@ async fn dns_udp_and_tcp() {
     if !have("dnsmasq") {
         return;
     }
-    for transport in [Transport::Udp, Transport::Tcp] {
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
         let mut s = spec(Service::Dns);
-        s.transport = transport;
+        s.protocol = protocol;
         s.request = "/check.lvsd.test".into();
         s.receive = "10.9.8.7".into();
         up(&s, 18053).await;
@@ -358,9 +362,9 @@ async fn dns_udp_and_tcp() {
         s.receive.clear();
         down(&s, 18053, "wrong answer").await;
         s.receive = "10.9.8.7".into();
-        match transport {
-            Transport::Udp => refused_and_silent_udp(&s).await,
-            Transport::Tcp => refused_and_silent(&s).await,
+        match protocol {
+            Protocol::Udp => refused_and_silent_udp(&s).await,
+            _ => refused_and_silent(&s).await,
         }
     }
 }
@@ -430,16 +434,16 @@ async fn sip_udp_and_tcp() {
     if !have("kamailio") {
         return;
     }
-    for transport in [Transport::Udp, Transport::Tcp] {
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
         let mut s = spec(Service::Sip);
-        s.transport = transport;
+        s.protocol = protocol;
         s.login = "check@127.0.0.1".into();
         up(&s, 15060).await;
         s.login = "down@127.0.0.1".into();
         down(&s, 15060, "404").await;
-        match transport {
-            Transport::Udp => refused_and_silent_udp(&s).await,
-            Transport::Tcp => refused_and_silent(&s).await,
+        match protocol {
+            Protocol::Udp => refused_and_silent_udp(&s).await,
+            _ => refused_and_silent(&s).await,
         }
     }
 }
@@ -449,14 +453,14 @@ async fn simpletcp() {
     if !have("socat") {
         return;
     }
-    let mut s = spec(Service::Simpletcp);
+    let mut s = spec(Service::SimpleTcp);
     s.request = "/PING lvsd\\nsecond line".into();
     s.receive = "^second".into();
     up(&s, 17007).await;
     s.receive = "PONG".into();
     down(&s, 17007, "no line matches").await;
     refused_and_silent(&s).await;
-    s.transport = Transport::Udp;
+    s.protocol = Protocol::Udp;
     s.receive = "PING".into();
     up(&s, 17007).await;
 }
@@ -467,9 +471,9 @@ async fn connect_check() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     let s = CheckSpec {
-        kind: Kind::Connect,
-        check_timeout: TIMEOUT,
-        ..CheckSpec::default()
+        checktype: CheckType::Connect,
+        checktimeout: TIMEOUT,
+        ..lvsd::check::spec::base()
     };
     up(&s, port).await;
     let l6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
@@ -488,10 +492,10 @@ async fn connect_check() {
 #[tokio::test]
 async fn ping_check() {
     let s = CheckSpec {
-        kind: Kind::Ping,
-        check_timeout: TIMEOUT,
+        checktype: CheckType::Ping,
+        checktimeout: TIMEOUT,
         checkcount: 2,
-        ..CheckSpec::default()
+        ..lvsd::check::spec::base()
     };
     match run_once(&s, &target(0)).await {
         Ok(_) => {}
@@ -508,8 +512,8 @@ async fn ping_check() {
     run_once(&s, &t6).await.expect("ping ::1");
     // UDP connect checks are pings, as in ldirectord
     let c = CheckSpec {
-        kind: Kind::Connect,
-        transport: Transport::Udp,
+        checktype: CheckType::Connect,
+        protocol: Protocol::Udp,
         ..s
     };
     run_once(&c, &target(9)).await.expect("udp connect = ping");
@@ -531,10 +535,10 @@ async fn external_check() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let s = CheckSpec {
-        kind: Kind::External,
+        checktype: CheckType::External,
         checkcommand: script.display().to_string(),
-        check_timeout: TIMEOUT,
-        ..CheckSpec::default()
+        checktimeout: TIMEOUT,
+        ..lvsd::check::spec::base()
     };
     let t = Target {
         real: LO,
@@ -575,11 +579,11 @@ async fn external_check() {
 async fn on_off_none_oracle() {
     let mut s = spec(Service::None);
     up(&s, refused_port()).await;
-    s.kind = Kind::On;
+    s.checktype = CheckType::On;
     up(&s, refused_port()).await;
-    s.kind = Kind::Off;
+    s.checktype = CheckType::Off;
     down(&s, refused_port(), "checktype off").await;
-    s.kind = Kind::Negotiate;
+    s.checktype = CheckType::Negotiate;
     s.service = Service::Oracle;
     down(&s, 1521, "no pure-Rust Oracle client").await;
 }
@@ -590,9 +594,42 @@ async fn combined_starts_with_negotiate() {
         return;
     }
     let mut s = spec(Service::Http);
-    s.kind = Kind::Combined(3);
+    s.checktype = CheckType::Combined(3);
     s.request = "/missing.html".into();
     // a connect would pass; the first run must be the negotiate, which fails
     down(&s, 18080, "404").await;
     let _ = SocketAddr::new(LO, 0);
+}
+
+#[test]
+fn probe_prints_one_line_per_real() {
+    if !have("nginx") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("probe.cf");
+    let refused = refused_port();
+    std::fs::write(
+        &cf,
+        format!(
+            "checktimeout=2\nnegotiatetimeout=2\n\
+             virtual=127.0.0.1:18080\n\treal=127.0.0.1:18080 masq\n\treal=127.0.0.1:{refused} masq\n\
+             \tservice=http\n\trequest=\"ok.html\"\n\treceive=\"http ok\"\n\
+             virtual=127.0.0.1:80\n\treal=127.0.0.1:18080 masq\n\tchecktype=off\n"
+        ),
+    )
+    .unwrap();
+    let out = lvsd::check::probe::probe_main(Some(&cf));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "tcp:127.0.0.1:18080 127.0.0.1:18080 up 200 OK".to_string(),
+            format!("tcp:127.0.0.1:18080 127.0.0.1:{refused} down connection refused"),
+            "tcp:127.0.0.1:80 127.0.0.1:18080 down checktype off (never checked)".to_string(),
+        ]
+    );
+    let bad = lvsd::check::probe::probe_main(Some(&dir.path().join("missing.cf")));
+    assert_eq!(bad.code, 1);
 }

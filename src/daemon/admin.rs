@@ -46,7 +46,12 @@ pub struct Args {
     pub pid_file: Option<PathBuf>,
     /// `--metrics ADDR|off`.
     pub metrics: Option<SocketAddr>,
+    /// `--log-file PATH`: where a daemonised lvsd writes its log.
+    pub log_file: PathBuf,
 }
+
+/// Default log of a daemonised lvsd (foreground runs log to stderr).
+pub const DEFAULT_LOG: &str = "/var/log/lvsd.log";
 
 /// What to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +95,7 @@ impl Verb {
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--metrics ADDR|off] [--] [configfile] \
+pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--log-file PATH] [--metrics ADDR|off] [--] [configfile] \
 start|stop|restart|try-restart|reload|force-reload|status\n       lvsd [options] run [configfile]\n       lvsd check-config [configfile]\n       lvsd -h|--help | -v|--version\n";
 
 /// Parse argv (without the program name).
@@ -99,6 +104,7 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut socket = PathBuf::from(DEFAULT_SOCKET);
     let mut pid_file = None;
     let mut metrics: Option<SocketAddr> = DEFAULT_METRICS.parse().ok();
+    let mut log_file = PathBuf::from(DEFAULT_LOG);
     let mut pos: Vec<String> = Vec::new();
     let mut it = argv.iter();
     let mut opts_done = false;
@@ -119,6 +125,7 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
             "-v" | "--version" => return Ok(simple(Verb::Version)),
             "--socket" => socket = PathBuf::from(value("--socket")?),
             "--pid-file" => pid_file = Some(PathBuf::from(value("--pid-file")?)),
+            "--log-file" => log_file = PathBuf::from(value("--log-file")?),
             "--metrics" => {
                 let v = value("--metrics")?;
                 metrics = if v == "off" {
@@ -149,6 +156,7 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
         socket,
         pid_file,
         metrics,
+        log_file,
     })
 }
 
@@ -160,6 +168,7 @@ fn simple(verb: Verb) -> Args {
         socket: PathBuf::from(DEFAULT_SOCKET),
         pid_file: None,
         metrics: None,
+        log_file: PathBuf::from(DEFAULT_LOG),
     }
 }
 
@@ -277,6 +286,7 @@ fn daemonize(args: &Args, path: &Path, pid: &Path) -> i32 {
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--socket").arg(&args.socket);
     cmd.arg("--pid-file").arg(pid);
+    cmd.arg("--log-file").arg(&args.log_file);
     match args.metrics {
         Some(m) => cmd.arg("--metrics").arg(m.to_string()),
         None => cmd.arg("--metrics").arg("off"),

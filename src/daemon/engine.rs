@@ -351,12 +351,13 @@ impl Engine {
             .map(|v| v.spec.clone())
             .collect();
         let state = |k: &RealKey| {
-            let up = !self.maintenance.contains(k)
-                && self.health.get(k).and_then(|h| h.up) == Some(true);
-            if up {
-                RealState::Up
-            } else {
-                RealState::Down
+            if self.maintenance.contains(k) {
+                return RealState::Down;
+            }
+            match self.health.get(k).and_then(|h| h.up) {
+                Some(true) => RealState::Up,
+                Some(false) => RealState::Down,
+                None => RealState::Unknown,
             }
         };
         let readd = |k: &RealKey| self.plan.readdquiescent || !self.placed.contains(k);

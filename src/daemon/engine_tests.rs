@@ -299,7 +299,14 @@ async fn fallback_comes_and_goes_with_the_last_real() {
     fb.forward = Forward::Route;
     v.spec.fallback = Some(fb);
     let h = start(FakeTable::new(), plan_of(vec![v])).await;
-    assert_eq!(h.weights(1), vec![("10.3.0.9".into(), 1)]);
+    // Nothing checked yet: no reals, and no fallback flash either.
+    assert!(h.weights(1).is_empty());
+    h.report(1, "10.1.0.2", false).await;
+    h.report(1, "10.1.0.1", false).await;
+    h.until("fallback in", |h| {
+        h.weights(1) == vec![("10.3.0.9".into(), 1)]
+    })
+    .await;
     h.report(1, "10.1.0.1", true).await;
     h.until("fallback gone", |h| {
         h.weights(1) == vec![("10.1.0.1".into(), 1)]

@@ -25,7 +25,7 @@ use crate::model::{HaConfig, Role, SyncState};
 use crate::wire::heartbeat::{self, Heartbeat, PeerState};
 use auth::{Authenticator, Counters, Reject};
 use state::{Action, Command, Event, Input, Machine, Params, PeerInfo};
-pub use takeover::{NoSync, SyncDaemons};
+pub use takeover::{IpvsSync, NoSync, SyncDaemons};
 
 /// Commands the daemon sends to a running HA runner.
 #[derive(Debug)]

@@ -2,7 +2,8 @@
 # Captures, with nlmon, the netlink bytes the real ipvsadm 1.31 and the real
 # kernel exchange for each main command, one pcap per command, into
 # $LVSD_VM_OUT/nlmon/ (scripts/nlmon-to-fixtures.py turns them into the
-# fixtures under tests/data/nlmon/). Fails if a capture holds no IPVS request.
+# fixtures under tests/data/nlmon/). Fails if a command's window holds no
+# IPVS request.
 set -euo pipefail
 OUT=${LVSD_VM_OUT:?}/nlmon
 mkdir -p "$OUT"
@@ -21,6 +22,23 @@ n ip link set lvsd0 up
 n ip link add nl0 type nlmon
 n ip link set nl0 up
 
+# One tcpdump for the whole session (starting one per command races with
+# its attach in the slow guest); each command's time window, recorded
+# around it, tells scripts/nlmon-to-fixtures.py which packets are its own.
+pcap="$OUT/session.pcap"
+# Not through n(): `ip netns exec` execs tcpdump, so $! is tcpdump itself.
+ip netns exec "$ns" tcpdump -i nl0 -w "$pcap" -U >/dev/null 2>&1 &
+tpid=$!
+trap 'kill $tpid 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true' EXIT
+ready=0
+for _ in $(seq 1 100); do
+  n ipvsadm -Ln >/dev/null 2>&1 || true
+  sleep 0.2
+  if [ "$(stat -c %s "$pcap" 2>/dev/null || echo 0)" -gt 24 ]; then ready=1; break; fi
+done
+[ $ready = 1 ] || { echo "tcpdump on nlmon never captured anything"; exit 1; }
+sleep 0.5
+
 i=0
 cap() {
   local name=$1; shift
@@ -28,18 +46,11 @@ cap() {
   local f
   f=$(printf '%s/%02d-%s' "$OUT" "$i" "$name")
   echo "ipvsadm $*" > "$f.cmd"
-  n tcpdump -i nl0 -w "$f.pcap" -U >/dev/null 2>&1 &
-  local pid=$!
-  # tcpdump needs a moment to attach in the slow guest.
-  for _ in $(seq 1 50); do [ -s "$f.pcap" ] && break; sleep 0.1; done
-  sleep 0.5
+  date +%s.%N > "$f.window"
   n ipvsadm "$@" > "$f.stdout" 2>&1 || echo "exit $?" >> "$f.stdout"
-  sleep 0.5
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  # An IPVS capture has at least the ctrl lookup and one IPVS request.
-  if [ "$(stat -c %s "$f.pcap")" -le 100 ]; then
-    echo "capture $name is empty"; return 1
-  fi
+  date +%s.%N >> "$f.window"
+  # Keep windows apart.
+  sleep 0.2
 }
 
 cap add-service-tcp -A -t 10.0.0.1:80 -s rr
@@ -71,4 +82,7 @@ cap del-dest-missing -d -t 10.0.0.1:80 -r 192.168.1.1:8080 || true
 cap del-service -D -t 10.0.0.1:80
 cap del-service-missing -D -t 10.0.0.1:80 || true
 cap flush -C
-ls "$OUT" | wc -l
+sleep 1
+kill $tpid; wait $tpid 2>/dev/null || true
+# Every command must have left at least one IPVS request in its window.
+python3 "$LVSD_REPO/scripts/nlmon-to-fixtures.py" "$OUT" "$OUT/fixtures" --check

@@ -42,7 +42,9 @@ def run(tool, cases_path, out_path):
             one(f"list@{batch}", args, None)
 
     batch = None
-    for c in cases:
+    for n, c in enumerate(cases):
+        if n % 50 == 0:
+            print(f"lvsadm-diff: {tool}: {n}/{len(cases)}", file=sys.stderr, flush=True)
         if batch is not None and c["batch"] != batch:
             listings(batch)
         batch = c["batch"]

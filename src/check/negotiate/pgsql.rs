@@ -17,7 +17,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         .port(addr.port())
         .user(&spec.login)
         .password(&spec.passwd)
-        .connect_timeout(spec.negotiate_timeout);
+        .connect_timeout(spec.negotiatetimeout);
     if !spec.database.is_empty() {
         cfg.dbname(&spec.database);
     }

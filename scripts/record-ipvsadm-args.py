@@ -18,7 +18,7 @@ import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-rng = random.Random(131)
+rng = random.Random(int(os.environ.get("SEED", "131")))
 
 ADDRS = ["10.0.0.1:80", "10.0.0.1", "10.1:80", "[2001:db8::1]:80", "2001:db8::1",
          "[2001:db8::1]", "1.2.3.4:99999", "localhost:http", "1.2.3.4:notaport",
@@ -80,6 +80,8 @@ def opt():
 
 
 def argv():
+    if rng.random() < 0.1:
+        return ["-R"]
     c = rng.choice(CMDS)
     a = [c]
     if c in ("--start-daemon", "--stop-daemon") and rng.random() < 0.9:
@@ -89,6 +91,20 @@ def argv():
     for _ in range(rng.randrange(0, 7)):
         a += opt()
     return a
+
+
+def restore_input():
+    """A -R input mixing good lines, argument errors and odd layout."""
+    pool = ["-C", "--set 1 2 3", "-Z", "ipvsadm -C", "", "   ", "# comment", "-R", "-h",
+            "-A -t 10.0.0.1", "-A -x 1", "--bogus", "-a -t 10.0.0.1:80", "-C extra",
+            "\t-C\t", "-C\r", "ipvsadm", "-L --timeout --daemon", "-Z -n"]
+    lines = [rng.choice(pool) for _ in range(rng.randrange(0, 6))]
+    text = "\n".join(lines)
+    if rng.random() < 0.7:
+        text += "\n"
+    elif rng.random() < 0.5:
+        text += "  "
+    return text
 
 
 WARN = ("Warning: IPVS version mismatch: \n  Kernel compiled with IPVS version 0.0.0\n"
@@ -103,17 +119,25 @@ with tempfile.TemporaryDirectory() as d:
     out = []
     while len(out) < N:
         a = argv()
-        if tuple(a) in seen:
+        if a[0] != "-R" and tuple(a) in seen:
             continue
         seen.add(tuple(a))
+        stdin = None
         if a[0] == "-R":
-            continue  # would read stdin
+            if len(a) > 1:
+                continue
+            stdin = restore_input()
+            if tuple(a + [stdin]) in seen:
+                continue
+            seen.add(tuple(a + [stdin]))
         p = subprocess.run(["ipvsadm"] + a, executable="/usr/sbin/ipvsadm", env=env,
-                           capture_output=True, stdin=subprocess.DEVNULL, timeout=10)
+                           capture_output=True, input=(stdin or "").encode(), timeout=10)
         err = p.stderr.decode("utf-8", "replace")
         if err.startswith(WARN):
             err = err[len(WARN):]
-        out.append({"argv": a, "code": p.returncode,
+        if stdin is not None and "IPVS version" in p.stdout.decode("utf-8", "replace"):
+            continue
+        out.append({"argv": a, "stdin": stdin, "code": p.returncode,
                     "stdout": p.stdout.decode("utf-8", "replace"), "stderr": err})
     path = os.path.join(REPO, "tests/data/ipvsadm/args-corpus.jsonl")
     with open(path, "w") as f:

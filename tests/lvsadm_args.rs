@@ -9,6 +9,9 @@ mod common;
 use common::fixture;
 use lvsd::cli::command::parse_command;
 use lvsd::cli::names::SystemResolver;
+use lvsd::cli::Session;
+use lvsd::kernel::FakeTable;
+use lvsd::model::VersionInfo;
 
 #[test]
 fn random_command_lines_match_ipvsadm() {
@@ -32,6 +35,25 @@ fn random_command_lines_match_ipvsadm() {
         }
         let mut argv = vec!["ipvsadm".to_string()];
         argv.extend(args.iter().cloned());
+        if let Some(stdin) = r["stdin"].as_str() {
+            // A -R input: run it whole over the fake kernel (its lines are
+            // ones the shim and the fake both accept, or argument errors).
+            let fake = FakeTable::new();
+            let info = VersionInfo {
+                version: 0x010201,
+                conn_tab_size: 4096,
+            };
+            let mut s = Session::new(&fake, info, &res);
+            let got = s.main(&argv, &mut stdin.as_bytes());
+            if (got, s.stdout.as_str(), s.stderr.as_str()) != (code, stdout, stderr) {
+                bad.push(format!(
+                    "ipvsadm -R <<< {stdin:?}\n  ipvsadm: {code} {stdout:?} {stderr:?}\n  lvsadm:  {got} {:?} {:?}",
+                    s.stdout, s.stderr
+                ));
+            }
+            checked += 1;
+            continue;
+        }
         let got = parse_command(&argv, &res);
         let ok = match &got {
             Err(e) => e.code == code && e.stderr == stderr && (code != 0 || e.stdout == stdout),

@@ -135,7 +135,11 @@ impl Addrs {
             .set_address_filter(vip.address)
             .set_prefix_length_filter(vip.prefix)
             .execute();
-        Ok(found.try_next().await.map_err(|e| AddrError::Lookup(Box::new(e)))?.is_some())
+        Ok(found
+            .try_next()
+            .await
+            .map_err(|e| AddrError::Lookup(Box::new(e)))?
+            .is_some())
     }
 
     /// Delete `vip`; Ok(false) if it was not there.

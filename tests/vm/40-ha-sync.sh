@@ -21,7 +21,8 @@ cleanup() {
         ip netns del "$ns" 2>/dev/null || true
     done
 }
-trap cleanup EXIT
+show_logs() { for f in "$W"/a.log "$W"/b.log; do echo "--- $f"; tail -n 30 "$f"; done; }
+trap 'rc=$?; ((rc)) && show_logs; cleanup' EXIT
 cleanup
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 for ns in a b c r sw; do ip netns add ${P}$ns; nsx ${P}$ns ip link set lo up; done

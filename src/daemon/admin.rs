@@ -294,11 +294,11 @@ fn daemonize(args: &Args, path: &Path, pid: &Path, log_file: &Path) -> i32 {
         Ok(e) => e,
         Err(e) => return fail(1, &format!("cannot find own executable: {e}")),
     };
-    let log = "/var/log/lvsd.log";
+    let log = log_file.display().to_string();
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log);
+        .open(log_file);
     let (o, e) = match out.and_then(|f| Ok((f.try_clone()?, f))) {
         Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
         Err(_) => (Stdio::null(), Stdio::null()),

@@ -11,14 +11,14 @@
 #
 # Usage (host): scripts/bench-daemon.sh            -> boots one guest
 # Env: BENCH_VIRTUALS (1000), BENCH_REALS (10), BENCH_LDIR_CAP (300 s),
-#      BENCH_PROFILE (release|debug, default release), LVSD_SKIP_BUILD=1.
+#      BENCH_PROFILE (debug|release, default debug: the time goes to the kernel and process start-up), LVSD_SKIP_BUILD=1.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 NV=${BENCH_VIRTUALS:-1000}
 NR=${BENCH_REALS:-10}
 CAP=${BENCH_LDIR_CAP:-300}
-PROFILE=${BENCH_PROFILE:-release}
+PROFILE=${BENCH_PROFILE:-debug}
 
 if [ "${1:-}" != --guest ]; then
   OUT=${LVSD_BENCH_OUT:-$REPO/target/bench-daemon}

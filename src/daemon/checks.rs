@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use crate::check::{self, CheckEntry, Engine, EngineOptions, Kind, Target, Transport};
-use crate::model::{CheckSpec, CheckType, HttpMethod, Protocol, ServiceKey};
+use crate::check::{self, CheckEntry, Engine, EngineOptions, Target};
+use crate::model::ServiceKey;
 use crate::reconcile::RealKey;
 
 use super::engine::{CheckReport, CheckRunner};
@@ -62,7 +62,7 @@ impl CheckRunner for CheckAdapter {
                 ids.insert(id.clone(), rk);
                 entries.push(CheckEntry {
                     id,
-                    spec: to_check_spec(spec),
+                    spec: spec.clone(),
                     target: target(&rk),
                     assume_up: known.get(&rk).copied() == Some(true),
                 });
@@ -112,50 +112,10 @@ fn ip_text(a: IpAddr) -> String {
     a.to_string()
 }
 
-/// The check engine's spec for a config check spec.
-pub fn to_check_spec(s: &CheckSpec) -> check::CheckSpec {
-    let kind = match s.checktype {
-        CheckType::Connect => Kind::Connect,
-        CheckType::Negotiate => Kind::Negotiate,
-        CheckType::Ping => Kind::Ping,
-        // lvsd runs external-perl scripts as programs with the same arguments.
-        CheckType::External | CheckType::ExternalPerl => Kind::External,
-        CheckType::On => Kind::On,
-        CheckType::Off => Kind::Off,
-        CheckType::Combined(n) => Kind::Combined(n),
-    };
-    check::CheckSpec {
-        kind,
-        service: check::Service::from_name(s.service.name()).unwrap_or(check::Service::None),
-        transport: match s.protocol {
-            Protocol::Udp => Transport::Udp,
-            _ => Transport::Tcp,
-        },
-        request: s.request.clone(),
-        receive: s.receive.clone(),
-        http_method: match s.httpmethod {
-            HttpMethod::Get => check::HttpMethod::Get,
-            HttpMethod::Head => check::HttpMethod::Head,
-        },
-        virtualhost: s.virtualhost.clone(),
-        login: s.login.clone(),
-        passwd: s.passwd.clone(),
-        database: s.database.clone(),
-        secret: s.secret.clone(),
-        checkcommand: s.checkcommand.clone(),
-        checkport: s.checkport,
-        check_timeout: s.checktimeout,
-        negotiate_timeout: s.negotiatetimeout,
-        interval: s.checkinterval,
-        failurecount: s.failurecount,
-        checkcount: s.checkcount,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Family, Service};
+    use crate::model::{CheckSpec, CheckType, Family, HttpMethod, Protocol, Service};
     use std::time::Duration;
 
     fn spec(ct: CheckType) -> CheckSpec {
@@ -180,16 +140,6 @@ mod tests {
             checkinterval: Duration::from_millis(50),
             failurecount: 1,
             checkcount: 1,
-        }
-    }
-
-    #[test]
-    fn every_service_name_maps() {
-        for s in Service::ALL {
-            assert_eq!(
-                check::Service::from_name(s.name()).map(|c| c.name()),
-                Some(s.name())
-            );
         }
     }
 

@@ -16,6 +16,12 @@ use super::engine::{CheckReport, CheckRunner, Loader, SharedIpvs};
 use super::load::load_plan;
 use super::service::{self, Options};
 
+/// Test hook: with this set to `1` the daemon drives an in-memory IPVS
+/// table (`kernel::FakeTable`) instead of the kernel, so the status page
+/// and checks can be tested on a host without IPVS (scripts/test-status-page.sh).
+/// Everything else (checks, control socket, metrics) is real.
+pub const FAKE_KERNEL_ENV: &str = "LVSD_TEST_FAKE_KERNEL";
+
 /// Run `lvsd ARGS...`; returns the exit code.
 pub fn main(argv: &[String]) -> i32 {
     let args = match admin::parse_args(argv) {
@@ -78,11 +84,16 @@ fn foreground(args: &Args, path: &Path) -> i32 {
             return 2;
         }
     };
-    let ipvs: SharedIpvs = match NetlinkIpvs::new() {
-        Ok(n) => Arc::new(n),
-        Err(e) => {
-            tracing::error!("cannot open IPVS: {e}");
-            return 1;
+    let ipvs: SharedIpvs = if std::env::var_os(FAKE_KERNEL_ENV).is_some_and(|v| v == "1") {
+        tracing::warn!("{FAKE_KERNEL_ENV}=1: in-memory IPVS table, the kernel is not touched");
+        Arc::new(crate::kernel::FakeTable::new())
+    } else {
+        match NetlinkIpvs::new() {
+            Ok(n) => Arc::new(n),
+            Err(e) => {
+                tracing::error!("cannot open IPVS: {e}");
+                return 1;
+            }
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()

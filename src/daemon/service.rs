@@ -18,6 +18,7 @@ use super::pidfile::PidFile;
 use super::plan::Plan;
 use super::status::Status;
 use super::systemd;
+use super::web;
 
 /// Where the daemon listens and what it writes.
 #[derive(Debug, Clone)]
@@ -98,7 +99,14 @@ pub async fn run(
         // A busy metrics port must not stop load balancing: log and go on.
         match metrics::bind(addr).await {
             Ok(l) => {
-                let render = renderer(status.clone(), ipvs.clone());
+                let events: web::SharedEvents = Arc::default();
+                tasks.push(tokio::spawn(web::record(
+                    status.clone(),
+                    events.clone(),
+                    None,
+                    stop_rx.clone(),
+                )));
+                let render = renderer(status.clone(), ipvs.clone(), events);
                 tasks.push(tokio::spawn(metrics::serve(l, render, stop_rx.clone())));
             }
             Err(e) => tracing::error!(%addr, error = %e, "metrics listener disabled"),
@@ -142,10 +150,11 @@ pub async fn run(
 }
 
 /// The metrics page: the engine's status plus fresh kernel counters.
-fn renderer(status: Arc<Mutex<Status>>, ipvs: SharedIpvs) -> Render {
+fn renderer(status: Arc<Mutex<Status>>, ipvs: SharedIpvs, events: web::SharedEvents) -> Render {
     Arc::new(move |page| {
         let status = status.clone();
         let ipvs = ipvs.clone();
+        let events = events.clone();
         Box::pin(async move {
             let table = tokio::task::spawn_blocking(move || ipvs.table().ok())
                 .await
@@ -160,7 +169,14 @@ fn renderer(status: Arc<Mutex<Status>>, ipvs: SharedIpvs) -> Render {
             }
             match page {
                 Page::Metrics => st.render_prometheus(),
-                Page::Status => st.render_text(SystemTime::now()),
+                Page::Status | Page::Html => st.render_text(SystemTime::now()),
+                Page::Json => {
+                    let ev = match events.lock() {
+                        Ok(e) => e.list(),
+                        Err(p) => p.into_inner().list(),
+                    };
+                    web::render_json(&st, None, &ev, SystemTime::now())
+                }
             }
         })
     })

@@ -1,2 +1,532 @@
 //! Paired directors: authenticated heartbeats, the role state machine and
 //! VIP takeover. May use: `model`, `wire`, `kernel`.
+//!
+//! [`run`] is the async runner: it owns the heartbeat links, feeds the pure
+//! [`state::Machine`], performs its actions through [`takeover`] and
+//! [`hooks`], and publishes the [`Role`] on a watch channel. The daemon
+//! drives it with [`Control`] messages (`lvsd standby`, `lvsd takeover`,
+//! health, status). `ha` decides who serves, never what the IPVS table holds.
+
+pub mod auth;
+pub mod hooks;
+pub mod link;
+pub mod ping_nodes;
+pub mod state;
+pub mod takeover;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use crate::model::{HaConfig, Role, SyncState};
+use crate::wire::heartbeat::{self, Heartbeat, PeerState};
+use auth::{Authenticator, Counters, Reject};
+use state::{Action, Command, Event, Input, Machine, Params, PeerInfo};
+pub use takeover::{IpvsSync, NoSync, SyncDaemons};
+
+/// Commands the daemon sends to a running HA runner.
+#[derive(Debug)]
+pub enum Control {
+    /// `lvsd standby`: hand the VIPs to the peer and hold (hb_standby).
+    Standby,
+    /// `lvsd takeover`: take the VIPs from the peer (hb_takeover).
+    Takeover,
+    /// Local health (IPVS table programmable, daemon healthy); false hands
+    /// the VIPs to a healthy peer.
+    Health(bool),
+    /// Report the current status.
+    Status(oneshot::Sender<Status>),
+}
+
+/// Liveness of one heartbeat link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// Link name.
+    pub name: String,
+    /// The peer was heard on it within deadtime.
+    pub alive: bool,
+}
+
+/// A snapshot for `lvsd status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// This node.
+    pub node: String,
+    /// Current role.
+    pub role: Role,
+    /// Operator standby in force.
+    pub hold: bool,
+    /// Healthy (daemon health and VIPs programmable).
+    pub healthy: bool,
+    /// Ping nodes reached.
+    pub ping_reach: u16,
+    /// Peer name once heard.
+    pub peer: Option<String>,
+    /// Peer alive on some link.
+    pub peer_alive: bool,
+    /// Per-link liveness.
+    pub links: Vec<LinkStatus>,
+    /// Packet counters (accepted, forged, replayed, ...).
+    pub counters: Counters,
+    /// Completed transitions since start.
+    pub transitions: u64,
+}
+
+/// Why the runner could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Key file missing, unreadable or too open.
+    #[error(transparent)]
+    Key(#[from] auth::KeyError),
+    /// A link could not be opened.
+    #[error("link {name}: {source}")]
+    Link {
+        /// Link name.
+        name: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// rtnetlink unavailable.
+    #[error(transparent)]
+    Addr(#[from] crate::kernel::addr::AddrError),
+}
+
+/// Put the calling thread under SCHED_RR at `priority` (1..=99), as
+/// heartbeat (`realtime on`) and keepalived (`vrrp_rt_priority`) do, so
+/// heartbeats keep their rhythm on a saturated CPU. Run the HA runner on a
+/// thread (or current-thread runtime) that called this. Needs CAP_SYS_NICE.
+pub fn enter_realtime(priority: u8) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority.clamp(1, 99)),
+    };
+    // SAFETY: sched_setscheduler reads a valid sched_param; pid 0 = this thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Channels to talk to a runner: give `control_rx`/`role_tx` to [`run`].
+pub fn channels() -> (
+    mpsc::Sender<Control>,
+    mpsc::Receiver<Control>,
+    watch::Sender<Role>,
+    watch::Receiver<Role>,
+) {
+    let (ctx, crx) = mpsc::channel(16);
+    let (rtx, rrx) = watch::channel(Role::Init);
+    (ctx, crx, rtx, rrx)
+}
+
+struct Runner {
+    cfg: HaConfig,
+    machine: Machine,
+    auth: Authenticator,
+    links: Vec<link::Link>,
+    generation: u64,
+    seq: u64,
+    takeover: takeover::Takeover,
+    sync: Box<dyn SyncDaemons>,
+    role_tx: watch::Sender<Role>,
+    hook_tx: mpsc::Sender<(Role, Role)>,
+    daemon_healthy: bool,
+    vips_ok: bool,
+    peer_name: Option<String>,
+    ping_reach: u16,
+    transitions: u64,
+    last_reject_log: Option<Instant>,
+}
+
+/// Run the HA subsystem until `shutdown` completes. Publishes every role
+/// change on `role_tx`. On shutdown an active node tells its peer it is
+/// leaving (standby, held) and removes its VIPs; sync daemons are left
+/// running, like the IPVS table.
+pub async fn run(
+    cfg: HaConfig,
+    sync: Box<dyn SyncDaemons>,
+    mut control: mpsc::Receiver<Control>,
+    role_tx: watch::Sender<Role>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let key = auth::load_key(&cfg.key_file)?;
+    let mut links = Vec::new();
+    for l in &cfg.links {
+        let opened = link::open(l).map_err(|source| Error::Link {
+            name: l.name.clone(),
+            source,
+        })?;
+        links.push(opened);
+    }
+    let mut tasks = JoinSet::new();
+    let (pkt_tx, mut pkt_rx) = mpsc::channel::<(usize, Vec<u8>)>(256);
+    for (i, l) in links.iter().enumerate() {
+        let sock = l.socket.clone();
+        let tx = pkt_tx.clone();
+        tasks.spawn(async move {
+            let mut buf = [0u8; heartbeat::MAX_PACKET_LEN + 64];
+            loop {
+                match sock.recv_from(&mut buf).await {
+                    Ok((n, _)) => {
+                        let pkt = buf.get(..n).unwrap_or_default().to_vec();
+                        if tx.send((i, pkt)).await.is_err() {
+                            return;
+                        }
+                    }
+                    // ICMP errors surface here (port unreachable); keep going
+                    // but do not spin.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            }
+        });
+    }
+    let (reach_tx, mut reach_rx) = watch::channel(0u16);
+    let ping_on = !cfg.ping.nodes.is_empty();
+    if ping_on {
+        let pcfg = cfg.ping.clone();
+        tasks.spawn(async move {
+            if let Err(e) = ping_nodes::run(pcfg, reach_tx).await {
+                tracing::error!(error = %e, "ping nodes stopped");
+            }
+        });
+    }
+    let (hook_tx, mut hook_rx) = mpsc::channel::<(Role, Role)>(32);
+    {
+        let hooks = cfg.hooks.clone();
+        let node = cfg.node.clone();
+        // One worker so hooks of successive transitions run in order.
+        tasks.spawn(async move {
+            while let Some((new, old)) = hook_rx.recv().await {
+                hooks::run_all(&hooks, &node, new, old).await;
+            }
+        });
+    }
+    let params = Params {
+        node: cfg.node.clone(),
+        priority: cfg.priority,
+        timings: cfg.timings,
+        auto_failback: cfg.auto_failback,
+        failback_delay: cfg.failback_delay,
+        links: cfg.links.len(),
+    };
+    let mut r = Runner {
+        machine: Machine::new(params, Instant::now()),
+        auth: Authenticator::new(key, &cfg.node),
+        links,
+        generation: auth::boot_generation(),
+        seq: 0,
+        takeover: takeover::Takeover::new(cfg.vips.clone(), cfg.announce)?,
+        sync,
+        role_tx,
+        hook_tx,
+        daemon_healthy: true,
+        vips_ok: true,
+        peer_name: None,
+        ping_reach: 0,
+        transitions: 0,
+        last_reject_log: None,
+        cfg,
+    };
+    tracing::info!(node = %r.cfg.node, generation = r.generation, "ha starting in init");
+    // A crash may have left VIPs behind; the peer may own them by now.
+    if let Err(e) = r.takeover.release().await {
+        tracing::warn!(error = %e, "could not clear VIPs at start");
+    }
+    r.set_sync(SyncState::Backup);
+    let _ = r.role_tx.send(Role::Init);
+    r.send_heartbeat();
+
+    let keepalive = r.cfg.timings.keepalive;
+    let mut next_send = tokio::time::Instant::now() + keepalive;
+    let mut sends: u64 = 0;
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = r
+            .machine
+            .next_deadline()
+            .map(tokio::time::Instant::from_std);
+        let input = tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep_until(next_send) => {
+                r.send_heartbeat();
+                sends += 1;
+                next_send += keepalive;
+                let now = tokio::time::Instant::now();
+                if next_send < now {
+                    next_send = now + keepalive;
+                }
+                r.self_check(sends).await
+            }
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                Some(Input::Tick)
+            }
+            Some((i, buf)) = pkt_rx.recv() => r.packet(i, &buf),
+            Some(c) = control.recv() => r.control(c),
+            Ok(()) = reach_rx.changed(), if ping_on => {
+                r.ping_reach = *reach_rx.borrow();
+                tracing::info!(reach = r.ping_reach, "ping nodes reachable");
+                Some(Input::PingReach(r.ping_reach))
+            }
+        };
+        if let Some(input) = input {
+            r.apply(input).await;
+        }
+    }
+    r.leave().await;
+    tasks.abort_all();
+    Ok(())
+}
+
+impl Runner {
+    fn set_sync(&mut self, state: SyncState) {
+        if let Some(mut sd) = self.cfg.sync_daemon.clone() {
+            sd.state = state;
+            if let Err(e) = self.sync.set(state, &sd) {
+                tracing::error!(?state, error = %e, "sync daemon change failed");
+            }
+        }
+    }
+
+    fn send_heartbeat(&mut self) {
+        self.send_with(|_| {});
+    }
+
+    fn send_with(&mut self, tweak: impl Fn(&mut Heartbeat)) {
+        for (i, l) in self.links.iter().enumerate() {
+            self.seq += 1;
+            let mut hb = Heartbeat {
+                state: PeerState::Init,
+                healthy: false,
+                hold: false,
+                takeover_request: false,
+                priority: 0,
+                generation: self.generation,
+                seq: self.seq,
+                ping_reach: 0,
+                link: u8::try_from(i).unwrap_or(u8::MAX),
+                node: self.cfg.node.clone(),
+            };
+            self.machine.stamp(&mut hb);
+            tweak(&mut hb);
+            match heartbeat::encode(&hb, self.auth.key()) {
+                Ok(pkt) => {
+                    l.send(&pkt);
+                }
+                Err(e) => tracing::error!(error = %e, "cannot encode heartbeat"),
+            }
+        }
+    }
+
+    fn packet(&mut self, link: usize, buf: &[u8]) -> Option<Input> {
+        match self.auth.check(buf) {
+            Ok(hb) => {
+                if self.peer_name.as_deref() != Some(hb.node.as_str()) {
+                    self.peer_name = Some(hb.node.clone());
+                }
+                Some(Input::Heard {
+                    link,
+                    info: PeerInfo::from(&hb),
+                })
+            }
+            Err(Reject::Own) => None,
+            Err(e) => {
+                let now = Instant::now();
+                let quiet = self
+                    .last_reject_log
+                    .is_some_and(|t| now.duration_since(t) < Duration::from_secs(5));
+                if !quiet {
+                    self.last_reject_log = Some(now);
+                    tracing::warn!(link = %self.cfg.links.get(link).map_or("?", |l| l.name.as_str()), error = %e, counters = ?self.auth.counters(), "heartbeat dropped");
+                }
+                None
+            }
+        }
+    }
+
+    fn control(&mut self, c: Control) -> Option<Input> {
+        match c {
+            Control::Standby => {
+                tracing::info!("operator standby requested");
+                Some(Input::Command(Command::Standby))
+            }
+            Control::Takeover => {
+                tracing::info!("operator takeover requested");
+                Some(Input::Command(Command::Takeover))
+            }
+            Control::Health(h) => {
+                self.daemon_healthy = h;
+                Some(Input::Health(self.healthy()))
+            }
+            Control::Status(tx) => {
+                let _ = tx.send(self.status());
+                None
+            }
+        }
+    }
+
+    fn healthy(&self) -> bool {
+        self.daemon_healthy && self.vips_ok
+    }
+
+    /// Status snapshot.
+    fn status(&self) -> Status {
+        Status {
+            node: self.cfg.node.clone(),
+            role: self.machine.role(),
+            hold: self.machine.hold(),
+            healthy: self.healthy(),
+            ping_reach: self.ping_reach,
+            peer: self.peer_name.clone(),
+            peer_alive: self.machine.peer_alive(),
+            links: self
+                .cfg
+                .links
+                .iter()
+                .zip(self.machine.links_alive())
+                .map(|(l, alive)| LinkStatus {
+                    name: l.name.clone(),
+                    alive,
+                })
+                .collect(),
+            counters: self.auth.counters(),
+            transitions: self.transitions,
+        }
+    }
+
+    /// Periodic self-monitoring while active: retry failed VIPs and put
+    /// back VIPs someone removed (about once a second).
+    async fn self_check(&mut self, sends: u64) -> Option<Input> {
+        if self.machine.role() != Role::Active {
+            return None;
+        }
+        let every = (1000 / self.cfg.timings.keepalive.as_millis().max(1)).max(1);
+        if self.vips_ok && u128::from(sends) % every != 0 {
+            return None;
+        }
+        let present = self.takeover.all_present().await.unwrap_or(false);
+        if present && self.vips_ok {
+            return None;
+        }
+        let was = self.healthy();
+        self.vips_ok = match self.takeover.acquire().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "vips cannot be added");
+                false
+            }
+        };
+        (was != self.healthy()).then(|| Input::Health(self.healthy()))
+    }
+
+    async fn apply(&mut self, input: Input) {
+        let mut queue: VecDeque<Action> = self.machine.step(input, Instant::now()).into();
+        // Bounded: each action yields at most one further input.
+        let mut budget = 32;
+        while let Some(a) = queue.pop_front() {
+            budget -= 1;
+            if budget == 0 {
+                tracing::error!("ha action loop did not settle");
+                break;
+            }
+            let more = self.act(a).await;
+            if let Some(input) = more {
+                queue.extend(self.machine.step(input, Instant::now()));
+            }
+        }
+    }
+
+    async fn act(&mut self, a: Action) -> Option<Input> {
+        match a {
+            Action::SendNow => {
+                self.send_heartbeat();
+                None
+            }
+            Action::Event(e) => {
+                log_event(&e);
+                None
+            }
+            Action::BecomeActive(why) => {
+                let old = *self.role_tx.borrow();
+                tracing::warn!(reason = why, "becoming active: taking over VIPs");
+                let was = self.healthy();
+                self.vips_ok = match self.takeover.acquire().await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!(error = %e, "takeover failed");
+                        false
+                    }
+                };
+                self.set_sync(SyncState::Master);
+                self.publish(Role::Active, old);
+                (was != self.healthy()).then(|| Input::Health(self.healthy()))
+            }
+            Action::BecomeStandby(why) => {
+                let old = *self.role_tx.borrow();
+                tracing::warn!(reason = why, "becoming standby: releasing VIPs");
+                if let Err(e) = self.takeover.release().await {
+                    tracing::error!(error = %e, "release failed");
+                }
+                // A failed add is not our problem any more.
+                let was = self.healthy();
+                self.vips_ok = true;
+                self.set_sync(SyncState::Backup);
+                self.publish(Role::Standby, old);
+                (was != self.healthy()).then(|| Input::Health(self.healthy()))
+            }
+        }
+    }
+
+    fn publish(&mut self, new: Role, old: Role) {
+        self.transitions += 1;
+        let _ = self.role_tx.send(new);
+        if self.hook_tx.try_send((new, old)).is_err() {
+            tracing::warn!("hook queue full; hooks for this transition skipped");
+        }
+    }
+
+    async fn leave(&mut self) {
+        if self.machine.role() == Role::Active {
+            // Tell the peer to take over now rather than after deadtime.
+            self.send_with(|hb| {
+                hb.state = PeerState::Standby;
+                hb.hold = true;
+                hb.healthy = false;
+            });
+            if let Err(e) = self.takeover.release().await {
+                tracing::error!(error = %e, "release at shutdown failed");
+            }
+            let _ = self.role_tx.send(Role::Standby);
+        }
+        tracing::info!(counters = ?self.auth.counters(), "ha stopped");
+    }
+}
+
+fn log_event(e: &Event) {
+    match e {
+        Event::PeerUp(n) => tracing::info!(peer = %n, "peer up"),
+        Event::PeerDead(n) => {
+            tracing::warn!(peer = %n, "peer dead: no heartbeat on any link for deadtime")
+        }
+        Event::LinkUp(l) => tracing::info!(link = l, "link up"),
+        Event::LinkDead(l) => tracing::warn!(link = l, "link dead"),
+        Event::LateHeartbeat(d) => {
+            tracing::warn!(silence_ms = d.as_millis() as u64, "late heartbeat")
+        }
+        Event::InitDeadExpired => tracing::info!("initdead expired without hearing the peer"),
+        Event::SplitBrain {
+            winner,
+            loser,
+            rule,
+        } => tracing::warn!(
+            %winner, %loser, rule,
+            "split brain: both nodes were active; {winner} stays active, {loser} goes standby ({rule})"
+        ),
+        Event::PeerTakeover(n) => {
+            tracing::warn!(peer = %n, "peer requested takeover; holding in standby")
+        }
+    }
+}

@@ -8,6 +8,8 @@
 //! The trait is synchronous on purpose: `lvsadm` is a one-shot CLI and the
 //! daemon calls it from a blocking thread (`tokio::task::spawn_blocking`).
 
+pub mod addr;
+pub mod announce;
 mod error;
 mod fake;
 mod ipvs;

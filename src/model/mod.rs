@@ -5,6 +5,7 @@
 mod check;
 mod daemon;
 mod dest;
+mod ha;
 mod health;
 mod service;
 mod stats;
@@ -13,6 +14,9 @@ mod table;
 pub use check::{CheckSpec, CheckType, HttpMethod, Service};
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
 pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};
+pub use ha::{
+    Announce, HaConfig, Hook, HookWhen, LinkConfig, PingConfig, Timings, Vip, DEFAULT_HA_PORT,
+};
 pub use health::{Health, Role};
 pub use service::{Family, Protocol, ServiceFlags, ServiceKey, VirtualService};
 pub use stats::Stats;

@@ -30,9 +30,9 @@ use super::{CheckError, CheckResult};
 pub fn deadline(spec: &CheckSpec) -> Duration {
     match spec.service {
         Service::Ldap | Service::Ldaps | Service::Radius => {
-            spec.negotiate_timeout.min(spec.check_timeout)
+            spec.negotiatetimeout.min(spec.checktimeout)
         }
-        _ => spec.negotiate_timeout,
+        _ => spec.negotiatetimeout,
     }
 }
 
@@ -59,7 +59,7 @@ async fn dispatch(spec: &CheckSpec, target: &Target) -> CheckResult {
         Service::Dns => dns::check(spec, target).await,
         Service::Ftp => ftp::check(spec, target).await,
         Service::Sip => sip::check(spec, target).await,
-        Service::Simpletcp => simpletcp::check(spec, target).await,
+        Service::SimpleTcp => simpletcp::check(spec, target).await,
         Service::Radius => radius::check(spec, target).await,
         Service::Mysql => mysql::check(spec, target).await,
         Service::Pgsql => pgsql::check(spec, target).await,

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::config::error::{Diagnostic, Error};
 use crate::model::{CheckSpec, Forward, ServiceKey};
 
-pub use resolve::{Resolver, SystemResolver};
+pub use resolve::{OfflineResolver, Resolver, SystemResolver};
 
 /// Where `logfile=` sends ldirectord's log.
 #[derive(Debug, Clone, PartialEq, Eq)]

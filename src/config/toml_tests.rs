@@ -1,0 +1,190 @@
+//! Tests of `lvsd.toml` parsing and validation.
+#![allow(clippy::indexing_slicing, clippy::unwrap_used)]
+
+use super::*;
+use std::time::Duration;
+
+fn p(text: &str) -> Result<LvsdToml, Error> {
+    parse(text, Path::new("lvsd.toml"))
+}
+
+fn err(text: &str) -> String {
+    match p(text) {
+        Ok(c) => panic!("accepted: {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const MIN: &str = r#"
+[node]
+name = "a"
+[ha]
+key_file = "/k"
+[[ha.link]]
+peers = ["10.0.0.2"]
+"#;
+
+#[test]
+fn example_file_parses() {
+    let text = include_str!("../../lvsd.toml.example");
+    let c = p(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.node, "director1");
+    let ha = c.ha.unwrap_or_else(|| panic!("no ha"));
+    assert_eq!(ha.priority, 150);
+    assert_eq!(ha.timings.keepalive, Duration::from_millis(200));
+    assert_eq!(ha.timings.deadtime, Duration::from_millis(1000));
+    assert_eq!(ha.links.len(), 2);
+    assert_eq!(ha.links[0].peers.len(), 2);
+    assert_eq!(ha.links[0].peers[0].port(), 694);
+    assert_eq!(ha.links[1].bind, "10.255.0.1".parse().ok());
+    assert_eq!(ha.vips.len(), 2);
+    assert_eq!(ha.vips[0].prefix, 24);
+    assert_eq!(ha.vips[0].label.as_deref(), Some("eth0:vip"));
+    assert_eq!(ha.vips[1].prefix, 64);
+    assert_eq!(ha.ping.nodes.len(), 1);
+    assert_eq!(ha.sync_daemon.as_ref().map(|s| s.syncid), Some(1));
+    assert_eq!(ha.hooks.len(), 1);
+    assert_eq!(ha.hooks[0].when, HookWhen::Any);
+    assert!(ha.auto_failback);
+}
+
+#[test]
+fn defaults_follow_heartbeat_ratios() {
+    let ha = p(MIN)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .ha
+        .unwrap_or_else(|| panic!());
+    assert_eq!(ha.timings.keepalive, Duration::from_millis(1000));
+    assert_eq!(ha.timings.deadtime, Duration::from_millis(5000));
+    assert_eq!(ha.timings.warntime, Duration::from_millis(2500));
+    assert_eq!(ha.timings.initdead, Duration::from_millis(10000));
+    assert_eq!(ha.priority, 100);
+    assert!(!ha.auto_failback);
+    assert_eq!(ha.announce, Announce::default());
+    assert_eq!(ha.links[0].port, 694);
+    assert_eq!(ha.links[0].name, "link0");
+}
+
+#[test]
+fn no_ha_section_is_a_single_director() {
+    let c = p("[node]\nname = \"x\"\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.ha, None);
+}
+
+#[test]
+fn errors_name_file_line_column_and_key() {
+    let e = err(&MIN.replace("[ha]\n", "[ha]\ndeadtime_ms = 2000\nkeepalive_ms = 1000\n"));
+    assert_eq!(
+        e,
+        "lvsd.toml:5:15: ha.deadtime_ms: must exceed twice keepalive_ms (1000)"
+    );
+    let e = err(&MIN.replace("10.0.0.2", "10.0.0.300"));
+    assert!(
+        e.starts_with("lvsd.toml:7:10: ha.link[0].peers: invalid address"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{MIN}[[ha.vip]]\naddress = \"10.0.0.9/33\"\ninterface = \"eth0\"\n"
+    ));
+    assert!(
+        e.starts_with("lvsd.toml:9:11: ha.vip[0].address: invalid prefix length"),
+        "{e}"
+    );
+    let e = err(&MIN.replace("key_file", "keyfile"));
+    assert!(
+        e.starts_with("lvsd.toml:5:1: ") && e.contains("unknown field `keyfile`"),
+        "{e}"
+    );
+    let e = err("[node\n");
+    assert!(e.starts_with("lvsd.toml:1:"), "{e}");
+}
+
+#[test]
+fn bad_values_are_refused() {
+    let cases = [
+        (
+            MIN.replace("[[ha.link]]\npeers = [\"10.0.0.2\"]\n", ""),
+            "ha.link: at least one",
+        ),
+        (
+            MIN.replace("peers = [\"10.0.0.2\"]", "interface = \"eth0\""),
+            "needs peers, multicast or broadcast",
+        ),
+        (
+            MIN.replace("peers = [\"10.0.0.2\"]", "peers = [\"10.0.0.2\", \"::1\"]"),
+            "mixes IPv4 and IPv6",
+        ),
+        (
+            MIN.replace(
+                "peers = [\"10.0.0.2\"]",
+                "multicast = \"10.0.0.1\"\ninterface = \"e\"",
+            ),
+            "not a multicast group",
+        ),
+        (
+            MIN.replace("peers = [\"10.0.0.2\"]", "multicast = \"239.1.1.1\""),
+            "multicast needs interface",
+        ),
+        (
+            MIN.replace("[ha]\n", "[ha]\ninitdead_ms = 100\n"),
+            "ha.initdead_ms",
+        ),
+        (
+            MIN.replace("[ha]\n", "[ha]\nwarntime_ms = 9000\n"),
+            "ha.warntime_ms",
+        ),
+        (
+            MIN.replace("[ha]\n", "[ha]\nkeepalive_ms = 0\n"),
+            "ha.keepalive_ms",
+        ),
+        (
+            MIN.replace("name = \"a\"", &format!("name = \"{}\"", "n".repeat(65))),
+            "node.name",
+        ),
+        (
+            format!(
+                "{MIN}[[ha.vip]]\naddress = \"10.0.0.9\"\ninterface = \"eth0\"\nlabel = \"lo:x\"\n"
+            ),
+            "ha.vip[0].label",
+        ),
+        (
+            format!("{MIN}[[ha.hook]]\nwhen = \"active\"\ncommand = []\n"),
+            "needs a program",
+        ),
+        (
+            format!("{MIN}[[ha.hook]]\nwhen = \"sometimes\"\ncommand = [\"x\"]\n"),
+            "unknown variant",
+        ),
+        (
+            format!("{MIN}[ha.sync_daemon]\ninterface = \"e\"\nsyncid = 300\n"),
+            "syncid",
+        ),
+        (
+            format!("{MIN}[ha.ping]\nnodes = [\"x\"]\n"),
+            "ha.ping.nodes",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "{want:?} not in {e:?}");
+    }
+}
+
+#[test]
+fn rt_priority_default_off_and_range() {
+    let ha = |t: &str| {
+        p(t).unwrap_or_else(|e| panic!("{e}"))
+            .ha
+            .unwrap_or_else(|| panic!())
+    };
+    assert_eq!(ha(MIN).rt_priority, Some(20));
+    assert_eq!(
+        ha(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 0\n")).rt_priority,
+        None
+    );
+    assert_eq!(
+        ha(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 50\n")).rt_priority,
+        Some(50)
+    );
+    assert!(err(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 100\n")).contains("ha.rt_priority"));
+}

@@ -1,0 +1,348 @@
+//! Unit tests of the pure HA state machine, with injected time.
+
+use super::*;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn params(node: &str, priority: u8, auto_failback: bool) -> Params {
+    Params {
+        node: node.into(),
+        priority,
+        timings: Timings {
+            keepalive: 100 * MS,
+            warntime: 250 * MS,
+            deadtime: 400 * MS,
+            initdead: 1000 * MS,
+        },
+        auto_failback,
+        failback_delay: 500 * MS,
+        links: 2,
+    }
+}
+
+fn info(node: &str, state: PeerState, priority: u8) -> PeerInfo {
+    PeerInfo {
+        node: node.into(),
+        state,
+        healthy: true,
+        hold: false,
+        takeover_request: false,
+        priority,
+        ping_reach: 0,
+    }
+}
+
+fn heard(link: usize, i: &PeerInfo) -> Input {
+    Input::Heard {
+        link,
+        info: i.clone(),
+    }
+}
+
+fn became_active(a: &[Action]) -> bool {
+    a.iter().any(|x| matches!(x, Action::BecomeActive(_)))
+}
+
+fn became_standby(a: &[Action]) -> bool {
+    a.iter().any(|x| matches!(x, Action::BecomeStandby(_)))
+}
+
+fn has_event(a: &[Action], f: impl Fn(&Event) -> bool) -> bool {
+    a.iter().any(|x| matches!(x, Action::Event(e) if f(e)))
+}
+
+/// What machine `m` would put on the wire.
+fn wire_info(m: &Machine, node: &str) -> PeerInfo {
+    let mut hb = Heartbeat {
+        state: PeerState::Init,
+        healthy: false,
+        hold: false,
+        takeover_request: false,
+        priority: 0,
+        generation: 1,
+        seq: 1,
+        ping_reach: 0,
+        link: 0,
+        node: node.into(),
+    };
+    m.stamp(&mut hb);
+    PeerInfo::from(&hb)
+}
+
+#[test]
+fn init_waits_initdead_then_goes_active() {
+    let t0 = Instant::now();
+    let mut m = Machine::new(params("a", 100, false), t0);
+    assert_eq!(m.next_deadline(), Some(t0 + 1000 * MS));
+    assert!(m.step(Input::Tick, t0 + 999 * MS).is_empty());
+    assert_eq!(m.role(), Role::Init);
+    let out = m.step(Input::Tick, t0 + 1000 * MS);
+    assert!(became_active(&out));
+    assert!(has_event(&out, |e| *e == Event::InitDeadExpired));
+    assert_eq!(m.role(), Role::Active);
+}
+
+#[test]
+fn init_defers_to_an_active_peer() {
+    let t0 = Instant::now();
+    let mut m = Machine::new(params("a", 200, true), t0);
+    let out = m.step(heard(0, &info("b", PeerState::Active, 100)), t0 + 10 * MS);
+    assert!(became_standby(&out));
+    assert!(has_event(&out, |e| *e == Event::PeerUp("b".into())));
+    assert_eq!(m.role(), Role::Standby);
+}
+
+#[test]
+fn peer_dead_only_when_every_link_is_silent() {
+    let t0 = Instant::now();
+    let mut m = Machine::new(params("b", 100, false), t0);
+    let a = info("a", PeerState::Active, 100);
+    m.step(heard(0, &a), t0);
+    m.step(heard(1, &a), t0);
+    assert_eq!(m.role(), Role::Standby);
+    // Link 0 goes silent; link 1 keeps beating every keepalive.
+    let mut link0_dead_at = None;
+    for i in 1..=20u32 {
+        let now = t0 + i * 100 * MS;
+        let out = m.step(heard(1, &a), now);
+        if has_event(&out, |e| *e == Event::LinkDead(0)) {
+            link0_dead_at = Some(i);
+        }
+        assert!(!became_active(&out), "failover at step {i}");
+        assert!(!has_event(&out, |e| matches!(e, Event::PeerDead(_))));
+    }
+    assert_eq!(link0_dead_at, Some(4), "link 0 dead after deadtime");
+    assert_eq!(m.links_alive(), vec![false, true]);
+    // Now link 1 stops too: dead exactly deadtime after its last beat.
+    let last = t0 + 2000 * MS;
+    assert_eq!(m.next_deadline(), Some(last + 250 * MS));
+    let out = m.step(Input::Tick, last + 250 * MS);
+    assert!(has_event(&out, |e| matches!(e, Event::LateHeartbeat(_))));
+    assert!(m.step(Input::Tick, last + 399 * MS).is_empty());
+    let out = m.step(Input::Tick, last + 400 * MS);
+    assert!(has_event(&out, |e| *e == Event::PeerDead("a".into())));
+    assert!(became_active(&out));
+    // A link coming back is reported.
+    let out = m.step(
+        heard(0, &info("a", PeerState::Standby, 100)),
+        last + 500 * MS,
+    );
+    assert!(has_event(&out, |e| *e == Event::LinkUp(0)));
+    assert!(has_event(&out, |e| *e == Event::PeerUp("a".into())));
+}
+
+#[test]
+fn late_heartbeat_is_warned_once() {
+    let t0 = Instant::now();
+    let mut m = Machine::new(params("b", 100, false), t0);
+    m.step(heard(0, &info("a", PeerState::Active, 100)), t0);
+    let n = (1..=15u32)
+        .map(|i| m.step(Input::Tick, t0 + i * 20 * MS))
+        .filter(|o| has_event(o, |e| matches!(e, Event::LateHeartbeat(_))))
+        .count();
+    assert_eq!(n, 1);
+    assert_eq!(m.role(), Role::Standby);
+}
+
+#[test]
+fn split_brain_keeps_higher_priority_then_smaller_name() {
+    let t0 = Instant::now();
+    for (mine, theirs, stay) in [(100, 200, false), (200, 100, true)] {
+        let mut m = Machine::new(params("b", mine, false), t0);
+        m.step(Input::Tick, t0 + 1000 * MS);
+        assert_eq!(m.role(), Role::Active);
+        let out = m.step(
+            heard(0, &info("a", PeerState::Active, theirs)),
+            t0 + 1100 * MS,
+        );
+        assert!(has_event(&out, |e| matches!(
+            e,
+            Event::SplitBrain {
+                rule: "higher priority",
+                ..
+            }
+        )));
+        assert_eq!(m.role() == Role::Active, stay);
+    }
+    // Equal priority: "a" < "b", so "a" stays.
+    let mut m = Machine::new(params("b", 100, false), t0);
+    m.step(Input::Tick, t0 + 1000 * MS);
+    let out = m.step(heard(0, &info("a", PeerState::Active, 100)), t0 + 1100 * MS);
+    assert!(has_event(&out, |e| *e
+        == Event::SplitBrain {
+            winner: "a".into(),
+            loser: "b".into(),
+            rule: "lexically smaller node name"
+        }));
+    assert_eq!(m.role(), Role::Standby);
+}
+
+#[test]
+fn auto_failback_waits_for_delay_and_off_never_fails_back() {
+    let t0 = Instant::now();
+    for auto in [true, false] {
+        // "b" (low priority) serves alone; "a" (high) comes back as standby.
+        let mut m = Machine::new(params("b", 50, auto), t0);
+        m.step(Input::Tick, t0 + 1000 * MS);
+        assert_eq!(m.role(), Role::Active);
+        let a = info("a", PeerState::Standby, 200);
+        let back = t0 + 2000 * MS;
+        let mut stepped_down = None;
+        for i in 0..10u32 {
+            let now = back + i * 100 * MS;
+            if became_standby(&m.step(heard(0, &a), now)) {
+                stepped_down = Some(i);
+            }
+        }
+        assert_eq!(stepped_down, auto.then_some(5), "auto_failback={auto}");
+    }
+}
+
+#[test]
+fn ping_reach_and_health_move_the_vips() {
+    let t0 = Instant::now();
+    let mut m = Machine::new(params("a", 200, false), t0);
+    m.step(Input::PingReach(2), t0);
+    m.step(Input::Tick, t0 + 1000 * MS);
+    let mut b = info("b", PeerState::Standby, 100);
+    b.ping_reach = 2;
+    assert!(m.step(heard(0, &b), t0 + 1100 * MS).is_empty() || m.role() == Role::Active);
+    assert_eq!(m.role(), Role::Active);
+    let out = m.step(Input::PingReach(1), t0 + 1200 * MS);
+    assert!(out.contains(&Action::BecomeStandby("peer reaches more ping nodes")));
+    // Unhealthy active with a healthy peer hands over.
+    let mut m = Machine::new(params("a", 200, false), t0);
+    m.step(Input::Tick, t0 + 1000 * MS);
+    m.step(
+        heard(0, &info("b", PeerState::Standby, 100)),
+        t0 + 1100 * MS,
+    );
+    let out = m.step(Input::Health(false), t0 + 1200 * MS);
+    assert!(out.contains(&Action::BecomeStandby("local health failed")));
+    // ...but alone it keeps serving.
+    let out = m.step(Input::Tick, t0 + 1600 * MS);
+    assert!(became_active(&out));
+}
+
+/// Two machines wired back to back: each round, a hears b, then b hears a.
+struct Pair {
+    a: Machine,
+    b: Machine,
+    now: Instant,
+    flips: u32,
+}
+
+impl Pair {
+    fn new(a: Params, b: Params) -> Self {
+        let now = Instant::now();
+        Pair {
+            a: Machine::new(a, now),
+            b: Machine::new(b, now),
+            now,
+            flips: 0,
+        }
+    }
+
+    fn round(&mut self) {
+        self.now += 100 * MS;
+        let ib = wire_info(&self.b, "b");
+        let before = (self.a.role(), self.b.role());
+        self.a.step(heard(0, &ib), self.now);
+        let ia = wire_info(&self.a, "a");
+        self.b.step(heard(0, &ia), self.now);
+        if before != (self.a.role(), self.b.role()) {
+            self.flips += 1;
+        }
+    }
+
+    fn run(&mut self, n: u32) {
+        for _ in 0..n {
+            self.round();
+        }
+    }
+
+    fn actives(&self) -> usize {
+        [self.a.role(), self.b.role()]
+            .iter()
+            .filter(|r| **r == Role::Active)
+            .count()
+    }
+}
+
+#[test]
+fn standby_and_takeover_commands() {
+    let mut p = Pair::new(params("a", 200, true), params("b", 100, true));
+    p.run(5);
+    assert_eq!((p.a.role(), p.b.role()), (Role::Active, Role::Standby));
+    // hb_standby on a: b takes over and a does not fail back.
+    let now = p.now;
+    p.a.step(Input::Command(Command::Standby), now);
+    p.run(20);
+    assert_eq!((p.a.role(), p.b.role()), (Role::Standby, Role::Active));
+    assert!(p.a.hold());
+    // hb_takeover on a: a serves again, b now holds.
+    let now = p.now;
+    p.a.step(Input::Command(Command::Takeover), now);
+    p.run(5);
+    assert_eq!((p.a.role(), p.b.role()), (Role::Active, Role::Standby));
+    assert!(p.b.hold() && !p.a.hold());
+    // b's hold ends when a dies: b serves.
+    for i in 1..=5u32 {
+        p.b.step(Input::Tick, p.now + i * 100 * MS);
+    }
+    assert_eq!(p.b.role(), Role::Active);
+    assert!(!p.b.hold());
+}
+
+/// Every combination of health, hold, ping reach, priority, auto_failback
+/// and starting role converges to exactly one active node, stays there, and
+/// gives the VIPs to the only eligible node when there is one.
+#[test]
+fn exhaustive_pairs_converge_to_one_active() {
+    let roles = [Role::Init, Role::Standby, Role::Active];
+    let mut cases = 0;
+    for auto in [false, true] {
+        for (pa, pb) in [(100, 100), (200, 100), (100, 200)] {
+            for flags in 0..64u32 {
+                for (ra, rb) in roles
+                    .iter()
+                    .flat_map(|a| roles.iter().map(move |b| (*a, *b)))
+                {
+                    let bit = |i: u32| flags & (1 << i) != 0;
+                    let mut p = Pair::new(params("a", pa, auto), params("b", pb, auto));
+                    let t = p.now;
+                    p.a.step(Input::Health(!bit(0)), t);
+                    p.b.step(Input::Health(!bit(1)), t);
+                    if bit(2) {
+                        p.a.step(Input::Command(Command::Standby), t);
+                    }
+                    if bit(3) {
+                        p.b.step(Input::Command(Command::Standby), t);
+                    }
+                    p.a.step(Input::PingReach(u16::from(bit(4))), t);
+                    p.b.step(Input::PingReach(u16::from(bit(5))), t);
+                    // Start from any pair of roles, as after a partition.
+                    p.a.role = ra;
+                    p.b.role = rb;
+                    p.run(20);
+                    let case = format!("auto={auto} prio=({pa},{pb}) flags={flags:06b} start=({ra:?},{rb:?}) end=({:?},{:?})", p.a.role(), p.b.role());
+                    assert_eq!(p.actives(), 1, "{case}");
+                    let settled = (p.a.role(), p.b.role());
+                    let flips = p.flips;
+                    p.run(20);
+                    assert_eq!(settled, (p.a.role(), p.b.role()), "unstable: {case}");
+                    assert_eq!(flips, p.flips, "flapping: {case}");
+                    let el_a = !bit(0) && !bit(2);
+                    let el_b = !bit(1) && !bit(3);
+                    if el_a != el_b {
+                        let want = if el_a { "a" } else { "b" };
+                        let got = if p.a.role() == Role::Active { "a" } else { "b" };
+                        assert_eq!(got, want, "eligible node must serve: {case}");
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 2 * 3 * 64 * 9);
+}

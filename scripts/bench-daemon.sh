@@ -10,15 +10,15 @@
 # dummy link covering every address; nothing leaves the guest.
 #
 # Usage (host): scripts/bench-daemon.sh            -> boots one guest
-# Env: BENCH_VIRTUALS (1000), BENCH_REALS (10), BENCH_LDIR_CAP (600 s),
-#      BENCH_PROFILE (release|debug, default release), LVSD_SKIP_BUILD=1.
+# Env: BENCH_VIRTUALS (1000), BENCH_REALS (10), BENCH_LDIR_CAP (300 s),
+#      BENCH_PROFILE (debug|release, default debug: the time goes to the kernel and process start-up), LVSD_SKIP_BUILD=1.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 NV=${BENCH_VIRTUALS:-1000}
 NR=${BENCH_REALS:-10}
-CAP=${BENCH_LDIR_CAP:-600}
-PROFILE=${BENCH_PROFILE:-release}
+CAP=${BENCH_LDIR_CAP:-300}
+PROFILE=${BENCH_PROFILE:-debug}
 
 if [ "${1:-}" != --guest ]; then
   OUT=${LVSD_BENCH_OUT:-$REPO/target/bench-daemon}
@@ -192,6 +192,7 @@ else
   capture_stop
   say "ldirectord reload (1 weight): ${rt}s until applied; kernel ops: $(count_ops)"
 fi
-ip netns exec bench ldirectord "$W/ld.cf" stop >/dev/null 2>&1
+# No `ldirectord stop`: with cleanstop it would spawn one ipvsadm per real.
+[ -f /var/run/ldirectord.ld.cf.pid ] && kill -9 "$(cat /var/run/ldirectord.ld.cf.pid)" 2>/dev/null
 ip netns del bench
 say "bench-daemon: done"

@@ -149,18 +149,31 @@ EOF
 }
 
 # ----------------------------------------------------------------- helpers
-get() { in_ns cl curl -s --max-time 3 "http://$1/index.html"; }
-# spread VIP N -> "r1=a r2=b r3=c fallback=d fail=e"
+# spread VIP N -> "r1=a r2=b r3=c fallback=d fail=e": N requests, each on a
+# new connection, from one python process (a process per request is slow
+# in the emulated guest).
 spread() {
-  local vip=$1 n=$2 out k c1=0 c2=0 c3=0 cf=0 cx=0
-  for ((k = 0; k < n; k++)); do
-    out=$(get "$vip")
-    case "$out" in
-      r1) c1=$((c1 + 1)) ;; r2) c2=$((c2 + 1)) ;; r3) c3=$((c3 + 1)) ;;
-      fallback) cf=$((cf + 1)) ;; *) cx=$((cx + 1)) ;;
-    esac
-  done
-  echo "r1=$c1 r2=$c2 r3=$c3 fallback=$cf fail=$cx"
+  ip netns exec cl "$PY" - "$1" "$2" <<'EOF'
+import socket, sys
+vip, n = sys.argv[1], int(sys.argv[2])
+c = {"r1": 0, "r2": 0, "r3": 0, "fallback": 0, "fail": 0}
+for _ in range(n):
+    try:
+        s = socket.create_connection((vip, 80), timeout=3)
+        s.sendall(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        body = data.split(b"\r\n\r\n", 1)[-1].strip().decode(errors="replace")
+        c[body if body in c and data.startswith(b"HTTP/1.") else "fail"] += 1
+    except OSError:
+        c["fail"] += 1
+print(" ".join(f"{k}={v}" for k, v in c.items()))
+EOF
 }
 expect_spread() {  # expect_spread what VIP N "expected"
   local got; got=$(spread "$2" "$3")

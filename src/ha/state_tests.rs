@@ -118,6 +118,8 @@ fn peer_dead_only_when_every_link_is_silent() {
     assert_eq!(m.next_deadline(last), Some(last + 250 * MS));
     let out = m.step(Input::Tick, last + 250 * MS);
     assert!(has_event(&out, |e| matches!(e, Event::LateHeartbeat(_))));
+    // After the warning the next wake-up is the dead line itself.
+    assert_eq!(m.next_deadline(last + 250 * MS), Some(last + 400 * MS));
     assert!(m.step(Input::Tick, last + 399 * MS).is_empty());
     let out = m.step(Input::Tick, last + 400 * MS);
     assert!(has_event(&out, |e| *e == Event::PeerDead("a".into())));

@@ -11,6 +11,7 @@
 #   real R (NAT) 10.88.0.10 -- int bridge --+ A 10.88.0.1  B 10.88.0.2  (gw VIP 10.88.0.254)
 #   A 10.78.0.1 -- xo -- B 10.78.0.2   (heartbeat link 2 + sync daemon)
 set -euo pipefail
+[[ -n ${LVSD_VM_TRACE:-} ]] && set -x
 BIN=${LVSD_BIN_DIR:?}/examples/lvsd-ha
 [[ -x $BIN ]] || { echo "40-ha-sync: $BIN missing (cargo build --examples)"; exit 1; }
 P=lvhv

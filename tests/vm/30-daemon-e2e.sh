@@ -115,7 +115,7 @@ write_cfg() {  # write_cfg DR_W1 EXTRA_NAT_REAL(yes/no)
   local extra=""
   [ "$2" = yes ] && extra=$'\treal=10.20.0.11:80 masq 1\n'
   cat > "$CFG" <<EOF
-checktimeout=1
+checktimeout=3
 checkinterval=1
 failurecount=2
 quiescent=no
@@ -202,8 +202,8 @@ wait_for() {
 absent() { [ -z "$(real_of "$1" "$2")" ]; }
 weight_is() { [ "$(real_of "$1" "$2" | awk '{print $3}')" = "$3" ]; }
 kernel_ops() { lvsd "$CFG" status 2>/dev/null | sed -n 's/.* reconciles, \([0-9]*\) kernel operations.*/\1/p'; }
-# Detection bound: checkinterval x failurecount + checktimeout = 1 x 2 + 1.
-BOUND=3
+# Detection bound: checkinterval x failurecount + checktimeout = 1 x 2 + 3.
+BOUND=5
 SLACK=${LVSD_E2E_SLACK:-6}
 within_bound() {  # within_bound what elapsed
   local ok; ok=$(awk -v e="$2" -v b="$BOUND" -v s="$SLACK" 'BEGIN { print (e >= 0 && e <= b + s) ? 1 : 0 }')

@@ -34,7 +34,7 @@ if [ "${1:-}" != --guest ]; then
   KDIR=${LVSD_KERNEL_DIR:-/var/cache/lvsd-test/kernel}
   timeout 7200 vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p -m 2G --cpus 2 \
     --rwdir "$OUT" --exec "env BENCH_VIRTUALS=$NV BENCH_REALS=$NR BENCH_LDIR_CAP=$CAP \
-      BENCH_PROFILE=$PROFILE BENCH_OUT=$OUT bash $REPO/scripts/bench-daemon.sh --guest" \
+      BENCH_PROFILE=$PROFILE BENCH_OUT=$OUT LVSD_BENCH_BIN=${LVSD_BENCH_BIN:-} bash $REPO/scripts/bench-daemon.sh --guest" \
     > "$OUT/vng.log" 2>&1
   cat "$OUT/result.txt" 2>/dev/null || { echo "bench: no result"; tail -50 "$OUT/vng.log"; exit 1; }
   exit 0
@@ -43,7 +43,7 @@ fi
 # ------------------------------------------------------------ in the guest
 export PATH="$PATH:/usr/sbin:/sbin"
 OUT=${BENCH_OUT:?}
-LVSD=$REPO/target/$PROFILE/lvsd
+LVSD=${LVSD_BENCH_BIN:-$REPO/target/$PROFILE/lvsd}
 W=$(mktemp -d /tmp/bench.XXXXXX)
 RES=$OUT/result.txt
 : > "$RES"

@@ -46,6 +46,11 @@ pub struct Args {
     pub pid_file: Option<PathBuf>,
     /// `--metrics ADDR|off`.
     pub metrics: Option<SocketAddr>,
+    /// `--metrics` was given (it then wins over lvsd.toml's `[metrics]`).
+    pub metrics_given: bool,
+    /// `--toml PATH`: lvsd's own settings (None: `/etc/lvsd/lvsd.toml` if
+    /// it exists).
+    pub toml: Option<PathBuf>,
     /// `--log-file PATH`: where a daemonised lvsd writes its log (None:
     /// the config's `logfile` when it names a file, else [`DEFAULT_LOG`]).
     pub log_file: Option<PathBuf>,
@@ -73,6 +78,10 @@ pub enum Verb {
     Status,
     /// Run in the foreground (systemd).
     Run,
+    /// Hand the VIPs to the HA peer (hb_standby).
+    Standby,
+    /// Take the VIPs from the HA peer (hb_takeover).
+    Takeover,
     /// `-h`.
     Help,
     /// `-v`.
@@ -90,14 +99,16 @@ impl Verb {
             "force-reload" => Verb::ForceReload,
             "status" => Verb::Status,
             "run" => Verb::Run,
+            "standby" => Verb::Standby,
+            "takeover" => Verb::Takeover,
             _ => return None,
         })
     }
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--log-file PATH] [--metrics ADDR|off] [--] [configfile] \
-start|stop|restart|try-restart|reload|force-reload|status\n       lvsd [options] run [configfile]\n       lvsd check-config [configfile]\n       lvsd -h|--help | -v|--version\n";
+pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--log-file PATH] [--toml PATH] [--metrics ADDR|off] [--] [configfile] \
+start|stop|restart|try-restart|reload|force-reload|status|standby|takeover\n       lvsd [options] run [configfile]\n       lvsd check-config [configfile]\n       lvsd -h|--help | -v|--version\n";
 
 /// Parse argv (without the program name).
 pub fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -105,7 +116,9 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut socket = PathBuf::from(DEFAULT_SOCKET);
     let mut pid_file = None;
     let mut metrics: Option<SocketAddr> = DEFAULT_METRICS.parse().ok();
+    let mut metrics_given = false;
     let mut log_file = None;
+    let mut toml = None;
     let mut pos: Vec<String> = Vec::new();
     let mut it = argv.iter();
     let mut opts_done = false;
@@ -127,8 +140,10 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--socket" => socket = PathBuf::from(value("--socket")?),
             "--pid-file" => pid_file = Some(PathBuf::from(value("--pid-file")?)),
             "--log-file" => log_file = Some(PathBuf::from(value("--log-file")?)),
+            "--toml" => toml = Some(PathBuf::from(value("--toml")?)),
             "--metrics" => {
                 let v = value("--metrics")?;
+                metrics_given = true;
                 metrics = if v == "off" {
                     None
                 } else {
@@ -157,7 +172,9 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
         socket,
         pid_file,
         metrics,
+        metrics_given,
         log_file,
+        toml,
     })
 }
 
@@ -169,7 +186,9 @@ fn simple(verb: Verb) -> Args {
         socket: PathBuf::from(DEFAULT_SOCKET),
         pid_file: None,
         metrics: None,
+        metrics_given: false,
         log_file: None,
+        toml: None,
     }
 }
 
@@ -258,6 +277,8 @@ pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
         },
         Verb::Reload | Verb::ForceReload => reload(args, &pid, &name),
         Verb::Status => status(args, &pid, &name),
+        Verb::Standby => role(args, &pid, &name, "standby"),
+        Verb::Takeover => role(args, &pid, &name, "takeover"),
     }
 }
 
@@ -307,10 +328,15 @@ fn daemonize(args: &Args, path: &Path, pid: &Path, log_file: &Path) -> i32 {
     cmd.arg("--socket").arg(&args.socket);
     cmd.arg("--pid-file").arg(pid);
     cmd.arg("--log-file").arg(log_file);
-    match args.metrics {
-        Some(m) => cmd.arg("--metrics").arg(m.to_string()),
-        None => cmd.arg("--metrics").arg("off"),
-    };
+    if let Some(t) = &args.toml {
+        cmd.arg("--toml").arg(t);
+    }
+    if args.metrics_given {
+        match args.metrics {
+            Some(m) => cmd.arg("--metrics").arg(m.to_string()),
+            None => cmd.arg("--metrics").arg("off"),
+        };
+    }
     cmd.arg("run").arg(path);
     cmd.env(CHILD_ENV, "1")
         .stdin(Stdio::null())
@@ -409,6 +435,28 @@ fn reload(args: &Args, pid: &Path, name: &str) -> i32 {
                 Err(e) => fail(1, &format!("cannot signal pid {p}: {e}")),
             }
         }
+    }
+}
+
+fn role(args: &Args, pid: &Path, name: &str, cmd: &str) -> i32 {
+    if !matches!(liveness(pid), Liveness::Running(_)) {
+        println!("lvsd is stopped for {name}");
+        return 1;
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("runtime: {e}")),
+    };
+    match rt.block_on(control::request(&args.socket, cmd, Duration::from_secs(30))) {
+        Ok((true, msg)) => {
+            println!("{}", msg.trim_end());
+            0
+        }
+        Ok((false, msg)) => fail(1, &msg),
+        Err(e) => fail(1, &format!("{}: {e}", args.socket.display())),
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::config::ldirectord::{find_config, Config, LogTarget};
+use crate::config::toml::LvsdToml;
 use crate::config::Error as ConfigError;
 use crate::kernel::NetlinkIpvs;
 
@@ -59,6 +60,21 @@ fn check(file: Option<&Path>, validate: bool) -> Result<Located, (i32, String)> 
     }
 }
 
+/// Default place of lvsd's own settings.
+const DEFAULT_TOML: &str = "/etc/lvsd/lvsd.toml";
+
+/// `--toml PATH`, else `/etc/lvsd/lvsd.toml` when it exists, else none.
+fn load_toml(args: &Args) -> Result<Option<LvsdToml>, String> {
+    let path = match &args.toml {
+        Some(p) => p.clone(),
+        None if Path::new(DEFAULT_TOML).exists() => Path::new(DEFAULT_TOML).to_path_buf(),
+        None => return Ok(None),
+    };
+    crate::config::toml::load(&path)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 fn init_logging(debug: bool) {
     let default = if debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -107,11 +123,26 @@ fn foreground(args: &Args, path: &Path) -> i32 {
             return 1;
         }
     };
+    let toml = match load_toml(args) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 2;
+        }
+    };
+    let metrics = match (
+        args.metrics_given,
+        toml.as_ref().and_then(|t| t.metrics_listen),
+    ) {
+        (false, Some(listen)) => listen,
+        _ => args.metrics,
+    };
     let opts = Options {
         config: path.to_path_buf(),
         pid_file: Some(admin::pid_path(args)),
         socket: args.socket.clone(),
-        metrics: args.metrics,
+        metrics,
+        ha: toml.and_then(|t| t.ha),
     };
     let loader: Loader = Arc::new(|p: &Path| load_plan(p));
     let make_runner =

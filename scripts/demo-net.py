@@ -57,7 +57,7 @@ def client(url, log):
         while True:
             t = time.time()
             try:
-                c = http.client.HTTPConnection(h, port, timeout=1.0)
+                c = http.client.HTTPConnection(h, port, timeout=2.0)
                 c.request("GET", "/", headers={"Connection": "close"})
                 body = c.getresponse().read().decode().strip()
                 c.close()
@@ -72,7 +72,7 @@ def client(url, log):
             t = time.time()
             try:
                 if c is None:
-                    c = http.client.HTTPConnection(h, port, timeout=1.0)
+                    c = http.client.HTTPConnection(h, port, timeout=2.0)
                 c.request("GET", "/")
                 body = c.getresponse().read().decode().strip()
                 rec("kept", True, body.rsplit(" ", 1)[-1])

@@ -93,8 +93,11 @@ done
 
 cat >"$RUN/ldirectord.cf" <<'EOF'
 # The same ldirectord.cf on both directors.
-checktimeout=1
+# Generous timeout and two failures before "down": the guest is emulated
+# and a busy host can stall it for seconds.
+checktimeout=3
 checkinterval=1
+failurecount=2
 quiescent=no
 virtual=10.0.0.100:80
 	real=10.0.0.11:80 gate
@@ -117,10 +120,10 @@ name = "$name"
 priority = $prio
 [ha]
 key_file = "$RUN/ha.key"
-keepalive_ms = 200
-warntime_ms = 500
-deadtime_ms = 1000
-initdead_ms = 2000
+keepalive_ms = 250
+warntime_ms = 1000
+deadtime_ms = 2000
+initdead_ms = 4000
 auto_failback = false
 [[ha.link]]
 name = "lan"
@@ -146,7 +149,8 @@ for d in d1 d2; do
   LVSD_ARGS=(--socket "$RUN/$d/lvsd.sock" --pid-file "$RUN/$d/lvsd.pid" --metrics 127.0.0.1:9612)
   bg $d "$RUN/$d/lvsd.log" lvsd "${LVSD_ARGS[@]}" run "$RUN/ldirectord.cf"
 done
-table_has() { ns "$1" lvsadm -Ln | grep -c -- "-> $2" | grep -qx "$3"; }
+# table_has DIRECTOR REAL COUNT: the real appears COUNT times in the table.
+table_has() { local n; n=$(ns "$1" lvsadm -Ln | grep -c -- "-> $2"); [ "$n" = "$3" ]; }
 all_up() { for r in 11 12 13; do table_has "$1" "10.0.0.$r:80" 1 || return 1; done; }
 for d in d1 d2; do
   wait_for 180 all_up $d || problem "$d: the three reals never all entered the table"
@@ -160,7 +164,7 @@ wait_for 120 role_is d2 standby || problem "d2 never became standby"
 say "    d1: $(grep -h '^role=' "$RUN/d1/ha.status" 2>/dev/null)  d2: $(grep -h '^role=' "$RUN/d2/ha.status" 2>/dev/null)"
 say "    VIP on d1: $(ns d1 ip -4 -o addr show dev eth0 | grep -c 10.0.0.100) address(es); on d2: $(ns d2 ip -4 -o addr show dev eth0 | grep -c 10.0.0.100)"
 
-step "The client starts steady traffic: a new connection every 50 ms, one kept-alive connection"
+step "The client starts steady traffic: a new connection every 100 ms, one kept-alive connection (5 requests/s)"
 bg client "$RUN/client.err" $NET client http://10.0.0.100/ "$RUN/client.log"
 t_start=$(now)
 wait_for 120 grep -q " ok " "$RUN/client.log" || problem "client gets no answers"

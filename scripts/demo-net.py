@@ -4,9 +4,9 @@
   demo-net.py server NAME PORT DOWNFILE   HTTP real server; /health says OK
                                           unless DOWNFILE exists (then 503)
   demo-net.py client URL LOG              steady traffic until killed:
-                                          a new connection every 50 ms plus one
+                                          a new connection every 100 ms plus one
                                           kept-alive connection (a request every
-                                          100 ms); one line per request in LOG
+                                          200 ms); one line per request in LOG
   demo-net.py stats LOG FROM [TO]         summary of LOG between two epochs
 """
 import http.client
@@ -64,7 +64,7 @@ def client(url, log):
                 rec("new", True, body.rsplit(" ", 1)[-1])
             except Exception as e:  # any failure is what we count
                 rec("new", False, type(e).__name__)
-            time.sleep(max(0.0, 0.05 - (time.time() - t)))
+            time.sleep(max(0.0, 0.1 - (time.time() - t)))
 
     def kept():
         c = None
@@ -83,7 +83,7 @@ def client(url, log):
                 except Exception:
                     pass
                 c = None
-            time.sleep(max(0.0, 0.1 - (time.time() - t)))
+            time.sleep(max(0.0, 0.2 - (time.time() - t)))
 
     threading.Thread(target=kept, daemon=True).start()
     fresh()

@@ -29,15 +29,16 @@ PY
 # A checktype=off later in the block wins over the inserted on.
 (cd "$tmp" && exec ldirectord -d "$tmp/conf.cf" start >/dev/null 2>"$tmp/stderr") &
 pid=$!
-# Stop once ipvsadm has not been called for 3 s (the first check pass is
-# done), at most 60 s. SIGKILL: no cleanstop purge.
+# Stop once ipvsadm has not been called for ${QUIET:-12} s (the first check
+# pass is done; a loaded machine needs long pauses), at most 180 s.
+# SIGKILL: no cleanstop purge.
 last=-1; same=0
-for _ in $(seq 120); do
+for _ in $(seq 360); do
     sleep 0.5
     n=$(wc -l < "$tmp/log.txt" 2>/dev/null || echo 0)
     if [ "$n" = "$last" ] && [ "$n" != 0 ]; then same=$((same+1)); else same=0; fi
     last=$n
-    [ $same -ge 6 ] && break
+    [ $same -ge $((2 * ${QUIET:-12})) ] && break
 done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 python3 "$here/dump.py" "$tmp/state.json" 2>/dev/null | sort

@@ -89,6 +89,7 @@ struct RawHa {
     sync_daemon: Option<RawSync>,
     #[serde(default)]
     hook: Vec<RawHook>,
+    rt_priority: Option<Spanned<u8>>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +233,10 @@ fn crate_max_name() -> usize {
     64
 }
 
+/// SCHED_RR priority used unless `ha.rt_priority` says otherwise: a missed
+/// heartbeat under CPU load must not look like a dead peer.
+const DEFAULT_RT_PRIORITY: u8 = 20;
+
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
@@ -344,8 +349,16 @@ fn ha_config(
             timeout: ms(h.timeout_ms.unwrap_or(10_000)),
         });
     }
+    let rt_priority = match &ha.rt_priority {
+        Some(p) if *p.get_ref() > 99 => {
+            return Err(cx.err(p.span(), "ha.rt_priority", "must be 0 (off) to 99"));
+        }
+        Some(p) => Some(*p.get_ref()).filter(|p| *p > 0),
+        None => Some(DEFAULT_RT_PRIORITY),
+    };
     Ok(HaConfig {
         node,
+        rt_priority,
         priority,
         key_file: ha.key_file,
         timings,

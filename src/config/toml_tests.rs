@@ -169,3 +169,22 @@ fn bad_values_are_refused() {
         assert!(e.contains(want), "{want:?} not in {e:?}");
     }
 }
+
+#[test]
+fn rt_priority_default_off_and_range() {
+    let ha = |t: &str| {
+        p(t).unwrap_or_else(|e| panic!("{e}"))
+            .ha
+            .unwrap_or_else(|| panic!())
+    };
+    assert_eq!(ha(MIN).rt_priority, Some(20));
+    assert_eq!(
+        ha(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 0\n")).rt_priority,
+        None
+    );
+    assert_eq!(
+        ha(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 50\n")).rt_priority,
+        Some(50)
+    );
+    assert!(err(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 100\n")).contains("ha.rt_priority"));
+}

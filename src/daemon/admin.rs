@@ -46,8 +46,9 @@ pub struct Args {
     pub pid_file: Option<PathBuf>,
     /// `--metrics ADDR|off`.
     pub metrics: Option<SocketAddr>,
-    /// `--log-file PATH`: where a daemonised lvsd writes its log.
-    pub log_file: PathBuf,
+    /// `--log-file PATH`: where a daemonised lvsd writes its log (None:
+    /// the config's `logfile` when it names a file, else [`DEFAULT_LOG`]).
+    pub log_file: Option<PathBuf>,
 }
 
 /// Default log of a daemonised lvsd (foreground runs log to stderr).
@@ -104,7 +105,7 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut socket = PathBuf::from(DEFAULT_SOCKET);
     let mut pid_file = None;
     let mut metrics: Option<SocketAddr> = DEFAULT_METRICS.parse().ok();
-    let mut log_file = PathBuf::from(DEFAULT_LOG);
+    let mut log_file = None;
     let mut pos: Vec<String> = Vec::new();
     let mut it = argv.iter();
     let mut opts_done = false;
@@ -125,7 +126,7 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
             "-v" | "--version" => return Ok(simple(Verb::Version)),
             "--socket" => socket = PathBuf::from(value("--socket")?),
             "--pid-file" => pid_file = Some(PathBuf::from(value("--pid-file")?)),
-            "--log-file" => log_file = PathBuf::from(value("--log-file")?),
+            "--log-file" => log_file = Some(PathBuf::from(value("--log-file")?)),
             "--metrics" => {
                 let v = value("--metrics")?;
                 metrics = if v == "off" {
@@ -168,7 +169,7 @@ fn simple(verb: Verb) -> Args {
         socket: PathBuf::from(DEFAULT_SOCKET),
         pid_file: None,
         metrics: None,
-        log_file: PathBuf::from(DEFAULT_LOG),
+        log_file: None,
     }
 }
 
@@ -197,7 +198,18 @@ pub type Foreground<'a> = &'a dyn Fn(&Args, &Path) -> i32;
 
 /// Locates the config (ldirectord's search) and, when the flag is set,
 /// checks that it parses: `Err((exit code, message))`.
-pub type Check<'a> = &'a dyn Fn(Option<&Path>, bool) -> Result<PathBuf, (i32, String)>;
+pub type Check<'a> = &'a dyn Fn(Option<&Path>, bool) -> Result<Located, (i32, String)>;
+
+/// A located (and possibly validated) config file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Located {
+    /// Where it is.
+    pub path: PathBuf,
+    /// `supervised=yes`: `start` stays in the foreground.
+    pub supervised: bool,
+    /// `logfile` when it names a file.
+    pub logfile: Option<PathBuf>,
+}
 
 /// Execute a verb; returns the process exit code.
 ///
@@ -222,23 +234,24 @@ pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
         args.verb,
         Verb::Start | Verb::Restart | Verb::TryRestart | Verb::Run
     );
-    let path = match check(args.file.as_deref(), validate) {
+    let located = match check(args.file.as_deref(), validate) {
         Ok(p) => p,
         Err((code, msg)) => return fail(code, &msg),
     };
+    let path = located.path.clone();
     let name = path.display().to_string();
     match args.verb {
         Verb::Help | Verb::Version => 0,
         Verb::Run => foreground(args, &path),
-        Verb::Start => start(args, &pid, &path, foreground),
+        Verb::Start => start(args, &pid, &located, foreground),
         Verb::Stop => stop(&pid),
         Verb::Restart => match stop(&pid) {
-            0 => start(args, &pid, &path, foreground),
+            0 => start(args, &pid, &located, foreground),
             c => c,
         },
         Verb::TryRestart => match liveness(&pid) {
             Liveness::Running(_) => match stop(&pid) {
-                0 => start(args, &pid, &path, foreground),
+                0 => start(args, &pid, &located, foreground),
                 c => c,
             },
             _ => 0,
@@ -256,29 +269,36 @@ fn fail(code: i32, msg: &str) -> i32 {
     code
 }
 
-fn start(args: &Args, pid: &Path, path: &Path, foreground: Foreground) -> i32 {
+fn start(args: &Args, pid: &Path, located: &Located, foreground: Foreground) -> i32 {
     if let Liveness::Running(p) = liveness(pid) {
         eprintln!("lvsd: already running with pid {p}");
         return 0;
     }
-    if args.debug || std::env::var_os(CHILD_ENV).is_some() {
-        return foreground(args, path);
+    // supervised=yes: a supervisor (daemontools, runit) keeps us in the
+    // foreground, as ldirectord does.
+    if args.debug || located.supervised || std::env::var_os(CHILD_ENV).is_some() {
+        return foreground(args, &located.path);
     }
-    daemonize(args, path, pid)
+    let log = args
+        .log_file
+        .clone()
+        .or_else(|| located.logfile.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG));
+    daemonize(args, &located.path, pid, &log)
 }
 
 /// Re-execute ourselves as `lvsd ... run FILE` in a new session with
 /// stdio detached, then wait until the daemon answers on its socket.
-fn daemonize(args: &Args, path: &Path, pid: &Path) -> i32 {
+fn daemonize(args: &Args, path: &Path, pid: &Path, log_file: &Path) -> i32 {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => return fail(1, &format!("cannot find own executable: {e}")),
     };
-    let log = "/var/log/lvsd.log";
+    let log = log_file.display().to_string();
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log);
+        .open(log_file);
     let (o, e) = match out.and_then(|f| Ok((f.try_clone()?, f))) {
         Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
         Err(_) => (Stdio::null(), Stdio::null()),
@@ -286,7 +306,7 @@ fn daemonize(args: &Args, path: &Path, pid: &Path) -> i32 {
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--socket").arg(&args.socket);
     cmd.arg("--pid-file").arg(pid);
-    cmd.arg("--log-file").arg(&args.log_file);
+    cmd.arg("--log-file").arg(log_file);
     match args.metrics {
         Some(m) => cmd.arg("--metrics").arg(m.to_string()),
         None => cmd.arg("--metrics").arg("off"),
@@ -474,7 +494,10 @@ mod tests {
             if validate {
                 Err((2, "x.cf:1: bad".into()))
             } else {
-                Ok(PathBuf::from("/etc/ha.d/x.cf"))
+                Ok(Located {
+                    path: PathBuf::from("/etc/ha.d/x.cf"),
+                    ..Default::default()
+                })
             }
         };
         assert_eq!(execute(&a, check, never), 3);

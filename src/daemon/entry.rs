@@ -1,16 +1,16 @@
 //! `lvsd` without the check-config verb: argv to exit code. Wires the
 //! real kernel, the config loader and the check engine into the verbs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::config::ldirectord::{find_config, Config};
+use crate::config::ldirectord::{find_config, Config, LogTarget};
 use crate::config::Error as ConfigError;
 use crate::kernel::NetlinkIpvs;
 
-use super::admin::{self, Args};
+use super::admin::{self, Args, Located};
 use super::checks::CheckAdapter;
 use super::engine::{CheckReport, CheckRunner, Loader, SharedIpvs};
 use super::load::load_plan;
@@ -37,13 +37,23 @@ pub fn main(argv: &[String]) -> i32 {
 
 /// Locate and validate the config: 1 when missing or unreadable (as
 /// ldirectord), 2 when invalid.
-fn check(file: Option<&Path>, validate: bool) -> Result<PathBuf, (i32, String)> {
+fn check(file: Option<&Path>, validate: bool) -> Result<Located, (i32, String)> {
     let path = find_config(file).map_err(|e| (1, e.to_string()))?;
     if !validate {
-        return Ok(path);
+        return Ok(Located {
+            path,
+            ..Default::default()
+        });
     }
     match Config::load(&path) {
-        Ok(_) => Ok(path),
+        Ok(cfg) => Ok(Located {
+            path,
+            supervised: cfg.global.supervised,
+            logfile: match cfg.global.logfile {
+                LogTarget::File(f) => Some(f),
+                LogTarget::Syslog(_) => None,
+            },
+        }),
         Err(e @ ConfigError::Invalid(_)) => Err((2, e.diagnostics().join("\n"))),
         Err(e) => Err((1, e.to_string())),
     }
@@ -56,6 +66,8 @@ fn init_logging(debug: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a daemon's stderr is a log file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

@@ -94,6 +94,23 @@ pub enum Error {
     Addr(#[from] crate::kernel::addr::AddrError),
 }
 
+/// Put the calling thread under SCHED_RR at `priority` (1..=99), as
+/// heartbeat (`realtime on`) and keepalived (`vrrp_rt_priority`) do, so
+/// heartbeats keep their rhythm on a saturated CPU. Run the HA runner on a
+/// thread (or current-thread runtime) that called this. Needs CAP_SYS_NICE.
+pub fn enter_realtime(priority: u8) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority.clamp(1, 99)),
+    };
+    // SAFETY: sched_setscheduler reads a valid sched_param; pid 0 = this thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Channels to talk to a runner: give `control_rx`/`role_tx` to [`run`].
 pub fn channels() -> (
     mpsc::Sender<Control>,
@@ -230,7 +247,7 @@ pub async fn run(
     loop {
         let deadline = r
             .machine
-            .next_deadline()
+            .next_deadline(Instant::now())
             .map(tokio::time::Instant::from_std);
         let input = tokio::select! {
             _ = &mut shutdown => break,

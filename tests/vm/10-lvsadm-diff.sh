@@ -54,8 +54,15 @@ done
 
 python3 "$HERE/gen-lvsadm-cases.py" "$SCHEDS" > "$W/cases.jsonl"
 echo "10-lvsadm-diff: $(wc -l < "$W/cases.jsonl") commands, schedulers $SCHEDS"
-ip netns exec lvsd-ref python3 "$HERE/lvsadm-diff.py" run "$REF" "$W/cases.jsonl" "$W/ref.jsonl"
+# LVSADM_DIFF_REF: reuse ipvsadm's results of an earlier run of the same
+# cases (TCG guests are slow); LVSD_VM_OUT: keep both result files there.
+if [ -n "${LVSADM_DIFF_REF:-}" ] && [ -f "$LVSADM_DIFF_REF" ]; then
+  cp "$LVSADM_DIFF_REF" "$W/ref.jsonl"
+else
+  ip netns exec lvsd-ref python3 "$HERE/lvsadm-diff.py" run "$REF" "$W/cases.jsonl" "$W/ref.jsonl"
+fi
 ip netns exec lvsd-lvs python3 "$HERE/lvsadm-diff.py" run "$BIN/lvsadm" "$W/cases.jsonl" "$W/got.jsonl"
+if [ -n "${LVSD_VM_OUT:-}" ]; then cp "$W/ref.jsonl" "$W/got.jsonl" "$LVSD_VM_OUT/" || true; fi
 python3 "$HERE/lvsadm-diff.py" compare "$W/ref.jsonl" "$W/got.jsonl" || fail=1
 
 # Cross-restore, both directions, from a table holding every feature.

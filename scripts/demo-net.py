@@ -4,9 +4,9 @@
   demo-net.py server NAME PORT DOWNFILE   HTTP real server; /health says OK
                                           unless DOWNFILE exists (then 503)
   demo-net.py client URL LOG              steady traffic until killed:
-                                          a new connection every 50 ms plus one
+                                          a new connection every 100 ms plus one
                                           kept-alive connection (a request every
-                                          100 ms); one line per request in LOG
+                                          200 ms); one line per request in LOG
   demo-net.py stats LOG FROM [TO]         summary of LOG between two epochs
 """
 import http.client
@@ -57,14 +57,14 @@ def client(url, log):
         while True:
             t = time.time()
             try:
-                c = http.client.HTTPConnection(h, port, timeout=1.0)
+                c = http.client.HTTPConnection(h, port, timeout=2.0)
                 c.request("GET", "/", headers={"Connection": "close"})
                 body = c.getresponse().read().decode().strip()
                 c.close()
                 rec("new", True, body.rsplit(" ", 1)[-1])
             except Exception as e:  # any failure is what we count
                 rec("new", False, type(e).__name__)
-            time.sleep(max(0.0, 0.05 - (time.time() - t)))
+            time.sleep(max(0.0, 0.1 - (time.time() - t)))
 
     def kept():
         c = None
@@ -72,7 +72,7 @@ def client(url, log):
             t = time.time()
             try:
                 if c is None:
-                    c = http.client.HTTPConnection(h, port, timeout=1.0)
+                    c = http.client.HTTPConnection(h, port, timeout=2.0)
                 c.request("GET", "/")
                 body = c.getresponse().read().decode().strip()
                 rec("kept", True, body.rsplit(" ", 1)[-1])
@@ -83,7 +83,7 @@ def client(url, log):
                 except Exception:
                     pass
                 c = None
-            time.sleep(max(0.0, 0.1 - (time.time() - t)))
+            time.sleep(max(0.0, 0.2 - (time.time() - t)))
 
     threading.Thread(target=kept, daemon=True).start()
     fresh()

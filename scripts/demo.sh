@@ -20,7 +20,7 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 : >"$OUT/demo.log"
 echo "demo: booting the guest (emulated, ~30 s)"
 start=$(date +%s)
-timeout 600 vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p -m 1G --cpus 2 --rwdir "$OUT" \
+timeout "${DEMO_TIMEOUT:-1200}" vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p -m 1G --cpus 2 --rwdir "$OUT" \
   --exec "env LVSD_REPO='$REPO' LVSD_BIN_DIR='$REPO/target/debug' DEMO_OUT='$OUT' \
     bash '$REPO/scripts/demo-guest.sh'" >"$OUT/vng.stdout" 2>"$OUT/vng.stderr" &
 vng_pid=$!

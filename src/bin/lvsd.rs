@@ -20,5 +20,19 @@ fn main() {
         let _ = std::io::stderr().write_all(out.stderr.as_bytes());
         std::process::exit(out.code);
     }
+    if args.first().map(String::as_str) == Some("probe") {
+        let file = match args.get(1..).unwrap_or(&[]) {
+            [] => None,
+            [f] => Some(PathBuf::from(f)),
+            _ => {
+                eprintln!("usage: lvsd probe [FILE]");
+                std::process::exit(2);
+            }
+        };
+        let out = lvsd::check::probe::probe_main(file.as_deref());
+        let _ = std::io::stdout().write_all(out.stdout.as_bytes());
+        let _ = std::io::stderr().write_all(out.stderr.as_bytes());
+        std::process::exit(out.code);
+    }
     std::process::exit(lvsd::daemon::entry::main(&args));
 }

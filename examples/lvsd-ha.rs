@@ -2,9 +2,15 @@
 //! director part of lvsd from an `lvsd.toml`, without IPVS.
 //!
 //! ```text
-//! lvsd-ha run CONFIG [--status FILE]   # SIGUSR1 = standby, SIGUSR2 = takeover
+//! lvsd-ha run CONFIG [--status FILE] [--ipvs]  # SIGUSR1 standby, SIGUSR2 takeover
 //! lvsd-ha attack --listen IP:PORT --to IP:PORT --count N
+//! lvsd-ha tcp-echo --listen IP:PORT
+//! lvsd-ha tcp-client --to IP:PORT --seconds N [--interval-ms M]
 //! ```
+//! `tcp-echo`/`tcp-client` hold one long-lived TCP connection through a
+//! VIP: the client sends a numbered line every interval and checks each
+//! echo; it fails if the connection breaks (reset, EOF, wrong echo, or no
+//! echo for 5 s) and prints its longest stall.
 //! `run` rewrites FILE (one `key=value` per line) whenever the status
 //! changes. `attack` receives N genuine heartbeats (list this address as an
 //! extra peer of one node) and sends each to the target again (replay), with
@@ -44,7 +50,7 @@ fn status_text(s: &ha::Status) -> String {
     )
 }
 
-async fn run(config: PathBuf, status: Option<PathBuf>) -> Result<()> {
+async fn run(config: PathBuf, status: Option<PathBuf>, ipvs: bool) -> Result<()> {
     let file = lvsd::config::toml::load(&config)?;
     let Some(cfg) = file.ha else {
         bail!("{}: no [ha] section", config.display());
@@ -53,7 +59,13 @@ async fn run(config: PathBuf, status: Option<PathBuf>) -> Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let runner = tokio::spawn(ha::run(cfg, Box::new(NoSync), ctl_rx, role_tx, async {
+    // --ipvs: drive the kernel's sync daemons (needs ip_vs); else none.
+    let sync: Box<dyn ha::SyncDaemons> = if ipvs {
+        Box::new(ha::IpvsSync(lvsd::kernel::NetlinkIpvs::new()?))
+    } else {
+        Box::new(NoSync)
+    };
+    let runner = tokio::spawn(ha::run(cfg, sync, ctl_rx, role_tx, async {
         let _ = stop_rx.await;
     }));
     let mut usr1 = signal(SignalKind::user_defined1())?;
@@ -132,6 +144,46 @@ fn attack(listen: SocketAddr, to: SocketAddr, count: usize) -> Result<()> {
     Ok(())
 }
 
+fn tcp_echo(listen: SocketAddr) -> Result<()> {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind(listen)?;
+    for conn in l.incoming() {
+        let mut c = conn?;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = c.read(&mut buf) {
+                if n == 0 || c.write_all(buf.get(..n).unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+fn tcp_client(to: SocketAddr, seconds: u64, interval: Duration) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut c = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
+    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut r = BufReader::new(c.try_clone()?);
+    let end = std::time::Instant::now() + Duration::from_secs(seconds);
+    let (mut i, mut worst) = (0u64, Duration::ZERO);
+    while std::time::Instant::now() < end {
+        let t = std::time::Instant::now();
+        writeln!(c, "line {i}").context(format!("send line {i}"))?;
+        let mut got = String::new();
+        r.read_line(&mut got).context(format!("echo of line {i}"))?;
+        if got.trim_end() != format!("line {i}") {
+            bail!("line {i}: echo was {got:?}");
+        }
+        worst = worst.max(t.elapsed());
+        i += 1;
+        std::thread::sleep(interval);
+    }
+    println!("lines={i} longest_stall_ms={}", worst.as_millis());
+    Ok(())
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -149,8 +201,23 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("run") => {
             let config = args.get(1).context("usage: lvsd-ha run CONFIG [--status FILE]")?;
+            // The runner lives on this thread: give it real-time priority
+            // before the runtime starts, if the config asks for it.
+            if let Ok(lvsd::config::toml::LvsdToml { ha: Some(ha), .. }) =
+                lvsd::config::toml::load(std::path::Path::new(config))
+            {
+                if let Some(p) = ha.rt_priority {
+                    if let Err(e) = ha::enter_realtime(p) {
+                        eprintln!("lvsd-ha: cannot enter SCHED_RR {p}: {e}");
+                    }
+                }
+            }
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(run(PathBuf::from(config), flag("--status").map(PathBuf::from)))
+            rt.block_on(run(
+                PathBuf::from(config),
+                flag("--status").map(PathBuf::from),
+                args.iter().any(|a| a == "--ipvs"),
+            ))
         }
         Some("attack") => {
             let listen = flag("--listen").context("--listen IP:PORT")?.parse()?;
@@ -158,6 +225,12 @@ fn main() -> Result<()> {
             let count = flag("--count").unwrap_or_else(|| "5".into()).parse()?;
             attack(listen, to, count)
         }
+        Some("tcp-echo") => tcp_echo(flag("--listen").context("--listen IP:PORT")?.parse()?),
+        Some("tcp-client") => tcp_client(
+            flag("--to").context("--to IP:PORT")?.parse()?,
+            flag("--seconds").unwrap_or_else(|| "10".into()).parse()?,
+            Duration::from_millis(flag("--interval-ms").unwrap_or_else(|| "100".into()).parse()?),
+        ),
         _ => bail!("usage: lvsd-ha run CONFIG [--status FILE] | attack --listen IP:PORT --to IP:PORT [--count N]"),
     }
 }

@@ -3,6 +3,6 @@
 
 pub mod error;
 pub mod ldirectord;
+pub mod toml;
 
 pub use error::{Diagnostic, Error};
-pub mod toml;

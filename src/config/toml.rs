@@ -53,6 +53,10 @@ pub struct LvsdToml {
     pub node: String,
     /// Paired-director settings; None when `[ha]` is absent (single director).
     pub ha: Option<HaConfig>,
+    /// `[metrics] listen`: the daemon's metrics and status HTTP listener.
+    /// `None`: the key is absent (the daemon's default, loopback);
+    /// `Some(None)`: `"off"`.
+    pub metrics_listen: Option<Option<SocketAddr>>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +64,13 @@ pub struct LvsdToml {
 struct RawFile {
     node: Option<RawNode>,
     ha: Option<Spanned<RawHa>>,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +100,7 @@ struct RawHa {
     sync_daemon: Option<RawSync>,
     #[serde(default)]
     hook: Vec<RawHook>,
+    rt_priority: Option<Spanned<u8>>,
 }
 
 #[derive(Deserialize)]
@@ -224,13 +236,35 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
         Some(ha) => Some(ha_config(&cx, ha, name.clone(), priority)?),
         None => None,
     };
-    Ok(LvsdToml { node: name, ha })
+    let metrics_listen = match raw.metrics.as_ref().and_then(|m| m.listen.as_ref()) {
+        None => None,
+        Some(l) if l.get_ref() == "off" => Some(None),
+        Some(l) => match l.get_ref().parse::<SocketAddr>() {
+            Ok(a) => Some(Some(a)),
+            Err(_) => {
+                return Err(cx.err(
+                    l.span(),
+                    "metrics.listen",
+                    format!("invalid address {:?} (IP:port or \"off\")", l.get_ref()),
+                ))
+            }
+        },
+    };
+    Ok(LvsdToml {
+        node: name,
+        ha,
+        metrics_listen,
+    })
 }
 
 /// Same bound as the heartbeat's name field (64 bytes).
 fn crate_max_name() -> usize {
     64
 }
+
+/// SCHED_RR priority used unless `ha.rt_priority` says otherwise: a missed
+/// heartbeat under CPU load must not look like a dead peer.
+const DEFAULT_RT_PRIORITY: u8 = 20;
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
@@ -344,8 +378,16 @@ fn ha_config(
             timeout: ms(h.timeout_ms.unwrap_or(10_000)),
         });
     }
+    let rt_priority = match &ha.rt_priority {
+        Some(p) if *p.get_ref() > 99 => {
+            return Err(cx.err(p.span(), "ha.rt_priority", "must be 0 (off) to 99"));
+        }
+        Some(p) => Some(*p.get_ref()).filter(|p| *p > 0),
+        None => Some(DEFAULT_RT_PRIORITY),
+    };
     Ok(HaConfig {
         node,
+        rt_priority,
         priority,
         key_file: ha.key_file,
         timings,

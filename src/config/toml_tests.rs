@@ -169,3 +169,42 @@ fn bad_values_are_refused() {
         assert!(e.contains(want), "{want:?} not in {e:?}");
     }
 }
+
+#[test]
+fn rt_priority_default_off_and_range() {
+    let ha = |t: &str| {
+        p(t).unwrap_or_else(|e| panic!("{e}"))
+            .ha
+            .unwrap_or_else(|| panic!())
+    };
+    assert_eq!(ha(MIN).rt_priority, Some(20));
+    assert_eq!(
+        ha(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 0\n")).rt_priority,
+        None
+    );
+    assert_eq!(
+        ha(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 50\n")).rt_priority,
+        Some(50)
+    );
+    assert!(err(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 100\n")).contains("ha.rt_priority"));
+}
+
+#[test]
+fn metrics_listen_address_or_off() {
+    let p = Path::new("lvsd.toml");
+    let t = parse("[metrics]\nlisten = \"127.0.0.1:9700\"\n", p).unwrap();
+    assert_eq!(
+        t.metrics_listen,
+        Some(Some("127.0.0.1:9700".parse().unwrap()))
+    );
+    let t = parse("[metrics]\nlisten = \"off\"\n", p).unwrap();
+    assert_eq!(t.metrics_listen, Some(None));
+    assert_eq!(parse("", p).unwrap().metrics_listen, None);
+    let e = parse("[metrics]\nlisten = \"nope\"\n", p)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("lvsd.toml:2:10: metrics.listen: invalid address"),
+        "{e}"
+    );
+}

@@ -46,7 +46,18 @@ pub struct Args {
     pub pid_file: Option<PathBuf>,
     /// `--metrics ADDR|off`.
     pub metrics: Option<SocketAddr>,
+    /// `--metrics` was given (it then wins over lvsd.toml's `[metrics]`).
+    pub metrics_given: bool,
+    /// `--toml PATH`: lvsd's own settings (None: `/etc/lvsd/lvsd.toml` if
+    /// it exists).
+    pub toml: Option<PathBuf>,
+    /// `--log-file PATH`: where a daemonised lvsd writes its log (None:
+    /// the config's `logfile` when it names a file, else [`DEFAULT_LOG`]).
+    pub log_file: Option<PathBuf>,
 }
+
+/// Default log of a daemonised lvsd (foreground runs log to stderr).
+pub const DEFAULT_LOG: &str = "/var/log/lvsd.log";
 
 /// What to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +78,10 @@ pub enum Verb {
     Status,
     /// Run in the foreground (systemd).
     Run,
+    /// Hand the VIPs to the HA peer (hb_standby).
+    Standby,
+    /// Take the VIPs from the HA peer (hb_takeover).
+    Takeover,
     /// `-h`.
     Help,
     /// `-v`.
@@ -84,14 +99,16 @@ impl Verb {
             "force-reload" => Verb::ForceReload,
             "status" => Verb::Status,
             "run" => Verb::Run,
+            "standby" => Verb::Standby,
+            "takeover" => Verb::Takeover,
             _ => return None,
         })
     }
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--metrics ADDR|off] [--] [configfile] \
-start|stop|restart|try-restart|reload|force-reload|status\n       lvsd [options] run [configfile]\n       lvsd check-config [configfile]\n       lvsd -h|--help | -v|--version\n";
+pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--log-file PATH] [--toml PATH] [--metrics ADDR|off] [--] [configfile] \
+start|stop|restart|try-restart|reload|force-reload|status|standby|takeover\n       lvsd [options] run [configfile]\n       lvsd check-config [configfile]\n       lvsd -h|--help | -v|--version\n";
 
 /// Parse argv (without the program name).
 pub fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -99,6 +116,9 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut socket = PathBuf::from(DEFAULT_SOCKET);
     let mut pid_file = None;
     let mut metrics: Option<SocketAddr> = DEFAULT_METRICS.parse().ok();
+    let mut metrics_given = false;
+    let mut log_file = None;
+    let mut toml = None;
     let mut pos: Vec<String> = Vec::new();
     let mut it = argv.iter();
     let mut opts_done = false;
@@ -119,8 +139,11 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
             "-v" | "--version" => return Ok(simple(Verb::Version)),
             "--socket" => socket = PathBuf::from(value("--socket")?),
             "--pid-file" => pid_file = Some(PathBuf::from(value("--pid-file")?)),
+            "--log-file" => log_file = Some(PathBuf::from(value("--log-file")?)),
+            "--toml" => toml = Some(PathBuf::from(value("--toml")?)),
             "--metrics" => {
                 let v = value("--metrics")?;
+                metrics_given = true;
                 metrics = if v == "off" {
                     None
                 } else {
@@ -149,6 +172,9 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
         socket,
         pid_file,
         metrics,
+        metrics_given,
+        log_file,
+        toml,
     })
 }
 
@@ -160,6 +186,9 @@ fn simple(verb: Verb) -> Args {
         socket: PathBuf::from(DEFAULT_SOCKET),
         pid_file: None,
         metrics: None,
+        metrics_given: false,
+        log_file: None,
+        toml: None,
     }
 }
 
@@ -188,7 +217,18 @@ pub type Foreground<'a> = &'a dyn Fn(&Args, &Path) -> i32;
 
 /// Locates the config (ldirectord's search) and, when the flag is set,
 /// checks that it parses: `Err((exit code, message))`.
-pub type Check<'a> = &'a dyn Fn(Option<&Path>, bool) -> Result<PathBuf, (i32, String)>;
+pub type Check<'a> = &'a dyn Fn(Option<&Path>, bool) -> Result<Located, (i32, String)>;
+
+/// A located (and possibly validated) config file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Located {
+    /// Where it is.
+    pub path: PathBuf,
+    /// `supervised=yes`: `start` stays in the foreground.
+    pub supervised: bool,
+    /// `logfile` when it names a file.
+    pub logfile: Option<PathBuf>,
+}
 
 /// Execute a verb; returns the process exit code.
 ///
@@ -213,29 +253,32 @@ pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
         args.verb,
         Verb::Start | Verb::Restart | Verb::TryRestart | Verb::Run
     );
-    let path = match check(args.file.as_deref(), validate) {
+    let located = match check(args.file.as_deref(), validate) {
         Ok(p) => p,
         Err((code, msg)) => return fail(code, &msg),
     };
+    let path = located.path.clone();
     let name = path.display().to_string();
     match args.verb {
         Verb::Help | Verb::Version => 0,
         Verb::Run => foreground(args, &path),
-        Verb::Start => start(args, &pid, &path, foreground),
+        Verb::Start => start(args, &pid, &located, foreground),
         Verb::Stop => stop(&pid),
         Verb::Restart => match stop(&pid) {
-            0 => start(args, &pid, &path, foreground),
+            0 => start(args, &pid, &located, foreground),
             c => c,
         },
         Verb::TryRestart => match liveness(&pid) {
             Liveness::Running(_) => match stop(&pid) {
-                0 => start(args, &pid, &path, foreground),
+                0 => start(args, &pid, &located, foreground),
                 c => c,
             },
             _ => 0,
         },
         Verb::Reload | Verb::ForceReload => reload(args, &pid, &name),
         Verb::Status => status(args, &pid, &name),
+        Verb::Standby => role(args, &pid, &name, "standby"),
+        Verb::Takeover => role(args, &pid, &name, "takeover"),
     }
 }
 
@@ -247,29 +290,36 @@ fn fail(code: i32, msg: &str) -> i32 {
     code
 }
 
-fn start(args: &Args, pid: &Path, path: &Path, foreground: Foreground) -> i32 {
+fn start(args: &Args, pid: &Path, located: &Located, foreground: Foreground) -> i32 {
     if let Liveness::Running(p) = liveness(pid) {
         eprintln!("lvsd: already running with pid {p}");
         return 0;
     }
-    if args.debug || std::env::var_os(CHILD_ENV).is_some() {
-        return foreground(args, path);
+    // supervised=yes: a supervisor (daemontools, runit) keeps us in the
+    // foreground, as ldirectord does.
+    if args.debug || located.supervised || std::env::var_os(CHILD_ENV).is_some() {
+        return foreground(args, &located.path);
     }
-    daemonize(args, path, pid)
+    let log = args
+        .log_file
+        .clone()
+        .or_else(|| located.logfile.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG));
+    daemonize(args, &located.path, pid, &log)
 }
 
 /// Re-execute ourselves as `lvsd ... run FILE` in a new session with
 /// stdio detached, then wait until the daemon answers on its socket.
-fn daemonize(args: &Args, path: &Path, pid: &Path) -> i32 {
+fn daemonize(args: &Args, path: &Path, pid: &Path, log_file: &Path) -> i32 {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => return fail(1, &format!("cannot find own executable: {e}")),
     };
-    let log = "/var/log/lvsd.log";
+    let log = log_file.display().to_string();
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log);
+        .open(log_file);
     let (o, e) = match out.and_then(|f| Ok((f.try_clone()?, f))) {
         Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
         Err(_) => (Stdio::null(), Stdio::null()),
@@ -277,10 +327,16 @@ fn daemonize(args: &Args, path: &Path, pid: &Path) -> i32 {
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--socket").arg(&args.socket);
     cmd.arg("--pid-file").arg(pid);
-    match args.metrics {
-        Some(m) => cmd.arg("--metrics").arg(m.to_string()),
-        None => cmd.arg("--metrics").arg("off"),
-    };
+    cmd.arg("--log-file").arg(log_file);
+    if let Some(t) = &args.toml {
+        cmd.arg("--toml").arg(t);
+    }
+    if args.metrics_given {
+        match args.metrics {
+            Some(m) => cmd.arg("--metrics").arg(m.to_string()),
+            None => cmd.arg("--metrics").arg("off"),
+        };
+    }
     cmd.arg("run").arg(path);
     cmd.env(CHILD_ENV, "1")
         .stdin(Stdio::null())
@@ -382,6 +438,28 @@ fn reload(args: &Args, pid: &Path, name: &str) -> i32 {
     }
 }
 
+fn role(args: &Args, pid: &Path, name: &str, cmd: &str) -> i32 {
+    if !matches!(liveness(pid), Liveness::Running(_)) {
+        println!("lvsd is stopped for {name}");
+        return 1;
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("runtime: {e}")),
+    };
+    match rt.block_on(control::request(&args.socket, cmd, Duration::from_secs(30))) {
+        Ok((true, msg)) => {
+            println!("{}", msg.trim_end());
+            0
+        }
+        Ok((false, msg)) => fail(1, &msg),
+        Err(e) => fail(1, &format!("{}: {e}", args.socket.display())),
+    }
+}
+
 fn status(args: &Args, pid: &Path, name: &str) -> i32 {
     match liveness(pid) {
         Liveness::Running(p) => {
@@ -464,7 +542,10 @@ mod tests {
             if validate {
                 Err((2, "x.cf:1: bad".into()))
             } else {
-                Ok(PathBuf::from("/etc/ha.d/x.cf"))
+                Ok(Located {
+                    path: PathBuf::from("/etc/ha.d/x.cf"),
+                    ..Default::default()
+                })
             }
         };
         assert_eq!(execute(&a, check, never), 3);

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::ha;
 use crate::kernel::Ipvs;
 use crate::model::{RealServer, ServiceKey, Table, TableEntry};
 use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
@@ -93,9 +94,21 @@ pub struct Engine {
     phase: Phase,
     fingerprint: Option<(SystemTime, u64, u64)>,
     host: String,
+    /// The HA runner, when `lvsd.toml` has an `[ha]` table.
+    ha: Option<mpsc::Sender<ha::Control>>,
+    /// Last health told to the HA runner.
+    ha_healthy: Option<bool>,
 }
 
 impl Engine {
+    /// Connect the engine to a running HA runner: `standby`/`takeover`
+    /// and status go there, and the engine reports whether it can program
+    /// the kernel (an unhealthy director hands the VIPs to its peer).
+    pub fn with_ha(mut self, control: mpsc::Sender<ha::Control>) -> Engine {
+        self.ha = Some(control);
+        self
+    }
+
     /// An engine for `plan` (already loaded from `path`).
     pub fn new(
         path: PathBuf,
@@ -123,6 +136,8 @@ impl Engine {
             phase: Phase::Starting,
             fingerprint,
             host,
+            ha: None,
+            ha_healthy: None,
         }
     }
 
@@ -266,11 +281,27 @@ impl Engine {
                 if let Some(t) = &table {
                     st.merge_kernel(t);
                 }
-                let _ = reply.send(st.render_text(SystemTime::now()));
+                let mut text = st.render_text(SystemTime::now());
+                if let Some(h) = self.ha_status().await {
+                    text.insert_str(0, &h);
+                }
+                let _ = reply.send(text);
             }
             Request::Role(cmd, reply) => {
-                // TODO(issue 5): forward to the HA runner once it is wired.
-                let _ = reply.send(Err(format!("{cmd}: no HA peer configured")));
+                let Some(ha) = &self.ha else {
+                    let _ = reply.send(Err(format!("{cmd}: no [ha] section in lvsd.toml")));
+                    return;
+                };
+                let ctl = if cmd == "standby" {
+                    ha::Control::Standby
+                } else {
+                    ha::Control::Takeover
+                };
+                let res = match ha.send(ctl).await {
+                    Ok(()) => Ok(format!("{cmd} requested")),
+                    Err(_) => Err(format!("{cmd}: the HA runner has stopped")),
+                };
+                let _ = reply.send(res);
             }
         }
     }
@@ -351,12 +382,13 @@ impl Engine {
             .map(|v| v.spec.clone())
             .collect();
         let state = |k: &RealKey| {
-            let up = !self.maintenance.contains(k)
-                && self.health.get(k).and_then(|h| h.up) == Some(true);
-            if up {
-                RealState::Up
-            } else {
-                RealState::Down
+            if self.maintenance.contains(k) {
+                return RealState::Down;
+            }
+            match self.health.get(k).and_then(|h| h.up) {
+                Some(true) => RealState::Up,
+                Some(false) => RealState::Down,
+                None => RealState::Unknown,
             }
         };
         let readd = |k: &RealKey| self.plan.readdquiescent || !self.placed.contains(k);
@@ -374,6 +406,7 @@ impl Engine {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
                 tracing::error!("reading the IPVS table failed: {e}");
+                self.report_health(false);
                 return;
             }
             Err(e) => {
@@ -381,6 +414,9 @@ impl Engine {
                 return;
             }
         };
+        // The kernel answered: this director can serve. (A refused op is
+        // retried by the next pass; it is no reason to hand over the VIPs.)
+        self.report_health(true);
         self.after_apply(&applied, &actual, scope);
     }
 
@@ -575,6 +611,38 @@ impl Engine {
             });
         }
         out
+    }
+
+    /// One line about the HA role for `lvsd status`, if HA runs.
+    async fn ha_status(&self) -> Option<String> {
+        let ha = self.ha.as_ref()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        ha.send(ha::Control::Status(tx)).await.ok()?;
+        let s = tokio::time::timeout(Duration::from_secs(2), rx)
+            .await
+            .ok()?
+            .ok()?;
+        Some(format!(
+            "ha: node {} role {:?}{}, peer {} {}, {} transitions\n",
+            s.node,
+            s.role,
+            if s.hold { " (standby held)" } else { "" },
+            s.peer.as_deref().unwrap_or("-"),
+            if s.peer_alive { "alive" } else { "not heard" },
+            s.transitions
+        ))
+    }
+
+    /// Tell the HA runner whether this director can program its kernel.
+    fn report_health(&mut self, healthy: bool) {
+        if self.ha_healthy == Some(healthy) {
+            return;
+        }
+        if let Some(ha) = &self.ha {
+            if ha.try_send(ha::Control::Health(healthy)).is_ok() {
+                self.ha_healthy = Some(healthy);
+            }
+        }
     }
 
     fn snapshot(&self) -> Status {

@@ -299,7 +299,14 @@ async fn fallback_comes_and_goes_with_the_last_real() {
     fb.forward = Forward::Route;
     v.spec.fallback = Some(fb);
     let h = start(FakeTable::new(), plan_of(vec![v])).await;
-    assert_eq!(h.weights(1), vec![("10.3.0.9".into(), 1)]);
+    // Nothing checked yet: no reals, and no fallback flash either.
+    assert!(h.weights(1).is_empty());
+    h.report(1, "10.1.0.2", false).await;
+    h.report(1, "10.1.0.1", false).await;
+    h.until("fallback in", |h| {
+        h.weights(1) == vec![("10.3.0.9".into(), 1)]
+    })
+    .await;
     h.report(1, "10.1.0.1", true).await;
     h.until("fallback gone", |h| {
         h.weights(1) == vec![("10.1.0.1".into(), 1)]
@@ -435,4 +442,44 @@ async fn checktype_off_reals_stay_quiesced() {
     let h = start(FakeTable::new(), plan).await;
     assert_eq!(h.weights(1), vec![("10.1.0.1".into(), 0)]);
     h.stop().await;
+}
+
+#[tokio::test]
+async fn standby_and_takeover_go_to_the_ha_runner() {
+    let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    let fake = Arc::new(FakeTable::new());
+    let loader: Loader = Arc::new(|_| Err("unused".into()));
+    let (_rtx, rrx) = mpsc::channel(4);
+    let (qtx, qrx) = mpsc::channel(4);
+    let (_htx, hrx) = mpsc::channel(1);
+    let (stx, srx) = watch::channel(false);
+    let (ctl, mut ctl_rx) = mpsc::channel(8);
+    let status = Arc::new(Mutex::new(Status::new("t.cf".into())));
+    let engine = Engine::new(
+        PathBuf::from("/nonexistent"),
+        loader,
+        plan,
+        fake,
+        Arc::new(NoChecks),
+        status,
+    )
+    .with_ha(ctl);
+    let task = tokio::spawn(engine.run(rrx, qrx, hrx, srx, || {}));
+    // The first pass tells HA the kernel is programmable.
+    let first = tokio::time::timeout(Duration::from_secs(5), ctl_rx.recv())
+        .await
+        .unwrap();
+    assert!(matches!(first, Some(ha::Control::Health(true))));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    qtx.send(Request::Role("standby".into(), tx)).await.unwrap();
+    assert_eq!(rx.await.unwrap(), Ok("standby requested".into()));
+    assert!(matches!(ctl_rx.recv().await, Some(ha::Control::Standby)));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    qtx.send(Request::Role("takeover".into(), tx))
+        .await
+        .unwrap();
+    assert_eq!(rx.await.unwrap(), Ok("takeover requested".into()));
+    assert!(matches!(ctl_rx.recv().await, Some(ha::Control::Takeover)));
+    stx.send(true).unwrap();
+    task.await.unwrap().unwrap();
 }

@@ -23,6 +23,10 @@ pub enum Page {
     Metrics,
     /// `lvsd status` text.
     Status,
+    /// The HTML status page (`/`, a constant: see `daemon::web`).
+    Html,
+    /// The JSON snapshot the page polls (`/status.json`).
+    Json,
 }
 
 /// Renders a page on demand (reads fresh kernel stats).
@@ -66,18 +70,26 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let page = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => Some(Page::Metrics),
-        (&Method::GET, "/status") | (&Method::GET, "/") => Some(Page::Status),
+        (&Method::GET, "/status") => Some(Page::Status),
+        (&Method::GET, "/") | (&Method::GET, "/index.html") => Some(Page::Html),
+        (&Method::GET, "/status.json") => Some(Page::Json),
         _ => None,
     };
     let resp = match page {
         Some(p) => {
-            let body = render(p).await;
+            let body = match p {
+                Page::Html => super::web::PAGE.to_string(),
+                _ => render(p).await,
+            };
             let ctype = match p {
                 Page::Metrics => "text/plain; version=0.0.4; charset=utf-8",
                 Page::Status => "text/plain; charset=utf-8",
+                Page::Html => "text/html; charset=utf-8",
+                Page::Json => "application/json",
             };
             Response::builder()
                 .header("content-type", ctype)
+                .header("cache-control", "no-store")
                 .body(Full::new(Bytes::from(body)))
         }
         None => Response::builder()
@@ -113,6 +125,8 @@ mod tests {
                 match p {
                     Page::Metrics => "lvsd_reconciles_total 3\n".to_string(),
                     Page::Status => "TCP 1.2.3.4:80 wrr\n".to_string(),
+                    Page::Json => "{}\n".to_string(),
+                    Page::Html => unreachable!("the page is a constant"),
                 }
             })
         });
@@ -123,6 +137,12 @@ mod tests {
         assert!(m.contains("version=0.0.4"));
         assert!(m.ends_with("lvsd_reconciles_total 3\n"));
         assert!(get(addr, "/status").await.ends_with("TCP 1.2.3.4:80 wrr\n"));
+        let html = get(addr, "/").await;
+        assert!(
+            html.contains("text/html") && html.contains("status.json"),
+            "{html}"
+        );
+        assert!(get(addr, "/status.json").await.ends_with("{}\n"));
         assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
         stx.send(true).unwrap();
         h.await.unwrap();

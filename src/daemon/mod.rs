@@ -16,3 +16,4 @@ pub mod plan;
 pub mod service;
 pub mod status;
 pub mod systemd;
+pub mod web;

@@ -25,7 +25,7 @@ use crate::model::{HaConfig, Role, SyncState};
 use crate::wire::heartbeat::{self, Heartbeat, PeerState};
 use auth::{Authenticator, Counters, Reject};
 use state::{Action, Command, Event, Input, Machine, Params, PeerInfo};
-pub use takeover::{NoSync, SyncDaemons};
+pub use takeover::{IpvsSync, NoSync, SyncDaemons};
 
 /// Commands the daemon sends to a running HA runner.
 #[derive(Debug)]
@@ -92,6 +92,23 @@ pub enum Error {
     /// rtnetlink unavailable.
     #[error(transparent)]
     Addr(#[from] crate::kernel::addr::AddrError),
+}
+
+/// Put the calling thread under SCHED_RR at `priority` (1..=99), as
+/// heartbeat (`realtime on`) and keepalived (`vrrp_rt_priority`) do, so
+/// heartbeats keep their rhythm on a saturated CPU. Run the HA runner on a
+/// thread (or current-thread runtime) that called this. Needs CAP_SYS_NICE.
+pub fn enter_realtime(priority: u8) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority.clamp(1, 99)),
+    };
+    // SAFETY: sched_setscheduler reads a valid sched_param; pid 0 = this thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Channels to talk to a runner: give `control_rx`/`role_tx` to [`run`].
@@ -230,7 +247,7 @@ pub async fn run(
     loop {
         let deadline = r
             .machine
-            .next_deadline()
+            .next_deadline(Instant::now())
             .map(tokio::time::Instant::from_std);
         let input = tokio::select! {
             _ = &mut shutdown => break,

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::kernel::addr::{AddrError, Addrs};
 use crate::kernel::announce::send_frames;
+use crate::kernel::Ipvs;
 use crate::model::{Announce, SyncDaemon, SyncState, Vip};
 use crate::wire::announce::{garp, unsolicited_na};
 
@@ -26,6 +27,48 @@ pub struct NoSync;
 impl SyncDaemons for NoSync {
     fn set(&mut self, _: SyncState, _: &SyncDaemon) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// [`SyncDaemons`] over the kernel's IPVS client: the active node runs the
+/// master daemon, the standby the backup one (as keepalived's
+/// `lvs_sync_daemon` does), so connections survive a failover.
+pub struct IpvsSync<I>(pub I);
+
+impl<I: Ipvs + Send> SyncDaemons for IpvsSync<I> {
+    fn set(&mut self, state: SyncState, cfg: &SyncDaemon) -> Result<(), String> {
+        let other = match state {
+            SyncState::Master => SyncState::Backup,
+            SyncState::Backup => SyncState::Master,
+        };
+        let running = self
+            .0
+            .daemons()
+            .map_err(|e| format!("list sync daemons: {e}"))?;
+        if running.iter().any(|d| d.state == other) {
+            self.0
+                .stop_daemon(other)
+                .map_err(|e| format!("stop {other:?} sync daemon: {e}"))?;
+        }
+        let mut want = cfg.clone();
+        want.state = state;
+        match running.iter().find(|d| d.state == state) {
+            // The kernel reports its defaults, so only the identifying
+            // fields are compared.
+            Some(d) if d.mcast_ifn == want.mcast_ifn && d.syncid == want.syncid => Ok(()),
+            Some(_) => {
+                self.0
+                    .stop_daemon(state)
+                    .map_err(|e| format!("restart {state:?} sync daemon: {e}"))?;
+                self.0
+                    .start_daemon(&want)
+                    .map_err(|e| format!("start {state:?} sync daemon: {e}"))
+            }
+            None => self
+                .0
+                .start_daemon(&want)
+                .map_err(|e| format!("start {state:?} sync daemon: {e}")),
+        }
     }
 }
 
@@ -112,5 +155,56 @@ impl Takeover {
             }
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::FakeTable;
+
+    fn cfg() -> SyncDaemon {
+        SyncDaemon {
+            state: SyncState::Backup,
+            mcast_ifn: "eth1".into(),
+            syncid: 7,
+            sync_maxlen: 0,
+            mcast_group: None,
+            mcast_port: 0,
+            mcast_ttl: 0,
+        }
+    }
+
+    #[test]
+    fn sync_daemon_swaps_between_master_and_backup() {
+        let mut s = IpvsSync(FakeTable::default());
+        let states = |s: &IpvsSync<FakeTable>| -> Vec<SyncState> {
+            let mut v: Vec<_> =
+                s.0.daemons()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|d| d.state)
+                    .collect();
+            v.sort_by_key(|st| st.value());
+            v
+        };
+        s.set(SyncState::Backup, &cfg())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(states(&s), vec![SyncState::Backup]);
+        s.set(SyncState::Master, &cfg())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(states(&s), vec![SyncState::Master]);
+        // Idempotent.
+        s.set(SyncState::Master, &cfg())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(states(&s), vec![SyncState::Master]);
+        let d = s.0.daemons().unwrap_or_default();
+        assert_eq!(
+            d.first().map(|d| (d.syncid, d.mcast_ifn.as_str())),
+            Some((7, "eth1"))
+        );
+        s.set(SyncState::Backup, &cfg())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(states(&s), vec![SyncState::Backup]);
     }
 }

@@ -39,6 +39,9 @@ pub struct HaConfig {
     pub sync_daemon: Option<SyncDaemon>,
     /// Commands run on role transitions.
     pub hooks: Vec<Hook>,
+    /// SCHED_RR priority for the heartbeat thread (heartbeat's `realtime`,
+    /// keepalived's `vrrp_rt_priority`); None runs at normal priority.
+    pub rt_priority: Option<u8>,
 }
 
 /// Heartbeat timings (heartbeat's `keepalive`, `warntime`, `deadtime`, `initdead`).

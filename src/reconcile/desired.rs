@@ -55,6 +55,10 @@ pub enum RealState {
     Up,
     /// Failing (or in maintenance): quiesced or removed per `quiescent`.
     Down,
+    /// Not checked yet: kept out like a down real, but it does not count
+    /// as down for the fallback, so a start or reload does not flash the
+    /// fallback server in and out before the first checks report.
+    Unknown,
 }
 
 /// The desired table plus the reals that may be absent.
@@ -97,22 +101,25 @@ pub fn desired(
         let key = spec.service.key;
         let mut reals: Vec<RealServer> = Vec::with_capacity(spec.reals.len() + 1);
         let mut any_up = false;
+        let mut any_unknown = false;
         for real in &spec.reals {
             let rk = RealKey::of(key, real);
             let mut r = desired_real(&key, real);
-            match state(&rk) {
+            let st = state(&rk);
+            any_unknown |= st == RealState::Unknown;
+            match st {
                 RealState::Up => any_up = true,
-                RealState::Down if spec.quiescent => {
+                RealState::Down | RealState::Unknown if spec.quiescent => {
                     r.weight = 0;
                     if !readd(&rk) {
                         out.only_if_present.insert((key, r.addr, r.port));
                     }
                 }
-                RealState::Down => continue,
+                RealState::Down | RealState::Unknown => continue,
             }
             push_unique(&mut reals, r);
         }
-        if let (false, Some(fb)) = (any_up, &spec.fallback) {
+        if let (false, false, Some(fb)) = (any_up, any_unknown, &spec.fallback) {
             // The fallback is never quiesced, only added and deleted, and
             // always with weight 1 and no thresholds (ldirectord `fallback_on`).
             let mut fb = desired_real(&key, fb);
@@ -253,6 +260,24 @@ mod tests {
         );
         let d = desired(&[spec(false, false)], &both, &|_| true);
         assert!(weights(&d).is_empty());
+    }
+
+    #[test]
+    fn unchecked_reals_hold_back_the_fallback() {
+        let st = |k: &RealKey| {
+            if k.addr.to_string() == "10.1.0.1" {
+                RealState::Down
+            } else {
+                RealState::Unknown
+            }
+        };
+        let d = desired(&[spec(false, true)], &st, &|_| true);
+        assert!(weights(&d).is_empty());
+        let d = desired(&[spec(true, true)], &st, &|_| true);
+        assert_eq!(
+            weights(&d),
+            vec![("10.1.0.1".into(), 8080, 0), ("10.1.0.2".into(), 8080, 0)]
+        );
     }
 
     #[test]

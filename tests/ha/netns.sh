@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# HA functional test in network namespaces (no IPVS needed): two lvsd HA
+# runners (examples/lvsd-ha.rs) and a client on a bridge. Covers failover by
+# host death (kill -9 + links down) repeated N times with the time
+# distribution, kill -9 alone, a cut first link with the second up, ping
+# nodes, forged and replayed packets, partition and heal, auto_failback on
+# and off, and the standby/takeover verbs.
+#
+# Usage: tests/ha/netns.sh [ITERATIONS]   (root; default 20 iterations)
+# Env: LVSD_HA_BIN (prebuilt lvsd-ha), RESULTS (file for failover times).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ITER=${1:-20}
+. tests/ha/lib.sh
+trap cleanup EXIT
+install_deps
+if [[ -z ${LVSD_HA_BIN:-} ]]; then
+    cargo build -q --example lvsd-ha
+    LVSD_HA_BIN=target/debug/examples/lvsd-ha
+fi
+RESULTS=${RESULTS:-$WORK/failover-ms.txt}
+: >"$RESULTS"
+FAILS=0
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+pass() { echo "ok: $*"; }
+
+KEY=$WORK/ha.key
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
+chmod 600 "$KEY"
+
+# write_conf NODE PRIO AUTO_FAILBACK [EXTRA_LAN_PEER] [PING_NODE]
+write_conf() {
+    local node=$1 prio=$2 auto=$3 extra=${4:-} pingn=${5:-}
+    local me=1 peer=2
+    [[ $node == b ]] && me=2 peer=1
+    local peers="\"10.77.0.$peer\""
+    [[ -n $extra ]] && peers+=", \"$extra\""
+    cat >"$WORK/$node.toml" <<EOT
+[node]
+name = "node-$node"
+priority = $prio
+[ha]
+key_file = "$KEY"
+keepalive_ms = 50
+warntime_ms = 100
+deadtime_ms = 200
+initdead_ms = 400
+auto_failback = $auto
+failback_delay_ms = 300
+[[ha.link]]
+name = "lan"
+interface = "lan"
+bind = "10.77.0.$me"
+peers = [$peers]
+[[ha.link]]
+name = "xo"
+interface = "xo"
+bind = "10.78.0.$me"
+peers = ["10.78.0.$peer"]
+[[ha.vip]]
+address = "$VIP/24"
+interface = "lan"
+label = "lan:vip"
+[ha.announce]
+count = 3
+interval_ms = 50
+EOT
+    if [[ -n $pingn ]]; then
+        printf '[ha.ping]\nnodes = ["%s"]\ninterval_ms = 50\ndeadping_ms = 200\n' "$pingn" >>"$WORK/$node.toml"
+    fi
+    cat >>"$WORK/$node.toml" <<EOT
+[[ha.hook]]
+when = "any"
+command = ["/bin/sh", "-c", "echo \"\$1 \$2\" >> $WORK/$node.hooklog", "x"]
+timeout_ms = 2000
+EOT
+}
+
+start() { # start NODE
+    local n=$1 ns="${P}$1"
+    rm -f "$WORK/$n.status"
+    # Not through nsx: $! must be lvsd-ha itself (ip netns exec execs it).
+    ip netns exec "$ns" "$LVSD_HA_BIN" run "$WORK/$n.toml" --status "$WORK/$n.status" \
+        >>"$WORK/$n.log" 2>&1 &
+    PID[$n]=$!
+}
+stop() { # stop NODE [SIGNAL]
+    local n=$1 sig=${2:-TERM}
+    [[ -n ${PID[$n]:-} ]] || return 0
+    kill "-$sig" "${PID[$n]}" 2>/dev/null || true
+    wait "${PID[$n]}" 2>/dev/null || true
+    unset "PID[$n]"
+}
+field() { sed -n "s/^$2=//p" "$WORK/$1.status" 2>/dev/null; }
+is_role() { [[ $(field "$1" role) == "$2" ]]; }
+has_vip() { nsx "${P}$1" ip -4 addr show dev lan | grep -q "inet $VIP/"; }
+links() { # links NODE up|down
+    nsx "${P}$1" ip link set lan "$2"
+    nsx "${P}$1" ip link set xo "$2"
+}
+one_active() {
+    local a b
+    a=$(field a role) b=$(field b role)
+    [[ ($a == active && $b == standby) || ($a == standby && $b == active) ]] &&
+        [[ $(field a peer_alive) == 1 && $(field b peer_alive) == 1 ]]
+}
+active_node() { if is_role a active; then echo a; else echo b; fi; }
+other() { if [[ $1 == a ]]; then echo b; else echo a; fi; }
+client_ok() { nsx "$NS_C" ping -c1 -W1 "$VIP"; }
+client_mac_is() { nsx "$NS_C" ip neigh show "$VIP" | grep -q "$1"; }
+mac_of() { if [[ $1 == a ]]; then echo 02:77:00:00:00:01; else echo 02:77:00:00:00:02; fi; }
+
+setup_topology
+write_conf a 200 false
+write_conf b 100 false
+start a
+start b
+wait_until 5 one_active || fail "pair did not settle"
+is_role a active && has_vip a && ! has_vip b && pass "higher priority node-a is active and owns the VIP" ||
+    fail "initial election: a=$(field a role) b=$(field b role)"
+wait_until 3 client_ok && pass "client reaches the VIP" || fail "client cannot ping the VIP"
+grep -q "active init" "$WORK/a.hooklog" && pass "hook ran without a shell parsing its args" || fail "hook log: $(cat "$WORK/a.hooklog" 2>/dev/null)"
+
+# --- Failover by host death, repeated: kill -9 + links down ---------------
+PINGLOG=$WORK/ping.log
+for ((i = 1; i <= ITER; i++)); do
+    act=$(active_node) stb=$(other "$act")
+    nsx "$NS_C" ping -D -n -i 0.01 -W 1 "$VIP" >"$PINGLOG" 2>&1 &
+    pp=$!
+    sleep 0.3
+    # Host death: network and process go at once.
+    t0=$(date +%s.%N)
+    links "$act" down
+    kill -9 "${PID[$act]}"
+    wait "${PID[$act]}" 2>/dev/null || true
+    unset "PID[$act]"
+    if ! wait_until 5 is_role "$stb" active; then fail "iteration $i: $stb did not take over"; kill "$pp"; break; fi
+    wait_until 3 sh -c "awk -v t=$t0 -f $HA_LIB_DIR/failover_ms.awk $PINGLOG | grep -q ." || true
+    kill "$pp" 2>/dev/null; wait "$pp" 2>/dev/null || true
+    ms=$(failover_ms "$PINGLOG" "$t0")
+    if [[ -z $ms ]]; then fail "iteration $i: client pings did not resume"; else echo "$ms" >>"$RESULTS"; fi
+    # Bring the dead node back; with auto_failback off it stays standby.
+    links "$act" up
+    start "$act"
+    wait_until 5 one_active || fail "iteration $i: pair did not re-settle"
+    is_role "$stb" active || fail "iteration $i: returning $act took the VIP back with auto_failback off"
+    has_vip "$act" && fail "iteration $i: returning $act kept a stale VIP"
+done
+n=$(wc -l <"$RESULTS")
+if ((n == ITER)); then
+    sort -n "$RESULTS" | awk '{v[NR]=$1} END {printf "failover ms over %d runs: min %d median %d p90 %d max %d\n", NR, v[1], v[int((NR+1)/2)], v[int(NR*0.9+0.5)], v[NR]}'
+    pass "$ITER host-death failovers, client pings resumed each time"
+else
+    fail "only $n of $ITER failovers measured"
+fi
+
+# --- kill -9 alone: the standby takes over and the client follows its GARP -
+act=$(active_node) stb=$(other "$act")
+stop "$act" KILL
+wait_until 2 is_role "$stb" active && wait_until 2 client_mac_is "$(mac_of "$stb")" &&
+    pass "kill -9: $stb active, client ARP points at it" || fail "kill -9 alone"
+start "$act"
+wait_until 5 one_active || fail "re-settle after kill -9"
+
+# --- First link cut, second up: no failover -------------------------------
+act=$(active_node) stb=$(other "$act")
+before=$(field "$stb" transitions)
+nsx "$NS_SW" ip link set "$stb-lan" down
+sleep 1
+if is_role "$act" active && is_role "$stb" standby && [[ $(field "$stb" transitions) == "$before" ]]; then
+    pass "lan cut with crossover up: no failover (links=$(field "$stb" links))"
+else
+    fail "false failover with one link up: $act=$(field "$act" role) $stb=$(field "$stb" role)"
+fi
+[[ $(field "$stb" links) == "lan:0,xo:1" ]] && pass "per-link liveness reported" || fail "links=$(field "$stb" links)"
+nsx "$NS_SW" ip link set "$stb-lan" up
+wait_until 3 sh -c "grep -q '^links=lan:1,xo:1' $WORK/$stb.status" || fail "lan link not back"
+
+# --- Forged and replayed packets: dropped and counted ---------------------
+stop a; stop b
+write_conf a 200 false 10.77.0.10:694
+start a; start b
+wait_until 5 one_active || fail "pair with attacker peer did not settle"
+rb=$(field b role)
+out=$(nsx "$NS_C" "$LVSD_HA_BIN" attack --listen 10.77.0.10:694 --to 10.77.0.2:694 --count 5)
+sleep 0.3
+replayed=$(field b replayed) bad=$(field b bad_auth)
+if ((replayed >= 5 && bad >= 10)) && [[ $(field b role) == "$rb" && $(field b peer) == node-a ]]; then
+    pass "attack ($out): node-b dropped replayed=$replayed bad_auth=$bad, role unchanged"
+else
+    fail "attack not contained: replayed=$replayed bad_auth=$bad role=$(field b role) peer=$(field b peer)"
+fi
+
+# --- Standby / takeover verbs ---------------------------------------------
+act=$(active_node) stb=$(other "$act")
+kill -USR1 "${PID[$act]}"
+wait_until 3 is_role "$stb" active && wait_until 3 is_role "$act" standby && [[ $(field "$act" hold) == 1 ]] &&
+    wait_until 3 client_ok && pass "standby verb: $act handed over to $stb" || fail "standby verb"
+kill -USR2 "${PID[$act]}"
+wait_until 3 is_role "$act" active && wait_until 3 is_role "$stb" standby && [[ $(field "$stb" hold) == 1 ]] &&
+    wait_until 3 client_ok && pass "takeover verb: $act took back, $stb holds" || fail "takeover verb"
+
+# --- Partition then heal: exactly one active, log says why ----------------
+nsx "$NS_A" ip link set xo down
+nsx "$NS_SW" ip link set a-lan down
+wait_until 3 sh -c "grep -q '^role=active' $WORK/a.status && grep -q '^role=active' $WORK/b.status" &&
+    pass "partition: both active (split brain)" || fail "partition: a=$(field a role) b=$(field b role)"
+nsx "$NS_A" ip link set xo up
+nsx "$NS_SW" ip link set a-lan up
+wait_until 3 one_active && pass "heal: exactly one active ($(active_node))" || fail "heal: a=$(field a role) b=$(field b role)"
+grep -h "split brain" "$WORK/a.log" "$WORK/b.log" | tail -n 2 | sed 's/^/  log: /'
+grep -q "split brain" "$WORK/a.log" "$WORK/b.log" && pass "split brain logged" || fail "no split brain log line"
+wait_until 3 client_ok || fail "client after heal"
+
+# --- Ping nodes: lan cut on the active, crossover up -> hand over ---------
+stop a; stop b
+write_conf a 200 false "" 10.77.0.10
+write_conf b 100 false "" 10.77.0.10
+start a; start b
+wait_until 5 one_active && wait_until 3 sh -c "grep -q '^ping_reach=1' $WORK/a.status" || fail "ping pair settle"
+nsx "$NS_SW" ip link set a-lan down
+wait_until 3 is_role b active && pass "ping nodes: a lost the client, b took over (a reach=$(field a ping_reach))" ||
+    fail "ping nodes: a=$(field a role) b=$(field b role)"
+nsx "$NS_SW" ip link set a-lan up
+wait_until 3 sh -c "grep -q '^ping_reach=1' $WORK/a.status" || fail "a ping reach back"
+
+# --- auto_failback on: the higher priority node takes the VIP back ---------
+stop a; stop b
+write_conf a 200 true
+write_conf b 100 true
+start a; start b
+wait_until 5 one_active && is_role a active || fail "auto_failback pair"
+stop a KILL
+wait_until 2 is_role b active || fail "auto_failback: b did not take over"
+start a
+wait_until 5 is_role a active && wait_until 3 is_role b standby && wait_until 3 client_ok &&
+    pass "auto_failback on: node-a took the VIP back" || fail "auto_failback on: a=$(field a role) b=$(field b role)"
+
+# --- Key file permissions --------------------------------------------------
+chmod 644 "$KEY"
+if nsx "$NS_A" timeout 5 "$LVSD_HA_BIN" run "$WORK/a.toml" 2>"$WORK/perm.err"; then
+    fail "started with a world-readable key"
+else
+    grep -q "readable by group or others" "$WORK/perm.err" && pass "refuses a world-readable key" || fail "key error: $(cat "$WORK/perm.err")"
+fi
+chmod 600 "$KEY"
+
+echo "ha netns: $FAILS failed"
+exit $((FAILS > 0))

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Runs INSIDE the test VM (tests/vm/run-all.sh): real IPVS + lvsd HA. Two
+# directors (namespaces A, B) with the same IPVS services (NAT on :5000, DR
+# on :5001), a client and a real server. lvsd-ha runs the connection-sync
+# daemon as master on the active director and backup on the standby. A
+# long-lived TCP connection through the VIP must survive the active
+# director's death (links down + kill -9) for both forwarding methods.
+#
+#   client C  10.77.0.10 --+-- lan bridge --+ A 10.77.0.1  B 10.77.0.2  (VIP 10.77.0.100)
+#   real R (DR) 10.77.0.20-+                |
+#   real R (NAT) 10.88.0.10 -- int bridge --+ A 10.88.0.1  B 10.88.0.2  (gw VIP 10.88.0.254)
+#   A 10.78.0.1 -- xo -- B 10.78.0.2   (heartbeat link 2 + sync daemon)
+set -euo pipefail
+[[ -n ${LVSD_VM_TRACE:-} ]] && set -x
+BIN=${LVSD_BIN_DIR:?}/examples/lvsd-ha
+[[ -x $BIN ]] || { echo "40-ha-sync: $BIN missing (cargo build --examples)"; exit 1; }
+P=lvhv
+W=$(mktemp -d)
+cleanup() {
+    for ns in ${P}a ${P}b ${P}c ${P}r ${P}sw; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+show_logs() { for f in "$W"/a.log "$W"/b.log; do echo "--- $f"; tail -n 30 "$f"; done; }
+trap 'rc=$?; ((rc)) && show_logs; cleanup' EXIT
+cleanup
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+for ns in a b c r sw; do ip netns add ${P}$ns; nsx ${P}$ns ip link set lo up; done
+nsx ${P}sw ip link add lanbr type bridge; nsx ${P}sw ip link set lanbr up
+nsx ${P}sw ip link add intbr type bridge; nsx ${P}sw ip link set intbr up
+port() { # NS IFNAME BRIDGE ADDR
+    ip link add "$2" netns ${P}$1 type veth peer name "$1-$2" netns ${P}sw
+    nsx ${P}sw ip link set "$1-$2" master "$3" up
+    nsx ${P}$1 ip addr add "$4" dev "$2"
+    nsx ${P}$1 ip link set "$2" up
+}
+port a lan lanbr 10.77.0.1/24;  port b lan lanbr 10.77.0.2/24
+port c lan lanbr 10.77.0.10/24; port r lan lanbr 10.77.0.20/24
+port a int intbr 10.88.0.1/24;  port b int intbr 10.88.0.2/24
+port r int intbr 10.88.0.10/24
+ip link add xo netns ${P}a type veth peer name xo netns ${P}b
+nsx ${P}a ip addr add 10.78.0.1/24 dev xo; nsx ${P}a ip link set xo up
+nsx ${P}b ip addr add 10.78.0.2/24 dev xo; nsx ${P}b ip link set xo up
+# Real server: NAT replies go via the internal gateway VIP; DR needs the VIP
+# on lo without answering ARP for it.
+nsx ${P}r ip route add default via 10.88.0.254 dev int
+nsx ${P}r ip addr add 10.77.0.100/32 dev lo
+nsx ${P}r sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+nsx ${P}r sysctl -qw net.ipv4.conf.lan.arp_ignore=1 net.ipv4.conf.lan.arp_announce=2
+nsx ${P}r "$BIN" tcp-echo --listen 0.0.0.0:5000 & 
+nsx ${P}r "$BIN" tcp-echo --listen 0.0.0.0:5001 &
+KEY=$W/key; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"; chmod 600 "$KEY"
+for n in a b; do
+    me=1 peer=2 prio=200
+    [[ $n == b ]] && me=2 peer=1 prio=100
+    nsx ${P}$n sysctl -qw net.ipv4.ip_forward=1
+    nsx ${P}$n ipvsadm -A -t 10.77.0.100:5000 -s rr
+    nsx ${P}$n ipvsadm -a -t 10.77.0.100:5000 -r 10.88.0.10:5000 -m
+    nsx ${P}$n ipvsadm -A -t 10.77.0.100:5001 -s rr
+    nsx ${P}$n ipvsadm -a -t 10.77.0.100:5001 -r 10.77.0.20:5001 -g
+    cat >"$W/$n.toml" <<EOT
+[node]
+name = "dir-$n"
+priority = $prio
+[ha]
+key_file = "$KEY"
+keepalive_ms = 100
+deadtime_ms = 500
+initdead_ms = 1500
+[[ha.link]]
+name = "lan"
+interface = "lan"
+bind = "10.77.0.$me"
+peers = ["10.77.0.$peer"]
+[[ha.link]]
+name = "xo"
+interface = "xo"
+bind = "10.78.0.$me"
+peers = ["10.78.0.$peer"]
+[[ha.vip]]
+address = "10.77.0.100/24"
+interface = "lan"
+[[ha.vip]]
+address = "10.88.0.254/24"
+interface = "int"
+[ha.announce]
+count = 3
+interval_ms = 100
+[ha.sync_daemon]
+interface = "xo"
+syncid = 7
+EOT
+done
+declare -A PID
+start() {
+    ip netns exec ${P}$1 "$BIN" run "$W/$1.toml" --ipvs --status "$W/$1.status" >>"$W/$1.log" 2>&1 &
+    PID[$1]=$!
+}
+role() { sed -n 's/^role=//p' "$W/$1.status" 2>/dev/null; }
+wait_role() { # NODE ROLE SECONDS
+    local i
+    for ((i = 0; i < $3 * 10; i++)); do [[ $(role "$1") == "$2" ]] && return 0; sleep 0.1; done
+    return 1
+}
+start a; sleep 0.5; start b
+wait_role a active 30 && wait_role b standby 30 || { echo "pair did not settle"; cat "$W"/*.log; exit 1; }
+echo "daemons on a:"; nsx ${P}a ipvsadm -L --daemon
+echo "daemons on b:"; nsx ${P}b ipvsadm -L --daemon
+nsx ${P}a ipvsadm -L --daemon | grep -q "master sync daemon" || { echo "no master daemon on active"; exit 1; }
+nsx ${P}b ipvsadm -L --daemon | grep -q "backup sync daemon" || { echo "no backup daemon on standby"; exit 1; }
+
+# Two long-lived connections, then the active director dies mid-stream.
+nsx ${P}c "$BIN" tcp-client --to 10.77.0.100:5000 --seconds 20 --interval-ms 100 >"$W/nat.out" 2>&1 &
+nat=$!
+nsx ${P}c "$BIN" tcp-client --to 10.77.0.100:5001 --seconds 20 --interval-ms 100 >"$W/dr.out" 2>&1 &
+dr=$!
+sleep 5
+echo "connections synced to b:"; nsx ${P}b ipvsadm -Lnc
+nsx ${P}a ip link set lan down; nsx ${P}a ip link set int down; nsx ${P}a ip link set xo down
+kill -9 "${PID[a]}"
+wait_role b active 10 || { echo "b did not take over"; cat "$W/b.log"; exit 1; }
+nsx ${P}b ipvsadm -L --daemon | grep -q "master sync daemon" || { echo "b did not switch to master"; exit 1; }
+rc=0
+wait "$nat" || rc=1
+wait "$dr" || rc=1
+echo "NAT: $(cat "$W/nat.out")"
+echo "DR:  $(cat "$W/dr.out")"
+[[ $rc == 0 ]] && echo "40-ha-sync: both connections survived the failover"
+exit $rc

@@ -1,6 +1,62 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and host-integration tests (cargo test), then the
-# kernel tier in one VM boot. Installs what it needs on a fresh Debian machine.
-set -euo pipefail
+# The whole lvsd test suite, as the README and CI run it:
+#   1. installs what the tests need (Debian packages, virtme-ng, a kernel);
+#   2. unit and host-integration tests (`cargo test`): parsers, formatters,
+#      netlink byte fixtures, state machines, checks against real daemons on
+#      loopback, HA between network namespaces;
+#   3. the kernel tier: every tests/vm/NN-*.sh in ONE boot of a real Debian
+#      kernel with IPVS (virtme-ng under qemu);
+#   4. operator checks (man pages, completions, package, status page) when
+#      their scripts exist.
+# Each stage runs even if an earlier one failed; the exit code is non-zero if
+# any failed, and the last line counts the stages.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-cargo test --all-targets 2>&1
+
+passed=0
+failed=0
+failed_names=()
+
+stage() {
+  local name=$1
+  shift
+  echo
+  echo "==== stage: $name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "==== stage $name: ok ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    echo "==== stage $name: FAILED ($((SECONDS - t0)) s)"
+  fi
+}
+
+# Optional stages run only when their script is in the tree.
+maybe() {
+  local name=$1 script=$2
+  shift 2
+  if [ -f "$script" ]; then
+    stage "$name" bash "$script" "$@"
+  fi
+}
+
+stage setup-vm bash scripts/setup-vm.sh
+maybe setup-checks scripts/setup-checks.sh
+# Real server daemons for tests/checks.rs, on loopback only; stopped on exit.
+if [ -f scripts/check-servers.sh ]; then
+  stage check-servers bash scripts/check-servers.sh start
+  trap 'bash scripts/check-servers.sh stop >/dev/null 2>&1' EXIT
+fi
+stage build cargo build --all-targets
+stage cargo-test cargo test --all-targets --no-fail-fast
+maybe vm-tests scripts/vm-test.sh
+maybe ops-tests scripts/test-ops.sh
+
+echo
+if [ "$failed" -gt 0 ]; then
+  echo "failed stages: ${failed_names[*]}"
+fi
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

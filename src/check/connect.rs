@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use super::spec::{CheckSpec, Target, Transport};
+use super::spec::{CheckSpec, Protocol, Target};
 use super::{CheckError, CheckResult};
 
 /// Run a connect check.
 pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
-    if spec.transport == Transport::Udp {
+    if spec.protocol == Protocol::Udp {
         return super::ping::check(spec, target).await;
     }
     let addr = target.check_addr(spec);
-    tcp(addr, spec.check_timeout).await?;
+    tcp(addr, spec.checktimeout).await?;
     Ok(format!("connected to {addr}"))
 }
 

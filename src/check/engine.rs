@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::schedule::{jitter, CheckState, Step, Verdict};
-use super::spec::{CheckSpec, Kind, Target};
+use super::spec::{CheckSpec, CheckType, Target};
 use super::CheckResult;
 use crate::model::Health;
 
@@ -193,7 +193,7 @@ async fn check_task(
         target,
         assume_up,
     } = entry;
-    if let Err(reason) = spec.validate() {
+    if let Err(reason) = super::spec::validate(&spec) {
         let _ = tx
             .send(Event {
                 id,
@@ -204,9 +204,9 @@ async fn check_task(
             .await;
         return;
     }
-    if spec.kind == Kind::Off {
+    if spec.checktype == CheckType::Off {
         // ldirectord forces such reals down once and never checks them.
-        let reason = "checktype off".to_string();
+        let reason = super::CheckError::Off.to_string();
         let _ = tx
             .send(Event {
                 id,
@@ -217,13 +217,13 @@ async fn check_task(
             .await;
         return;
     }
-    let interval = spec.interval.max(Duration::from_millis(10));
+    let interval = spec.checkinterval.max(Duration::from_millis(10));
     let spec = Arc::new(spec);
     let target = Arc::new(target);
     let mut state = if assume_up {
-        CheckState::assume_up(spec.kind)
+        CheckState::assume_up(spec.checktype)
     } else {
-        CheckState::new(spec.kind)
+        CheckState::new(spec.checktype)
     };
     let mut next = Instant::now() + jitter(id.as_str(), interval);
     loop {
@@ -284,15 +284,15 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
     use std::sync::Mutex;
 
-    fn entry(id: &str, kind: Kind, interval_ms: u64, failurecount: u32) -> CheckEntry {
+    fn entry(id: &str, checktype: CheckType, interval_ms: u64, failurecount: u32) -> CheckEntry {
         CheckEntry {
             id: id.into(),
             spec: CheckSpec {
-                kind,
+                checktype,
                 service: Service::Http,
-                interval: Duration::from_millis(interval_ms),
+                checkinterval: Duration::from_millis(interval_ms),
                 failurecount,
-                ..CheckSpec::default()
+                ..crate::check::spec::base()
             },
             target: Target {
                 real: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -352,7 +352,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
         let t0 = Instant::now();
-        eng.update(vec![entry("a", Kind::Negotiate, 1000, 3)]);
+        eng.update(vec![entry("a", CheckType::Negotiate, 1000, 3)]);
         let ev = rx.recv().await.unwrap();
         assert_eq!(ev.health, Health::Up);
         assert_eq!(ev.id, "a");
@@ -378,8 +378,8 @@ mod tests {
         });
         let (tx, mut rx) = mpsc::channel(16);
         let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
-        let mut a = entry("a", Kind::Connect, 1000, 1);
-        let mut b = entry("b", Kind::Connect, 1000, 1);
+        let mut a = entry("a", CheckType::Connect, 1000, 1);
+        let mut b = entry("b", CheckType::Connect, 1000, 1);
         b.target.real_port = 81;
         let s = eng.update(vec![a.clone(), b.clone()]);
         assert_eq!((s.started, s.stopped, s.kept), (2, 0, 0));
@@ -387,7 +387,7 @@ mod tests {
         assert!(rx.recv().await.is_some());
         // Reload: a unchanged, b changed (port), c new.
         b.target.real_port = 82;
-        let mut c = entry("c", Kind::Connect, 1000, 1);
+        let mut c = entry("c", CheckType::Connect, 1000, 1);
         c.target.real_port = 83;
         let s = eng.update(vec![a.clone(), b.clone(), c.clone()]);
         assert_eq!((s.started, s.stopped, s.kept), (2, 1, 1));
@@ -398,7 +398,7 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(rx.try_recv().is_err());
         // Removing checks stops them.
-        a.spec.interval = Duration::from_millis(500);
+        a.spec.checkinterval = Duration::from_millis(500);
         let s = eng.update(vec![a]);
         assert_eq!((s.started, s.stopped, s.kept), (1, 3, 0));
         assert_eq!(eng.len(), 1);
@@ -430,7 +430,7 @@ mod tests {
         let mut eng = Engine::with_runner(tx, EngineOptions { max_concurrent: 4 }, runner);
         let entries: Vec<_> = (0..50)
             .map(|i| {
-                let mut e = entry(&format!("e{i}"), Kind::Connect, 100, 1);
+                let mut e = entry(&format!("e{i}"), CheckType::Connect, 100, 1);
                 e.target.real_port = 1000 + i;
                 e
             })
@@ -450,13 +450,16 @@ mod tests {
         });
         let (tx, mut rx) = mpsc::channel(16);
         let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
-        let off = entry("off", Kind::Off, 1000, 1);
-        let mut ora = entry("ora", Kind::Negotiate, 1000, 1);
+        let off = entry("off", CheckType::Off, 1000, 1);
+        let mut ora = entry("ora", CheckType::Negotiate, 1000, 1);
         ora.spec.service = Service::Oracle;
         eng.update(vec![off, ora]);
-        let mut evs = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+        let mut evs = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
         evs.sort_by(|a, b| a.id.cmp(&b.id));
-        assert_eq!(evs[0].health, Health::Down("checktype off".into()));
+        assert_eq!(
+            evs[0].health,
+            Health::Down("checktype off (never checked)".into())
+        );
         assert!(evs[1].reason.contains("oracle"), "{}", evs[1].reason);
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(script.log.lock().unwrap().is_empty());

@@ -31,7 +31,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| CheckError::Config(format!("cannot run {}: {e}", spec.checkcommand)))?;
-    match tokio::time::timeout(spec.check_timeout, child.wait()).await {
+    match tokio::time::timeout(spec.checktimeout, child.wait()).await {
         Ok(Ok(status)) => match status.code() {
             Some(0) => Ok(format!("{} exited 0", spec.checkcommand)),
             Some(n) => Err(CheckError::Mismatch(format!(
@@ -61,7 +61,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
                     let _ = child.kill().await;
                 }
             }
-            Err(CheckError::Timeout(spec.check_timeout))
+            Err(CheckError::Timeout(spec.checktimeout))
         }
     }
 }

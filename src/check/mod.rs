@@ -22,7 +22,7 @@ use std::time::Duration;
 
 pub use engine::{CheckEntry, Engine, EngineOptions, Event};
 pub use schedule::Step;
-pub use spec::{CheckSpec, HttpMethod, Kind, Service, Target, Transport};
+pub use spec::{CheckSpec, CheckType, HttpMethod, Protocol, Service, Target};
 
 /// Why a check failed. The `Display` text is the "reason" shown to users.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,9 @@ pub enum CheckError {
     /// Protocol or I/O error during the conversation.
     #[error("{0}")]
     Protocol(String),
+    /// `checktype=off`: never checked, never activated.
+    #[error("checktype off (never checked)")]
+    Off,
     /// The check cannot run as configured.
     #[error("configuration: {0}")]
     Config(String),
@@ -93,13 +96,13 @@ pub async fn run_step(spec: &CheckSpec, target: &Target, step: Step) -> CheckRes
         Step::Ping => ping::check(spec, target).await,
         Step::External => external::check(spec, target).await,
         Step::On => Ok("checktype on".into()),
-        Step::Off => Err(CheckError::Config("checktype off".into())),
+        Step::Off => Err(CheckError::Off),
     }
 }
 
 /// Run the first check a fresh real would get (negotiate for combined).
 pub async fn run_once(spec: &CheckSpec, target: &Target) -> CheckResult {
-    spec.validate().map_err(CheckError::Config)?;
-    let step = schedule::CheckState::new(spec.kind).next_step(spec);
+    spec::validate(spec).map_err(CheckError::Config)?;
+    let step = schedule::CheckState::new(spec.checktype).next_step(spec);
     run_step(spec, target, step).await
 }

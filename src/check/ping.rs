@@ -24,14 +24,14 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let client = client(target.real)?;
     let ident = PingIdentifier(rand::random());
     let mut pinger = client.pinger(target.real, ident).await;
-    pinger.timeout(spec.check_timeout);
+    pinger.timeout(spec.checktimeout);
     let attempts = spec.checkcount.max(1);
-    let mut last = CheckError::Timeout(spec.check_timeout);
+    let mut last = CheckError::Timeout(spec.checktimeout);
     for seq in 0..attempts {
         match pinger.ping(PingSequence(seq as u16), &[0u8; 56]).await {
             Ok((_, rtt)) => return Ok(format!("echo reply in {:.1} ms", rtt.as_secs_f64() * 1e3)),
             Err(surge_ping::SurgeError::Timeout { .. }) => {
-                last = CheckError::Timeout(spec.check_timeout)
+                last = CheckError::Timeout(spec.checktimeout)
             }
             Err(e) => last = CheckError::Protocol(format!("ping: {e}")),
         }
@@ -40,7 +40,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         if let CheckError::Timeout(_) = last {
             return Err(CheckError::Protocol(format!(
                 "no echo reply in {attempts} attempts of {}s",
-                spec.check_timeout.as_secs_f64()
+                spec.checktimeout.as_secs_f64()
             )));
         }
     }

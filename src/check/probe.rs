@@ -1,10 +1,115 @@
 //! `lvsd probe`: run every check once, concurrently, and format one line per
 //! real server. The binary only parses arguments and prints.
 
+use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use super::run_once;
 use super::spec::{CheckSpec, Target};
+use crate::config::ldirectord::{find_config, Config};
+use crate::model::{Family, Protocol, ServiceKey};
+
+/// ldirectord's virtual id: `tcp:VIP:PORT`, `udp:[V6]:PORT`, `fwm:MARK`, `fwm6:MARK`.
+pub fn virtual_id(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            let p = match protocol {
+                Protocol::Tcp => "tcp".to_string(),
+                Protocol::Udp => "udp".to_string(),
+                Protocol::Sctp => "sctp".to_string(),
+                Protocol::Other(n) => format!("proto{n}"),
+            };
+            match addr {
+                IpAddr::V4(a) => format!("{p}:{a}:{port}"),
+                IpAddr::V6(a) => format!("{p}:[{a}]:{port}"),
+            }
+        }
+        ServiceKey::Fwmark { family, mark } => match family {
+            Family::V4 => format!("fwm:{mark}"),
+            Family::V6 => format!("fwm6:{mark}"),
+        },
+    }
+}
+
+/// Every (virtual id, check, target) of a parsed ldirectord configuration.
+pub fn checks_of(cfg: &Config) -> Vec<(String, CheckSpec, Target)> {
+    let mut out = Vec::new();
+    for v in &cfg.virtuals {
+        let vid = virtual_id(&v.key);
+        // external checks get the VIP (or the mark) and the virtual port
+        let (vhost, vport) = match &v.key {
+            ServiceKey::Addr { addr, port, .. } => (addr.to_string(), *port),
+            ServiceKey::Fwmark { mark, .. } => (mark.to_string(), 0),
+        };
+        for r in &v.reals {
+            out.push((
+                vid.clone(),
+                r.check.clone(),
+                Target {
+                    real: r.addr,
+                    real_port: r.port,
+                    virtual_host: vhost.clone(),
+                    virtual_port: vport,
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// What `lvsd probe` prints and exits with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Exit code: 0 after probing (whatever the results), 1 if the
+    /// configuration could not be read.
+    pub code: i32,
+    /// One line per real server.
+    pub stdout: String,
+    /// Errors and warnings.
+    pub stderr: String,
+}
+
+/// `lvsd probe [FILE]`: load the configuration (found as ldirectord finds
+/// it), run every check once concurrently, one line per real:
+/// `VIRTUAL REAL up|down REASON`.
+pub fn probe_main(file: Option<&Path>) -> Outcome {
+    let fail = |msg: Vec<String>| Outcome {
+        code: 1,
+        stdout: String::new(),
+        stderr: msg.iter().map(|l| format!("lvsd: {l}\n")).collect(),
+    };
+    let path = match find_config(file) {
+        Ok(p) => p,
+        Err(e) => return fail(vec![e.to_string()]),
+    };
+    let cfg = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => return fail(e.diagnostics()),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(vec![format!("cannot start the runtime: {e}")]),
+    };
+    let lines = rt.block_on(probe_all(checks_of(&cfg), 256));
+    Outcome {
+        code: 0,
+        stdout: lines.iter().map(|l| format!("{l}\n")).collect(),
+        stderr: cfg
+            .warnings
+            .iter()
+            .map(|w| format!("lvsd: warning: {w}\n"))
+            .collect(),
+    }
+}
 
 /// One probe result.
 #[derive(Debug, Clone, PartialEq, Eq)]

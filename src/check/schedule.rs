@@ -6,7 +6,7 @@
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use super::spec::{CheckSpec, Kind};
+use super::spec::{CheckSpec, CheckType};
 
 /// What one run of a check does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +50,11 @@ pub struct CheckState {
 
 impl CheckState {
     /// Fresh state; combined checks start with a negotiate (as ldirectord).
-    pub fn new(kind: Kind) -> CheckState {
+    pub fn new(kind: CheckType) -> CheckState {
         CheckState {
             reported: None,
             failcount: 0,
-            num_connects: if matches!(kind, Kind::Combined(_)) {
+            num_connects: if matches!(kind, CheckType::Combined(_)) {
                 u32::MAX
             } else {
                 0
@@ -64,7 +64,7 @@ impl CheckState {
 
     /// Fresh state for a real already known to be up (failurecount applies
     /// from the first failure, like reals ldirectord finds up in IPVS at start).
-    pub fn assume_up(kind: Kind) -> CheckState {
+    pub fn assume_up(kind: CheckType) -> CheckState {
         CheckState {
             reported: Some(true),
             ..CheckState::new(kind)
@@ -78,14 +78,14 @@ impl CheckState {
 
     /// The step to run next.
     pub fn next_step(&self, spec: &CheckSpec) -> Step {
-        match spec.kind {
-            Kind::Connect => Step::Connect,
-            Kind::Negotiate => Step::Negotiate,
-            Kind::Ping => Step::Ping,
-            Kind::External => Step::External,
-            Kind::On => Step::On,
-            Kind::Off => Step::Off,
-            Kind::Combined(n) => {
+        match spec.checktype {
+            CheckType::Connect => Step::Connect,
+            CheckType::Negotiate => Step::Negotiate,
+            CheckType::Ping => Step::Ping,
+            CheckType::External | CheckType::ExternalPerl => Step::External,
+            CheckType::On => Step::On,
+            CheckType::Off => Step::Off,
+            CheckType::Combined(n) => {
                 if self.num_connects >= n {
                     Step::Negotiate
                 } else {
@@ -97,7 +97,7 @@ impl CheckState {
 
     /// Feed the result of `step`; returns what to report.
     pub fn record(&mut self, spec: &CheckSpec, step: Step, ok: bool) -> Verdict {
-        if matches!(spec.kind, Kind::Combined(_)) {
+        if matches!(spec.checktype, CheckType::Combined(_)) {
             match (step, ok) {
                 (Step::Negotiate, true) => self.num_connects = 0,
                 (Step::Connect, true) => self.num_connects = self.num_connects.saturating_add(1),
@@ -144,18 +144,18 @@ pub fn jitter<I: Hash + ?Sized>(id: &I, interval: Duration) -> Duration {
 mod tests {
     use super::*;
 
-    fn spec(kind: Kind, failurecount: u32) -> CheckSpec {
+    fn spec(checktype: CheckType, failurecount: u32) -> CheckSpec {
         CheckSpec {
-            kind,
+            checktype,
             failurecount,
-            ..CheckSpec::default()
+            ..crate::check::spec::base()
         }
     }
 
     #[test]
     fn first_result_is_always_reported() {
-        let s = spec(Kind::Connect, 3);
-        let mut st = CheckState::new(s.kind);
+        let s = spec(CheckType::Connect, 3);
+        let mut st = CheckState::new(s.checktype);
         assert_eq!(st.record(&s, Step::Connect, false), Verdict::Changed(false));
         assert_eq!(st.record(&s, Step::Connect, false), Verdict::Unchanged);
         assert_eq!(st.record(&s, Step::Connect, true), Verdict::Changed(true));
@@ -164,8 +164,8 @@ mod tests {
 
     #[test]
     fn failurecount_tolerates_soft_failures_and_resets_on_success() {
-        let s = spec(Kind::Connect, 3);
-        let mut st = CheckState::new(s.kind);
+        let s = spec(CheckType::Connect, 3);
+        let mut st = CheckState::new(s.checktype);
         assert_eq!(st.record(&s, Step::Connect, true), Verdict::Changed(true));
         assert_eq!(
             st.record(&s, Step::Connect, false),
@@ -190,8 +190,8 @@ mod tests {
 
     #[test]
     fn failurecount_one_downs_at_once() {
-        let s = spec(Kind::Negotiate, 1);
-        let mut st = CheckState::assume_up(s.kind);
+        let s = spec(CheckType::Negotiate, 1);
+        let mut st = CheckState::assume_up(s.checktype);
         assert_eq!(
             st.record(&s, Step::Negotiate, false),
             Verdict::Changed(false)
@@ -200,8 +200,8 @@ mod tests {
 
     #[test]
     fn combined_negotiates_then_n_connects() {
-        let s = spec(Kind::Combined(2), 1);
-        let mut st = CheckState::new(s.kind);
+        let s = spec(CheckType::Combined(2), 1);
+        let mut st = CheckState::new(s.checktype);
         let mut steps = Vec::new();
         for ok in [true, true, true, true, true, true, false, true, true] {
             let step = st.next_step(&s);
@@ -215,8 +215,8 @@ mod tests {
 
     #[test]
     fn combined_connect_failure_forces_negotiate() {
-        let s = spec(Kind::Combined(5), 1);
-        let mut st = CheckState::new(s.kind);
+        let s = spec(CheckType::Combined(5), 1);
+        let mut st = CheckState::new(s.checktype);
         st.record(&s, Step::Negotiate, true);
         assert_eq!(st.next_step(&s), Step::Connect);
         st.record(&s, Step::Connect, false);

@@ -53,6 +53,10 @@ pub struct LvsdToml {
     pub node: String,
     /// Paired-director settings; None when `[ha]` is absent (single director).
     pub ha: Option<HaConfig>,
+    /// `[metrics] listen`: the daemon's metrics and status HTTP listener.
+    /// `None`: the key is absent (the daemon's default, loopback);
+    /// `Some(None)`: `"off"`.
+    pub metrics_listen: Option<Option<SocketAddr>>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +64,13 @@ pub struct LvsdToml {
 struct RawFile {
     node: Option<RawNode>,
     ha: Option<Spanned<RawHa>>,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -225,7 +236,25 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
         Some(ha) => Some(ha_config(&cx, ha, name.clone(), priority)?),
         None => None,
     };
-    Ok(LvsdToml { node: name, ha })
+    let metrics_listen = match raw.metrics.as_ref().and_then(|m| m.listen.as_ref()) {
+        None => None,
+        Some(l) if l.get_ref() == "off" => Some(None),
+        Some(l) => match l.get_ref().parse::<SocketAddr>() {
+            Ok(a) => Some(Some(a)),
+            Err(_) => {
+                return Err(cx.err(
+                    l.span(),
+                    "metrics.listen",
+                    format!("invalid address {:?} (IP:port or \"off\")", l.get_ref()),
+                ))
+            }
+        },
+    };
+    Ok(LvsdToml {
+        node: name,
+        ha,
+        metrics_listen,
+    })
 }
 
 /// Same bound as the heartbeat's name field (64 bytes).

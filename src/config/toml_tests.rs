@@ -188,3 +188,23 @@ fn rt_priority_default_off_and_range() {
     );
     assert!(err(&MIN.replace("[ha]\n", "[ha]\nrt_priority = 100\n")).contains("ha.rt_priority"));
 }
+
+#[test]
+fn metrics_listen_address_or_off() {
+    let p = Path::new("lvsd.toml");
+    let t = parse("[metrics]\nlisten = \"127.0.0.1:9700\"\n", p).unwrap();
+    assert_eq!(
+        t.metrics_listen,
+        Some(Some("127.0.0.1:9700".parse().unwrap()))
+    );
+    let t = parse("[metrics]\nlisten = \"off\"\n", p).unwrap();
+    assert_eq!(t.metrics_listen, Some(None));
+    assert_eq!(parse("", p).unwrap().metrics_listen, None);
+    let e = parse("[metrics]\nlisten = \"nope\"\n", p)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("lvsd.toml:2:10: metrics.listen: invalid address"),
+        "{e}"
+    );
+}

@@ -35,7 +35,7 @@ pub fn check_config(path: Option<&Path>) -> Outcome {
                 .collect();
             Outcome {
                 code: 0,
-                stdout: save(&cfg.table()),
+                stdout: crate::cli::save::format_save(&cfg.table(), true),
                 stderr,
             }
         }
@@ -49,59 +49,4 @@ fn failure(lines: Vec<String>) -> Outcome {
         stdout: String::new(),
         stderr: lines.iter().map(|l| format!("lvsd: {l}\n")).collect(),
     }
-}
-
-/// Stand-in for `crate::cli::save::format_save(table, true)` until the CLI
-/// formatter is merged (unsorted; no thresholds, as ipvsadm -S).
-fn save(table: &crate::model::Table) -> String {
-    use crate::model::{Forward, ServiceFlags, ServiceKey};
-    let mut out = String::new();
-    for e in &table.entries {
-        let s = &e.service;
-        let key = match s.key {
-            ServiceKey::Fwmark { family, mark } => match family {
-                crate::model::Family::V4 => format!("-f {mark}"),
-                crate::model::Family::V6 => format!("-f {mark} -6"),
-            },
-            k => {
-                let t = k.to_string();
-                let (p, a) = t.split_once(' ').unwrap_or(("", ""));
-                let flag = if p == "UDP" { "-u" } else { "-t" };
-                format!("{flag} {a}")
-            }
-        };
-        out.push_str(&format!("-A {key} -s {}", s.scheduler));
-        if s.persistent() {
-            out.push_str(&format!(" -p {}", s.timeout));
-            let dflt = match s.key.family() {
-                crate::model::Family::V4 => 0xffff_ffff,
-                crate::model::Family::V6 => 128,
-            };
-            if s.netmask != dflt {
-                match s.key.family() {
-                    crate::model::Family::V4 => {
-                        out.push_str(&format!(" -M {}", std::net::Ipv4Addr::from(s.netmask)))
-                    }
-                    crate::model::Family::V6 => out.push_str(&format!(" -M {}", s.netmask)),
-                }
-            }
-        }
-        if s.flags.has(ServiceFlags::ONEPACKET) {
-            out.push_str(" -o");
-        }
-        out.push('\n');
-        for r in &e.reals {
-            let a = match r.addr {
-                std::net::IpAddr::V4(a) => format!("{a}:{}", r.port),
-                std::net::IpAddr::V6(a) => format!("[{a}]:{}", r.port),
-            };
-            let f = match r.forward {
-                Forward::Masq => "-m",
-                Forward::Tunnel => "-i",
-                _ => "-g",
-            };
-            out.push_str(&format!("-a {key} -r {a} {f} -w {}\n", r.weight));
-        }
-    }
-    out
 }

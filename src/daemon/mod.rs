@@ -1,5 +1,19 @@
 //! The lvsd daemon: wiring, shutdown, signals, reload, control socket,
-//! systemd notify, status and metrics, ldirectord's LSB verbs. Uses everything;
-//! nothing uses it.
+//! systemd notify, status and metrics, ldirectord's LSB verbs. Uses
+//! everything; nothing uses it.
 
+pub mod admin;
 pub mod check_config;
+pub mod checks;
+pub mod control;
+pub mod engine;
+pub mod entry;
+pub mod hooks;
+pub mod load;
+pub mod metrics;
+pub mod pidfile;
+pub mod plan;
+pub mod service;
+pub mod status;
+pub mod systemd;
+pub mod web;

@@ -242,6 +242,14 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
             if d.mcast_group.is_none() {
                 d.mcast_group = Some(IpAddr::from([224, 0, 0, 81]));
             }
+            // What 6.1 reports on a 1500-byte MTU link: the MTU minus the
+            // IP and UDP headers (IPv4 1472, IPv6 1452).
+            if d.sync_maxlen == 0 {
+                d.sync_maxlen = match d.mcast_group {
+                    Some(IpAddr::V6(_)) => 1452,
+                    _ => 1472,
+                };
+            }
             st.daemons.push(d);
             Ok(())
         }

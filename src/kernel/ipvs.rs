@@ -331,6 +331,17 @@ impl Inner {
             }
         };
         if let Err(e) = self.send_all(&buf, kind0) {
+            // A send buffer smaller than our chunk (a lowered wmem_default):
+            // nothing was sent, so halve the chunk and try again.
+            if e.errno() == Some(libc::EMSGSIZE) && ops.len() > 1 && results.len() == ops.len() {
+                let mid = ops.len() / 2;
+                let (ra, rb) = results.split_at_mut(mid);
+                if let (Some(a), Some(b)) = (ops.get(..mid), ops.get(mid..)) {
+                    self.apply_chunk(a, ra);
+                    self.apply_chunk(b, rb);
+                    return;
+                }
+            }
             fail_all(results, &e);
             return;
         }
@@ -449,27 +460,12 @@ impl Ipvs for NetlinkIpvs {
     fn apply(&self, ops: &[Op]) -> Vec<Result<(), Error>> {
         let mut inner = self.lock();
         let mut results: Vec<Option<Result<(), Error>>> = (0..ops.len()).map(|_| None).collect();
-        let mut start = 0;
-        while start < ops.len() {
-            // Grow the chunk until its bytes or its ack count hit the bound.
-            let mut end = start;
-            let mut bytes = 0;
-            while end < ops.len() && end - start < inner.max_ops {
-                // A service+dest request is ~200 bytes; estimate generously
-                // rather than encode twice.
-                let est = ops.get(end).map(op_size).unwrap_or(0);
-                if bytes + est > CHUNK_BYTES && end > start {
-                    break;
-                }
-                bytes += est;
-                end += 1;
-            }
-            let (Some(chunk), Some(res)) = (ops.get(start..end), results.get_mut(start..end))
-            else {
+        let max_ops = inner.max_ops;
+        for range in plan_chunks(ops, max_ops, CHUNK_BYTES) {
+            let (Some(chunk), Some(res)) = (ops.get(range.clone()), results.get_mut(range)) else {
                 break;
             };
             inner.apply_chunk(chunk, res);
-            start = end;
         }
         results
             .into_iter()
@@ -484,6 +480,30 @@ impl Ipvs for NetlinkIpvs {
     }
 }
 
+/// Split `ops` into consecutive chunks of at most `max_ops` ops and (unless
+/// a single op is larger) at most `max_bytes` encoded bytes.
+fn plan_chunks(ops: &[Op], max_ops: usize, max_bytes: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < ops.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        // An estimate per op, not an encoding: chunking must not cost a
+        // second serialisation of 11,000 requests.
+        while end < ops.len() && end - start < max_ops.max(1) {
+            let est = ops.get(end).map(op_size).unwrap_or(0);
+            if bytes + est > max_bytes && end > start {
+                break;
+            }
+            bytes += est;
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
 /// Upper bound of an op's encoded size (netlink + genl headers included).
 fn op_size(op: &Op) -> usize {
     match op {
@@ -492,5 +512,82 @@ fn op_size(op: &Op) -> usize {
         Op::StartDaemon(_) | Op::StopDaemon(_) => 128,
         Op::AddService(_) | Op::EditService(_) | Op::DelService(_) | Op::Zero(Some(_)) => 160,
         Op::AddDest(..) | Op::EditDest(..) | Op::DelDest(..) => 256,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Forward, Protocol, SyncState};
+    use std::net::IpAddr;
+
+    fn big_ops() -> Vec<Op> {
+        // Worst cases: IPv6, longest scheduler/PE/interface names.
+        let key = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "2001:db8::1".parse().unwrap(),
+            port: 80,
+        };
+        let mut svc = VirtualService::new(key);
+        svc.scheduler = "x".repeat(15);
+        svc.pe_name = Some("y".repeat(15));
+        let mut rs = RealServer::new("2001:db8::2".parse::<IpAddr>().unwrap(), 80);
+        rs.forward = Forward::Tunnel;
+        let d = SyncDaemon {
+            state: SyncState::Backup,
+            mcast_ifn: "z".repeat(15),
+            syncid: 1,
+            sync_maxlen: 1,
+            mcast_group: Some("ff02::1".parse().unwrap()),
+            mcast_port: 1,
+            mcast_ttl: 1,
+        };
+        vec![
+            Op::AddService(svc.clone()),
+            Op::EditService(svc),
+            Op::DelService(key),
+            Op::Flush,
+            Op::AddDest(key, rs.clone()),
+            Op::EditDest(key, rs.clone()),
+            Op::DelDest(key, rs.addr, 80),
+            Op::Zero(Some(key)),
+            Op::Zero(None),
+            Op::SetTimeouts(Timeouts::default()),
+            Op::StartDaemon(d),
+            Op::StopDaemon(SyncState::Master),
+        ]
+    }
+
+    #[test]
+    fn op_size_bounds_the_encoding() {
+        for op in big_ops() {
+            let mut buf = Vec::new();
+            push_request(&mut buf, 42, FLAGS_CHANGE, 1, request(&op));
+            assert!(
+                buf.len() <= op_size(&op),
+                "{op:?}: {} > {}",
+                buf.len(),
+                op_size(&op)
+            );
+        }
+    }
+
+    #[test]
+    fn chunks_respect_count_and_bytes_and_cover_everything() {
+        let ops: Vec<Op> = big_ops().into_iter().cycle().take(1000).collect();
+        for (max_ops, max_bytes) in [(16, 128 * 1024), (8192, 4096), (1, 10), (5000, 1 << 20)] {
+            let plan = plan_chunks(&ops, max_ops, max_bytes);
+            let mut next = 0;
+            for r in &plan {
+                assert_eq!(r.start, next, "contiguous");
+                assert!(!r.is_empty());
+                assert!(r.len() <= max_ops);
+                let bytes: usize = ops[r.clone()].iter().map(op_size).sum();
+                assert!(bytes <= max_bytes || r.len() == 1, "{bytes} in {r:?}");
+                next = r.end;
+            }
+            assert_eq!(next, ops.len());
+        }
+        assert!(plan_chunks(&[], 16, 1024).is_empty());
     }
 }

@@ -1,2 +1,12 @@
 //! Desired table (config + health + role) against the kernel's table:
-//! diff into the fewest operations and apply them. May use: `model`, `kernel`, `config`.
+//! diff into the fewest operations and apply them. May use: `model`,
+//! `kernel`, `config`. Never flushes the kernel table and never touches a
+//! service it does not own.
+
+pub mod desired;
+pub mod diff;
+
+pub use desired::{desired, kernel_port, Desired, RealKey, RealState, VirtualSpec};
+pub use diff::{diff, Change};
+pub mod apply;
+pub use apply::{apply, to_op, Applied};

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
 use super::{receive_matches, request_body};
-use crate::check::spec::{CheckSpec, Target, Transport};
+use crate::check::spec::{CheckSpec, Protocol, Target};
 use crate::check::{CheckError, CheckResult};
 
 /// The query message for `request`.
@@ -64,8 +64,8 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let wire = msg
         .to_vec()
         .map_err(|e| CheckError::Config(format!("cannot encode DNS query: {e}")))?;
-    let reply = if spec.transport == Transport::Tcp {
-        let mut s = crate::check::connect::tcp(addr, spec.negotiate_timeout).await?;
+    let reply = if spec.protocol == Protocol::Tcp {
+        let mut s = crate::check::connect::tcp(addr, spec.negotiatetimeout).await?;
         let mut framed = (wire.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&wire);
         s.write_all(&framed).await.map_err(CheckError::from_io)?;

@@ -12,7 +12,7 @@ use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-use super::{receive_matches, request_body, tls};
+use super::{receive_matches, tls};
 use crate::check::spec::{CheckSpec, HttpMethod, Service, Target};
 use crate::check::{CheckError, CheckResult};
 
@@ -115,20 +115,7 @@ fn host_of(ip: IpAddr) -> String {
 
 /// The URL ldirectord checks for this real (its `$$r{url}`).
 pub fn check_url(spec: &CheckSpec, target: &Target) -> String {
-    let scheme = if spec.service == Service::Https {
-        "https"
-    } else {
-        "http"
-    };
-    let uri = request_body(spec);
-    if spec.service == Service::HttpProxy || spec.request.contains(&format!("{scheme}://")) {
-        return uri.to_string();
-    }
-    format!(
-        "{scheme}://{}:{}/{uri}",
-        host_of(target.real),
-        target.check_port(spec)
-    )
+    spec.url_for(target.real, target.real_port)
 }
 
 /// Run an http/https/http_proxy check.
@@ -144,7 +131,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
             .clone()
             .unwrap_or_else(|| host_of(target.real))
     };
-    let method = match spec.http_method {
+    let method = match spec.httpmethod {
         HttpMethod::Get => hyper::Method::GET,
         HttpMethod::Head => hyper::Method::HEAD,
     };
@@ -154,12 +141,14 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         } else {
             (url.socket_addr().await?, url.path.clone())
         };
-        let tcp = crate::check::connect::tcp(addr, spec.negotiate_timeout).await?;
+        let tcp = crate::check::connect::tcp(addr, spec.negotiatetimeout).await?;
         let req = Request::builder()
             .method(method.clone())
             .uri(uri)
             .header(hyper::header::HOST, host_header.as_str())
             .header(hyper::header::USER_AGENT, "lvsd-check")
+            // one request per connection, like LWP without keep-alive
+            .header(hyper::header::CONNECTION, "close")
             .body(Empty::<Bytes>::new())
             .map_err(|e| CheckError::Config(format!("bad request: {e}")))?;
         let resp = if url.https && !proxy {
@@ -234,10 +223,9 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| CheckError::Protocol(format!("HTTP: {e}")))?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let result = async {
+    // Drive the connection in this task (no spawn per check): poll it
+    // alongside the request until the whole answer is read.
+    let exchange = async {
         let resp = sender.send_request(req).await.map_err(http_err)?;
         let status = resp.status();
         let location = resp
@@ -251,10 +239,20 @@ where
             .map_err(|e| CheckError::Protocol(format!("HTTP body: {e}")))?
             .to_bytes();
         Ok((status, location, body))
+    };
+    tokio::pin!(exchange);
+    tokio::pin!(conn);
+    let mut conn_done = false;
+    loop {
+        tokio::select! {
+            r = &mut exchange => return r,
+            c = &mut conn, if !conn_done => {
+                conn_done = true;
+                // An error here also fails the exchange, which says why.
+                let _ = c;
+            }
+        }
     }
-    .await;
-    driver.abort();
-    result
 }
 
 fn http_err(e: hyper::Error) -> CheckError {
@@ -303,13 +301,20 @@ mod tests {
         let mut s = CheckSpec {
             service: Service::Http,
             request: "/index.html".into(),
-            ..CheckSpec::default()
+            ..crate::check::spec::base()
         };
         assert_eq!(check_url(&s, &t), "http://10.0.0.2:80/index.html");
         s.checkport = Some(8080);
         assert_eq!(check_url(&s, &t), "http://10.0.0.2:8080/index.html");
         s.request = "/http://other.example/x".into();
+        // only a real's own request may be a full URL (ldirectord's ld_setup)
+        assert_eq!(
+            check_url(&s, &t),
+            "http://10.0.0.2:8080/http://other.example/x"
+        );
+        s.request_from_real = true;
         assert_eq!(check_url(&s, &t), "http://other.example/x");
+        s.request_from_real = false;
         s.service = Service::Https;
         s.request = "/".into();
         let t6 = Target {

@@ -18,7 +18,8 @@ pub async fn check(spec: &CheckSpec, target: &Target, ldaps: bool) -> CheckResul
     let addr = target.check_addr(spec);
     let url = format!("{}://{addr}", if ldaps { "ldaps" } else { "ldap" });
     let settings = LdapConnSettings::new()
-        .set_conn_timeout(super::deadline(spec))
+        // Longer than the overall deadline, so that one decides (and says "timed out").
+        .set_conn_timeout(super::deadline(spec) + std::time::Duration::from_secs(1))
         .set_config(tls::client_config());
     let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &url)
         .await

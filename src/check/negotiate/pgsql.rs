@@ -17,14 +17,17 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         .port(addr.port())
         .user(&spec.login)
         .password(&spec.passwd)
-        .connect_timeout(spec.negotiate_timeout);
+        .connect_timeout(spec.negotiatetimeout);
     if !spec.database.is_empty() {
         cfg.dbname(&spec.database);
     }
     let (client, conn) = cfg
         .connect(NoTls)
         .await
-        .map_err(|e| CheckError::from_lib("pgsql connect", &e))?;
+        .map_err(|e| match e.as_db_error() {
+            Some(db) => CheckError::Mismatch(format!("pgsql connect: {}", db.message())),
+            None => CheckError::from_lib("pgsql connect", &e),
+        })?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });

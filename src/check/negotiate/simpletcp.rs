@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UdpSocket;
 
 use super::{receive_matches, request_body};
-use crate::check::spec::{CheckSpec, Target, Transport};
+use crate::check::spec::{CheckSpec, Protocol, Target};
 use crate::check::{CheckError, CheckResult};
 
 /// The payload ldirectord sends.
@@ -19,7 +19,7 @@ pub fn payload(spec: &CheckSpec) -> String {
 pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let addr = target.check_addr(spec);
     let data = payload(spec);
-    if spec.transport == Transport::Udp {
+    if spec.protocol == Protocol::Udp {
         let bind = if addr.is_ipv4() {
             "0.0.0.0:0"
         } else {
@@ -42,7 +42,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         }
         return Err(CheckError::Mismatch("no reply matches receive".into()));
     }
-    let mut s = crate::check::connect::tcp(addr, spec.negotiate_timeout).await?;
+    let mut s = crate::check::connect::tcp(addr, spec.negotiatetimeout).await?;
     s.write_all(data.as_bytes())
         .await
         .map_err(CheckError::from_io)?;

@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UdpSocket;
 
 use super::show;
-use crate::check::spec::{CheckSpec, Target, Transport};
+use crate::check::spec::{CheckSpec, Protocol, Target};
 use crate::check::{CheckError, CheckResult};
 
 /// The OPTIONS request for `login`, sent from `local`.
@@ -46,7 +46,7 @@ fn judge(first: &str) -> CheckResult {
 /// Run a SIP check.
 pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let addr = target.check_addr(spec);
-    if spec.transport == Transport::Udp {
+    if spec.protocol == Protocol::Udp {
         let bind = if addr.is_ipv4() {
             "0.0.0.0:0"
         } else {
@@ -64,7 +64,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
         return judge(first);
     }
-    let mut s = crate::check::connect::tcp(addr, spec.negotiate_timeout).await?;
+    let mut s = crate::check::connect::tcp(addr, spec.negotiatetimeout).await?;
     let local = s.local_addr().map_err(CheckError::from_io)?;
     s.write_all(request(&spec.login, local).as_bytes())
         .await

@@ -1,5 +1,5 @@
 //! smtp and submission (Net::SMTP constructor): 2xx banner, then
-//! `EHLO localhost.localdomain` (HELO if EHLO is refused) answered 2xx, then QUIT.
+//! `EHLO localhost.localdomain` (HELO if EHLO gets a 5xx) answered 2xx, then QUIT.
 
 use super::{show, Lines};
 use crate::check::spec::{CheckSpec, Target};
@@ -14,7 +14,8 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     }
     c.send("EHLO localhost.localdomain\r\n").await?;
     let (mut code, mut line) = c.reply().await?;
-    if !(200..300).contains(&code) {
+    // Net::SMTP falls back to HELO only when EHLO gets a permanent error.
+    if (500..600).contains(&code) {
         c.send("HELO localhost.localdomain\r\n").await?;
         (code, line) = c.reply().await?;
     }

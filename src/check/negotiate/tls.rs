@@ -75,7 +75,12 @@ pub fn client_config() -> Arc<ClientConfig> {
                     .with_no_client_auth()
             });
         match cfg {
-            Ok(c) => Arc::new(c),
+            Ok(mut c) => {
+                // Every check does a full handshake: resuming a session (one
+                // cache for all reals that share an address) proves less.
+                c.resumption = rustls::client::Resumption::disabled();
+                Arc::new(c)
+            }
             // The ring provider always supports the default versions.
             Err(e) => unreachable!("ring provider rejected default TLS versions: {e}"),
         }

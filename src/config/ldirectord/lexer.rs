@@ -51,6 +51,9 @@ pub(crate) enum Item<'a> {
         /// Text after `=`, comment removed, tabs widened, trailing blanks
         /// removed.
         value: String,
+        /// Whether a `#` cut the line (ldirectord strips it even inside
+        /// quotes, which explains many "unterminated quote" errors).
+        cut: bool,
     },
     /// An indented line of a block that is not `name=value`.
     DirectiveOther {
@@ -119,6 +122,7 @@ pub(crate) fn lex(text: &str) -> Vec<Item<'_>> {
                         line,
                         name: n.to_string(),
                         value: v.trim_end().to_string(),
+                        cut: l.contains('#'),
                     }),
                     None => out.push(Item::DirectiveOther { line, raw: body }),
                 }
@@ -171,12 +175,14 @@ mod tests {
                 Item::Directive {
                     line: 4,
                     name: "real".into(),
-                    value: "10.0.0.1:80 gate".into()
+                    value: "10.0.0.1:80 gate".into(),
+                    cut: true
                 },
                 Item::Directive {
                     line: 6,
                     name: "service".into(),
-                    value: "http".into()
+                    value: "http".into(),
+                    cut: false
                 },
                 Item::GlobalOther {
                     line: 7,
@@ -209,7 +215,8 @@ mod tests {
             Item::Directive {
                 line: 3,
                 name: "receive".into(),
-                value: "\"a".into()
+                value: "\"a".into(),
+                cut: true
             }
         );
     }

@@ -144,6 +144,32 @@ impl Resolver for SystemResolver {
     }
 }
 
+/// A resolver that never leaves the process: address literals, `localhost`
+/// and the built-in service table only. For fuzzing and property tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OfflineResolver;
+
+impl Resolver for OfflineResolver {
+    fn host(&self, name: &str, family: Family) -> Option<IpAddr> {
+        match literal(name, family) {
+            Ok(a) => a.or_else(|| {
+                (name == "localhost").then(|| match family {
+                    Family::V4 => IpAddr::from([127, 0, 0, 1]),
+                    Family::V6 => IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+                })
+            }),
+            Err(()) => None,
+        }
+    }
+
+    fn service(&self, name: &str, _proto: Option<&str>) -> Option<u16> {
+        BUILTIN_SERVICES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fake {
     //! A resolver with a fixed table, for tests.

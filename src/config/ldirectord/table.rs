@@ -108,3 +108,92 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::resolve::fake::FakeResolver;
+    use super::*;
+    use std::path::Path;
+
+    fn table(text: &str) -> Table {
+        match Config::parse(text, Path::new("t.cf"), &FakeResolver) {
+            Ok(c) => c.table(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn reals(e: &TableEntry) -> Vec<String> {
+        e.reals
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}:{} {:?} w{} l{} u{}",
+                    r.addr, r.port, r.forward, r.weight, r.l_threshold, r.u_threshold
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn healthy_reals_with_weights_thresholds_and_kernel_ports() {
+        let t = table("virtual=10.0.0.1:80\n\treal=10.0.1.1:8080 gate 3\n\treal=10.0.1.2:8080 masq 2 l:4 u:8\n\treal=10.0.1.3 masq\n\treal=10.0.1.4:81 ipip 0\n\tfallback=127.0.0.1:80\n");
+        let e = &t.entries[0];
+        assert_eq!(e.service.scheduler, "wrr");
+        assert!(!e.service.persistent());
+        assert_eq!(
+            reals(e),
+            vec![
+                "10.0.1.1:80 Route w3 l0 u0",
+                "10.0.1.2:8080 Masq w2 l4 u8",
+                "10.0.1.3:80 Masq w1 l0 u0",
+                "10.0.1.4:80 Tunnel w0 l0 u0",
+            ]
+        );
+    }
+
+    #[test]
+    fn fallback_only_without_reals_and_never_for_off() {
+        let t = table("fallback=127.0.0.1 masq\nvirtual=10.0.0.1:80\nvirtual=10.0.0.1:81\n\treal=10.0.1.1:81 gate\nvirtual=10.0.0.1:82\n\tchecktype=off\n");
+        assert_eq!(reals(&t.entries[0]), vec!["127.0.0.1:80 Masq w1 l0 u0"]);
+        assert_eq!(reals(&t.entries[1]), vec!["10.0.1.1:81 Route w1 l0 u0"]);
+        assert!(t.entries[2].reals.is_empty());
+    }
+
+    #[test]
+    fn checktype_off_quiesces_or_omits() {
+        let t = table("virtual=10.0.0.1:80\n\treal=10.0.1.1:80 masq 5\n\tchecktype=off\n\tquiescent=yes\nvirtual=10.0.0.1:81\n\treal=10.0.1.1:81 masq 5\n\tchecktype=off\n");
+        assert_eq!(reals(&t.entries[0]), vec!["10.0.1.1:80 Masq w0 l0 u0"]);
+        assert!(t.entries[1].reals.is_empty());
+    }
+
+    #[test]
+    fn persistence_ops_and_schedflags() {
+        let t = table("virtual=10.0.0.1:53\n\tpersistent=60\n\tnetmask=255.255.255.0\n\tops=yes\n\tscheduler=sh\n\tschedflags=sh-fallback\nvirtual=10.0.0.1:80\n\tnetmask=255.255.255.0\n\tops=yes\nvirtual6=[::1]:80\n\tpersistent=5\n\tnetmask=64\n");
+        let s = &t.entries[0].service;
+        assert!(s.persistent());
+        assert_eq!((s.timeout, s.netmask), (60, 0xffff_ff00));
+        assert!(s.flags.has(ServiceFlags::ONEPACKET) && s.flags.has(ServiceFlags::SCHED1));
+        let s = &t.entries[1].service;
+        assert!(!s.persistent() && !s.flags.has(ServiceFlags::ONEPACKET));
+        assert_eq!(s.netmask, 0xffff_ffff);
+        assert_eq!(t.entries[2].service.netmask, 64);
+    }
+
+    #[test]
+    fn duplicate_reals_keep_the_last_settings_in_place() {
+        let t = table("virtual=10.0.0.1:80\n\treal=10.0.1.1:80 masq 1\n\treal=10.0.1.2:80 masq\n\treal=10.0.1.1:80 masq 4\n");
+        assert_eq!(
+            reals(&t.entries[0]),
+            vec!["10.0.1.1:80 Masq w4 l0 u0", "10.0.1.2:80 Masq w1 l0 u0"]
+        );
+    }
+
+    #[test]
+    fn fwmark_reals_keep_their_ports() {
+        let t = table("virtual=5\n\treal=10.0.1.1 gate\n\treal=10.0.1.2:443 masq\n");
+        assert_eq!(
+            reals(&t.entries[0]),
+            vec!["10.0.1.1:0 Route w1 l0 u0", "10.0.1.2:443 Masq w1 l0 u0"]
+        );
+    }
+}

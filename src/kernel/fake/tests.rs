@@ -220,6 +220,9 @@ fn daemons_start_stop() {
     assert_eq!(list.len(), 2);
     assert_eq!(list[0].state, SyncState::Master);
     assert_eq!(list[0].mcast_port, 8848);
+    // Kernel defaults as `ipvsadm -L --daemon` shows them on 6.1.
+    assert_eq!(list[0].sync_maxlen, 1472);
+    assert_eq!(list[0].mcast_ttl, 1);
     f.stop_daemon(SyncState::Master).unwrap();
     assert_eq!(f.daemons().unwrap().len(), 1);
 }
@@ -253,4 +256,13 @@ fn flush_and_zero() {
     f.flush().unwrap();
     assert!(f.services().unwrap().is_empty());
     assert_eq!(f.table().unwrap().entries.len(), 0);
+}
+
+#[test]
+fn trait_objects_and_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<FakeTable>();
+    send_sync::<crate::kernel::NetlinkIpvs>();
+    let t: Box<dyn Ipvs + Send + Sync> = Box::new(FakeTable::new());
+    assert!(t.services().unwrap().is_empty());
 }

@@ -15,7 +15,9 @@ use crate::model::{
     Timeouts, TunnelFlags, TunnelType, VirtualService,
 };
 
-const LOG: &str = include_str!("../../../tests/data/ipvsadm/netlink-requests.log");
+mod nlmon;
+
+const LOG: &str = include_str!("../../../../tests/data/ipvsadm/netlink-requests.log");
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())

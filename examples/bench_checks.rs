@@ -1,0 +1,254 @@
+//! Check-engine benchmark (run by scripts/bench-checks.sh).
+//!
+//! `bench_checks server ADDRS PORTS` serves a tiny HTTP answer on
+//! 127.0.1.1.. (ADDRS addresses) x 20000.. (PORTS ports), loopback only.
+//! `bench_checks client ADDRS PORTS http|connect SECONDS` runs one check per
+//! (address, port) every second through `check::Engine` and prints CPU
+//! (percent of one core, this process only), peak RSS and how check starts
+//! spread over each second.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lvsd::check::engine::Runner;
+use lvsd::check::{run_step, CheckEntry, CheckType, Engine, EngineOptions, Service, Target};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BASE_PORT: u16 = 20000;
+
+fn addr(i: usize) -> IpAddr {
+    // 127.0.1.1, 127.0.1.2, ... (i < 250 per /24, then the next /24)
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        1 + (i / 250) as u8,
+        1 + (i % 250) as u8,
+    ))
+}
+
+fn raise_nofile() {
+    let lim = libc::rlimit {
+        rlim_cur: 65536,
+        rlim_max: 65536,
+    };
+    // SAFETY: plain syscall with a valid pointer; failure only limits the bench.
+    let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+}
+
+async fn server(addrs: usize, ports: usize) {
+    raise_nofile();
+    let mut tasks = Vec::new();
+    for a in 0..addrs {
+        for p in 0..ports {
+            let sa = SocketAddr::new(addr(a), BASE_PORT + p as u16);
+            let l = match tokio::net::TcpListener::bind(sa).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("bind {sa}: {e}");
+                    std::process::exit(1);
+                }
+            };
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Ok((mut s, _)) = l.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 2048];
+                        let mut got = Vec::new();
+                        // read the request head (or EOF for connect checks)
+                        loop {
+                            match s.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    got.extend_from_slice(&buf[..n]);
+                                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = s
+                            .write_all(
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nbench ok\n",
+                            )
+                            .await;
+                    });
+                }
+            }));
+        }
+    }
+    println!("ready");
+    futures::future::join_all(tasks).await;
+}
+
+fn proc_cpu_ticks() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // fields after the ")" : state is field 3; utime 14, stime 15
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ut: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let st: u64 = f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
+    ut + st
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
+    raise_nofile();
+    let n = addrs * ports;
+    // start-time histogram: 100 buckets of 10 ms within each second
+    let buckets: Arc<Vec<AtomicU64>> = Arc::new((0..100).map(|_| AtomicU64::new(0)).collect());
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let t0 = Instant::now();
+    let runner: Runner = {
+        let (buckets, ok, failed, measuring) = (
+            buckets.clone(),
+            ok.clone(),
+            failed.clone(),
+            measuring.clone(),
+        );
+        Arc::new(move |spec, target, step| {
+            let m = measuring.load(Ordering::Relaxed);
+            if m {
+                let ms = (t0.elapsed().as_millis() % 1000) as usize;
+                if let Some(b) = buckets.get(ms / 10) {
+                    b.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let (ok, failed) = (ok.clone(), failed.clone());
+            Box::pin(async move {
+                let r = run_step(&spec, &target, step).await;
+                if m {
+                    if r.is_ok() {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                r
+            })
+        })
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let mut engine = Engine::with_runner(tx, EngineOptions::default(), runner);
+    let mut entries = Vec::with_capacity(n);
+    for a in 0..addrs {
+        for p in 0..ports {
+            let mut spec = lvsd::check::spec::base();
+            spec.checkinterval = Duration::from_secs(1);
+            spec.checktimeout = Duration::from_secs(2);
+            spec.negotiatetimeout = Duration::from_secs(2);
+            match kind {
+                "http" => {
+                    spec.checktype = CheckType::Negotiate;
+                    spec.service = Service::Http;
+                    spec.request = "/check.html".into();
+                    spec.receive = "bench ok".into();
+                }
+                _ => spec.checktype = CheckType::Connect,
+            }
+            let port = BASE_PORT + p as u16;
+            entries.push(CheckEntry {
+                id: format!("tcp:10.0.0.1:80/{}:{port}", addr(a)),
+                spec,
+                target: Target {
+                    real: addr(a),
+                    real_port: port,
+                    virtual_host: "10.0.0.1".into(),
+                    virtual_port: 80,
+                },
+                assume_up: false,
+            });
+        }
+    }
+    engine.update(entries);
+    // first interval: jittered starts; measure from then on
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let c0 = proc_cpu_ticks();
+    let w0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let wall = w0.elapsed().as_secs_f64();
+    let ticks = proc_cpu_ticks() - c0;
+    // SAFETY: sysconf has no preconditions.
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
+    };
+    let cpu = ticks as f64 / hz / wall * 100.0;
+    let counts: Vec<u64> = buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+    let total: u64 = counts.iter().sum();
+    let secs = wall.max(1.0);
+    let per_bucket_per_s: Vec<f64> = counts.iter().map(|&c| c as f64 / secs).collect();
+    let mean = per_bucket_per_s.iter().sum::<f64>() / 100.0;
+    let max = per_bucket_per_s.iter().cloned().fold(0.0, f64::max);
+    let min = per_bucket_per_s.iter().cloned().fold(f64::MAX, f64::min);
+    let var = per_bucket_per_s
+        .iter()
+        .map(|x| (x - mean) * (x - mean))
+        .sum::<f64>()
+        / 100.0;
+    println!("reals={n} kind={kind} seconds={wall:.1}");
+    println!(
+        "checks={total} ({:.0}/s) ok={} failed={}",
+        total as f64 / secs,
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
+    println!("cpu_percent_of_one_core={cpu:.1}");
+    println!("peak_rss_mib={:.1}", vm_hwm_kib() as f64 / 1024.0);
+    println!(
+        "starts_per_10ms: mean={mean:.1} min={min:.1} max={max:.1} stddev={:.1} (uniform would be {:.1})",
+        var.sqrt(),
+        n as f64 / 100.0
+    );
+    engine.shutdown();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num =
+        |i: usize, d: usize| -> usize { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
+    // the checker gets one worker thread (its CPU is what is measured); the
+    // HTTP server may use both cores
+    let workers = if args.first().map(String::as_str) == Some("server") {
+        2
+    } else {
+        1
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build();
+    let Ok(rt) = rt else {
+        eprintln!("no runtime");
+        std::process::exit(1);
+    };
+    match args.first().map(String::as_str) {
+        Some("server") => rt.block_on(server(num(1, 100), num(2, 100))),
+        Some("client") => {
+            let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
+            rt.block_on(client(num(1, 100), num(2, 100), &kind, num(4, 60) as u64))
+        }
+        _ => {
+            eprintln!(
+                "usage: bench_checks server ADDRS PORTS | client ADDRS PORTS http|connect SECONDS"
+            );
+            std::process::exit(2);
+        }
+    }
+}

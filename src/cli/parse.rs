@@ -1,0 +1,252 @@
+//! ipvsadm 1.31's value parsers, with C library semantics: `strtol`,
+//! `inet_aton`, `parse_service` (`host[:port]`, `[v6]:port`, names).
+//!
+//! Called by `cli::command`. Pure apart from the given `Resolver`.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::names::Resolver;
+
+/// C's `isspace` in the C locale.
+fn c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// `strtol(s, &end, base)` on a 64-bit `long`: the value (saturated, with
+/// the overflow flag) and how many bytes were consumed (0 if none).
+fn strtol(s: &str, base: u32) -> (i64, bool, usize) {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while b.get(i).is_some_and(|c| c_space(*c)) {
+        i += 1;
+    }
+    let mut neg = false;
+    if let Some(c @ (b'+' | b'-')) = b.get(i) {
+        neg = *c == b'-';
+        i += 1;
+    }
+    let mut base = base;
+    if (base == 0 || base == 16)
+        && b.get(i) == Some(&b'0')
+        && matches!(b.get(i + 1), Some(b'x' | b'X'))
+        && b.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
+    {
+        i += 2;
+        base = 16;
+    } else if base == 0 {
+        base = if b.get(i) == Some(&b'0') { 8 } else { 10 };
+    }
+    let start = i;
+    let mut v: i128 = 0;
+    let mut overflow = false;
+    while let Some(d) = b.get(i).and_then(|c| (*c as char).to_digit(base)) {
+        v = v * i128::from(base) + i128::from(d);
+        if v > i128::from(i64::MAX) + 1 {
+            overflow = true;
+            v = i128::from(i64::MAX) + 1;
+        }
+        i += 1;
+    }
+    if i == start {
+        return (0, false, 0);
+    }
+    let v = if neg { -v } else { v };
+    let (v, of) = if v > i128::from(i64::MAX) {
+        (i64::MAX, true)
+    } else if v < i128::from(i64::MIN) {
+        (i64::MIN, true)
+    } else {
+        (v as i64, false)
+    };
+    (v, overflow || of, i)
+}
+
+/// ipvsadm's `string_to_number`: the whole string a decimal in
+/// `min..=max`, else None.
+pub fn string_to_number(s: &str, min: i64, max: i64) -> Option<i64> {
+    let (v, overflow, used) = strtol(s, 10);
+    if used == 0 || used != s.len() || overflow || v < min || v > max {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// ipvsadm's `parse_fwmark`: 1..=UINT_MAX.
+pub fn parse_fwmark(s: &str) -> Option<u32> {
+    let (v, overflow, used) = strtol(s, 10);
+    if used == 0 || used != s.len() || overflow || v <= 0 || v > i64::from(u32::MAX) {
+        None
+    } else {
+        Some(v as u32)
+    }
+}
+
+/// C's `atoi` (`strtol` base 10, no error checks; truncated to int).
+pub fn atoi(s: &str) -> i32 {
+    strtol(s, 10).0 as i32
+}
+
+/// glibc's `inet_aton`: 1 to 4 parts in C notation (hex, octal,
+/// decimal), trailing white space allowed.
+pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let b = s.as_bytes();
+    let mut parts: Vec<u64> = Vec::new();
+    let mut i = 0;
+    loop {
+        let c = *b.get(i)?;
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        let mut base = 10;
+        if c == b'0' {
+            i += 1;
+            if matches!(b.get(i), Some(b'x' | b'X')) {
+                base = 16;
+                i += 1;
+            } else {
+                base = 8;
+            }
+        }
+        let mut v: u64 = 0;
+        while let Some(d) = b.get(i).and_then(|c| (*c as char).to_digit(base)) {
+            v = v.checked_mul(u64::from(base))?.checked_add(u64::from(d))?;
+            if v > u64::from(u32::MAX) {
+                return None;
+            }
+            i += 1;
+        }
+        parts.push(v);
+        match b.get(i) {
+            Some(b'.') => {
+                if parts.len() >= 4 {
+                    return None;
+                }
+                i += 1;
+            }
+            None => break,
+            Some(c) if c_space(*c) => break,
+            Some(_) => return None,
+        }
+    }
+    let (last, head) = parts.split_last()?;
+    let mut val = *last;
+    let max_last: u64 = match head.len() {
+        0 => 0xffff_ffff,
+        1 => 0x00ff_ffff,
+        2 => 0xffff,
+        _ => 0xff,
+    };
+    if val > max_last {
+        return None;
+    }
+    for (k, p) in head.iter().enumerate() {
+        if *p > 0xff {
+            return None;
+        }
+        val |= p << (24 - 8 * k);
+    }
+    Some(Ipv4Addr::from(val as u32))
+}
+
+/// What `parse_service` set (`SERVICE_ADDR`, `SERVICE_PORT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceParse {
+    /// The address.
+    pub addr: IpAddr,
+    /// The port, if one was given.
+    pub port: Option<u16>,
+}
+
+/// ipvsadm's `parse_service`: `host[:port]` or `[ipv6]:port`; the port may
+/// be a service name of `proto`. None when ipvsadm's result lacks
+/// `SERVICE_ADDR`.
+pub fn parse_service(buf: &str, proto: u16, res: &dyn Resolver) -> Option<ServiceParse> {
+    if buf.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut host = buf;
+    let mut port_str: Option<&str> = None;
+    if let Some(inner) = buf.strip_prefix('[') {
+        let close = inner.find(']')?;
+        let (h, after) = inner.split_at(close);
+        let after = after.get(1..).unwrap_or("");
+        let p = after.strip_prefix(':')?;
+        host = h;
+        port_str = Some(p);
+    }
+    let addr;
+    if let Ok(a6) = host.parse::<Ipv6Addr>() {
+        addr = IpAddr::V6(a6);
+    } else {
+        // A bracketed IPv4 address loses its port, as in ipvsadm: the
+        // port search only looks inside the brackets.
+        port_str = None;
+        if let Some(i) = host.rfind(':') {
+            port_str = host.get(i + 1..);
+            host = host.get(..i).unwrap_or("");
+        }
+        if let Some(a) = inet_aton(host) {
+            addr = IpAddr::V4(a);
+        } else if let Some(a) = res.host_addr(host) {
+            addr = IpAddr::V4(a);
+        } else {
+            return None;
+        }
+    }
+    let port = match port_str {
+        None => None,
+        Some(p) => match string_to_number(p, 0, 65535) {
+            Some(n) => Some(n as u16),
+            None => Some(res.service_port(p, proto)?),
+        },
+    };
+    Some(ServiceParse { addr, port })
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests {
+    use super::super::names::NoResolver;
+    use super::*;
+
+    #[test]
+    fn numbers_like_strtol() {
+        assert_eq!(
+            string_to_number("70000", 0, i64::from(i32::MAX)),
+            Some(70000)
+        );
+        assert_eq!(string_to_number("-1", 0, 65535), None);
+        assert_eq!(string_to_number(" 5", 0, 9), Some(5));
+        assert_eq!(string_to_number("5 ", 0, 9), None);
+        assert_eq!(string_to_number("", 0, 9), None);
+        assert_eq!(parse_fwmark("4294967296"), None);
+        assert_eq!(parse_fwmark("4294967295"), Some(u32::MAX));
+        assert_eq!(parse_fwmark("0"), None);
+    }
+
+    #[test]
+    fn inet_aton_forms() {
+        assert_eq!(inet_aton("10.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(inet_aton("0x0a.010.0.1"), Some(Ipv4Addr::new(10, 8, 0, 1)));
+        assert_eq!(inet_aton("1.2.3.4 x"), Some(Ipv4Addr::new(1, 2, 3, 4)));
+        assert_eq!(inet_aton("1.2.3.256"), None);
+        assert_eq!(inet_aton("a.b"), None);
+    }
+
+    #[test]
+    fn services() {
+        let r = NoResolver;
+        let p = parse_service("10.0.0.1:80", 6, &r);
+        assert_eq!(p.map(|p| p.port), Some(Some(80)));
+        assert!(parse_service("1.2.3.4:99999", 6, &r).is_none());
+        assert!(parse_service("[2001:db8::1]", 6, &r).is_none());
+        let p = parse_service("2001:db8::1", 6, &r);
+        assert_eq!(p.map(|p| p.port), Some(None));
+        let p = parse_service("[1.2.3.4]:80", 6, &r);
+        assert_eq!(p.map(|p| p.port), Some(None));
+        assert!(parse_service("1234", 6, &r).is_none());
+    }
+}

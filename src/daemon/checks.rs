@@ -1,0 +1,201 @@
+//! Adapter between the daemon engine and the check engine: turns the
+//! plan's per-real `model::CheckSpec`s into `check::CheckEntry`s, feeds
+//! them to `check::Engine::update` (unchanged checks keep running across a
+//! reload), and maps the check engine's events back to [`CheckReport`]s.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::check::{self, CheckEntry, Engine, EngineOptions, Target};
+use crate::model::ServiceKey;
+use crate::reconcile::RealKey;
+
+use super::engine::{CheckReport, CheckRunner};
+use super::plan::Plan;
+
+/// Runs the checks of a plan through `check::Engine`.
+pub struct CheckAdapter {
+    engine: Mutex<Engine>,
+    ids: Arc<Mutex<HashMap<String, RealKey>>>,
+}
+
+impl CheckAdapter {
+    /// An adapter reporting to `tx`. Must be called inside a tokio runtime.
+    pub fn new(tx: mpsc::Sender<CheckReport>) -> CheckAdapter {
+        let (etx, mut erx) = mpsc::channel::<check::Event>(4096);
+        let ids: Arc<Mutex<HashMap<String, RealKey>>> = Arc::default();
+        let map = ids.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = erx.recv().await {
+                let key = map.lock().ok().and_then(|m| m.get(&ev.id).copied());
+                let Some(key) = key else { continue };
+                let up = ev.health.is_up();
+                let report = CheckReport {
+                    key,
+                    ok: up,
+                    detail: ev.reason,
+                    latency: ev.latency,
+                    verdict: Some(up),
+                };
+                if tx.send(report).await.is_err() {
+                    break;
+                }
+            }
+        });
+        CheckAdapter {
+            engine: Mutex::new(Engine::new(etx, EngineOptions::default())),
+            ids,
+        }
+    }
+}
+
+impl CheckRunner for CheckAdapter {
+    fn update(&self, plan: &Plan, known: &HashMap<RealKey, bool>) {
+        let mut entries = Vec::new();
+        let mut ids = HashMap::new();
+        for v in &plan.virtuals {
+            for (rk, _, spec) in v.reals() {
+                let id = check_id(&rk);
+                ids.insert(id.clone(), rk);
+                entries.push(CheckEntry {
+                    id,
+                    spec: spec.clone(),
+                    target: target(&rk),
+                    assume_up: known.get(&rk).copied() == Some(true),
+                });
+            }
+        }
+        if let Ok(mut m) = self.ids.lock() {
+            *m = ids;
+        }
+        if let Ok(mut e) = self.engine.lock() {
+            let st = e.update(entries);
+            tracing::debug!(
+                started = st.started,
+                stopped = st.stopped,
+                kept = st.kept,
+                "checks updated"
+            );
+        }
+    }
+
+    fn shutdown(&self) {
+        if let Ok(mut e) = self.engine.lock() {
+            e.shutdown();
+        }
+    }
+}
+
+/// A stable id per (virtual, real): one check and one state per pair
+/// (ldirectord shares one state between virtuals, see its weakness 11).
+fn check_id(k: &RealKey) -> String {
+    format!("{}|{}|{}", k.service, k.addr, k.port)
+}
+
+fn target(k: &RealKey) -> Target {
+    let (virtual_host, virtual_port) = match k.service {
+        ServiceKey::Addr { addr, port, .. } => (ip_text(addr), port),
+        ServiceKey::Fwmark { mark, .. } => (mark.to_string(), 0),
+    };
+    Target {
+        real: k.addr,
+        real_port: k.port,
+        virtual_host,
+        virtual_port,
+    }
+}
+
+fn ip_text(a: IpAddr) -> String {
+    a.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CheckSpec, CheckType, Family, HttpMethod, Protocol, Service};
+    use std::time::Duration;
+
+    fn spec(ct: CheckType) -> CheckSpec {
+        CheckSpec {
+            checktype: ct,
+            service: Service::Http,
+            protocol: Protocol::Tcp,
+            family: Family::V4,
+            request: "/".into(),
+            receive: String::new(),
+            request_from_real: false,
+            httpmethod: HttpMethod::Get,
+            virtualhost: None,
+            login: String::new(),
+            passwd: String::new(),
+            database: String::new(),
+            secret: String::new(),
+            checkport: None,
+            checkcommand: "/bin/true".into(),
+            checktimeout: Duration::from_millis(300),
+            negotiatetimeout: Duration::from_millis(300),
+            checkinterval: Duration::from_millis(50),
+            failurecount: 1,
+            checkcount: 1,
+        }
+    }
+
+    /// A real TCP listener on loopback goes up; closing it brings the real down.
+    #[tokio::test]
+    async fn connect_checks_report_up_then_down() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let accept = tokio::spawn(async move {
+            loop {
+                if l.accept().await.is_err() {
+                    break;
+                }
+            }
+        });
+        let key = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        let mut real = crate::model::RealServer::new("127.0.0.1".parse().unwrap(), port);
+        real.forward = crate::model::Forward::Masq;
+        let mut svc = crate::model::VirtualService::new(key);
+        svc.scheduler = "rr".into();
+        let plan = Plan {
+            virtuals: vec![super::super::plan::VirtualPlan {
+                spec: crate::reconcile::VirtualSpec {
+                    service: svc,
+                    reals: vec![real.clone()],
+                    fallback: None,
+                    quiescent: false,
+                },
+                checks: vec![spec(CheckType::Connect)],
+                cleanstop: false,
+                fallbackcommand: None,
+                alerts: Default::default(),
+            }],
+            ..Default::default()
+        };
+        let (tx, mut rx) = mpsc::channel(16);
+        let a = CheckAdapter::new(tx);
+        a.update(&plan, &HashMap::new());
+        let r = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.key, RealKey::of(key, &real));
+        assert_eq!(r.verdict, Some(true));
+        accept.abort();
+        let _ = accept.await;
+        let r = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.verdict, Some(false));
+        assert!(r.detail.contains("refused"), "{}", r.detail);
+        a.shutdown();
+    }
+}

@@ -1,0 +1,192 @@
+//! The control socket (`/run/lvsd/lvsd.sock` by default): how `lvsd
+//! reload|status|standby|takeover` talk to the running daemon and get an
+//! answer, unlike ldirectord's fire-and-forget signals.
+//!
+//! Protocol: the client sends one command line; the daemon answers `ok` or
+//! `error`, a newline, then free text, and closes. Root-only: the socket is
+//! created mode 0600.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// A command from the socket, with where to send the answer.
+#[derive(Debug)]
+pub enum Request {
+    /// Re-read the config and apply it by diff.
+    Reload(oneshot::Sender<Result<String, String>>),
+    /// Render the status.
+    Status(oneshot::Sender<String>),
+    /// Ask the HA layer to give up (`standby`) or take over (`takeover`).
+    Role(String, oneshot::Sender<Result<String, String>>),
+}
+
+/// Longest command line accepted; anything longer is a confused client.
+const MAX_LINE: u64 = 256;
+
+/// Bind the socket, replacing a stale file but refusing to steal a live
+/// daemon's socket.
+pub async fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{}: another lvsd answers on this socket", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let l = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+/// Serve requests until shutdown; removes the socket file on the way out.
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    tx: mpsc::Sender<Request>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            acc = listener.accept() => match acc {
+                Ok((stream, _)) => {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = handle(stream, tx).await {
+                            tracing::debug!(error = %e, "control connection failed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+async fn handle(stream: UnixStream, tx: mpsc::Sender<Request>) -> io::Result<()> {
+    let (rd, mut wr) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(rd.take(MAX_LINE))
+        .read_line(&mut line)
+        .await?;
+    let cmd = line.trim();
+    let reply = match cmd {
+        "ping" => Ok("pong".to_string()),
+        "reload" => ask(&tx, Request::Reload).await,
+        "status" => {
+            let (otx, orx) = oneshot::channel();
+            match tx.send(Request::Status(otx)).await {
+                Ok(()) => orx.await.map_err(|_| "daemon is stopping".to_string()),
+                Err(_) => Err("daemon is stopping".to_string()),
+            }
+        }
+        "standby" | "takeover" => {
+            let c = cmd.to_string();
+            ask(&tx, move |o| Request::Role(c, o)).await
+        }
+        other => Err(format!("unknown command {other:?}")),
+    };
+    let text = match reply {
+        Ok(t) => format!("ok\n{t}"),
+        Err(t) => format!("error\n{t}"),
+    };
+    wr.write_all(text.as_bytes()).await?;
+    wr.shutdown().await
+}
+
+async fn ask(
+    tx: &mpsc::Sender<Request>,
+    make: impl FnOnce(oneshot::Sender<Result<String, String>>) -> Request,
+) -> Result<String, String> {
+    let (otx, orx) = oneshot::channel();
+    tx.send(make(otx))
+        .await
+        .map_err(|_| "daemon is stopping".to_string())?;
+    orx.await.map_err(|_| "daemon is stopping".to_string())?
+}
+
+/// Send `cmd` to the daemon at `path`; `Ok((true, text))` on `ok`.
+pub async fn request(path: &Path, cmd: &str, timeout: Duration) -> io::Result<(bool, String)> {
+    let work = async {
+        let mut s = UnixStream::connect(path).await?;
+        s.write_all(format!("{cmd}\n").as_bytes()).await?;
+        let mut out = String::new();
+        // Status of a big table can be large, but not unbounded.
+        s.take(64 << 20).read_to_string(&mut out).await?;
+        let (head, body) = out.split_once('\n').unwrap_or((out.as_str(), ""));
+        Ok((head == "ok", body.to_string()))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer from lvsd"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commands_round_trip_and_unknown_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let l = bind(&path).await.unwrap();
+        let (tx, mut rx) = mpsc::channel(4);
+        let (stx, srx) = watch::channel(false);
+        let server = tokio::spawn(serve(l, path.clone(), tx, srx));
+        let answerer = tokio::spawn(async move {
+            while let Some(r) = rx.recv().await {
+                match r {
+                    Request::Reload(o) => {
+                        let _ = o.send(Err("ldirectord.cf:3: bad".into()));
+                    }
+                    Request::Status(o) => {
+                        let _ = o.send("TCP 1.2.3.4:80 wrr\n".into());
+                    }
+                    Request::Role(c, o) => {
+                        let _ = o.send(Ok(c));
+                    }
+                }
+            }
+        });
+        let t = Duration::from_secs(5);
+        assert_eq!(
+            request(&path, "ping", t).await.unwrap(),
+            (true, "pong".into())
+        );
+        assert_eq!(
+            request(&path, "status", t).await.unwrap(),
+            (true, "TCP 1.2.3.4:80 wrr\n".into())
+        );
+        assert_eq!(
+            request(&path, "reload", t).await.unwrap(),
+            (false, "ldirectord.cf:3: bad".into())
+        );
+        assert_eq!(
+            request(&path, "takeover", t).await.unwrap(),
+            (true, "takeover".into())
+        );
+        let (ok, msg) = request(&path, "flush", t).await.unwrap();
+        assert!(!ok && msg.contains("unknown command"));
+        // A second daemon must not steal the socket.
+        assert!(bind(&path).await.is_err());
+        stx.send(true).unwrap();
+        server.await.unwrap();
+        assert!(!path.exists());
+        answerer.abort();
+    }
+}

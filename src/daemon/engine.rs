@@ -1,0 +1,889 @@
+//! The daemon's one stateful task: it owns the plan, the health of every
+//! real, and the only path to the kernel. Check reports, reload requests,
+//! maintenance files and the config file's changes all arrive here; each
+//! batch of them ends in one reconcile pass (desired vs kernel, diff,
+//! apply).
+//!
+//! Kernel calls are synchronous and run on a blocking thread, one pass at a
+//! time, so two passes never interleave their reads and writes.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::ha;
+use crate::kernel::Ipvs;
+use crate::model::{RealServer, ServiceKey, Table, TableEntry};
+use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
+
+use super::control::Request;
+use super::hooks;
+use super::plan::{Phase, Plan};
+use super::status::{LastCheck, RealView, Shown, Status, VirtualView};
+use super::systemd;
+
+/// The kernel, shared between the engine and the metrics page.
+pub type SharedIpvs = Arc<dyn Ipvs + Send + Sync>;
+
+/// Parses the config file into a plan; `Err` holds the messages to log.
+pub type Loader = Arc<dyn Fn(&Path) -> Result<Plan, String> + Send + Sync>;
+
+/// One finished check, as the check runner reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Which real of which virtual.
+    pub key: RealKey,
+    /// This check passed.
+    pub ok: bool,
+    /// Answer or failure reason.
+    pub detail: String,
+    /// Duration of the check.
+    pub latency: Duration,
+    /// `Some(up)` when the real's health changed (failurecount applied).
+    pub verdict: Option<bool>,
+}
+
+/// Runs the checks of a plan and reports results on the channel it was
+/// built with.
+pub trait CheckRunner: Send + Sync {
+    /// Make the running checks those of `plan`: unchanged checks keep
+    /// running, others start or stop. `known` is the health the engine
+    /// already has (a real known up starts as up, so failurecount applies
+    /// from its first failure).
+    fn update(&self, plan: &Plan, known: &HashMap<RealKey, bool>);
+
+    /// Stop every check.
+    fn shutdown(&self);
+}
+
+/// Per-real state the engine keeps.
+#[derive(Debug, Clone, Default)]
+struct RealHealth {
+    /// `None` until the first verdict.
+    up: Option<bool>,
+    reason: String,
+    last: Option<LastCheck>,
+    checks: u64,
+    failures: u64,
+    /// Last time an alert mail went out for this real.
+    mailed: Option<Instant>,
+}
+
+/// Cadence of housekeeping: maintenance files, config file, watchdog.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Most reports folded into one reconcile pass.
+const MAX_BATCH: usize = 4096;
+
+/// The engine.
+pub struct Engine {
+    path: PathBuf,
+    loader: Loader,
+    plan: Plan,
+    ipvs: SharedIpvs,
+    runner: Arc<dyn CheckRunner>,
+    health: HashMap<RealKey, RealHealth>,
+    maintenance: HashSet<RealKey>,
+    placed: HashSet<RealKey>,
+    /// Last fallbackcommand sent per virtual: true = start.
+    fallback_cmd: HashMap<ServiceKey, bool>,
+    status: Arc<Mutex<Status>>,
+    phase: Phase,
+    fingerprint: Option<(SystemTime, u64, u64)>,
+    host: String,
+    /// The HA runner, when `lvsd.toml` has an `[ha]` table.
+    ha: Option<mpsc::Sender<ha::Control>>,
+    /// Last health told to the HA runner.
+    ha_healthy: Option<bool>,
+}
+
+impl Engine {
+    /// Connect the engine to a running HA runner: `standby`/`takeover`
+    /// and status go there, and the engine reports whether it can program
+    /// the kernel (an unhealthy director hands the VIPs to its peer).
+    pub fn with_ha(mut self, control: mpsc::Sender<ha::Control>) -> Engine {
+        self.ha = Some(control);
+        self
+    }
+
+    /// An engine for `plan` (already loaded from `path`).
+    pub fn new(
+        path: PathBuf,
+        loader: Loader,
+        plan: Plan,
+        ipvs: SharedIpvs,
+        runner: Arc<dyn CheckRunner>,
+        status: Arc<Mutex<Status>>,
+    ) -> Engine {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        let fingerprint = fingerprint(&path);
+        Engine {
+            path,
+            loader,
+            plan,
+            ipvs,
+            runner,
+            health: HashMap::new(),
+            maintenance: HashSet::new(),
+            placed: HashSet::new(),
+            fallback_cmd: HashMap::new(),
+            status,
+            phase: Phase::Starting,
+            fingerprint,
+            host,
+            ha: None,
+            ha_healthy: None,
+        }
+    }
+
+    /// Adopt the kernel's table, apply the first desired table, call
+    /// `ready`, then serve events until `shutdown` flips.
+    pub async fn run(
+        mut self,
+        mut reports: mpsc::Receiver<CheckReport>,
+        mut requests: mpsc::Receiver<Request>,
+        mut hup: mpsc::Receiver<()>,
+        mut shutdown: watch::Receiver<bool>,
+        ready: impl FnOnce(),
+    ) -> Result<(), String> {
+        let actual = self.read_full().await?;
+        self.adopt(&actual);
+        self.scan_maintenance();
+        self.reconcile(None, &HashSet::new()).await;
+        self.spawn_checks();
+        self.maybe_running();
+        ready();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut dirty: HashSet<ServiceKey> = HashSet::new();
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                Some(r) = reports.recv() => {
+                    self.on_report(r, &mut dirty);
+                    // Fold whatever else is already queued into this pass.
+                    for _ in 0..MAX_BATCH {
+                        match reports.try_recv() {
+                            Ok(r) => self.on_report(r, &mut dirty),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(req) = requests.recv() => self.on_request(req).await,
+                Some(()) = hup.recv() => {
+                    let _ = self.reload("SIGHUP").await;
+                }
+                _ = tick.tick() => {
+                    systemd::watchdog();
+                    if self.scan_maintenance() {
+                        dirty.extend(self.plan.keys());
+                    }
+                    self.watch_config().await;
+                    self.resend_alerts();
+                }
+            }
+            if !dirty.is_empty() {
+                self.reconcile(Some(&dirty), &HashSet::new()).await;
+                self.maybe_running();
+            }
+        }
+        self.stop().await;
+        Ok(())
+    }
+
+    /// Seed health from the kernel: a real the kernel serves with weight > 0
+    /// is trusted as up until a check says otherwise (as ldirectord does), so
+    /// a restart does not shuffle traffic.
+    fn adopt(&mut self, actual: &Table) {
+        self.health.clear();
+        self.placed.clear();
+        for v in &self.plan.virtuals {
+            let key = v.key();
+            let entry = actual.get(&key);
+            for (rk, real, check) in v.reals() {
+                let kp = kernel_port(&key, real);
+                let have = entry
+                    .and_then(|e| e.reals.iter().find(|r| r.addr == real.addr && r.port == kp));
+                if have.is_some() {
+                    self.placed.insert(rk);
+                }
+                let up = Plan::static_health(check).or(match have {
+                    Some(r) if r.weight > 0 => Some(true),
+                    _ => None,
+                });
+                let h = self.health.entry(rk).or_default();
+                h.up = up;
+                if up == Some(false) {
+                    h.reason = "checktype off".into();
+                }
+            }
+        }
+    }
+
+    fn spawn_checks(&mut self) {
+        let known: HashMap<RealKey, bool> = self
+            .health
+            .iter()
+            .filter_map(|(k, h)| h.up.map(|u| (*k, u)))
+            .collect();
+        self.runner.update(&self.plan, &known);
+    }
+
+    fn on_report(&mut self, r: CheckReport, dirty: &mut HashSet<ServiceKey>) {
+        // Reports from a previous config generation may still be queued.
+        let Some(h) = self.health.get_mut(&r.key) else {
+            return;
+        };
+        h.checks += 1;
+        if !r.ok {
+            h.failures += 1;
+            h.reason = r.detail.clone();
+        }
+        h.last = Some(LastCheck {
+            at: SystemTime::now(),
+            ok: r.ok,
+            detail: r.detail.clone(),
+            latency: r.latency,
+        });
+        let mut transition = None;
+        if let Some(up) = r.verdict {
+            if h.up != Some(up) {
+                let was = h.up;
+                h.up = Some(up);
+                dirty.insert(r.key.service);
+                // A first "up" is not news; a first "down" is.
+                if was.is_some() || !up {
+                    transition = Some(up);
+                }
+            }
+        } else if !r.ok && h.up == Some(true) {
+            tracing::info!(real = %show_real(&r.key), "soft failure: {}", r.detail);
+        }
+        if let Some(up) = transition {
+            self.alert_transition(&r.key, up, &r.detail);
+        }
+    }
+
+    async fn on_request(&mut self, req: Request) {
+        match req {
+            Request::Reload(reply) => {
+                let res = self.reload("control socket").await;
+                let _ = reply.send(res);
+            }
+            Request::Status(reply) => {
+                let table = self.read_full().await.ok();
+                let mut st = self.snapshot();
+                if let Some(t) = &table {
+                    st.merge_kernel(t);
+                }
+                let mut text = st.render_text(SystemTime::now());
+                if let Some(h) = self.ha_status().await {
+                    text.insert_str(0, &h);
+                }
+                let _ = reply.send(text);
+            }
+            Request::Role(cmd, reply) => {
+                let Some(ha) = &self.ha else {
+                    let _ = reply.send(Err(format!("{cmd}: no [ha] section in lvsd.toml")));
+                    return;
+                };
+                let ctl = if cmd == "standby" {
+                    ha::Control::Standby
+                } else {
+                    ha::Control::Takeover
+                };
+                let res = match ha.send(ctl).await {
+                    Ok(()) => Ok(format!("{cmd} requested")),
+                    Err(_) => Err(format!("{cmd}: the HA runner has stopped")),
+                };
+                let _ = reply.send(res);
+            }
+        }
+    }
+
+    /// Re-read the config; apply it by diff, or keep everything on error.
+    pub async fn reload(&mut self, why: &str) -> Result<String, String> {
+        tracing::info!(config = %self.path.display(), trigger = why, "reloading configuration");
+        self.set_phase(Phase::Reloading);
+        systemd::reloading();
+        let loaded = (self.loader)(&self.path);
+        let new = match loaded {
+            Ok(p) => p,
+            Err(e) => {
+                for line in e.lines() {
+                    tracing::error!("{line}");
+                }
+                tracing::error!("configuration rejected; the running table is kept");
+                if let Ok(mut st) = self.status.lock() {
+                    st.reload_failures += 1;
+                    st.last_reload = Some(format!("rejected: {}", e.lines().next().unwrap_or("")));
+                }
+                self.set_phase(Phase::Running);
+                systemd::ready("running (reload rejected)");
+                return Err(e);
+            }
+        };
+        let old_keys = self.plan.keys();
+        let new_keys = new.keys();
+        // Keep what is known about reals that stay; checks of new reals
+        // start from scratch. A real whose check changed keeps its health
+        // until its new check reports.
+        let mut health = HashMap::new();
+        for v in &new.virtuals {
+            for (rk, _, check) in v.reals() {
+                let mut h = self.health.remove(&rk).unwrap_or_default();
+                if let Some(s) = Plan::static_health(check) {
+                    h.up = Some(s);
+                }
+                health.insert(rk, h);
+            }
+        }
+        self.health = health;
+        self.placed.retain(|k| new_keys.contains(&k.service));
+        self.fallback_cmd.retain(|k, _| new_keys.contains(k));
+        self.plan = new;
+        self.fingerprint = fingerprint(&self.path);
+        self.scan_maintenance();
+        let removed: HashSet<ServiceKey> = old_keys.difference(&new_keys).copied().collect();
+        let before = self.snapshot().kernel_ops;
+        self.reconcile(None, &removed).await;
+        let ops = self.snapshot().kernel_ops - before;
+        self.spawn_checks();
+        let msg = format!("configuration applied: {ops} kernel operations");
+        tracing::info!("{msg}");
+        if let Ok(mut st) = self.status.lock() {
+            st.reloads += 1;
+            st.last_reload = Some(msg.clone());
+        }
+        self.set_phase(Phase::Running);
+        self.maybe_running();
+        systemd::ready("running");
+        Ok(msg)
+    }
+
+    /// One pass: desired vs kernel for `scope` (None = every owned
+    /// service), diff, apply. `extra_owned` are services of an old config
+    /// that must go.
+    async fn reconcile(
+        &mut self,
+        scope: Option<&HashSet<ServiceKey>>,
+        extra_owned: &HashSet<ServiceKey>,
+    ) {
+        let specs: Vec<_> = self
+            .plan
+            .virtuals
+            .iter()
+            .filter(|v| scope.is_none_or(|s| s.contains(&v.key())))
+            .map(|v| v.spec.clone())
+            .collect();
+        let state = |k: &RealKey| {
+            if self.maintenance.contains(k) {
+                return RealState::Down;
+            }
+            match self.health.get(k).and_then(|h| h.up) {
+                Some(true) => RealState::Up,
+                Some(false) => RealState::Down,
+                None => RealState::Unknown,
+            }
+        };
+        let readd = |k: &RealKey| self.plan.readdquiescent || !self.placed.contains(k);
+        let desired = reconcile::desired(&specs, &state, &readd);
+        let mut owned = self.plan.keys();
+        owned.extend(extra_owned.iter().copied());
+        let scope_keys: Option<HashSet<ServiceKey>> = scope.cloned();
+        let ipvs = self.ipvs.clone();
+        let job = tokio::task::spawn_blocking(move || -> Result<(Applied, Table), String> {
+            let actual = read_scope(ipvs.as_ref(), scope_keys.as_ref())?;
+            let changes = reconcile::diff(&desired, &actual, &|k| owned.contains(k));
+            Ok((reconcile::apply(ipvs.as_ref(), changes), actual))
+        });
+        let (applied, actual) = match job.await {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                tracing::error!("reading the IPVS table failed: {e}");
+                self.report_health(false);
+                return;
+            }
+            Err(e) => {
+                tracing::error!("reconcile task failed: {e}");
+                return;
+            }
+        };
+        // The kernel answered: this director can serve. (A refused op is
+        // retried by the next pass; it is no reason to hand over the VIPs.)
+        self.report_health(true);
+        self.after_apply(&applied, &actual, scope);
+    }
+
+    fn after_apply(
+        &mut self,
+        applied: &Applied,
+        actual: &Table,
+        scope: Option<&HashSet<ServiceKey>>,
+    ) {
+        for c in &applied.done {
+            tracing::info!("{}", self.describe(c));
+        }
+        for (c, e) in &applied.failed {
+            tracing::error!("{} failed: {e}", self.describe(c));
+        }
+        // Remember which reals are in the kernel now (readdquiescent=no
+        // only re-adds reals this daemon never placed).
+        for v in &self.plan.virtuals {
+            let key = v.key();
+            if scope.is_some_and(|s| !s.contains(&key)) {
+                continue;
+            }
+            for (rk, real, _) in v.reals() {
+                let kp = kernel_port(&key, real);
+                let hit = |r: &RealServer| r.addr == real.addr && r.port == kp;
+                let added = applied
+                    .done
+                    .iter()
+                    .any(|c| matches!(c, Change::AddReal(k, r) if *k == key && hit(r)));
+                let deleted = applied
+                    .done
+                    .iter()
+                    .any(|c| matches!(c, Change::DelReal(k, r) if *k == key && hit(r)));
+                let had = actual.get(&key).is_some_and(|e| e.reals.iter().any(hit));
+                if (had || added) && !deleted {
+                    self.placed.insert(rk);
+                }
+            }
+        }
+        self.run_fallback_commands(scope);
+        let mut views = self.views();
+        if let Ok(mut st) = self.status.lock() {
+            st.reconciles += 1;
+            st.kernel_ops += (applied.done.len() + applied.failed.len()) as u64;
+            st.kernel_errors += applied.failed.len() as u64;
+            std::mem::swap(&mut st.virtuals, &mut views);
+            st.phase = self.phase;
+        }
+    }
+
+    /// `fallbackcommand start` when no real of a virtual is up, `stop` when
+    /// one is back; each only once per change, and `stop` only after a
+    /// `start` (ldirectord flaps both at every start and reload).
+    fn run_fallback_commands(&mut self, scope: Option<&HashSet<ServiceKey>>) {
+        for v in &self.plan.virtuals {
+            let key = v.key();
+            let Some(cmd) = &v.fallbackcommand else {
+                continue;
+            };
+            if scope.is_some_and(|s| !s.contains(&key)) {
+                continue;
+            }
+            let mut known = true;
+            let mut any_up = false;
+            for (rk, _, _) in v.reals() {
+                match self.health.get(&rk).and_then(|h| h.up) {
+                    Some(true) if !self.maintenance.contains(&rk) => any_up = true,
+                    None if !self.maintenance.contains(&rk) => known = false,
+                    _ => {}
+                }
+            }
+            let started = self.fallback_cmd.get(&key).copied().unwrap_or(false);
+            if !any_up && known && !started {
+                hooks::spawn_fallbackcommand(cmd, true, &key);
+                self.fallback_cmd.insert(key, true);
+            } else if any_up && started {
+                hooks::spawn_fallbackcommand(cmd, false, &key);
+                self.fallback_cmd.insert(key, false);
+            }
+        }
+    }
+
+    /// ldirectord's log wording for a change.
+    fn describe(&self, c: &Change) -> String {
+        let is_fallback = |k: &ServiceKey, r: &RealServer| {
+            self.plan.virtuals.iter().any(|v| {
+                v.key() == *k
+                    && v.spec
+                        .fallback
+                        .as_ref()
+                        .is_some_and(|f| f.addr == r.addr && kernel_port(k, f) == r.port)
+                    && !v
+                        .spec
+                        .reals
+                        .iter()
+                        .any(|x| x.addr == r.addr && kernel_port(k, x) == r.port)
+            })
+        };
+        let vs = |k: &ServiceKey| crate::daemon::hooks::fallback_args(k).0;
+        let rs = |r: &RealServer| {
+            crate::daemon::hooks::fallback_args(&ServiceKey::Addr {
+                protocol: crate::model::Protocol::Tcp,
+                addr: r.addr,
+                port: r.port,
+            })
+            .0
+        };
+        match c {
+            Change::AddService(s) => format!("Added virtual server: {}", s.key),
+            Change::EditService(s) => format!("Changed virtual server: {}", s.key),
+            Change::DelService(k) => format!("Purged virtual server: {k}"),
+            Change::AddReal(k, r) if is_fallback(k, r) => {
+                format!("Added fallback server: {} ({})", rs(r), vs(k))
+            }
+            Change::DelReal(k, r) if is_fallback(k, r) => {
+                format!("Deleted fallback server: {} ({})", rs(r), vs(k))
+            }
+            Change::AddReal(k, r) => {
+                format!(
+                    "Added real server: {} ({}) (Weight set to {})",
+                    rs(r),
+                    vs(k),
+                    r.weight
+                )
+            }
+            Change::EditReal(k, r) if r.weight == 0 => {
+                format!(
+                    "Quiescent real server: {} ({}) (Weight set to 0)",
+                    rs(r),
+                    vs(k)
+                )
+            }
+            Change::EditReal(k, r) => {
+                format!(
+                    "Restored real server: {} ({}) (Weight set to {})",
+                    rs(r),
+                    vs(k),
+                    r.weight
+                )
+            }
+            Change::DelReal(k, r) => format!("Deleted real server: {} ({})", rs(r), vs(k)),
+        }
+    }
+
+    /// Views of every virtual for the status page (kernel fields empty).
+    fn views(&self) -> Vec<VirtualView> {
+        let mut out = Vec::new();
+        for v in &self.plan.virtuals {
+            let mut reals = Vec::new();
+            for (rk, real, _) in v.reals() {
+                let h = self.health.get(&rk).cloned().unwrap_or_default();
+                let health = if self.maintenance.contains(&rk) {
+                    Shown::Maintenance
+                } else {
+                    match h.up {
+                        None => Shown::Unknown,
+                        Some(true) => Shown::Up,
+                        Some(false) => Shown::Down(h.reason.clone()),
+                    }
+                };
+                reals.push(RealView {
+                    addr: real.addr,
+                    port: real.port,
+                    forward: real.forward,
+                    weight: real.weight,
+                    health,
+                    last: h.last.clone(),
+                    checks: h.checks,
+                    failures: h.failures,
+                    kernel: None,
+                    fallback: false,
+                });
+            }
+            if let Some(fb) = &v.spec.fallback {
+                reals.push(RealView {
+                    addr: fb.addr,
+                    port: fb.port,
+                    forward: fb.forward,
+                    weight: 1,
+                    health: Shown::Up,
+                    last: None,
+                    checks: 0,
+                    failures: 0,
+                    kernel: None,
+                    fallback: true,
+                });
+            }
+            out.push(VirtualView {
+                key: v.key(),
+                scheduler: v.spec.service.scheduler.clone(),
+                reals,
+            });
+        }
+        out
+    }
+
+    /// One line about the HA role for `lvsd status`, if HA runs.
+    async fn ha_status(&self) -> Option<String> {
+        let ha = self.ha.as_ref()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        ha.send(ha::Control::Status(tx)).await.ok()?;
+        let s = tokio::time::timeout(Duration::from_secs(2), rx)
+            .await
+            .ok()?
+            .ok()?;
+        Some(format!(
+            "ha: node {} role {:?}{}, peer {} {}, {} transitions\n",
+            s.node,
+            s.role,
+            if s.hold { " (standby held)" } else { "" },
+            s.peer.as_deref().unwrap_or("-"),
+            if s.peer_alive { "alive" } else { "not heard" },
+            s.transitions
+        ))
+    }
+
+    /// Tell the HA runner whether this director can program its kernel.
+    fn report_health(&mut self, healthy: bool) {
+        if self.ha_healthy == Some(healthy) {
+            return;
+        }
+        if let Some(ha) = &self.ha {
+            if ha.try_send(ha::Control::Health(healthy)).is_ok() {
+                self.ha_healthy = Some(healthy);
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Status {
+        match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn set_phase(&mut self, p: Phase) {
+        self.phase = p;
+        if let Ok(mut st) = self.status.lock() {
+            st.phase = p;
+        }
+    }
+
+    /// Leave "starting" once every real has a verdict (mail sent during the
+    /// first checks is tagged starting, as in ldirectord since PR #760).
+    fn maybe_running(&mut self) {
+        if self.phase == Phase::Starting && self.health.values().all(|h| h.up.is_some()) {
+            self.set_phase(Phase::Running);
+            systemd::status("running");
+        }
+    }
+
+    /// Re-read the maintenance directory; true if the set changed.
+    fn scan_maintenance(&mut self) -> bool {
+        let Some(dir) = &self.plan.maintenancedir else {
+            return !std::mem::take(&mut self.maintenance).is_empty();
+        };
+        // One directory read per tick instead of a stat per real.
+        let names: HashSet<String> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect(),
+            Err(_) => HashSet::new(),
+        };
+        let mut now = HashSet::new();
+        for v in &self.plan.virtuals {
+            for (rk, _, _) in v.reals() {
+                let host = match rk.addr {
+                    std::net::IpAddr::V4(a) => a.to_string(),
+                    std::net::IpAddr::V6(a) => format!("[{a}]"),
+                };
+                if names.contains(&format!("{host}:{}", rk.port)) || names.contains(&host) {
+                    now.insert(rk);
+                }
+            }
+        }
+        if now == self.maintenance {
+            return false;
+        }
+        for k in now.difference(&self.maintenance) {
+            tracing::info!(real = %show_real(k), "server in maintenance");
+        }
+        for k in self.maintenance.difference(&now) {
+            tracing::info!(real = %show_real(k), "server out of maintenance");
+        }
+        self.maintenance = now;
+        true
+    }
+
+    /// autoreload and callback: poll the config file's mtime, confirm a
+    /// change by content hash.
+    async fn watch_config(&mut self) {
+        if !self.plan.autoreload && self.plan.callback.is_none() {
+            return;
+        }
+        let fp = fingerprint(&self.path);
+        let changed = match (&self.fingerprint, &fp) {
+            (Some(a), Some(b)) => a.0 != b.0 || a.1 != b.1 || a.2 != b.2,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if !changed {
+            return;
+        }
+        let content_changed = self.fingerprint.map(|f| f.2) != fp.map(|f| f.2);
+        self.fingerprint = fp;
+        if !content_changed {
+            return;
+        }
+        tracing::info!(
+            "Configuration file '{}' has changed on disk",
+            self.path.display()
+        );
+        let callback = self.plan.callback.clone();
+        if self.plan.autoreload {
+            let _ = self.reload("autoreload").await;
+        } else {
+            tracing::info!("- ignore new configuration");
+        }
+        if let Some(cb) = callback {
+            hooks::spawn_callback(&cb, &self.path);
+        }
+    }
+
+    fn alert_transition(&mut self, key: &RealKey, up: bool, detail: &str) {
+        let Some(v) = self.plan.virtuals.iter().find(|v| v.key() == key.service) else {
+            return;
+        };
+        let subject = if up {
+            format!("Restored real server: {}", show_real(key))
+        } else {
+            format!("Inaccessible real server: {} ({detail})", show_real(key))
+        };
+        if up {
+            tracing::info!("{subject}");
+        } else {
+            tracing::warn!("{subject}");
+        }
+        if hooks::alerts_enabled(&v.alerts, self.phase) {
+            hooks::spawn_mail(hooks::alert_message(
+                &v.alerts, &subject, self.phase, &self.host,
+            ));
+            if let Some(h) = self.health.get_mut(key) {
+                h.mailed = Some(Instant::now());
+            }
+        }
+    }
+
+    /// `emailalertfreq`: repeat the alert while a real stays down.
+    fn resend_alerts(&mut self) {
+        let now = Instant::now();
+        let mut mails = Vec::new();
+        for v in &self.plan.virtuals {
+            if v.alerts.freq.is_zero() || !hooks::alerts_enabled(&v.alerts, self.phase) {
+                continue;
+            }
+            for (rk, _, _) in v.reals() {
+                let Some(h) = self.health.get_mut(&rk) else {
+                    continue;
+                };
+                let due = h
+                    .mailed
+                    .is_none_or(|t| now.duration_since(t) >= v.alerts.freq);
+                if h.up == Some(false) && due {
+                    h.mailed = Some(now);
+                    let subject = format!("Inaccessible real server: {}", show_real(&rk));
+                    mails.push(hooks::alert_message(
+                        &v.alerts, &subject, self.phase, &self.host,
+                    ));
+                }
+            }
+        }
+        for m in mails {
+            hooks::spawn_mail(m);
+        }
+    }
+
+    /// Stop checks; with `cleanstop` delete the virtuals from the kernel.
+    async fn stop(&mut self) {
+        self.set_phase(Phase::Stopping);
+        systemd::stopping();
+        self.runner.shutdown();
+        let doomed: Vec<Change> = self
+            .plan
+            .virtuals
+            .iter()
+            .filter(|v| v.cleanstop)
+            .map(|v| Change::DelService(v.key()))
+            .collect();
+        if doomed.is_empty() {
+            return;
+        }
+        let ipvs = self.ipvs.clone();
+        let job = tokio::task::spawn_blocking(move || -> Result<Applied, String> {
+            // Only delete what is there, so a missing service is not an error.
+            let present: HashSet<ServiceKey> = ipvs
+                .services()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|s| s.key)
+                .collect();
+            let doomed = doomed
+                .into_iter()
+                .filter(|c| present.contains(&c.service()))
+                .collect();
+            Ok(reconcile::apply(ipvs.as_ref(), doomed))
+        });
+        match job.await {
+            Ok(Ok(a)) => {
+                for c in &a.done {
+                    tracing::info!("Purged virtual server (stop): {}", c.service());
+                }
+                for (c, e) in &a.failed {
+                    tracing::error!("purging {} failed: {e}", c.service());
+                }
+            }
+            Ok(Err(e)) => tracing::error!("cleanstop: reading the IPVS table failed: {e}"),
+            Err(e) => tracing::error!("cleanstop task failed: {e}"),
+        }
+    }
+
+    async fn read_full(&self) -> Result<Table, String> {
+        let ipvs = self.ipvs.clone();
+        tokio::task::spawn_blocking(move || read_scope(ipvs.as_ref(), None))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+}
+
+/// Read the services in `scope` (all if None) with their reals.
+fn read_scope(
+    ipvs: &(dyn Ipvs + Send + Sync),
+    scope: Option<&HashSet<ServiceKey>>,
+) -> Result<Table, String> {
+    let services = ipvs.services().map_err(|e| e.to_string())?;
+    let mut entries = Vec::new();
+    for service in services {
+        if scope.is_some_and(|s| !s.contains(&service.key)) {
+            continue;
+        }
+        let reals = ipvs.dests(&service.key).map_err(|e| e.to_string())?;
+        entries.push(TableEntry { service, reals });
+    }
+    Ok(Table { entries })
+}
+
+/// mtime, length and content hash of the config file.
+fn fingerprint(path: &Path) -> Option<(SystemTime, u64, u64)> {
+    use std::hash::{Hash, Hasher};
+    let meta = std::fs::metadata(path).ok()?;
+    let bytes = std::fs::read(path).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    Some((meta.modified().ok()?, meta.len(), h.finish()))
+}
+
+/// `RIP:PORT (VIP:PORT)` as ldirectord logs a real.
+fn show_real(k: &RealKey) -> String {
+    let r = hooks::fallback_args(&ServiceKey::Addr {
+        protocol: crate::model::Protocol::Tcp,
+        addr: k.addr,
+        port: k.port,
+    })
+    .0;
+    format!("{r} ({})", hooks::fallback_args(&k.service).0)
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

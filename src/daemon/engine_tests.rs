@@ -1,0 +1,485 @@
+//! Engine behaviour against the in-memory kernel: adoption without
+//! flushing, quiesce/restore, fallback, reload by diff, rejected reloads,
+//! maintenance files, cleanstop.
+
+use super::*;
+use crate::daemon::plan::{Alerts, VirtualPlan};
+use crate::kernel::FakeTable;
+use crate::model::{
+    CheckSpec, CheckType, Family, Forward, HttpMethod, Protocol, Service, VirtualService,
+};
+use crate::reconcile::VirtualSpec;
+
+struct NoChecks;
+
+impl CheckRunner for NoChecks {
+    fn update(&self, _: &Plan, _: &HashMap<RealKey, bool>) {}
+    fn shutdown(&self) {}
+}
+
+fn check(ct: CheckType) -> CheckSpec {
+    CheckSpec {
+        checktype: ct,
+        service: Service::Http,
+        protocol: Protocol::Tcp,
+        family: Family::V4,
+        request: "/".into(),
+        receive: String::new(),
+        request_from_real: false,
+        httpmethod: HttpMethod::Get,
+        virtualhost: None,
+        login: String::new(),
+        passwd: String::new(),
+        database: String::new(),
+        secret: String::new(),
+        checkport: None,
+        checkcommand: "/bin/true".into(),
+        checktimeout: Duration::from_secs(1),
+        negotiatetimeout: Duration::from_secs(1),
+        checkinterval: Duration::from_secs(1),
+        failurecount: 1,
+        checkcount: 1,
+    }
+}
+
+fn vkey(n: u8) -> ServiceKey {
+    ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: format!("10.0.0.{n}").parse().unwrap(),
+        port: 80,
+    }
+}
+
+fn real(a: &str, w: i32) -> RealServer {
+    let mut r = RealServer::new(a.parse().unwrap(), 80);
+    r.forward = Forward::Masq;
+    r.weight = w;
+    r
+}
+
+fn vplan(n: u8, reals: &[(&str, i32)], ct: CheckType, quiescent: bool) -> VirtualPlan {
+    let mut service = VirtualService::new(vkey(n));
+    service.scheduler = "wrr".into();
+    let reals: Vec<RealServer> = reals.iter().map(|(a, w)| real(a, *w)).collect();
+    VirtualPlan {
+        checks: reals.iter().map(|_| check(ct)).collect(),
+        spec: VirtualSpec {
+            service,
+            reals,
+            fallback: None,
+            quiescent,
+        },
+        cleanstop: false,
+        fallbackcommand: None,
+        alerts: Alerts::default(),
+    }
+}
+
+struct Harness {
+    fake: Arc<FakeTable>,
+    reports: mpsc::Sender<CheckReport>,
+    requests: mpsc::Sender<Request>,
+    hup: mpsc::Sender<()>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+    next_plan: Arc<Mutex<Result<Plan, String>>>,
+}
+
+async fn start(fake: FakeTable, plan: Plan) -> Harness {
+    let fake = Arc::new(fake);
+    let next_plan = Arc::new(Mutex::new(Ok(plan.clone())));
+    let np = next_plan.clone();
+    let loader: Loader = Arc::new(move |_| np.lock().unwrap().clone());
+    let (rtx, rrx) = mpsc::channel(64);
+    let (qtx, qrx) = mpsc::channel(8);
+    let (htx, hrx) = mpsc::channel(1);
+    let (stx, srx) = watch::channel(false);
+    let status = Arc::new(Mutex::new(Status::new("test.cf".into())));
+    let engine = Engine::new(
+        PathBuf::from("/nonexistent/test.cf"),
+        loader,
+        plan,
+        fake.clone(),
+        Arc::new(NoChecks),
+        status,
+    );
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(engine.run(rrx, qrx, hrx, srx, move || {
+        let _ = ready_tx.send(());
+    }));
+    tokio::time::timeout(Duration::from_secs(5), ready_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    Harness {
+        fake,
+        reports: rtx,
+        requests: qtx,
+        hup: htx,
+        shutdown: stx,
+        task,
+        next_plan,
+    }
+}
+
+impl Harness {
+    fn weights(&self, n: u8) -> Vec<(String, i32)> {
+        self.fake
+            .snapshot()
+            .get(&vkey(n))
+            .map(|e| {
+                // The kernel lists the newest real first; compare sorted.
+                let mut v: Vec<_> = e
+                    .reals
+                    .iter()
+                    .map(|r| (r.addr.to_string(), r.weight))
+                    .collect();
+                v.sort();
+                v
+            })
+            .unwrap_or_default()
+    }
+
+    async fn report(&self, n: u8, a: &str, up: bool) {
+        self.reports
+            .send(CheckReport {
+                key: RealKey::of(vkey(n), &real(a, 1)),
+                ok: up,
+                detail: if up {
+                    "200 OK".into()
+                } else {
+                    "connection refused".into()
+                },
+                latency: Duration::from_millis(3),
+                verdict: Some(up),
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Wait (bounded) until `f` holds.
+    async fn until(&self, what: &str, f: impl Fn(&Harness) -> bool) {
+        for _ in 0..200 {
+            if f(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "timed out waiting for {what}; table: {:?}",
+            self.fake.snapshot()
+        );
+    }
+
+    async fn reload(&self) -> Result<String, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.requests.send(Request::Reload(tx)).await.unwrap();
+        rx.await.unwrap()
+    }
+
+    async fn status(&self) -> String {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.requests.send(Request::Status(tx)).await.unwrap();
+        rx.await.unwrap()
+    }
+
+    async fn stop(self) -> Arc<FakeTable> {
+        self.shutdown.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+        self.fake
+    }
+}
+
+fn plan_of(v: Vec<VirtualPlan>) -> Plan {
+    Plan {
+        virtuals: v,
+        checkinterval: Duration::from_secs(1),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn start_builds_table_in_one_batch_for_checktype_on() {
+    let plan = plan_of(vec![
+        vplan(1, &[("10.1.0.1", 1), ("10.1.0.2", 2)], CheckType::On, false),
+        vplan(2, &[("10.2.0.1", 3)], CheckType::On, false),
+    ]);
+    let h = start(FakeTable::new(), plan).await;
+    assert_eq!(
+        h.weights(1),
+        vec![("10.1.0.1".into(), 1), ("10.1.0.2".into(), 2)]
+    );
+    assert_eq!(h.weights(2), vec![("10.2.0.1".into(), 3)]);
+    assert_eq!(h.fake.batches(), 1);
+    assert_eq!(h.fake.ops(), 5);
+    let fake = h.stop().await;
+    // cleanstop=no: the table stays.
+    assert_eq!(fake.snapshot().entries.len(), 2);
+}
+
+#[tokio::test]
+async fn restart_adopts_the_table_without_any_kernel_op() {
+    let plan = plan_of(vec![vplan(
+        1,
+        &[("10.1.0.1", 1), ("10.1.0.2", 2)],
+        CheckType::Connect,
+        true,
+    )]);
+    // What a previous lvsd left, plus a service someone else owns.
+    let mut foreign = VirtualService::new(vkey(9));
+    foreign.scheduler = "lc".into();
+    let mut svc = VirtualService::new(vkey(1));
+    svc.scheduler = "wrr".into();
+    let pre = Table {
+        entries: vec![
+            TableEntry {
+                service: foreign,
+                reals: vec![real("10.9.0.1", 5)],
+            },
+            TableEntry {
+                service: svc,
+                reals: vec![real("10.1.0.1", 1), real("10.1.0.2", 2)],
+            },
+        ],
+    };
+    let h = start(FakeTable::with_table(pre.clone()), plan).await;
+    assert_eq!(h.fake.ops(), 0, "adoption must not touch the kernel");
+    assert_eq!(h.fake.snapshot(), pre);
+    // A failing check then quiesces exactly one real.
+    h.report(1, "10.1.0.2", false).await;
+    h.until("quiesce", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 1), ("10.1.0.2".into(), 0)]
+    })
+    .await;
+    assert_eq!(h.fake.ops(), 1);
+    h.report(1, "10.1.0.2", true).await;
+    h.until("restore", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 1), ("10.1.0.2".into(), 2)]
+    })
+    .await;
+    assert_eq!(h.fake.ops(), 2);
+    // The foreign service was never touched.
+    assert_eq!(h.fake.snapshot().get(&vkey(9)), pre.get(&vkey(9)));
+    let st = h.status().await;
+    assert!(st.contains("  -> 10.1.0.2:80 masq up weight 2/2"), "{st}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unchecked_reals_wait_for_their_first_check() {
+    let plan = plan_of(vec![vplan(
+        1,
+        &[("10.1.0.1", 4)],
+        CheckType::Connect,
+        false,
+    )]);
+    let h = start(FakeTable::new(), plan).await;
+    // quiescent=no and health unknown: the service exists, the real not yet.
+    assert!(h.weights(1).is_empty());
+    assert!(h.fake.snapshot().get(&vkey(1)).is_some());
+    h.report(1, "10.1.0.1", true).await;
+    h.until("real added", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 4)]
+    })
+    .await;
+    h.report(1, "10.1.0.1", false).await;
+    h.until("real removed", |h| h.weights(1).is_empty()).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn fallback_comes_and_goes_with_the_last_real() {
+    let mut v = vplan(
+        1,
+        &[("10.1.0.1", 1), ("10.1.0.2", 1)],
+        CheckType::Connect,
+        false,
+    );
+    let mut fb = real("10.3.0.9", 1);
+    fb.forward = Forward::Route;
+    v.spec.fallback = Some(fb);
+    let h = start(FakeTable::new(), plan_of(vec![v])).await;
+    // Nothing checked yet: no reals, and no fallback flash either.
+    assert!(h.weights(1).is_empty());
+    h.report(1, "10.1.0.2", false).await;
+    h.report(1, "10.1.0.1", false).await;
+    h.until("fallback in", |h| {
+        h.weights(1) == vec![("10.3.0.9".into(), 1)]
+    })
+    .await;
+    h.report(1, "10.1.0.1", true).await;
+    h.until("fallback gone", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 1)]
+    })
+    .await;
+    h.report(1, "10.1.0.1", false).await;
+    h.until("fallback back", |h| {
+        h.weights(1) == vec![("10.3.0.9".into(), 1)]
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn reload_changing_one_weight_is_one_kernel_op() {
+    let plan = plan_of(vec![
+        vplan(1, &[("10.1.0.1", 1), ("10.1.0.2", 1)], CheckType::On, false),
+        vplan(2, &[("10.2.0.1", 1)], CheckType::On, false),
+    ]);
+    let h = start(FakeTable::new(), plan.clone()).await;
+    let before = h.fake.ops();
+    let mut next = plan.clone();
+    next.virtuals[0].spec.reals[1].weight = 5;
+    *h.next_plan.lock().unwrap() = Ok(next);
+    let msg = h.reload().await.unwrap();
+    assert_eq!(msg, "configuration applied: 1 kernel operations");
+    assert_eq!(h.fake.ops() - before, 1);
+    assert_eq!(
+        h.weights(1),
+        vec![("10.1.0.1".into(), 1), ("10.1.0.2".into(), 5)]
+    );
+    // Dropping a virtual and adding a real, via SIGHUP this time.
+    let mut next = plan.clone();
+    next.virtuals.remove(1);
+    next.virtuals[0].spec.reals.push(real("10.1.0.3", 1));
+    next.virtuals[0].checks.push(check(CheckType::On));
+    *h.next_plan.lock().unwrap() = Ok(next);
+    let before = h.fake.ops();
+    h.hup.send(()).await.unwrap();
+    h.until("reload via hup", |h| {
+        h.fake.snapshot().get(&vkey(2)).is_none()
+    })
+    .await;
+    // weight 5 -> 1 back, one add, one service delete.
+    assert_eq!(h.fake.ops() - before, 3);
+    assert_eq!(h.weights(1).len(), 3);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_reload_keeps_the_table_and_the_daemon() {
+    let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    let h = start(FakeTable::new(), plan).await;
+    let before = h.fake.snapshot();
+    let ops = h.fake.ops();
+    *h.next_plan.lock().unwrap() = Err("test.cf:3: Unknown command foo".into());
+    let err = h.reload().await.unwrap_err();
+    assert!(err.contains("test.cf:3"));
+    assert_eq!(h.fake.snapshot(), before);
+    assert_eq!(h.fake.ops(), ops);
+    let st = h.status().await;
+    assert!(
+        st.contains("1 reloads rejected") || st.contains("(1 rejected)"),
+        "{st}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn maintenance_file_takes_a_real_out_until_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan = plan_of(vec![vplan(
+        1,
+        &[("10.1.0.1", 1), ("10.1.0.2", 1)],
+        CheckType::On,
+        true,
+    )]);
+    plan.maintenancedir = Some(dir.path().to_path_buf());
+    let h = start(FakeTable::new(), plan).await;
+    assert_eq!(
+        h.weights(1),
+        vec![("10.1.0.1".into(), 1), ("10.1.0.2".into(), 1)]
+    );
+    std::fs::write(dir.path().join("10.1.0.2:80"), "").unwrap();
+    // The scan runs every second; allow a few.
+    for _ in 0..50 {
+        if h.weights(1) == vec![("10.1.0.1".into(), 1), ("10.1.0.2".into(), 0)] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        h.weights(1),
+        vec![("10.1.0.1".into(), 1), ("10.1.0.2".into(), 0)]
+    );
+    std::fs::remove_file(dir.path().join("10.1.0.2:80")).unwrap();
+    for _ in 0..50 {
+        if h.weights(1)[1].1 == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        h.weights(1),
+        vec![("10.1.0.1".into(), 1), ("10.1.0.2".into(), 1)]
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn cleanstop_deletes_only_its_own_services() {
+    let mut v = vplan(1, &[("10.1.0.1", 1)], CheckType::On, false);
+    v.cleanstop = true;
+    let mut other = VirtualService::new(vkey(9));
+    other.scheduler = "rr".into();
+    let fake = FakeTable::with_table(Table {
+        entries: vec![TableEntry {
+            service: other,
+            reals: vec![],
+        }],
+    });
+    let h = start(fake, plan_of(vec![v])).await;
+    assert!(h.fake.snapshot().get(&vkey(1)).is_some());
+    let fake = h.stop().await;
+    let t = fake.snapshot();
+    assert!(t.get(&vkey(1)).is_none());
+    assert!(t.get(&vkey(9)).is_some());
+}
+
+#[tokio::test]
+async fn checktype_off_reals_stay_quiesced() {
+    let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 3)], CheckType::Off, true)]);
+    let h = start(FakeTable::new(), plan).await;
+    assert_eq!(h.weights(1), vec![("10.1.0.1".into(), 0)]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn standby_and_takeover_go_to_the_ha_runner() {
+    let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    let fake = Arc::new(FakeTable::new());
+    let loader: Loader = Arc::new(|_| Err("unused".into()));
+    let (_rtx, rrx) = mpsc::channel(4);
+    let (qtx, qrx) = mpsc::channel(4);
+    let (_htx, hrx) = mpsc::channel(1);
+    let (stx, srx) = watch::channel(false);
+    let (ctl, mut ctl_rx) = mpsc::channel(8);
+    let status = Arc::new(Mutex::new(Status::new("t.cf".into())));
+    let engine = Engine::new(
+        PathBuf::from("/nonexistent"),
+        loader,
+        plan,
+        fake,
+        Arc::new(NoChecks),
+        status,
+    )
+    .with_ha(ctl);
+    let task = tokio::spawn(engine.run(rrx, qrx, hrx, srx, || {}));
+    // The first pass tells HA the kernel is programmable.
+    let first = tokio::time::timeout(Duration::from_secs(5), ctl_rx.recv())
+        .await
+        .unwrap();
+    assert!(matches!(first, Some(ha::Control::Health(true))));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    qtx.send(Request::Role("standby".into(), tx)).await.unwrap();
+    assert_eq!(rx.await.unwrap(), Ok("standby requested".into()));
+    assert!(matches!(ctl_rx.recv().await, Some(ha::Control::Standby)));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    qtx.send(Request::Role("takeover".into(), tx))
+        .await
+        .unwrap();
+    assert_eq!(rx.await.unwrap(), Ok("takeover requested".into()));
+    assert!(matches!(ctl_rx.recv().await, Some(ha::Control::Takeover)));
+    stx.send(true).unwrap();
+    task.await.unwrap().unwrap();
+}

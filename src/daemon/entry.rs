@@ -1,0 +1,168 @@
+//! `lvsd` without the check-config verb: argv to exit code. Wires the
+//! real kernel, the config loader and the check engine into the verbs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::config::ldirectord::{find_config, Config, LogTarget};
+use crate::config::toml::LvsdToml;
+use crate::config::Error as ConfigError;
+use crate::kernel::NetlinkIpvs;
+
+use super::admin::{self, Args, Located};
+use super::checks::CheckAdapter;
+use super::engine::{CheckReport, CheckRunner, Loader, SharedIpvs};
+use super::load::load_plan;
+use super::service::{self, Options};
+
+/// Test hook: with this set to `1` the daemon drives an in-memory IPVS
+/// table (`kernel::FakeTable`) instead of the kernel, so the status page
+/// and checks can be tested on a host without IPVS (scripts/test-status-page.sh).
+/// Everything else (checks, control socket, metrics) is real.
+pub const FAKE_KERNEL_ENV: &str = "LVSD_TEST_FAKE_KERNEL";
+
+/// Run `lvsd ARGS...`; returns the exit code.
+pub fn main(argv: &[String]) -> i32 {
+    let args = match admin::parse_args(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("lvsd: {e}");
+            eprint!("{}", admin::USAGE);
+            return 2;
+        }
+    };
+    admin::execute(&args, &check, &foreground)
+}
+
+/// Locate and validate the config: 1 when missing or unreadable (as
+/// ldirectord), 2 when invalid.
+fn check(file: Option<&Path>, validate: bool) -> Result<Located, (i32, String)> {
+    let path = find_config(file).map_err(|e| (1, e.to_string()))?;
+    if !validate {
+        return Ok(Located {
+            path,
+            ..Default::default()
+        });
+    }
+    match Config::load(&path) {
+        Ok(cfg) => Ok(Located {
+            path,
+            supervised: cfg.global.supervised,
+            logfile: match cfg.global.logfile {
+                LogTarget::File(f) => Some(f),
+                LogTarget::Syslog(_) => None,
+            },
+        }),
+        Err(e @ ConfigError::Invalid(_)) => Err((2, e.diagnostics().join("\n"))),
+        Err(e) => Err((1, e.to_string())),
+    }
+}
+
+/// Default place of lvsd's own settings.
+const DEFAULT_TOML: &str = "/etc/lvsd/lvsd.toml";
+
+/// `--toml PATH`, else `/etc/lvsd/lvsd.toml` when it exists, else none.
+fn load_toml(args: &Args) -> Result<Option<LvsdToml>, String> {
+    let path = match &args.toml {
+        Some(p) => p.clone(),
+        None if Path::new(DEFAULT_TOML).exists() => Path::new(DEFAULT_TOML).to_path_buf(),
+        None => return Ok(None),
+    };
+    crate::config::toml::load(&path)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour only on a terminal: a daemon's stderr is a log file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Run the daemon in this process until it is told to stop.
+fn foreground(args: &Args, path: &Path) -> i32 {
+    init_logging(args.debug);
+    let plan = match load_plan(path) {
+        Ok(p) => p,
+        Err(e) => {
+            for l in e.lines() {
+                tracing::error!("{l}");
+            }
+            return 2;
+        }
+    };
+    let ipvs: SharedIpvs = if std::env::var_os(FAKE_KERNEL_ENV).is_some_and(|v| v == "1") {
+        tracing::warn!("{FAKE_KERNEL_ENV}=1: in-memory IPVS table, the kernel is not touched");
+        Arc::new(crate::kernel::FakeTable::new())
+    } else {
+        match NetlinkIpvs::new() {
+            Ok(n) => Arc::new(n),
+            Err(e) => {
+                tracing::error!("cannot open IPVS: {e}");
+                return 1;
+            }
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let toml = match load_toml(args) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 2;
+        }
+    };
+    let metrics = match (
+        args.metrics_given,
+        toml.as_ref().and_then(|t| t.metrics_listen),
+    ) {
+        (false, Some(listen)) => listen,
+        _ => args.metrics,
+    };
+    let opts = Options {
+        config: path.to_path_buf(),
+        pid_file: Some(admin::pid_path(args)),
+        socket: args.socket.clone(),
+        metrics,
+        ha: toml.and_then(|t| t.ha),
+    };
+    let loader: Loader = Arc::new(|p: &Path| load_plan(p));
+    let make_runner =
+        |tx: mpsc::Sender<CheckReport>| -> Arc<dyn CheckRunner> { Arc::new(CheckAdapter::new(tx)) };
+    let res = rt.block_on(service::run(
+        opts,
+        plan,
+        loader,
+        ipvs,
+        make_runner,
+        std::future::pending(),
+    ));
+    match res {
+        Ok(()) => {
+            tracing::info!("stopped");
+            0
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            1
+        }
+    }
+}

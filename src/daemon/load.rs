@@ -1,0 +1,142 @@
+//! From a parsed `ldirectord.cf` to the daemon's [`Plan`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::ldirectord::{AlertStatus, Config, LogTarget, Virtual};
+use crate::model::RealServer;
+use crate::reconcile::VirtualSpec;
+
+use super::plan::{Alerts, Phase, Plan, VirtualPlan};
+
+/// Load and convert `path`; `Err` carries every diagnostic, one per line.
+pub fn load_plan(path: &Path) -> Result<Plan, String> {
+    let cfg = Config::load(path).map_err(|e| e.diagnostics().join("\n"))?;
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(plan_from_config(&cfg))
+}
+
+/// The plan a validated config describes.
+pub fn plan_from_config(cfg: &Config) -> Plan {
+    let g = &cfg.global;
+    Plan {
+        virtuals: cfg.virtuals.iter().map(|v| virtual_plan(v, cfg)).collect(),
+        autoreload: g.autoreload,
+        callback: g.callback.clone(),
+        maintenancedir: g.maintenancedir.clone(),
+        readdquiescent: g.readdquiescent,
+        supervised: g.supervised,
+        checkinterval: Duration::from_secs(u64::from(g.checkinterval.max(1))),
+        logfile: match &g.logfile {
+            LogTarget::File(p) => Some(p.clone()),
+            LogTarget::Syslog(_) => None,
+        },
+    }
+}
+
+fn virtual_plan(v: &Virtual, cfg: &Config) -> VirtualPlan {
+    // The service settings come from the config's own table rendering, so
+    // `check-config` and the daemon never disagree on flags or netmask.
+    let service = v.entry().service;
+    let reals: Vec<RealServer> = v
+        .reals
+        .iter()
+        .map(|r| {
+            let mut rs = RealServer::new(r.addr, r.port);
+            rs.forward = r.forward;
+            rs.weight = i32::try_from(r.weight).unwrap_or(i32::MAX);
+            rs.l_threshold = r.l_threshold;
+            rs.u_threshold = r.u_threshold;
+            rs
+        })
+        .collect();
+    let fallback = v.fallback.map(|f| {
+        let mut rs = RealServer::new(f.addr, f.port);
+        rs.forward = f.forward;
+        rs.weight = 1;
+        rs
+    });
+    let a = &v.alerts;
+    VirtualPlan {
+        checks: v.reals.iter().map(|r| r.check.clone()).collect(),
+        spec: VirtualSpec {
+            service,
+            reals,
+            fallback,
+            quiescent: v.quiescent,
+        },
+        cleanstop: v.cleanstop,
+        fallbackcommand: v.fallbackcommand.clone(),
+        alerts: Alerts {
+            to: a
+                .emailalert
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            from: a
+                .emailalertfrom
+                .clone()
+                .or(cfg.global.alerts.emailalertfrom.clone()),
+            freq: Duration::from_secs(u64::from(a.emailalertfreq)),
+            phases: phases(a.emailalertstatus),
+            servicename: v.servicename.clone(),
+            comment: v.comment.clone(),
+        },
+    }
+}
+
+fn phases(s: AlertStatus) -> std::collections::HashSet<Phase> {
+    [
+        (s.starting, Phase::Starting),
+        (s.running, Phase::Running),
+        (s.stopping, Phase::Stopping),
+        (s.reloading, Phase::Reloading),
+    ]
+    .into_iter()
+    .filter_map(|(on, p)| on.then_some(p))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ldirectord::SystemResolver;
+    use crate::model::{CheckType, Forward};
+
+    #[test]
+    fn ldirectord_cf_becomes_a_plan() {
+        let text =
+            "checkinterval=3\nquiescent=yes\nemailalert=\"a@x, b@y\"\nemailalertstatus=running\n\
+virtual=192.168.6.240:80\n\treal=10.1.0.1:80 masq 3\n\treal=10.1.0.2:8080 gate 2\n\
+\tfallback=127.0.0.1:80 gate\n\tchecktype=on\n\tscheduler=rr\n\tfallbackcommand=\"/bin/fb\"\n";
+        let cfg = Config::parse(text, Path::new("t.cf"), &SystemResolver::new()).unwrap();
+        let p = plan_from_config(&cfg);
+        assert_eq!(p.checkinterval, Duration::from_secs(3));
+        let v = &p.virtuals[0];
+        assert_eq!(v.spec.service.scheduler, "rr");
+        assert!(v.spec.quiescent);
+        assert_eq!(v.spec.reals.len(), 2);
+        assert_eq!(v.spec.reals[0].weight, 3);
+        assert_eq!(v.spec.reals[1].forward, Forward::Route);
+        // The config's port; the kernel port is derived in reconcile.
+        assert_eq!(v.spec.reals[1].port, 8080);
+        assert_eq!(v.checks[0].checktype, CheckType::On);
+        assert_eq!(
+            v.spec.fallback.as_ref().unwrap().addr.to_string(),
+            "127.0.0.1"
+        );
+        assert_eq!(v.alerts.to, vec!["a@x".to_string(), "b@y".to_string()]);
+        assert!(v.alerts.phases.contains(&Phase::Running));
+        assert!(!v.alerts.phases.contains(&Phase::Starting));
+        assert_eq!(
+            v.fallbackcommand.as_deref().map(|s| s.trim_matches('"')),
+            Some("/bin/fb")
+        );
+        assert!(v.cleanstop);
+    }
+}

@@ -1,0 +1,266 @@
+//! One daemon instance, mini-redis style: spawn the control socket, the
+//! metrics listener and the engine, route signals, and on shutdown stop
+//! every task and wait for it (bounded). Never flushes IPVS.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+
+use crate::ha;
+use crate::kernel::NetlinkIpvs;
+use crate::model::{HaConfig, Role};
+
+use super::control;
+use super::engine::{CheckReport, CheckRunner, Engine, Loader, SharedIpvs};
+use super::metrics::{self, Page, Render};
+use super::pidfile::PidFile;
+use super::plan::Plan;
+use super::status::Status;
+use super::systemd;
+use super::web;
+
+/// Where the daemon listens and what it writes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The config file (already located).
+    pub config: PathBuf,
+    /// Pid file to write, if any.
+    pub pid_file: Option<PathBuf>,
+    /// Control socket.
+    pub socket: PathBuf,
+    /// Metrics and status HTTP listener (None: off).
+    pub metrics: Option<SocketAddr>,
+    /// Paired-director settings (`[ha]` of lvsd.toml), if any.
+    pub ha: Option<HaConfig>,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The control socket could not be bound.
+    #[error("control socket {path}: {source}")]
+    Socket {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The pid file could not be written.
+    #[error("pid file {path}: {source}")]
+    PidFile {
+        /// Pid file path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Installing a signal handler failed.
+    #[error("signal handler: {0}")]
+    Signal(std::io::Error),
+    /// The engine stopped with an error (first table read failed).
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// Run the daemon until `shutdown` completes or SIGTERM/SIGINT arrives.
+pub async fn run(
+    opts: Options,
+    plan: Plan,
+    loader: Loader,
+    ipvs: SharedIpvs,
+    make_runner: impl FnOnce(mpsc::Sender<CheckReport>) -> Arc<dyn CheckRunner>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let listener = control::bind(&opts.socket)
+        .await
+        .map_err(|source| Error::Socket {
+            path: opts.socket.clone(),
+            source,
+        })?;
+    let _pid = match &opts.pid_file {
+        Some(p) => Some(PidFile::create(p).map_err(|source| Error::PidFile {
+            path: p.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let status = Arc::new(Mutex::new(Status::new(opts.config.display().to_string())));
+    let (req_tx, req_rx) = mpsc::channel(16);
+    let (rep_tx, rep_rx) = mpsc::channel(4096);
+    let (hup_tx, hup_rx) = mpsc::channel(1);
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(control::serve(
+        listener,
+        opts.socket.clone(),
+        req_tx,
+        stop_rx.clone(),
+    )));
+    if let Some(addr) = opts.metrics {
+        // A busy metrics port must not stop load balancing: log and go on.
+        match metrics::bind(addr).await {
+            Ok(l) => {
+                let events: web::SharedEvents = Arc::default();
+                tasks.push(tokio::spawn(web::record(
+                    status.clone(),
+                    events.clone(),
+                    None,
+                    stop_rx.clone(),
+                )));
+                let render = renderer(status.clone(), ipvs.clone(), events);
+                tasks.push(tokio::spawn(metrics::serve(l, render, stop_rx.clone())));
+            }
+            Err(e) => tracing::error!(%addr, error = %e, "metrics listener disabled"),
+        }
+    }
+
+    let mut hup = signal(SignalKind::hangup()).map_err(Error::Signal)?;
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+    let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
+    let runner = make_runner(rep_tx);
+    let mut engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status);
+    let ha_thread = match opts.ha.clone() {
+        Some(cfg) => {
+            let (ctl, thread) = spawn_ha(cfg, stop_rx.clone());
+            engine = engine.with_ha(ctl);
+            Some(thread)
+        }
+        None => None,
+    };
+    let config = opts.config.display().to_string();
+    let mut engine_task =
+        tokio::spawn(engine.run(rep_rx, req_rx, hup_rx, eng_stop_rx, move || {
+            tracing::info!(config = %config, "initial table applied; ready");
+            systemd::ready("running");
+        }));
+    tokio::pin!(shutdown);
+    let engine_result = loop {
+        tokio::select! {
+            r = &mut engine_task => break r,
+            _ = hup.recv() => {
+                // A full queue means a reload is pending already.
+                let _ = hup_tx.try_send(());
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); let _ = eng_stop_tx.send(true); }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); let _ = eng_stop_tx.send(true); }
+            _ = &mut shutdown => { let _ = eng_stop_tx.send(true); }
+        }
+    };
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    if let Some(t) = ha_thread {
+        // The runner releases the VIPs on its way out; give it a moment.
+        let join = tokio::task::spawn_blocking(move || t.join());
+        if tokio::time::timeout(Duration::from_secs(10), join)
+            .await
+            .is_err()
+        {
+            tracing::warn!("HA runner did not stop in time");
+        }
+    }
+    match engine_result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Error::Engine(e)),
+        Err(e) => Err(Error::Engine(format!("engine task failed: {e}"))),
+    }
+}
+
+/// The metrics page: the engine's status plus fresh kernel counters.
+fn renderer(status: Arc<Mutex<Status>>, ipvs: SharedIpvs, events: web::SharedEvents) -> Render {
+    Arc::new(move |page| {
+        let status = status.clone();
+        let ipvs = ipvs.clone();
+        let events = events.clone();
+        Box::pin(async move {
+            let table = tokio::task::spawn_blocking(move || ipvs.table().ok())
+                .await
+                .ok()
+                .flatten();
+            let mut st = match status.lock() {
+                Ok(s) => s.clone(),
+                Err(p) => p.into_inner().clone(),
+            };
+            if let Some(t) = &table {
+                st.merge_kernel(t);
+            }
+            match page {
+                Page::Metrics => st.render_prometheus(),
+                Page::Status | Page::Html => st.render_text(SystemTime::now()),
+                Page::Json => {
+                    let ev = match events.lock() {
+                        Ok(e) => e.list(),
+                        Err(p) => p.into_inner().list(),
+                    };
+                    web::render_json(&st, None, &ev, SystemTime::now())
+                }
+            }
+        })
+    })
+}
+
+/// Run the HA subsystem on its own thread and runtime, so a busy check or
+/// reconcile never delays a heartbeat (and it can run SCHED_RR with
+/// `rt_priority`). Returns the control channel and the thread.
+fn spawn_ha(
+    cfg: HaConfig,
+    mut stop: watch::Receiver<bool>,
+) -> (mpsc::Sender<ha::Control>, std::thread::JoinHandle<()>) {
+    let (ctl, ctl_rx, role_tx, mut role_rx) = ha::channels();
+    let thread = std::thread::Builder::new()
+        .name("lvsd-ha".into())
+        .spawn(move || {
+            if let Some(p) = cfg.rt_priority.filter(|p| *p > 0) {
+                if let Err(e) = ha::enter_realtime(p) {
+                    tracing::warn!(error = %e, "HA thread stays at normal priority");
+                }
+            }
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "HA runtime failed; running without HA");
+                    return;
+                }
+            };
+            // The sync daemons follow the role on the director's own IPVS.
+            let sync: Box<dyn ha::SyncDaemons> = match NetlinkIpvs::new() {
+                Ok(n) => Box::new(ha::IpvsSync(n)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no IPVS for sync daemons");
+                    Box::new(ha::NoSync)
+                }
+            };
+            let res = rt.block_on(ha::run(cfg, sync, ctl_rx, role_tx, async move {
+                let _ = stop.changed().await;
+            }));
+            if let Err(e) = res {
+                tracing::error!("HA runner failed: {e}");
+            }
+        });
+    let thread = match thread {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the HA thread");
+            std::thread::spawn(|| {})
+        }
+    };
+    // Log role changes and show them in `systemctl status`.
+    tokio::spawn(async move {
+        while role_rx.changed().await.is_ok() {
+            let role: Role = *role_rx.borrow();
+            tracing::info!(?role, "HA role changed");
+            systemd::status(&format!("running, HA role {role:?}"));
+        }
+    });
+    (ctl, thread)
+}

@@ -1,0 +1,512 @@
+//! The daemon's view of itself for `lvsd status`, the status page and the
+//! Prometheus endpoint: every virtual, its reals, their health, weight,
+//! last check result and reason, plus reconcile counters.
+//!
+//! The engine owns the only writer; readers take a snapshot under a short
+//! lock, so a slow HTTP client never holds up reconciling.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use crate::model::{Forward, RealServer, ServiceKey, Table};
+
+use super::plan::Phase;
+
+/// Health as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    /// Not checked yet.
+    Unknown,
+    /// Passing.
+    Up,
+    /// Failing, with the reason.
+    Down(String),
+    /// Out of service while a maintenance file exists.
+    Maintenance,
+}
+
+impl Shown {
+    fn word(&self) -> &'static str {
+        match self {
+            Shown::Unknown => "unknown",
+            Shown::Up => "up",
+            Shown::Down(_) => "down",
+            Shown::Maintenance => "maintenance",
+        }
+    }
+}
+
+/// The last check of a real.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastCheck {
+    /// When it finished.
+    pub at: SystemTime,
+    /// Passed?
+    pub ok: bool,
+    /// The answer on success, the reason on failure.
+    pub detail: String,
+    /// How long it took.
+    pub latency: Duration,
+}
+
+/// One real (or the fallback) of a virtual.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealView {
+    /// Address.
+    pub addr: IpAddr,
+    /// Port as configured.
+    pub port: u16,
+    /// Forwarding method.
+    pub forward: Forward,
+    /// Configured weight.
+    pub weight: i32,
+    /// Health.
+    pub health: Shown,
+    /// Last check, if any ran.
+    pub last: Option<LastCheck>,
+    /// Checks run and failed since start.
+    pub checks: u64,
+    /// Failed checks since start.
+    pub failures: u64,
+    /// What the kernel held at the last read (weight, conns, bytes).
+    pub kernel: Option<RealServer>,
+    /// This is the fallback server.
+    pub fallback: bool,
+}
+
+/// One virtual service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualView {
+    /// Key.
+    pub key: ServiceKey,
+    /// Scheduler.
+    pub scheduler: String,
+    /// Reals then (if configured) the fallback.
+    pub reals: Vec<RealView>,
+}
+
+/// Everything `lvsd status` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Config file in use.
+    pub config: String,
+    /// Daemon pid.
+    pub pid: u32,
+    /// Current phase.
+    pub phase: Phase,
+    /// Virtual services in config order.
+    pub virtuals: Vec<VirtualView>,
+    /// Reconcile passes run.
+    pub reconciles: u64,
+    /// Kernel operations issued.
+    pub kernel_ops: u64,
+    /// Kernel operations that failed.
+    pub kernel_errors: u64,
+    /// Reloads applied.
+    pub reloads: u64,
+    /// Reloads rejected (config errors).
+    pub reload_failures: u64,
+    /// Result of the last reload, for `lvsd status`.
+    pub last_reload: Option<String>,
+}
+
+impl Status {
+    /// An empty status for a daemon starting with `config`.
+    pub fn new(config: String) -> Status {
+        Status {
+            config,
+            pid: std::process::id(),
+            phase: Phase::Starting,
+            virtuals: Vec::new(),
+            reconciles: 0,
+            kernel_ops: 0,
+            kernel_errors: 0,
+            reloads: 0,
+            reload_failures: 0,
+            last_reload: None,
+        }
+    }
+
+    /// Copy the kernel's weights, connections and counters into the view.
+    pub fn merge_kernel(&mut self, table: &Table) {
+        for v in &mut self.virtuals {
+            let entry = table.get(&v.key);
+            for r in &mut v.reals {
+                let port = kport(&v.key, r);
+                r.kernel = entry.and_then(|e| {
+                    e.reals
+                        .iter()
+                        .find(|k| k.addr == r.addr && k.port == port)
+                        .cloned()
+                });
+            }
+        }
+    }
+
+    /// The text `lvsd status` prints after its "running" line.
+    pub fn render_text(&self, now: SystemTime) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "phase {}, {} reconciles, {} kernel operations ({} failed), {} reloads ({} rejected)",
+            self.phase.name(),
+            self.reconciles,
+            self.kernel_ops,
+            self.kernel_errors,
+            self.reloads,
+            self.reload_failures
+        );
+        if let Some(r) = &self.last_reload {
+            let _ = writeln!(s, "last reload: {r}");
+        }
+        for v in &self.virtuals {
+            let _ = writeln!(s, "{} {}", v.key, v.scheduler);
+            for r in &v.reals {
+                let name = if r.fallback { "fallback " } else { "" };
+                let weight = match &r.kernel {
+                    Some(k) => format!("weight {}/{}", k.weight, r.weight),
+                    None => format!("weight -/{}", r.weight),
+                };
+                let conns = r
+                    .kernel
+                    .as_ref()
+                    .map(|k| format!(" conns {}/{}", k.active_conns, k.inact_conns))
+                    .unwrap_or_default();
+                let _ = write!(
+                    s,
+                    "  -> {}{} {} {} {}{}",
+                    name,
+                    hostport(r.addr, r.port),
+                    fwd_word(r.forward),
+                    r.health.word(),
+                    weight,
+                    conns
+                );
+                if let Some(l) = &r.last {
+                    let ago = now.duration_since(l.at).unwrap_or_default().as_secs();
+                    let res = if l.ok { "ok" } else { "failed" };
+                    let _ = write!(
+                        s,
+                        " last check {res} {}ms {ago}s ago: {}",
+                        l.latency.as_millis(),
+                        l.detail
+                    );
+                } else if let Shown::Down(why) = &r.health {
+                    let _ = write!(s, " ({why})");
+                }
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    /// The Prometheus text exposition (version 0.0.4).
+    pub fn render_prometheus(&self) -> String {
+        let mut s = String::new();
+        let gauge = |s: &mut String, name: &str, help: &str, kind: &str| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        gauge(
+            &mut s,
+            "lvsd_real_up",
+            "1 if the real server passes its checks",
+            "gauge",
+        );
+        for (v, r) in self.reals() {
+            let up = u8::from(r.health == Shown::Up);
+            let _ = writeln!(s, "lvsd_real_up{{{}}} {up}", labels(v, r));
+        }
+        gauge(
+            &mut s,
+            "lvsd_real_weight",
+            "weight of the real server in the kernel",
+            "gauge",
+        );
+        for (v, r) in self.reals() {
+            if let Some(k) = &r.kernel {
+                let _ = writeln!(s, "lvsd_real_weight{{{}}} {}", labels(v, r), k.weight);
+            }
+        }
+        gauge(
+            &mut s,
+            "lvsd_real_active_connections",
+            "active connections (kernel)",
+            "gauge",
+        );
+        for (v, r) in self.reals() {
+            if let Some(k) = &r.kernel {
+                let _ = writeln!(
+                    s,
+                    "lvsd_real_active_connections{{{}}} {}",
+                    labels(v, r),
+                    k.active_conns
+                );
+            }
+        }
+        gauge(
+            &mut s,
+            "lvsd_real_inactive_connections",
+            "inactive connections (kernel)",
+            "gauge",
+        );
+        for (v, r) in self.reals() {
+            if let Some(k) = &r.kernel {
+                let _ = writeln!(
+                    s,
+                    "lvsd_real_inactive_connections{{{}}} {}",
+                    labels(v, r),
+                    k.inact_conns
+                );
+            }
+        }
+        gauge(
+            &mut s,
+            "lvsd_real_connections_total",
+            "connections scheduled (kernel)",
+            "counter",
+        );
+        for (v, r) in self.reals() {
+            if let Some(k) = &r.kernel {
+                let _ = writeln!(
+                    s,
+                    "lvsd_real_connections_total{{{}}} {}",
+                    labels(v, r),
+                    k.stats.conns
+                );
+            }
+        }
+        gauge(
+            &mut s,
+            "lvsd_real_bytes_in_total",
+            "bytes received (kernel)",
+            "counter",
+        );
+        for (v, r) in self.reals() {
+            if let Some(k) = &r.kernel {
+                let _ = writeln!(
+                    s,
+                    "lvsd_real_bytes_in_total{{{}}} {}",
+                    labels(v, r),
+                    k.stats.inbytes
+                );
+            }
+        }
+        gauge(
+            &mut s,
+            "lvsd_real_bytes_out_total",
+            "bytes sent (kernel)",
+            "counter",
+        );
+        for (v, r) in self.reals() {
+            if let Some(k) = &r.kernel {
+                let _ = writeln!(
+                    s,
+                    "lvsd_real_bytes_out_total{{{}}} {}",
+                    labels(v, r),
+                    k.stats.outbytes
+                );
+            }
+        }
+        gauge(
+            &mut s,
+            "lvsd_check_latency_seconds",
+            "duration of the last check",
+            "gauge",
+        );
+        for (v, r) in self.reals() {
+            if let Some(l) = &r.last {
+                let _ = writeln!(
+                    s,
+                    "lvsd_check_latency_seconds{{{}}} {}",
+                    labels(v, r),
+                    l.latency.as_secs_f64()
+                );
+            }
+        }
+        gauge(&mut s, "lvsd_checks_total", "checks run", "counter");
+        for (v, r) in self.reals() {
+            let _ = writeln!(s, "lvsd_checks_total{{{}}} {}", labels(v, r), r.checks);
+        }
+        gauge(
+            &mut s,
+            "lvsd_check_failures_total",
+            "checks failed",
+            "counter",
+        );
+        for (v, r) in self.reals() {
+            let _ = writeln!(
+                s,
+                "lvsd_check_failures_total{{{}}} {}",
+                labels(v, r),
+                r.failures
+            );
+        }
+        for (name, help, val) in [
+            ("lvsd_reconciles_total", "reconcile passes", self.reconciles),
+            (
+                "lvsd_kernel_operations_total",
+                "IPVS operations issued",
+                self.kernel_ops,
+            ),
+            (
+                "lvsd_kernel_errors_total",
+                "IPVS operations that failed",
+                self.kernel_errors,
+            ),
+            ("lvsd_reloads_total", "config reloads applied", self.reloads),
+            (
+                "lvsd_reload_failures_total",
+                "config reloads rejected",
+                self.reload_failures,
+            ),
+        ] {
+            gauge(&mut s, name, help, "counter");
+            let _ = writeln!(s, "{name} {val}");
+        }
+        s
+    }
+
+    fn reals(&self) -> impl Iterator<Item = (&VirtualView, &RealView)> {
+        self.virtuals
+            .iter()
+            .flat_map(|v| v.reals.iter().map(move |r| (v, r)))
+    }
+}
+
+/// The port under which the kernel holds `r` (see `reconcile::kernel_port`).
+fn kport(key: &ServiceKey, r: &RealView) -> u16 {
+    let mut rs = RealServer::new(r.addr, r.port);
+    rs.forward = r.forward;
+    crate::reconcile::kernel_port(key, &rs)
+}
+
+fn hostport(a: IpAddr, port: u16) -> String {
+    match a {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+fn fwd_word(f: Forward) -> &'static str {
+    match f {
+        Forward::Masq => "masq",
+        Forward::Route => "gate",
+        Forward::Tunnel => "ipip",
+        Forward::Local => "local",
+        Forward::Other(_) => "other",
+    }
+}
+
+/// Prometheus label set of one real; label values escape `\`, `"` and newline.
+fn labels(v: &VirtualView, r: &RealView) -> String {
+    let esc = |x: &str| {
+        x.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    format!(
+        "virtual=\"{}\",real=\"{}\",fallback=\"{}\"",
+        esc(&v.key.to_string()),
+        esc(&hostport(r.addr, r.port)),
+        r.fallback
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Protocol, TableEntry, VirtualService};
+
+    fn sample() -> Status {
+        let key = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        let mut st = Status::new("/etc/ha.d/ldirectord.cf".into());
+        st.virtuals.push(VirtualView {
+            key,
+            scheduler: "wrr".into(),
+            reals: vec![
+                RealView {
+                    addr: "10.1.0.1".parse().unwrap(),
+                    port: 8080,
+                    forward: Forward::Masq,
+                    weight: 3,
+                    health: Shown::Up,
+                    last: Some(LastCheck {
+                        at: SystemTime::UNIX_EPOCH,
+                        ok: true,
+                        detail: "200 OK".into(),
+                        latency: Duration::from_millis(12),
+                    }),
+                    checks: 4,
+                    failures: 1,
+                    kernel: None,
+                    fallback: false,
+                },
+                RealView {
+                    addr: "10.1.0.2".parse().unwrap(),
+                    port: 9999,
+                    forward: Forward::Route,
+                    weight: 2,
+                    health: Shown::Down("connection refused".into()),
+                    last: None,
+                    checks: 0,
+                    failures: 0,
+                    kernel: None,
+                    fallback: false,
+                },
+            ],
+        });
+        st
+    }
+
+    #[test]
+    fn kernel_merge_finds_dr_reals_under_the_virtual_port() {
+        let mut st = sample();
+        let mut k1 = RealServer::new("10.1.0.1".parse().unwrap(), 8080);
+        k1.weight = 3;
+        k1.active_conns = 7;
+        k1.stats.inbytes = 1234;
+        let mut k2 = RealServer::new("10.1.0.2".parse().unwrap(), 80);
+        k2.weight = 0;
+        let t = Table {
+            entries: vec![TableEntry {
+                service: VirtualService::new(st.virtuals[0].key),
+                reals: vec![k1, k2],
+            }],
+        };
+        st.merge_kernel(&t);
+        assert_eq!(
+            st.virtuals[0].reals[0]
+                .kernel
+                .as_ref()
+                .unwrap()
+                .active_conns,
+            7
+        );
+        assert_eq!(st.virtuals[0].reals[1].kernel.as_ref().unwrap().weight, 0);
+        let text = st.render_text(SystemTime::UNIX_EPOCH + Duration::from_secs(5));
+        assert!(text.contains("TCP 10.0.0.1:80 wrr\n"), "{text}");
+        assert!(
+            text.contains("  -> 10.1.0.1:8080 masq up weight 3/3 conns 7/0 last check ok 12ms 5s ago: 200 OK\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  -> 10.1.0.2:9999 gate down weight 0/2 conns 0/0 (connection refused)\n"
+            ),
+            "{text}"
+        );
+        let prom = st.render_prometheus();
+        assert!(prom.contains(
+            "lvsd_real_bytes_in_total{virtual=\"TCP 10.0.0.1:80\",real=\"10.1.0.1:8080\",fallback=\"false\"} 1234\n"
+        ), "{prom}");
+        assert!(prom.contains(
+            "lvsd_real_up{virtual=\"TCP 10.0.0.1:80\",real=\"10.1.0.2:9999\",fallback=\"false\"} 0\n"
+        ));
+        assert!(prom.contains("lvsd_check_latency_seconds{virtual=\"TCP 10.0.0.1:80\",real=\"10.1.0.1:8080\",fallback=\"false\"} 0.012\n"));
+    }
+}

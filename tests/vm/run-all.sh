@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs INSIDE the test VM (started by scripts/vm-test.sh): loads IPVS and
+# its schedulers, then runs every tests/vm/NN-*.sh with a per-test timeout,
+# prints each result and ends with `vm: N passed, N failed`.
+# Each test gets LVSD_BIN_DIR, LVSD_REPO (and LVSD_KERNEL_TEST_BIN,
+# LVSD_VM_OUT); it exits 0 on pass and prints what differed otherwise.
+set -uo pipefail
+
+REPO=${LVSD_REPO:?}
+OUT=${LVSD_VM_OUT:-/tmp/lvsd-vm}
+TMO=${LVSD_VM_TEST_TIMEOUT:-900}
+mkdir -p "$OUT"
+LOG="$OUT/run.log"
+: > "$LOG"
+say() { echo "$*" | tee -a "$LOG"; }
+
+export PATH="$PATH:/usr/sbin:/sbin"
+for m in ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr \
+    ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh \
+    ip_vs_pe_sip dummy veth nlmon; do
+  modprobe "$m" 2>>"$LOG" || say "run-all: modprobe $m failed (continuing)"
+done
+say "run-all: kernel $(uname -r), $(nproc) cpus"
+
+pass=0; fail=0; failed=()
+for t in "$REPO"/tests/vm/[0-9][0-9]-*.sh; do
+  [ -e "$t" ] || continue
+  name=$(basename "$t" .sh)
+  if [ -n "${LVSD_VM_GLOB:-}" ]; then
+    # shellcheck disable=SC2053
+    [[ $name == $LVSD_VM_GLOB ]] || continue
+  fi
+  start=$(date +%s)
+  timeout --kill-after=10 "$TMO" bash "$t" > "$OUT/$name.log" 2>&1
+  rc=$?
+  secs=$(( $(date +%s) - start ))
+  if [ $rc -eq 0 ]; then
+    pass=$((pass + 1)); say "PASS $name (${secs}s)"
+  else
+    fail=$((fail + 1)); failed+=("$name")
+    [ $rc -eq 124 ] && say "FAIL $name (timeout after ${TMO}s)" || say "FAIL $name (exit $rc, ${secs}s)"
+    # What differed: the tail of the test's own output.
+    tail -n 40 "$OUT/$name.log" | sed 's/^/    /' | tee -a "$LOG"
+  fi
+done
+say "vm: $pass passed, $fail failed"
+if [ $fail -eq 0 ] && [ $pass -gt 0 ]; then echo 0 > "$OUT/rc"; exit 0; fi
+echo 1 > "$OUT/rc"
+exit 1

@@ -131,7 +131,8 @@ struct Runner {
     generation: u64,
     seq: u64,
     takeover: takeover::Takeover,
-    sync: Box<dyn SyncDaemons>,
+    /// Wanted sync-daemon state, applied by the sync worker.
+    sync_tx: watch::Sender<Option<SyncState>>,
     role_tx: watch::Sender<Role>,
     hook_tx: mpsc::Sender<(Role, Role)>,
     daemon_healthy: bool,
@@ -205,6 +206,44 @@ pub async fn run(
             }
         });
     }
+    // Sync-daemon changes go through the (synchronous) IPVS client and the
+    // kernel may take seconds to stop a sync thread; a worker on the
+    // blocking pool applies the latest wanted state so the heartbeat loop
+    // never waits for it.
+    let (sync_tx, mut sync_rx) = watch::channel::<Option<SyncState>>(None);
+    if let Some(sd) = cfg.sync_daemon.clone() {
+        tasks.spawn(async move {
+            let mut sync = Some(sync);
+            while sync_rx.changed().await.is_ok() {
+                let Some(state) = *sync_rx.borrow_and_update() else {
+                    continue;
+                };
+                let Some(mut s) = sync.take() else { return };
+                let mut want = sd.clone();
+                want.state = state;
+                let done = tokio::task::spawn_blocking(move || {
+                    let r = s.set(state, &want);
+                    (s, r)
+                })
+                .await;
+                match done {
+                    Ok((s, r)) => {
+                        sync = Some(s);
+                        match r {
+                            Ok(()) => tracing::info!(?state, "sync daemon set"),
+                            Err(e) => {
+                                tracing::error!(?state, error = %e, "sync daemon change failed")
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "sync daemon worker failed");
+                        return;
+                    }
+                }
+            }
+        });
+    }
     let params = Params {
         node: cfg.node.clone(),
         priority: cfg.priority,
@@ -220,7 +259,7 @@ pub async fn run(
         generation: auth::boot_generation(),
         seq: 0,
         takeover: takeover::Takeover::new(cfg.vips.clone(), cfg.announce)?,
-        sync,
+        sync_tx,
         role_tx,
         hook_tx,
         daemon_healthy: true,
@@ -283,12 +322,8 @@ pub async fn run(
 
 impl Runner {
     fn set_sync(&mut self, state: SyncState) {
-        if let Some(mut sd) = self.cfg.sync_daemon.clone() {
-            sd.state = state;
-            if let Err(e) = self.sync.set(state, &sd) {
-                tracing::error!(?state, error = %e, "sync daemon change failed");
-            }
-        }
+        // Only the latest wish matters; the worker catches up.
+        let _ = self.sync_tx.send(Some(state));
     }
 
     fn send_heartbeat(&mut self) {

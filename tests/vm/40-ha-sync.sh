@@ -65,9 +65,11 @@ name = "dir-$n"
 priority = $prio
 [ha]
 key_file = "$KEY"
-keepalive_ms = 100
-deadtime_ms = 500
-initdead_ms = 1500
+# Generous: the guest is emulated (TCG) and slow; this test is about
+# connection survival, not failover speed.
+keepalive_ms = 200
+deadtime_ms = 2000
+initdead_ms = 5000
 [[ha.link]]
 name = "lan"
 interface = "lan"
@@ -107,19 +109,24 @@ start a; sleep 0.5; start b
 wait_role a active 30 && wait_role b standby 30 || { echo "pair did not settle"; cat "$W"/*.log; exit 1; }
 echo "daemons on a:"; nsx ${P}a ipvsadm -L --daemon
 echo "daemons on b:"; nsx ${P}b ipvsadm -L --daemon
+sleep 3 # the sync worker applies daemon changes off the heartbeat loop
 nsx ${P}a ipvsadm -L --daemon | grep -q "master sync daemon" || { echo "no master daemon on active"; exit 1; }
 nsx ${P}b ipvsadm -L --daemon | grep -q "backup sync daemon" || { echo "no backup daemon on standby"; exit 1; }
 
 # Two long-lived connections, then the active director dies mid-stream.
-nsx ${P}c "$BIN" tcp-client --to 10.77.0.100:5000 --seconds 20 --interval-ms 100 >"$W/nat.out" 2>&1 &
+nsx ${P}c "$BIN" tcp-client --to 10.77.0.100:5000 --seconds 40 --interval-ms 100 >"$W/nat.out" 2>&1 &
 nat=$!
-nsx ${P}c "$BIN" tcp-client --to 10.77.0.100:5001 --seconds 20 --interval-ms 100 >"$W/dr.out" 2>&1 &
+nsx ${P}c "$BIN" tcp-client --to 10.77.0.100:5001 --seconds 40 --interval-ms 100 >"$W/dr.out" 2>&1 &
 dr=$!
 sleep 5
 echo "connections synced to b:"; nsx ${P}b ipvsadm -Lnc
 nsx ${P}a ip link set lan down; nsx ${P}a ip link set int down; nsx ${P}a ip link set xo down
 kill -9 "${PID[a]}"
-wait_role b active 10 || { echo "b did not take over"; cat "$W/b.log"; exit 1; }
+wait_role b active 30 || { echo "b did not take over"; cat "$W/b.log"; exit 1; }
+for ((i = 0; i < 100; i++)); do
+    nsx ${P}b ipvsadm -L --daemon | grep -q "master sync daemon" && break
+    sleep 0.2
+done
 nsx ${P}b ipvsadm -L --daemon | grep -q "master sync daemon" || { echo "b did not switch to master"; exit 1; }
 rc=0
 wait "$nat" || rc=1

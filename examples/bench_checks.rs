@@ -223,8 +223,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num =
         |i: usize, d: usize| -> usize { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
+    // the checker gets one worker thread (its CPU is what is measured); the
+    // HTTP server may use both cores
+    let workers = if args.first().map(String::as_str) == Some("server") {
+        2
+    } else {
+        1
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         .enable_all()
         .build();
     let Ok(rt) = rt else {

@@ -122,7 +122,7 @@ bench() { # IMPL -> prints one ms value per line
         t0=$(date +%s.%N)
         kill_node "$act"
         wait_until 5 has_vip "$stb" || echo "$impl #$i: $stb did not take over" >&2
-        wait_until 3 sh -c "[ -n \"\$(. tests/ha/lib.sh; failover_ms $WORK/ping.log $t0)\" ]" || true
+        wait_until 3 sh -c "awk -v t=$t0 -f $HA_LIB_DIR/failover_ms.awk $WORK/ping.log | grep -q ." || true
         kill "$pp" 2>/dev/null; wait "$pp" 2>/dev/null || true
         ms=$(failover_ms "$WORK/ping.log" "$t0")
         [[ -n $ms ]] && echo "$ms" >>"$out" || echo "$impl #$i: pings did not resume" >&2

@@ -50,7 +50,7 @@ if [ -f scripts/check-servers.sh ]; then
   trap 'bash scripts/check-servers.sh stop >/dev/null 2>&1' EXIT
 fi
 stage build cargo build --all-targets
-stage cargo-test cargo test --all-targets
+stage cargo-test cargo test --all-targets --no-fail-fast
 maybe vm-tests scripts/vm-test.sh
 maybe ops-tests scripts/test-ops.sh
 

@@ -528,6 +528,30 @@ fn sync_daemons() {
 
 #[test]
 #[ignore]
+fn local_real_server_keeps_its_forwarding_method() {
+    // 192.168.255.254 is the harness's own address on lvsd0. Kernels before
+    // 3.x switched a local real to LOCALNODE; __ip_vs_update_dest no longer
+    // does, so 6.1 lists what was asked (FakeTable does the same).
+    let c = client();
+    let k = tcp("10.0.0.1", 80);
+    c.add_service(&VirtualService::new(k)).unwrap();
+    let mut r = RealServer::new(ip("192.168.255.254"), 80);
+    r.forward = Forward::Masq;
+    c.add_dest(&k, &r).unwrap();
+    let got = c.dests(&k).unwrap();
+    assert_eq!(got[0].forward, Forward::Masq, "{got:?}");
+    // ipvsadm agrees ("Prot LocalAddress" in its header is not a match).
+    let listed = ipvsadm(&["-Ln"]);
+    let line = listed
+        .lines()
+        .find(|l| l.contains("192.168.255.254:80"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains("Masq"), "{line}");
+    c.flush().unwrap();
+}
+
+#[test]
+#[ignore]
 fn stats_are_read() {
     // Counters stay 0 without traffic; the test checks the 64-bit stats
     // path decodes and zeroing works without error on a populated table.

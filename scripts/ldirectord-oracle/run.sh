@@ -30,10 +30,10 @@ PY
 (cd "$tmp" && exec ldirectord -d "$tmp/conf.cf" start >/dev/null 2>"$tmp/stderr") &
 pid=$!
 # Stop once ipvsadm has not been called for ${QUIET:-12} s (the first check
-# pass is done; a loaded machine needs long pauses), at most 180 s.
+# pass is done; a loaded machine needs long pauses), at most ${MAXSECS:-180} s.
 # SIGKILL: no cleanstop purge.
 last=-1; same=0
-for _ in $(seq 360); do
+for _ in $(seq $((2 * ${MAXSECS:-180}))); do
     sleep 0.5
     n=$(wc -l < "$tmp/log.txt" 2>/dev/null || echo 0)
     if [ "$n" = "$last" ] && [ "$n" != 0 ]; then same=$((same+1)); else same=0; fi

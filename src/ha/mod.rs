@@ -247,7 +247,7 @@ pub async fn run(
     loop {
         let deadline = r
             .machine
-            .next_deadline()
+            .next_deadline(Instant::now())
             .map(tokio::time::Instant::from_std);
         let input = tokio::select! {
             _ = &mut shutdown => break,

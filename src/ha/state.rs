@@ -247,12 +247,15 @@ impl Machine {
         hb.ping_reach = self.ping_reach;
     }
 
-    /// The next instant at which `Tick` may change something.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// The next instant after `now` at which `Tick` may change something
+    /// (never one in the past, so a runner sleeping until it cannot spin).
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let t = &self.p.timings;
         let mut next: Option<Instant> = None;
         let mut consider = |i: Instant| {
-            next = Some(next.map_or(i, |n| n.min(i)));
+            if i > now {
+                next = Some(next.map_or(i, |n| n.min(i)));
+            }
         };
         if self.role == Role::Init {
             consider(self.started + t.initdead);

@@ -73,7 +73,7 @@ fn wire_info(m: &Machine, node: &str) -> PeerInfo {
 fn init_waits_initdead_then_goes_active() {
     let t0 = Instant::now();
     let mut m = Machine::new(params("a", 100, false), t0);
-    assert_eq!(m.next_deadline(), Some(t0 + 1000 * MS));
+    assert_eq!(m.next_deadline(t0), Some(t0 + 1000 * MS));
     assert!(m.step(Input::Tick, t0 + 999 * MS).is_empty());
     assert_eq!(m.role(), Role::Init);
     let out = m.step(Input::Tick, t0 + 1000 * MS);
@@ -115,9 +115,11 @@ fn peer_dead_only_when_every_link_is_silent() {
     assert_eq!(m.links_alive(), vec![false, true]);
     // Now link 1 stops too: dead exactly deadtime after its last beat.
     let last = t0 + 2000 * MS;
-    assert_eq!(m.next_deadline(), Some(last + 250 * MS));
+    assert_eq!(m.next_deadline(last), Some(last + 250 * MS));
     let out = m.step(Input::Tick, last + 250 * MS);
     assert!(has_event(&out, |e| matches!(e, Event::LateHeartbeat(_))));
+    // After the warning the next wake-up is the dead line itself.
+    assert_eq!(m.next_deadline(last + 250 * MS), Some(last + 400 * MS));
     assert!(m.step(Input::Tick, last + 399 * MS).is_empty());
     let out = m.step(Input::Tick, last + 400 * MS);
     assert!(has_event(&out, |e| *e == Event::PeerDead("a".into())));
@@ -195,6 +197,9 @@ fn auto_failback_waits_for_delay_and_off_never_fails_back() {
             }
         }
         assert_eq!(stepped_down, auto.then_some(5), "auto_failback={auto}");
+        // Deadlines are never in the past (a runner would spin on them).
+        let late = back + 2000 * MS;
+        assert!(m.next_deadline(late).is_none_or(|d| d > late));
     }
 }
 

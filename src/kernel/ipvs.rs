@@ -331,6 +331,17 @@ impl Inner {
             }
         };
         if let Err(e) = self.send_all(&buf, kind0) {
+            // A send buffer smaller than our chunk (a lowered wmem_default):
+            // nothing was sent, so halve the chunk and try again.
+            if e.errno() == Some(libc::EMSGSIZE) && ops.len() > 1 && results.len() == ops.len() {
+                let mid = ops.len() / 2;
+                let (ra, rb) = results.split_at_mut(mid);
+                if let (Some(a), Some(b)) = (ops.get(..mid), ops.get(mid..)) {
+                    self.apply_chunk(a, ra);
+                    self.apply_chunk(b, rb);
+                    return;
+                }
+            }
             fail_all(results, &e);
             return;
         }

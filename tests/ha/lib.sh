@@ -12,6 +12,7 @@
 P="lvha$$"
 NS_A="${P}a" NS_B="${P}b" NS_C="${P}c" NS_SW="${P}sw"
 VIP=10.77.0.100
+HA_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/lvsd-ha.XXXXXX)}
 declare -A PID
 
@@ -73,13 +74,5 @@ wait_until() {
 
 now_ms() { date +%s%3N; }
 
-# failover_ms PINGLOG T0: ms from T0 to the first echo reply (ping -D) that
-# follows a gap of at least 50 ms, i.e. the first answer from the new owner.
-# Replies still in flight from the dead node (no gap yet) are skipped.
-failover_ms() {
-    awk -v t="$2" '/bytes from/ {
-        ts = substr($1, 2, length($1) - 2) + 0
-        if (ts > t + 0 && prev > 0 && ts - prev > 0.05) { printf "%d\n", (ts - t) * 1000; exit }
-        prev = ts
-    }' "$1"
-}
+# failover_ms PINGLOG T0: see failover_ms.awk.
+failover_ms() { awk -v t="$2" -f "$HA_LIB_DIR/failover_ms.awk" "$1"; }

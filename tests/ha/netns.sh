@@ -135,7 +135,7 @@ for ((i = 1; i <= ITER; i++)); do
     wait "${PID[$act]}" 2>/dev/null || true
     unset "PID[$act]"
     if ! wait_until 5 is_role "$stb" active; then fail "iteration $i: $stb did not take over"; kill "$pp"; break; fi
-    wait_until 3 sh -c "[ -n \"\$(. tests/ha/lib.sh; failover_ms $PINGLOG $t0)\" ]" || true
+    wait_until 3 sh -c "awk -v t=$t0 -f $HA_LIB_DIR/failover_ms.awk $PINGLOG | grep -q ." || true
     kill "$pp" 2>/dev/null; wait "$pp" 2>/dev/null || true
     ms=$(failover_ms "$PINGLOG" "$t0")
     if [[ -z $ms ]]; then fail "iteration $i: client pings did not resume"; else echo "$ms" >>"$RESULTS"; fi

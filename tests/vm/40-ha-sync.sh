@@ -11,6 +11,7 @@
 #   real R (NAT) 10.88.0.10 -- int bridge --+ A 10.88.0.1  B 10.88.0.2  (gw VIP 10.88.0.254)
 #   A 10.78.0.1 -- xo -- B 10.78.0.2   (heartbeat link 2 + sync daemon)
 set -euo pipefail
+[[ -n ${LVSD_VM_TRACE:-} ]] && set -x
 BIN=${LVSD_BIN_DIR:?}/examples/lvsd-ha
 [[ -x $BIN ]] || { echo "40-ha-sync: $BIN missing (cargo build --examples)"; exit 1; }
 P=lvhv
@@ -21,7 +22,8 @@ cleanup() {
         ip netns del "$ns" 2>/dev/null || true
     done
 }
-trap cleanup EXIT
+show_logs() { for f in "$W"/a.log "$W"/b.log; do echo "--- $f"; tail -n 30 "$f"; done; }
+trap 'rc=$?; ((rc)) && show_logs; cleanup' EXIT
 cleanup
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 for ns in a b c r sw; do ip netns add ${P}$ns; nsx ${P}$ns ip link set lo up; done

@@ -147,6 +147,8 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
             .uri(uri)
             .header(hyper::header::HOST, host_header.as_str())
             .header(hyper::header::USER_AGENT, "lvsd-check")
+            // one request per connection, like LWP without keep-alive
+            .header(hyper::header::CONNECTION, "close")
             .body(Empty::<Bytes>::new())
             .map_err(|e| CheckError::Config(format!("bad request: {e}")))?;
         let resp = if url.https && !proxy {
@@ -221,10 +223,9 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| CheckError::Protocol(format!("HTTP: {e}")))?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let result = async {
+    // Drive the connection in this task (no spawn per check): poll it
+    // alongside the request until the whole answer is read.
+    let exchange = async {
         let resp = sender.send_request(req).await.map_err(http_err)?;
         let status = resp.status();
         let location = resp
@@ -238,10 +239,20 @@ where
             .map_err(|e| CheckError::Protocol(format!("HTTP body: {e}")))?
             .to_bytes();
         Ok((status, location, body))
+    };
+    tokio::pin!(exchange);
+    tokio::pin!(conn);
+    let mut conn_done = false;
+    loop {
+        tokio::select! {
+            r = &mut exchange => return r,
+            c = &mut conn, if !conn_done => {
+                conn_done = true;
+                // An error here also fails the exchange, which says why.
+                let _ = c;
+            }
+        }
     }
-    .await;
-    driver.abort();
-    result
 }
 
 fn http_err(e: hyper::Error) -> CheckError {

@@ -19,11 +19,24 @@ fn quote(s: &str) -> String {
     out
 }
 
+/// Net::IMAP::Simple's test: `^\*\s+(?:OK|PREAUTH)`, case-insensitive.
+pub fn greeting_ok(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix('*') else {
+        return false;
+    };
+    let trimmed = rest.trim_start();
+    if trimmed.len() == rest.len() {
+        return false;
+    }
+    let up = trimmed.to_ascii_uppercase();
+    up.starts_with("OK") || up.starts_with("PREAUTH")
+}
+
 /// Run an IMAP check.
 pub async fn check(spec: &CheckSpec, target: &Target, tls: bool) -> CheckResult {
     let mut c = Lines::connect(spec, target, tls).await?;
     let greeting = c.line().await?;
-    if !(greeting.starts_with("* OK") || greeting.starts_with("* PREAUTH")) {
+    if !greeting_ok(&greeting) {
         return Err(CheckError::Mismatch(format!(
             "greeting {}",
             show(&greeting)
@@ -48,4 +61,17 @@ pub async fn check(spec: &CheckSpec, target: &Target, tls: bool) -> CheckResult 
     }
     let _ = c.send("a2 LOGOUT\r\n").await;
     Ok(greeting)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn greetings() {
+        assert!(super::greeting_ok("* OK ready"));
+        assert!(super::greeting_ok("*  ok ready"));
+        assert!(super::greeting_ok("* PREAUTH x"));
+        assert!(!super::greeting_ok("*OK"));
+        assert!(!super::greeting_ok("* BYE go away"));
+        assert!(!super::greeting_ok("+OK pop"));
+    }
 }

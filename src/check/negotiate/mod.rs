@@ -76,9 +76,34 @@ pub fn receive_matches(receive: &str, text: &str) -> Result<bool, CheckError> {
     if receive.is_empty() {
         return Ok(true);
     }
-    let re = regex::Regex::new(receive)
-        .map_err(|e| CheckError::Config(format!("receive is not a valid regex: {e}")))?;
-    Ok(re.is_match(text))
+    Ok(compiled(receive)?.is_match(text))
+}
+
+/// Compiled `receive` regexes, shared by every check: compiling on each run
+/// would cost more than the rest of a loopback HTTP check. Bounded by the
+/// distinct `receive` strings of the configuration (cleared if it grows past
+/// a limit, e.g. after many reloads).
+fn compiled(receive: &str) -> Result<std::sync::Arc<regex::Regex>, CheckError> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<regex::Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Ok(map) = cache.lock() {
+        if let Some(re) = map.get(receive) {
+            return Ok(re.clone());
+        }
+    }
+    let re = Arc::new(
+        regex::Regex::new(receive)
+            .map_err(|e| CheckError::Config(format!("receive is not a valid regex: {e}")))?,
+    );
+    if let Ok(mut map) = cache.lock() {
+        if map.len() > 4096 {
+            map.clear();
+        }
+        map.insert(receive.to_string(), re.clone());
+    }
+    Ok(re)
 }
 
 /// `request` without ldirectord's leading `/`.

@@ -284,3 +284,32 @@ pub fn find_config(name: Option<&Path>) -> Result<PathBuf, Error> {
             .join(", "),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_order_matches_ldirectord() {
+        let e = find_config(Some(Path::new("no-such-lvsd-test.cf")));
+        match e {
+            Err(Error::NotFound { tried, .. }) => assert_eq!(
+                tried,
+                "/etc/ha.d/no-such-lvsd-test.cf, /etc/ha.d/conf/no-such-lvsd-test.cf, no-such-lvsd-test.cf"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let dir = std::env::temp_dir().join(format!("lvsd-find-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let f = dir.join("x.cf");
+        let _ = std::fs::write(&f, "");
+        assert_eq!(find_config(Some(&f)).ok(), Some(f.clone()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn load_reports_unreadable_files() {
+        let e = Config::load(Path::new("/nonexistent-lvsd-dir/ldirectord.cf"));
+        assert!(matches!(e, Err(Error::Io { .. })));
+    }
+}

@@ -24,7 +24,8 @@ fi
 
 cd "$REPO"
 if [ "${LVSD_SKIP_BUILD:-0}" != 1 ]; then
-  cargo build --bins
+  # --examples: tests/vm/40-ha-sync.sh runs examples/lvsd-ha.
+  cargo build --bins --examples
   # The path of the compiled integration test binary, from cargo itself.
   cargo test --no-run --test kernel_vm --message-format=json 2>/dev/null \
     | python3 -c '

@@ -8,7 +8,8 @@
 #
 #   client C  10.77.0.10 --+-- lan bridge --+ A 10.77.0.1  B 10.77.0.2  (VIP 10.77.0.100)
 #   real R (DR) 10.77.0.20-+                |
-#   real R (NAT) 10.88.0.10 -- int bridge --+ A 10.88.0.1  B 10.88.0.2  (gw VIP 10.88.0.254)
+#   real N (NAT) 10.88.0.10 -- int bridge --+ A 10.88.0.1  B 10.88.0.2  (gw VIP 10.88.0.254)
+#   (separate real servers: a NAT real must not reach the client directly)
 #   A 10.78.0.1 -- xo -- B 10.78.0.2   (heartbeat link 2 + sync daemon)
 set -euo pipefail
 [[ -n ${LVSD_VM_TRACE:-} ]] && set -x
@@ -17,7 +18,7 @@ BIN=${LVSD_BIN_DIR:?}/examples/lvsd-ha
 P=lvhv
 W=$(mktemp -d)
 cleanup() {
-    for ns in ${P}a ${P}b ${P}c ${P}r ${P}sw; do
+    for ns in ${P}a ${P}b ${P}c ${P}r ${P}n ${P}sw; do
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
     done
@@ -26,7 +27,7 @@ show_logs() { for f in "$W"/a.log "$W"/b.log; do echo "--- $f"; tail -n 30 "$f";
 trap 'rc=$?; ((rc)) && show_logs; cleanup' EXIT
 cleanup
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-for ns in a b c r sw; do ip netns add ${P}$ns; nsx ${P}$ns ip link set lo up; done
+for ns in a b c r n sw; do ip netns add ${P}$ns; nsx ${P}$ns ip link set lo up; done
 nsx ${P}sw ip link add lanbr type bridge; nsx ${P}sw ip link set lanbr up
 nsx ${P}sw ip link add intbr type bridge; nsx ${P}sw ip link set intbr up
 port() { # NS IFNAME BRIDGE ADDR
@@ -38,17 +39,17 @@ port() { # NS IFNAME BRIDGE ADDR
 port a lan lanbr 10.77.0.1/24;  port b lan lanbr 10.77.0.2/24
 port c lan lanbr 10.77.0.10/24; port r lan lanbr 10.77.0.20/24
 port a int intbr 10.88.0.1/24;  port b int intbr 10.88.0.2/24
-port r int intbr 10.88.0.10/24
+port n int intbr 10.88.0.10/24
 ip link add xo netns ${P}a type veth peer name xo netns ${P}b
 nsx ${P}a ip addr add 10.78.0.1/24 dev xo; nsx ${P}a ip link set xo up
 nsx ${P}b ip addr add 10.78.0.2/24 dev xo; nsx ${P}b ip link set xo up
 # Real server: NAT replies go via the internal gateway VIP; DR needs the VIP
 # on lo without answering ARP for it.
-nsx ${P}r ip route add default via 10.88.0.254 dev int
+nsx ${P}n ip route add default via 10.88.0.254 dev int
 nsx ${P}r ip addr add 10.77.0.100/32 dev lo
 nsx ${P}r sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 nsx ${P}r sysctl -qw net.ipv4.conf.lan.arp_ignore=1 net.ipv4.conf.lan.arp_announce=2
-nsx ${P}r "$BIN" tcp-echo --listen 0.0.0.0:5000 & 
+nsx ${P}n "$BIN" tcp-echo --listen 0.0.0.0:5000 &
 nsx ${P}r "$BIN" tcp-echo --listen 0.0.0.0:5001 &
 KEY=$W/key; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"; chmod 600 "$KEY"
 for n in a b; do

@@ -226,6 +226,7 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
     }
     let tables = [
         ("node", "RawNode"),
+        ("metrics", "RawMetrics"),
         ("ha", "RawHa"),
         ("ha.link", "RawLink"),
         ("ha.vip", "RawVip"),
@@ -237,7 +238,7 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
     let top = raw_fields(&src, "RawFile");
     assert_eq!(
         top,
-        ["ha", "node"].iter().map(|s| s.to_string()).collect(),
+        ["ha", "metrics", "node"].iter().map(|s| s.to_string()).collect(),
         "new top-level table in lvsd.toml: document it in lvsd.toml.5 and here"
     );
     for (t, raw) in tables {

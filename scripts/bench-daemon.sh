@@ -92,7 +92,8 @@ fresh_ns() {
   ip -n bench addr add 10.0.0.1/8 dev dummy0
   ip -n bench link set dummy0 up
 }
-lines() { ip netns exec bench wc -l < /proc/net/ip_vs; }
+# /proc/net follows the reading process's namespace: read it inside.
+lines() { ip netns exec bench cat /proc/net/ip_vs | wc -l; }
 # wait_lines N CAP: seconds until /proc/net/ip_vs has N lines, or "timeout"
 wait_lines() {
   local n=$1 cap=$2 t0; t0=$(now)

@@ -433,25 +433,35 @@ impl Engine {
             tracing::error!("{} failed: {e}", self.describe(c));
         }
         // Remember which reals are in the kernel now (readdquiescent=no
-        // only re-adds reals this daemon never placed).
+        // only re-adds reals this daemon never placed). Sets, not scans:
+        // a start with 10,000 reals must stay linear.
+        type Dest = (ServiceKey, std::net::IpAddr, u16);
+        let mut added: HashSet<Dest> = HashSet::new();
+        let mut deleted: HashSet<Dest> = HashSet::new();
+        for c in &applied.done {
+            match c {
+                Change::AddReal(k, r) => {
+                    added.insert((*k, r.addr, r.port));
+                }
+                Change::DelReal(k, r) => {
+                    deleted.insert((*k, r.addr, r.port));
+                }
+                _ => {}
+            }
+        }
+        let had: HashSet<Dest> = actual
+            .entries
+            .iter()
+            .flat_map(|e| e.reals.iter().map(move |r| (e.service.key, r.addr, r.port)))
+            .collect();
         for v in &self.plan.virtuals {
             let key = v.key();
             if scope.is_some_and(|s| !s.contains(&key)) {
                 continue;
             }
             for (rk, real, _) in v.reals() {
-                let kp = kernel_port(&key, real);
-                let hit = |r: &RealServer| r.addr == real.addr && r.port == kp;
-                let added = applied
-                    .done
-                    .iter()
-                    .any(|c| matches!(c, Change::AddReal(k, r) if *k == key && hit(r)));
-                let deleted = applied
-                    .done
-                    .iter()
-                    .any(|c| matches!(c, Change::DelReal(k, r) if *k == key && hit(r)));
-                let had = actual.get(&key).is_some_and(|e| e.reals.iter().any(hit));
-                if (had || added) && !deleted {
+                let d = (key, real.addr, kernel_port(&key, real));
+                if (had.contains(&d) || added.contains(&d)) && !deleted.contains(&d) {
                     self.placed.insert(rk);
                 }
             }
@@ -502,18 +512,23 @@ impl Engine {
     /// ldirectord's log wording for a change.
     fn describe(&self, c: &Change) -> String {
         let is_fallback = |k: &ServiceKey, r: &RealServer| {
-            self.plan.virtuals.iter().any(|v| {
-                v.key() == *k
-                    && v.spec
-                        .fallback
-                        .as_ref()
-                        .is_some_and(|f| f.addr == r.addr && kernel_port(k, f) == r.port)
-                    && !v
-                        .spec
-                        .reals
-                        .iter()
-                        .any(|x| x.addr == r.addr && kernel_port(k, x) == r.port)
-            })
+            // Only virtuals with a fallback can match; few have one.
+            self.plan
+                .virtuals
+                .iter()
+                .filter(|v| v.spec.fallback.is_some())
+                .any(|v| {
+                    v.key() == *k
+                        && v.spec
+                            .fallback
+                            .as_ref()
+                            .is_some_and(|f| f.addr == r.addr && kernel_port(k, f) == r.port)
+                        && !v
+                            .spec
+                            .reals
+                            .iter()
+                            .any(|x| x.addr == r.addr && kernel_port(k, x) == r.port)
+                })
         };
         let vs = |k: &ServiceKey| crate::daemon::hooks::fallback_args(k).0;
         let rs = |r: &RealServer| {

@@ -6,7 +6,7 @@ _lvsd()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
     case $prev in
-        --socket|--pid-file|--log-file)
+        --socket|--pid-file|--log-file|--toml)
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --metrics)
             COMPREPLY=($(compgen -W "off 127.0.0.1:9612" -- "$cur")); return ;;
@@ -14,10 +14,10 @@ _lvsd()
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "-d --debug --socket --pid-file --log-file --metrics -h --help -v --version --" -- "$cur"))
+        COMPREPLY=($(compgen -W "-d --debug --socket --pid-file --log-file --toml --metrics -h --help -v --version --" -- "$cur"))
         return
     fi
-    COMPREPLY=($(compgen -W "start stop restart try-restart reload force-reload status run check-config" -- "$cur"))
+    COMPREPLY=($(compgen -W "start stop restart try-restart reload force-reload status standby takeover run check-config" -- "$cur"))
     COMPREPLY+=($(compgen -f -X '!*.cf' -- "$cur"))
 }
 complete -F _lvsd lvsd

@@ -238,7 +238,10 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
     let top = raw_fields(&src, "RawFile");
     assert_eq!(
         top,
-        ["ha", "metrics", "node"].iter().map(|s| s.to_string()).collect(),
+        ["ha", "metrics", "node"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         "new top-level table in lvsd.toml: document it in lvsd.toml.5 and here"
     );
     for (t, raw) in tables {

@@ -4,6 +4,8 @@
 # client; LVS direct routing, VIP 10.0.0.100), then: steady traffic, the
 # tables, a real server failing and returning, the active director dying.
 # Every number printed is measured here; nothing is scripted in advance.
+# Both directors run lvsd with the same ldirectord.cf and an lvsd.toml whose
+# [ha] table pairs them (heartbeats, VIP takeover, IPVS sync daemons).
 # Env: LVSD_BIN_DIR, LVSD_REPO, DEMO_OUT (shared with the host).
 set -uo pipefail
 BIN=${LVSD_BIN_DIR:?}
@@ -15,7 +17,6 @@ export PATH="$BIN:$PATH:/usr/sbin:/sbin"
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 NET="$PY $REPO/scripts/demo-net.py"
-HA=$BIN/examples/lvsd-ha
 T0=$(date +%s.%N)
 
 rm -rf "$RUN"; mkdir -p "$RUN"
@@ -49,9 +50,6 @@ wait_for() {
 for m in ip_vs ip_vs_rr veth bridge; do modprobe $m 2>/dev/null; done
 if ! [ -e /proc/net/ip_vs ]; then
   say "demo: this kernel has no IPVS"; echo 1 >"$OUT/rc"; exit 1
-fi
-if [ ! -x "$HA" ]; then
-  say "demo: $HA missing (scripts/demo.sh builds it)"; echo 1 >"$OUT/rc"; exit 1
 fi
 
 step "Building the network: one LAN (bridge), directors d1 d2, real servers r1 r2 r3, a client"
@@ -141,13 +139,11 @@ syncid = 1
 EOF
 done
 
-step "Starting lvsd on both directors (same ldirectord.cf), then pairing them"
-say "    not yet: lvsd does not run the director pair itself yet. Each director runs"
-say "    lvsd (IPVS table + health checks) next to examples/lvsd-ha, the HA library"
-say "    (lvsd::ha) on its own: heartbeats, VIP takeover, IPVS sync daemons."
+step "Starting lvsd on both directors as a pair (same ldirectord.cf; lvsd.toml with [ha])"
 for d in d1 d2; do
-  LVSD_ARGS=(--socket "$RUN/$d/lvsd.sock" --pid-file "$RUN/$d/lvsd.pid" --metrics 127.0.0.1:9612)
-  bg $d "$RUN/$d/lvsd.log" lvsd "${LVSD_ARGS[@]}" run "$RUN/ldirectord.cf"
+  bg $d "$RUN/$d/lvsd.log" lvsd --socket "$RUN/$d/lvsd.sock" --pid-file "$RUN/$d/lvsd.pid" \
+    --toml "$RUN/$d/lvsd.toml" --metrics 127.0.0.1:9612 run "$RUN/ldirectord.cf"
+  [ $d = d1 ] && sleep 1
 done
 # table_has DIRECTOR REAL COUNT: the real appears COUNT times in the table.
 table_has() { local n; n=$(ns "$1" lvsadm -Ln | grep -c -- "-> $2"); [ "$n" = "$3" ]; }
@@ -155,19 +151,17 @@ all_up() { for r in 11 12 13; do table_has "$1" "10.0.0.$r:80" 1 || return 1; do
 for d in d1 d2; do
   wait_for 180 all_up $d || problem "$d: the three reals never all entered the table"
 done
-bg d1 "$RUN/d1/ha.log" "$HA" run "$RUN/d1/lvsd.toml" --status "$RUN/d1/ha.status" --ipvs
-sleep 0.5
-bg d2 "$RUN/d2/ha.log" "$HA" run "$RUN/d2/lvsd.toml" --status "$RUN/d2/ha.status" --ipvs
-role_is() { grep -qx "role=$2" "$RUN/$1/ha.status" 2>/dev/null; }
+lvsd_status() { ns "$1" timeout 60 lvsd --socket "$RUN/$1/lvsd.sock" --pid-file "$RUN/$1/lvsd.pid" "$RUN/ldirectord.cf" status 2>&1; }
+role_is() { lvsd_status "$1" | grep -qi "^ha: node $1 role $2"; }
 wait_for 120 role_is d1 active || problem "d1 never became active"
 wait_for 120 role_is d2 standby || problem "d2 never became standby"
-say "    d1: $(grep -h '^role=' "$RUN/d1/ha.status" 2>/dev/null)  d2: $(grep -h '^role=' "$RUN/d2/ha.status" 2>/dev/null)"
+for d in d1 d2; do say "    $d: $(lvsd_status $d | grep '^ha:')"; done
 say "    VIP on d1: $(ns d1 ip -4 -o addr show dev eth0 | grep -c 10.0.0.100) address(es); on d2: $(ns d2 ip -4 -o addr show dev eth0 | grep -c 10.0.0.100)"
 
 step "The client starts steady traffic: a new connection every 100 ms, one kept-alive connection (5 requests/s)"
 bg client "$RUN/client.err" $NET client http://10.0.0.100/ "$RUN/client.log"
-t_start=$(now)
 wait_for 120 grep -q " ok " "$RUN/client.log" || problem "client gets no answers"
+t_start=$(now)
 sleep 3
 $NET stats "$RUN/client.log" "$t_start" | grep -v = | show
 
@@ -175,7 +169,7 @@ for d in d1 d2; do
   step "$d: lvsadm -Ln --stats"
   ns $d lvsadm -Ln --stats | show
   step "$d: lvsd status"
-  ns $d timeout 60 lvsd --socket "$RUN/$d/lvsd.sock" --pid-file "$RUN/$d/lvsd.pid" "$RUN/ldirectord.cf" status 2>&1 | show
+  lvsd_status $d | show
 done
 
 step "Real server r2 fails: its health check starts answering 503"
@@ -212,7 +206,7 @@ for p in $(ip netns pids d1); do kill -9 "$p" 2>/dev/null; done
 ns d1 ip link set eth0 down
 if wait_for 120 role_is d2 active; then
   t_active=$(now)
-  say "    d2 reports itself active $(awk -v a="$t_kill" -v b="$t_active" 'BEGIN{printf "%.2f", b-a}')s after d1 died"
+  say "    d2 reports itself active (lvsd status) $(awk -v a="$t_kill" -v b="$t_active" 'BEGIN{printf "%.2f", b-a}')s after d1 died"
 else
   problem "d2 never took over"
 fi
@@ -230,18 +224,9 @@ say "    requests failed during the switch: ${new_failed} new-connection, ${kept
 
 step "d2 after the takeover: lvsadm -Ln --stats and lvsd status"
 ns d2 lvsadm -Ln --stats | show
-ns d2 timeout 60 lvsd --socket "$RUN/d2/lvsd.sock" --pid-file "$RUN/d2/lvsd.pid" "$RUN/ldirectord.cf" status | show
+lvsd_status d2 | show
 say "    status page on d2 (what a browser at http://127.0.0.1:9612/ shows):"
-ns d2 $PY -c '
-import json, urllib.request
-d = json.load(urllib.request.urlopen("http://127.0.0.1:9612/status.json", timeout=5))
-for v in d["virtuals"]:
-    for r in v["reals"]:
-        k = r["kernel"] or {}
-        print(f"{v[\"key\"]} -> {r[\"addr\"]}: {r[\"health\"]}, weight {k.get(\"weight\",\"-\")}, active {k.get(\"active\",\"-\")}")
-for e in d["events"][:5]:
-    print("event:", e["text"])
-' 2>&1 | show
+ns d2 $NET page 127.0.0.1:9612 2>&1 | show
 
 step "Summary"
 $NET stats "$RUN/client.log" "$t_start" | grep -v = | sed 's/^/whole run: /' | show

@@ -8,6 +8,7 @@
                                           kept-alive connection (a request every
                                           200 ms); one line per request in LOG
   demo-net.py stats LOG FROM [TO]         summary of LOG between two epochs
+  demo-net.py page HOST:PORT              lvsd's status.json, in short
 """
 import http.client
 import http.server
@@ -113,6 +114,8 @@ def stats(log, t_from, t_to=None):
             if x[2]:
                 gap = max(gap, x[0] - last)
                 last = x[0]
+        if r:  # failures up to the end of the window count too
+            gap = max(gap, r[-1][0] - last)
         label = "new connections " if kind == "new" else "kept-alive conn."
         print(f"{label}: {len(r):4d} requests, {bad:3d} failed, longest gap {gap:.2f}s  [{spread}]")
         if kind == "kept":
@@ -122,6 +125,22 @@ def stats(log, t_from, t_to=None):
         print(f"{kind.upper()}_GAP={gap:.2f}")
 
 
+def page(hostport):
+    import json
+    import urllib.request
+
+    d = json.load(urllib.request.urlopen(f"http://{hostport}/status.json", timeout=10))
+    h = d.get("ha")
+    if h:
+        print(f"pair: node {h['node']} role {h['role']}, peer {h['peer']} alive={h['peer_alive']}, transitions {h['transitions']}")
+    for v in d["virtuals"]:
+        for r in v["reals"]:
+            k = r["kernel"] or {}
+            print(f"{v['key']} -> {r['addr']}: {r['health']}, weight {k.get('weight', '-')}, active {k.get('active', '-')}")
+    for e in d["events"][:6]:
+        print("event:", e["text"])
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"server": server, "client": client, "stats": stats}[cmd](*args)
+    {"server": server, "client": client, "stats": stats, "page": page}[cmd](*args)

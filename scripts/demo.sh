@@ -13,8 +13,8 @@ cd "$REPO"
 
 echo "demo: checking prerequisites (scripts/setup-vm.sh)"
 bash scripts/setup-vm.sh
-echo "demo: building lvsd, lvsadm and the HA runner (debug)"
-cargo build -q --bins --example lvsd-ha
+echo "demo: building lvsd and lvsadm (debug)"
+cargo build -q --bins
 
 rm -rf "$OUT"; mkdir -p "$OUT"
 : >"$OUT/demo.log"

@@ -101,6 +101,8 @@ pub async fn run(
         req_tx,
         stop_rx.clone(),
     )));
+    // The HA status for the status page (None: single director).
+    let (ha_tx, ha_rx) = watch::channel(None);
     if let Some(addr) = opts.metrics {
         // A busy metrics port must not stop load balancing: log and go on.
         match metrics::bind(addr).await {
@@ -109,10 +111,10 @@ pub async fn run(
                 tasks.push(tokio::spawn(web::record(
                     status.clone(),
                     events.clone(),
-                    None,
+                    Some(ha_rx.clone()),
                     stop_rx.clone(),
                 )));
-                let render = renderer(status.clone(), ipvs.clone(), events);
+                let render = renderer(status.clone(), ipvs.clone(), events, ha_rx);
                 tasks.push(tokio::spawn(metrics::serve(l, render, stop_rx.clone())));
             }
             Err(e) => tracing::error!(%addr, error = %e, "metrics listener disabled"),
@@ -128,6 +130,13 @@ pub async fn run(
     let ha_thread = match opts.ha.clone() {
         Some(cfg) => {
             let (ctl, thread) = spawn_ha(cfg, stop_rx.clone());
+            if opts.metrics.is_some() {
+                tasks.push(tokio::spawn(web::poll_ha(
+                    ctl.clone(),
+                    ha_tx,
+                    stop_rx.clone(),
+                )));
+            }
             engine = engine.with_ha(ctl);
             Some(thread)
         }
@@ -174,11 +183,17 @@ pub async fn run(
 }
 
 /// The metrics page: the engine's status plus fresh kernel counters.
-fn renderer(status: Arc<Mutex<Status>>, ipvs: SharedIpvs, events: web::SharedEvents) -> Render {
+fn renderer(
+    status: Arc<Mutex<Status>>,
+    ipvs: SharedIpvs,
+    events: web::SharedEvents,
+    ha: watch::Receiver<Option<crate::ha::Status>>,
+) -> Render {
     Arc::new(move |page| {
         let status = status.clone();
         let ipvs = ipvs.clone();
         let events = events.clone();
+        let ha = ha.borrow().clone();
         Box::pin(async move {
             let table = tokio::task::spawn_blocking(move || ipvs.table().ok())
                 .await
@@ -199,7 +214,7 @@ fn renderer(status: Arc<Mutex<Status>>, ipvs: SharedIpvs, events: web::SharedEve
                         Ok(e) => e.list(),
                         Err(p) => p.into_inner().list(),
                     };
-                    web::render_json(&st, None, &ev, SystemTime::now())
+                    web::render_json(&st, ha.as_ref(), &ev, SystemTime::now())
                 }
             }
         })

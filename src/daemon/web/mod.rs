@@ -204,6 +204,36 @@ pub async fn record(
     }
 }
 
+/// How often the HA status is fetched for the page.
+pub const HA_POLL_EVERY: Duration = Duration::from_millis(500);
+
+/// Ask the HA runner for its status every [`HA_POLL_EVERY`] and publish
+/// it for the page and the event recorder, until `shutdown` flips or the
+/// runner is gone (then `None` is published: the pair is not running).
+pub async fn poll_ha(
+    ctl: tokio::sync::mpsc::Sender<ha::Control>,
+    out: watch::Sender<Option<ha::Status>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(HA_POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if ctl.send(ha::Control::Status(tx)).await.is_err() {
+            let _ = out.send(None);
+            return;
+        }
+        // A runner busy for longer than this keeps the last status shown.
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), rx).await {
+            let _ = out.send(Some(s));
+        }
+    }
+}
+
 fn snapshot(status: &Arc<Mutex<Status>>) -> Status {
     match status.lock() {
         Ok(s) => s.clone(),

@@ -63,9 +63,7 @@ noop() { :; }
 IN="$W/table.txt"
 RESET=reset_ipv; r_ipv=$(best ip netns exec bench-ipv "$IPVSADM" -R)
 RESET=reset_lvs; r_lvs=$(best ip netns exec bench-lvs "$LVSADM" -R)
-# Leave both tables loaded for the listings.
-ip netns exec bench-ipv "$IPVSADM" -R < "$IN"
-ip netns exec bench-lvs "$LVSADM" -R < "$IN"
+# The last restore of each tool left its table loaded for the listings.
 IN=/dev/null; RESET=noop
 l_ipv=$(best ip netns exec bench-ipv "$IPVSADM" -Ln)
 l_lvs=$(best ip netns exec bench-ipv "$LVSADM" -Ln)

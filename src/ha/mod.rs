@@ -298,7 +298,9 @@ pub async fn run(
                 if next_send < now {
                     next_send = now + keepalive;
                 }
-                r.self_check(sends).await
+                // Also tick on every send: a safety net so timeouts are judged
+                // at least once per keepalive even if a deadline wake-up is lost.
+                r.self_check(sends).await.or(Some(Input::Tick))
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                 Some(Input::Tick)

@@ -22,7 +22,17 @@ for m in ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr \
 done
 say "run-all: kernel $(uname -r), $(nproc) cpus"
 
-pass=0; fail=0; failed=()
+# tests/vm/known-failures lists tests that do not pass yet, one
+# `NAME  reason` a line: they still run and their output is shown, but they
+# do not fail the suite. Each entry names its open issue; remove it when the
+# test passes (an unexpected pass is reported as XPASS).
+KNOWN="$REPO/tests/vm/known-failures"
+known_reason() {
+  [ -f "$KNOWN" ] || return 1
+  awk -v n="$1" '$1 == n { $1 = ""; sub(/^ /, ""); print; found = 1 } END { exit !found }' "$KNOWN"
+}
+
+pass=0; fail=0; failed=(); xfail=()
 for t in "$REPO"/tests/vm/[0-9][0-9]-*.sh; do
   [ -e "$t" ] || continue
   name=$(basename "$t" .sh)
@@ -34,6 +44,16 @@ for t in "$REPO"/tests/vm/[0-9][0-9]-*.sh; do
   timeout --kill-after=10 "$TMO" bash "$t" > "$OUT/$name.log" 2>&1
   rc=$?
   secs=$(( $(date +%s) - start ))
+  if reason=$(known_reason "$name"); then
+    if [ $rc -eq 0 ]; then
+      say "XPASS $name (${secs}s): listed in known-failures but passed"
+    else
+      xfail+=("$name")
+      say "XFAIL $name (exit $rc, ${secs}s): known failure: $reason"
+      tail -n 40 "$OUT/$name.log" | sed 's/^/    /' | tee -a "$LOG"
+    fi
+    continue
+  fi
   if [ $rc -eq 0 ]; then
     pass=$((pass + 1)); say "PASS $name (${secs}s)"
   else
@@ -43,6 +63,7 @@ for t in "$REPO"/tests/vm/[0-9][0-9]-*.sh; do
     tail -n 40 "$OUT/$name.log" | sed 's/^/    /' | tee -a "$LOG"
   fi
 done
+[ ${#xfail[@]} -gt 0 ] && say "vm: known failures, not counted: ${xfail[*]}"
 say "vm: $pass passed, $fail failed"
 if [ $fail -eq 0 ] && [ $pass -gt 0 ]; then echo 0 > "$OUT/rc"; exit 0; fi
 echo 1 > "$OUT/rc"

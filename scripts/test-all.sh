@@ -33,6 +33,22 @@ stage() {
   fi
 }
 
+# A stage whose test is known not to pass yet (it names its open issue): it
+# runs and its output is shown, but it does not fail the suite.
+known=()
+known_stage() {
+  local name=$1 issue=$2
+  shift 2
+  echo
+  echo "==== stage: $name (known failure, $issue)"
+  if "$@"; then
+    echo "==== stage $name: ok (listed as a known failure of $issue: now passing)"
+  else
+    known+=("$name")
+    echo "==== stage $name: KNOWN FAILURE ($issue), not counted"
+  fi
+}
+
 # Optional stages run only when their script is in the tree.
 maybe() {
   local name=$1 script=$2
@@ -51,12 +67,16 @@ if [ -f scripts/check-servers.sh ]; then
 fi
 stage build cargo build --all-targets
 stage cargo-test cargo test --all-targets --no-fail-fast
+known_stage ha-netns "issue 5" cargo test --test ha -- --ignored
 maybe vm-tests scripts/vm-test.sh
 maybe ops-tests scripts/test-ops.sh
 
 echo
 if [ "$failed" -gt 0 ]; then
   echo "failed stages: ${failed_names[*]}"
+fi
+if [ ${#known[@]} -gt 0 ]; then
+  echo "known failures (open issues, not counted): ${known[*]}"
 fi
 echo "stages: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

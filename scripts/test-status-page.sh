@@ -69,7 +69,10 @@ for _ in $(seq 50); do
   curl -sf "http://127.0.0.1:$MPORT/status.json" >/dev/null 2>&1 && break
   sleep 0.2
 done
-if ! curl -sf "http://127.0.0.1:$MPORT/" | grep -q 'status.json'; then
+# Read the page whole first: `curl | grep -q` under pipefail fails when grep
+# stops reading early and curl gets SIGPIPE.
+page=$(curl -sf "http://127.0.0.1:$MPORT/" || true)
+if ! grep -q 'status.json' <<<"$page"; then
   echo "test-status-page: FAIL: daemon does not serve the page"; cat "$tmp/lvsd.log"; exit 1
 fi
 

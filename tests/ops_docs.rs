@@ -234,7 +234,6 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
         ("ha.ping", "RawPing"),
         ("ha.sync_daemon", "RawSync"),
         ("ha.hook", "RawHook"),
-        ("metrics", "RawMetrics"),
     ];
     let top = raw_fields(&src, "RawFile");
     assert_eq!(

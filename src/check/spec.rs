@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 pub use crate::model::{CheckSpec, CheckType, Family, HttpMethod, Protocol, Service};
 
@@ -12,28 +11,7 @@ pub use crate::model::{CheckSpec, CheckType, Family, HttpMethod, Protocol, Servi
 /// request "/", checktimeout 5 s, negotiatetimeout 30 s, interval 10 s):
 /// a base for tests, benchmarks and hand-built checks.
 pub fn base() -> CheckSpec {
-    CheckSpec {
-        checktype: CheckType::Negotiate,
-        service: Service::None,
-        protocol: Protocol::Tcp,
-        family: Family::V4,
-        request: "/".into(),
-        receive: String::new(),
-        request_from_real: false,
-        httpmethod: HttpMethod::Get,
-        virtualhost: None,
-        login: String::new(),
-        passwd: String::new(),
-        database: String::new(),
-        secret: String::new(),
-        checkport: None,
-        checkcommand: "/bin/true".into(),
-        checktimeout: Duration::from_secs(5),
-        negotiatetimeout: Duration::from_secs(30),
-        checkinterval: Duration::from_secs(10),
-        failurecount: 1,
-        checkcount: 1,
-    }
+    CheckSpec::defaults()
 }
 
 /// Reject what cannot be checked at all (today: `service=oracle`, for

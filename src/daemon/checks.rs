@@ -115,31 +115,17 @@ fn ip_text(a: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CheckSpec, CheckType, Family, HttpMethod, Protocol, Service};
+    use crate::model::{CheckSpec, CheckType, Protocol, Service};
     use std::time::Duration;
 
     fn spec(ct: CheckType) -> CheckSpec {
         CheckSpec {
             checktype: ct,
             service: Service::Http,
-            protocol: Protocol::Tcp,
-            family: Family::V4,
-            request: "/".into(),
-            receive: String::new(),
-            request_from_real: false,
-            httpmethod: HttpMethod::Get,
-            virtualhost: None,
-            login: String::new(),
-            passwd: String::new(),
-            database: String::new(),
-            secret: String::new(),
-            checkport: None,
-            checkcommand: "/bin/true".into(),
             checktimeout: Duration::from_millis(300),
             negotiatetimeout: Duration::from_millis(300),
             checkinterval: Duration::from_millis(50),
-            failurecount: 1,
-            checkcount: 1,
+            ..CheckSpec::defaults()
         }
     }
 

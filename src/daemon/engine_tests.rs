@@ -5,9 +5,7 @@
 use super::*;
 use crate::daemon::plan::{Alerts, VirtualPlan};
 use crate::kernel::FakeTable;
-use crate::model::{
-    CheckSpec, CheckType, Family, Forward, HttpMethod, Protocol, Service, VirtualService,
-};
+use crate::model::{CheckSpec, CheckType, Forward, Protocol, Service, VirtualService};
 use crate::reconcile::VirtualSpec;
 
 struct NoChecks;
@@ -21,24 +19,10 @@ fn check(ct: CheckType) -> CheckSpec {
     CheckSpec {
         checktype: ct,
         service: Service::Http,
-        protocol: Protocol::Tcp,
-        family: Family::V4,
-        request: "/".into(),
-        receive: String::new(),
-        request_from_real: false,
-        httpmethod: HttpMethod::Get,
-        virtualhost: None,
-        login: String::new(),
-        passwd: String::new(),
-        database: String::new(),
-        secret: String::new(),
-        checkport: None,
-        checkcommand: "/bin/true".into(),
         checktimeout: Duration::from_secs(1),
         negotiatetimeout: Duration::from_secs(1),
         checkinterval: Duration::from_secs(1),
-        failurecount: 1,
-        checkcount: 1,
+        ..CheckSpec::defaults()
     }
 }
 

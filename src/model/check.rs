@@ -271,6 +271,34 @@ pub struct CheckSpec {
 }
 
 impl CheckSpec {
+    /// ldirectord's per-virtual defaults: negotiate, service none, request
+    /// "/", checktimeout 5 s, negotiatetimeout 30 s, checkinterval 10 s,
+    /// failurecount and checkcount 1. A base for hand-built checks and tests.
+    pub fn defaults() -> CheckSpec {
+        CheckSpec {
+            checktype: CheckType::Negotiate,
+            service: Service::None,
+            protocol: Protocol::Tcp,
+            family: Family::V4,
+            request: "/".into(),
+            receive: String::new(),
+            request_from_real: false,
+            httpmethod: HttpMethod::Get,
+            virtualhost: None,
+            login: String::new(),
+            passwd: String::new(),
+            database: String::new(),
+            secret: String::new(),
+            checkport: None,
+            checkcommand: "/bin/true".into(),
+            checktimeout: Duration::from_secs(5),
+            negotiatetimeout: Duration::from_secs(30),
+            checkinterval: Duration::from_secs(10),
+            failurecount: 1,
+            checkcount: 1,
+        }
+    }
+
     /// The port a check connects to (`ld_checkport`): `checkport`, else the
     /// real's port when non-zero, else the service's well-known port.
     pub fn port_for(&self, real_port: u16) -> Option<u16> {
@@ -315,26 +343,9 @@ mod tests {
 
     fn spec(service: Service) -> CheckSpec {
         CheckSpec {
-            checktype: CheckType::Negotiate,
             service,
-            protocol: Protocol::Tcp,
-            family: Family::V4,
             request: "/index.html".into(),
-            receive: String::new(),
-            request_from_real: false,
-            httpmethod: HttpMethod::Get,
-            virtualhost: None,
-            login: String::new(),
-            passwd: String::new(),
-            database: String::new(),
-            secret: String::new(),
-            checkport: None,
-            checkcommand: "/bin/true".into(),
-            checktimeout: Duration::from_secs(5),
-            negotiatetimeout: Duration::from_secs(30),
-            checkinterval: Duration::from_secs(10),
-            failurecount: 1,
-            checkcount: 1,
+            ..CheckSpec::defaults()
         }
     }
 

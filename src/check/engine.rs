@@ -193,20 +193,14 @@ async fn check_task(
         target,
         assume_up,
     } = entry;
-    if let Err(reason) = super::spec::validate(&spec) {
-        let _ = tx
-            .send(Event {
-                id,
-                health: Health::Down(reason.clone()),
-                latency: Duration::ZERO,
-                reason,
-            })
-            .await;
-        return;
-    }
-    if spec.checktype == CheckType::Off {
-        // ldirectord forces such reals down once and never checks them.
-        let reason = super::CheckError::Off.to_string();
+    // A spec that cannot run, and checktype=off (ldirectord forces such
+    // reals down once and never checks them), report down once and stop.
+    let never_checked = match super::spec::validate(&spec) {
+        Err(reason) => Some(reason),
+        Ok(()) if spec.checktype == CheckType::Off => Some(super::CheckError::Off.to_string()),
+        Ok(()) => None,
+    };
+    if let Some(reason) = never_checked {
         let _ = tx
             .send(Event {
                 id,

@@ -125,6 +125,27 @@ impl Builder<'_> {
         });
     }
 
+    /// Whether `name` (`real`/`real6`, `fallback`/`fallback6`, with `base`
+    /// the IPv4 spelling) fits a `virtual` (`v6` false) or `virtual6` block;
+    /// reports the error when it does not.
+    fn family_matches(&mut self, line: usize, name: &str, base: &str, v6: bool) -> bool {
+        if name.ends_with('6') == v6 {
+            return true;
+        }
+        let want = if v6 {
+            format!("{base}6")
+        } else {
+            base.to_string()
+        };
+        let vname = if v6 { "virtual6" } else { "virtual" };
+        self.err(
+            line,
+            name,
+            format!("not allowed in a {vname} block: use {want}"),
+        );
+        false
+    }
+
     fn warn(&mut self, line: usize, directive: &str, message: impl Into<String>) {
         self.warnings.push(Diagnostic {
             path: self.path.clone(),
@@ -291,14 +312,7 @@ impl Builder<'_> {
         }
         match name {
             "real" | "real6" => {
-                if (name == "real6") != b.v6 {
-                    let want = if b.v6 { "real6" } else { "real" };
-                    let vname = if b.v6 { "virtual6" } else { "virtual" };
-                    self.err(
-                        line,
-                        name,
-                        format!("not allowed in a {vname} block: use {want}"),
-                    );
+                if !self.family_matches(line, name, "real", b.v6) {
                     return;
                 }
                 if let Some(r) = self.take(line, name, d::real(value)) {
@@ -408,14 +422,7 @@ impl Builder<'_> {
                 b.virtualhost = (!v.is_empty()).then(|| v.to_string());
             }
             "fallback" | "fallback6" => {
-                if (name == "fallback6") != b.v6 {
-                    let want = if b.v6 { "fallback6" } else { "fallback" };
-                    let vname = if b.v6 { "virtual6" } else { "virtual" };
-                    self.err(
-                        line,
-                        name,
-                        format!("not allowed in a {vname} block: use {want}"),
-                    );
+                if !self.family_matches(line, name, "fallback", b.v6) {
                     return;
                 }
                 if let Some(f) = self.take(line, name, d::fallback(value)) {

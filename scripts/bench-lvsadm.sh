@@ -11,7 +11,7 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 KERNEL=${LVSD_KERNEL_DIR:-/var/cache/lvsd-test/kernel}/vmlinuz
-REPS=${BENCH_REPS:-3}
+REPS=${BENCH_REPS:-5}
 
 if [ "${1:-}" != "--guest" ]; then
   (cd "$REPO" && cargo build --release --bin lvsadm)
@@ -23,9 +23,12 @@ if [ "${1:-}" != "--guest" ]; then
   exit
 fi
 
-LVSADM=$2
-IPVSADM=/usr/sbin/ipvsadm
 W=$(mktemp -d)
+# Both binaries run from the same place, a copy in the guest's scratch dir.
+cp "$2" "$W/lvsadm"
+cp /usr/sbin/ipvsadm "$W/ipvsadm"
+LVSADM=$W/lvsadm
+IPVSADM=$W/ipvsadm
 modprobe ip_vs
 modprobe ip_vs_wlc
 python3 - > "$W/table.txt" <<'PY'
@@ -45,28 +48,28 @@ done
 trap 'ip netns del bench-ipv; ip netns del bench-lvs' EXIT
 
 now() { date +%s.%N; }
-# Best of REPS runs of "$@" (stdin from $IN), in seconds.
-best() {
-  local b=""
-  for _ in $(seq "$REPS"); do
-    "$RESET"
-    local t0 t1
-    t0=$(now); "$@" < "$IN" > /dev/null; t1=$(now)
-    b=$(python3 -c "import sys; a=float(sys.argv[1]); d=float(sys.argv[2])-float(sys.argv[3]); print(d if not a or d < a else a)" "${b:-0}" "$t1" "$t0")
-  done
-  echo "$b"
+# Seconds taken by "$@" with stdin from $1.
+timed() {
+  local in=$1 t0 t1
+  shift
+  t0=$(now); "$@" < "$in" > /dev/null; t1=$(now)
+  python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]))" "$t1" "$t0"
 }
-reset_ipv() { ip netns exec bench-ipv "$IPVSADM" -C; }
-reset_lvs() { ip netns exec bench-lvs "$LVSADM" -C; }
-noop() { :; }
-
-IN="$W/table.txt"
-RESET=reset_ipv; r_ipv=$(best ip netns exec bench-ipv "$IPVSADM" -R)
-RESET=reset_lvs; r_lvs=$(best ip netns exec bench-lvs "$LVSADM" -R)
-# The last restore of each tool left its table loaded for the listings.
-IN=/dev/null; RESET=noop
-l_ipv=$(best ip netns exec bench-ipv "$IPVSADM" -Ln)
-l_lvs=$(best ip netns exec bench-ipv "$LVSADM" -Ln)
+# The two tools run alternately, REPS times each, so a slow spell of the
+# (emulated, shared) machine hits both alike; the report gives medians.
+: > "$W/r_ipv"; : > "$W/r_lvs"; : > "$W/l_ipv"; : > "$W/l_lvs"
+for _ in $(seq "$REPS"); do
+  ip netns exec bench-ipv "$IPVSADM" -C
+  timed "$W/table.txt" ip netns exec bench-ipv "$IPVSADM" -R >> "$W/r_ipv"
+  ip netns exec bench-lvs "$LVSADM" -C
+  timed "$W/table.txt" ip netns exec bench-lvs "$LVSADM" -R >> "$W/r_lvs"
+done
+# The last restore of each tool left its table loaded; both tools list the
+# table ipvsadm restored.
+for _ in $(seq "$REPS"); do
+  timed /dev/null ip netns exec bench-ipv "$IPVSADM" -Ln >> "$W/l_ipv"
+  timed /dev/null ip netns exec bench-ipv "$LVSADM" -Ln >> "$W/l_lvs"
+done
 
 ip netns exec bench-ipv "$IPVSADM" -Ln > "$W/a"; ip netns exec bench-ipv "$LVSADM" -Ln > "$W/b"
 ip netns exec bench-lvs "$IPVSADM" -Ln > "$W/c"; ip netns exec bench-lvs "$LVSADM" -Ln > "$W/d"
@@ -76,11 +79,15 @@ cmp -s "$W/c" "$W/d" || same=no
 cmp -s "$W/a" "$W/d" || same=no
 lines=$(wc -l < "$W/a")
 
-python3 - "$r_ipv" "$r_lvs" "$l_ipv" "$l_lvs" "$same" "$lines" "$REPS" <<'PY'
-import sys
-ri, rl, li, ll = map(float, sys.argv[1:5])
-same, lines, reps = sys.argv[5], sys.argv[6], sys.argv[7]
-print(f"table: 1000 TCP services x 10 NAT reals ({lines} lines of -Ln), best of {reps}")
+python3 - "$W" "$same" "$lines" "$REPS" <<'PY'
+import statistics, sys
+w, same, lines, reps = sys.argv[1:5]
+def load(name):
+    return [float(x) for x in open(f"{w}/{name}").read().split()]
+ri, rl, li, ll = (statistics.median(load(n)) for n in ("r_ipv", "r_lvs", "l_ipv", "l_lvs"))
+print(f"table: 1000 TCP services x 10 NAT reals ({lines} lines of -Ln), median of {reps} alternating runs")
+for n in ("r_ipv", "r_lvs", "l_ipv", "l_lvs"):
+    print(f"  {n}: " + " ".join(f"{x:.3f}" for x in load(n)))
 print(f"restore  ipvsadm -R {ri:.3f} s   lvsadm -R {rl:.3f} s   speed-up {ri / rl:.1f}x")
 print(f"list     ipvsadm -Ln {li:.3f} s  lvsadm -Ln {ll:.3f} s  speed-up {li / ll:.1f}x")
 print(f"-Ln output identical (both tools, both tables): {same}")

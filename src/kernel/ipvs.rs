@@ -18,8 +18,8 @@ use crate::model::{
     Family, RealServer, ServiceKey, SyncDaemon, Timeouts, VersionInfo, VirtualService,
 };
 use crate::wire::ipvs::{
-    parse_replies, push_family_request, push_request, IpvsMessage, Reply, FLAGS_CHANGE, FLAGS_DUMP,
-    IPVS_GENL_NAME,
+    dest_from_genl, parse_replies_with, push_family_request, push_request, IpvsMessage, Reply,
+    FLAGS_CHANGE, FLAGS_DUMP, IPVS_GENL_NAME,
 };
 
 /// Most request bytes per `sendmsg`: below the default `wmem_default`
@@ -31,10 +31,24 @@ const RCVBUF: usize = 8 * 1024 * 1024;
 /// What one queued ack costs against the receive buffer: its skb's
 /// truesize (~700 bytes on x86-64), rounded up for safety.
 const ACK_TRUESIZE: usize = 1024;
-/// Slots per `recvmmsg` call and the size of each (an ack is 36 bytes with
-/// `NETLINK_CAP_ACK`; the kernel caps a dump part at 32 KiB).
+/// Slots per `recvmmsg` call (an ack is 36 bytes with `NETLINK_CAP_ACK`,
+/// one datagram each).
 const RECV_SLOTS: usize = 128;
-const SLOT_BYTES: usize = 32 * 1024;
+
+/// Bytes per receive slot. Deliberately small: the kernel sizes every
+/// dump part it allocates by the largest receive buffer the socket ever
+/// offered (`max_recvmsg_len`, capped at 32 KiB), and with
+/// `init_on_alloc` (Debian's default) it zeroes that allocation twice per
+/// dump. A 32 KiB slot made that zeroing ~10% of `lvsadm -Ln` (one
+/// GET_DEST dump per service). `NLMSG_GOODSIZE`, the size of every
+/// non-dump reply and the floor of a dump part, is just under one page
+/// (capped at 8 KiB), so one page (at most 8 KiB) always holds a whole
+/// datagram.
+fn slot_bytes() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page).unwrap_or(4096).clamp(4096, 8192)
+}
 /// Upper bound on receive calls for one request or chunk, so a kernel
 /// that never answers cannot hang us forever (each call blocks at most
 /// the socket's timeout).
@@ -46,7 +60,9 @@ struct Inner {
     seq: u32,
     /// Ops a chunk may hold so that all their acks fit in the receive buffer.
     max_ops: usize,
-    slots: Vec<Vec<u8>>,
+    /// `RECV_SLOTS` receive slots of `slot` bytes, allocated on first use.
+    slots: Vec<u8>,
+    slot: usize,
 }
 
 /// IPVS client over generic netlink (family "IPVS", version 1), for the
@@ -126,6 +142,7 @@ impl NetlinkIpvs {
             seq: 1,
             max_ops,
             slots: Vec::new(),
+            slot: slot_bytes(),
         };
         inner.family = inner.resolve()?;
         tracing::debug!(
@@ -161,6 +178,15 @@ fn request(op: &Op) -> IpvsMessage {
     }
 }
 
+/// Decodes one IPVS data message (generic netlink payload, message type).
+type Decoder<M> = dyn FnMut(&[u8], u16) -> Result<M, netlink_packet_core::DecodeError>;
+
+/// The typed decoder: every reply as an `IpvsMessage`.
+fn typed(payload: &[u8], ty: u16) -> Result<IpvsMessage, netlink_packet_core::DecodeError> {
+    use netlink_packet_core::ParseableParametrized;
+    Ok(netlink_packet_generic::GenlMessage::<IpvsMessage>::parse_with_param(payload, ty)?.payload)
+}
+
 impl Inner {
     fn next_seq(&mut self) -> u32 {
         let s = self.seq;
@@ -186,12 +212,23 @@ impl Inner {
     /// One `recvmmsg`: blocks for the first message, then takes whatever
     /// else is queued, up to `RECV_SLOTS`. Returns the replies in order.
     fn recv_batch(&mut self, op: OpKind) -> Result<Vec<Reply>, Error> {
+        self.recv_batch_with(op, &mut typed)
+    }
+
+    /// `recv_batch` with IPVS data messages decoded by `dec`.
+    fn recv_batch_with<M>(
+        &mut self,
+        op: OpKind,
+        dec: &mut Decoder<M>,
+    ) -> Result<Vec<Reply<M>>, Error> {
         if self.slots.is_empty() {
-            self.slots = vec![vec![0u8; SLOT_BYTES]; RECV_SLOTS];
+            // One zeroed allocation: pages are faulted in only when used.
+            self.slots = vec![0u8; self.slot * RECV_SLOTS];
         }
+        let slot = self.slot;
         let mut iov: Vec<libc::iovec> = self
             .slots
-            .iter_mut()
+            .chunks_mut(slot)
             .map(|s| libc::iovec {
                 iov_base: s.as_mut_ptr() as *mut libc::c_void,
                 iov_len: s.len(),
@@ -229,7 +266,7 @@ impl Inner {
             }
         };
         let mut out = Vec::new();
-        for (h, slot) in hdrs.iter().zip(self.slots.iter()).take(n) {
+        for (h, slot) in hdrs.iter().zip(self.slots.chunks(slot)).take(n) {
             if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 return Err(Error::Decode {
                     op,
@@ -238,7 +275,7 @@ impl Inner {
             }
             let len = (h.msg_len as usize).min(slot.len());
             let bytes = slot.get(..len).unwrap_or_default();
-            out.extend(parse_replies(bytes, self.family).map_err(decode(op))?);
+            out.extend(parse_replies_with(bytes, self.family, dec).map_err(decode(op))?);
         }
         Ok(out)
     }
@@ -275,6 +312,17 @@ impl Inner {
         msg: IpvsMessage,
         dump: bool,
     ) -> Result<Vec<IpvsMessage>, Error> {
+        self.query_with(op, msg, dump, &mut typed)
+    }
+
+    /// `query` with the data replies decoded by `dec`.
+    fn query_with<M>(
+        &mut self,
+        op: OpKind,
+        msg: IpvsMessage,
+        dump: bool,
+        dec: &mut Decoder<M>,
+    ) -> Result<Vec<M>, Error> {
         let seq = self.next_seq();
         let mut buf = Vec::new();
         let flags = if dump { FLAGS_DUMP } else { FLAGS_CHANGE };
@@ -282,7 +330,7 @@ impl Inner {
         self.send_all(&buf, op)?;
         let mut out = Vec::new();
         for _ in 0..MAX_RECV_CALLS {
-            for r in self.recv_batch(op)? {
+            for r in self.recv_batch_with(op, dec)? {
                 match r {
                     Reply::Data { seq: s, msg, .. } if s == seq => out.push(msg),
                     Reply::Error { seq: s, errno } if s == seq => {
@@ -432,11 +480,11 @@ impl Ipvs for NetlinkIpvs {
     fn dests(&self, key: &ServiceKey) -> Result<Vec<RealServer>, Error> {
         let op = OpKind::GetDest;
         let family: Family = key.family();
-        let replies = self.lock().query(op, IpvsMessage::get_dests(key), true)?;
-        replies
-            .iter()
-            .map(|m| m.to_dest(family).map_err(decode(op)))
-            .collect()
+        // Straight into the model: a listing decodes one reply per real.
+        self.lock()
+            .query_with(op, IpvsMessage::get_dests(key), true, &mut move |p, _| {
+                dest_from_genl(p, family)
+            })
     }
 
     fn timeouts(&self) -> Result<Timeouts, Error> {

@@ -7,7 +7,7 @@ use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, NlasIterator,
 
 use super::nla::{addr16, put, u16_be, u16_ne, u32_ne, u8_};
 use super::service::{addr_from_union, addr_union};
-use super::stats::StatsNest;
+use super::stats::{stats_from_payload, StatsNest};
 use crate::model::{Family, Forward, RealServer, Stats, TunnelFlags, TunnelType};
 
 const IPVS_DEST_ATTR_ADDR: u16 = 1;
@@ -212,6 +212,56 @@ pub fn dest_from_attrs(attrs: &[DestAttr], svc_af: Family) -> Result<RealServer,
             _ => {}
         }
     }
+    rs.stats = s64.or(s32).unwrap_or_default();
+    Ok(rs)
+}
+
+/// Decode a destination nest's payload straight into a `RealServer`.
+///
+/// Why a second decoder: a listing decodes one nest per real, and building
+/// the typed attribute list first (a `Vec` per nest and per stats nest,
+/// then dropped) was most of `lvsadm -Ln`'s own CPU time on 10,000 reals.
+/// The typed path stays for requests and round-trip tests; the tests check
+/// that both decoders agree on every captured kernel reply.
+pub fn dest_from_payload(payload: &[u8], svc_af: Family) -> Result<RealServer, DecodeError> {
+    let mut af = svc_af;
+    let mut raw = None;
+    let mut rs = RealServer::new(IpAddr::from([0u8; 4]), 0);
+    let (mut s32, mut s64) = (None::<Stats>, None::<Stats>);
+    for nla in NlasIterator::new(payload) {
+        let nla = nla?;
+        let p = nla.value();
+        match nla.kind() {
+            IPVS_DEST_ATTR_ADDR => raw = Some(addr16(p, "dest addr")?),
+            IPVS_DEST_ATTR_PORT => rs.port = u16_be(p, "dest port")?,
+            IPVS_DEST_ATTR_FWD_METHOD => {
+                let v = u32_ne(p, "dest fwd method")?;
+                rs.forward = Forward::from_value(v & IP_VS_CONN_F_FWD_MASK);
+            }
+            IPVS_DEST_ATTR_WEIGHT => rs.weight = u32_ne(p, "dest weight")? as i32,
+            IPVS_DEST_ATTR_U_THRESH => rs.u_threshold = u32_ne(p, "dest u_thresh")?,
+            IPVS_DEST_ATTR_L_THRESH => rs.l_threshold = u32_ne(p, "dest l_thresh")?,
+            IPVS_DEST_ATTR_ACTIVE_CONNS => rs.active_conns = u32_ne(p, "dest activeconns")?,
+            IPVS_DEST_ATTR_INACT_CONNS => rs.inact_conns = u32_ne(p, "dest inactconns")?,
+            IPVS_DEST_ATTR_PERSIST_CONNS => rs.persist_conns = u32_ne(p, "dest persistconns")?,
+            IPVS_DEST_ATTR_STATS => s32 = Some(stats_from_payload(p)?),
+            IPVS_DEST_ATTR_ADDR_FAMILY => {
+                let v = u16_ne(p, "dest af")?;
+                af = Family::from_af(v).ok_or_else(|| {
+                    DecodeError::from(format!("real server with unknown family {v}"))
+                })?;
+            }
+            IPVS_DEST_ATTR_STATS64 => s64 = Some(stats_from_payload(p)?),
+            IPVS_DEST_ATTR_TUN_TYPE => {
+                rs.tun_type = TunnelType::from_value(u8_(p, "dest tun type")?).unwrap_or_default()
+            }
+            IPVS_DEST_ATTR_TUN_PORT => rs.tun_port = u16_be(p, "dest tun port")?,
+            IPVS_DEST_ATTR_TUN_FLAGS => rs.tun_flags = TunnelFlags(u16_ne(p, "dest tun flags")?),
+            _ => {}
+        }
+    }
+    let raw = raw.ok_or_else(|| DecodeError::from("real server without address"))?;
+    rs.addr = addr_from_union(af, &raw);
     rs.stats = s64.or(s32).unwrap_or_default();
     Ok(rs)
 }

@@ -70,9 +70,11 @@ pub fn push_family_request(out: &mut Vec<u8>, seq: u32, name: &str) {
     push_frame(out, GENL_ID_CTRL, FLAGS_CHANGE, seq, &genl);
 }
 
-/// One message of a receive buffer.
+/// One message of a receive buffer; `M` is what an IPVS data message
+/// decodes to (the typed `IpvsMessage` unless a caller decodes straight
+/// into the model, see `parse_replies_with`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub enum Reply<M = IpvsMessage> {
     /// An IPVS data message (dump part or get reply).
     Data {
         /// Sequence number it answers.
@@ -80,7 +82,7 @@ pub enum Reply {
         /// Whether `NLM_F_MULTI` is set (part of a dump).
         multi: bool,
         /// The message.
-        msg: IpvsMessage,
+        msg: M,
     },
     /// A nlctrl reply carrying a family id.
     Family {
@@ -131,6 +133,19 @@ fn code(payload: &[u8]) -> i32 {
 /// Walk every message in `buf`; `ipvs_family` tells IPVS data apart from
 /// nlctrl replies. A malformed message ends the walk with an error.
 pub fn parse_replies(buf: &[u8], ipvs_family: u16) -> Result<Vec<Reply>, DecodeError> {
+    parse_replies_with(buf, ipvs_family, &mut |payload, ty| {
+        Ok(GenlMessage::<IpvsMessage>::parse_with_param(payload, ty)?.payload)
+    })
+}
+
+/// `parse_replies` with the IPVS data messages decoded by `decode`, which
+/// gets the generic netlink payload (genl header + attributes) and the
+/// message type.
+pub fn parse_replies_with<M>(
+    buf: &[u8],
+    ipvs_family: u16,
+    decode: &mut dyn FnMut(&[u8], u16) -> Result<M, DecodeError>,
+) -> Result<Vec<Reply<M>>, DecodeError> {
     let mut out = Vec::new();
     let mut off = 0usize;
     while off + NLMSG_HDRLEN <= buf.len() {
@@ -162,15 +177,12 @@ pub fn parse_replies(buf: &[u8], ipvs_family: u16) -> Result<Vec<Reply>, DecodeE
                 });
                 Reply::Family { seq, id }
             }
-            t if t == ipvs_family && ipvs_family != 0 => {
-                let m = GenlMessage::<IpvsMessage>::parse_with_param(payload, ty)?;
-                Reply::Data {
-                    seq,
-                    // NLM_F_MULTI
-                    multi: nl.flags() & 2 != 0,
-                    msg: m.payload,
-                }
-            }
+            t if t == ipvs_family && ipvs_family != 0 => Reply::Data {
+                seq,
+                // NLM_F_MULTI
+                multi: nl.flags() & 2 != 0,
+                msg: decode(payload, ty)?,
+            },
             _ => Reply::Ignored { seq },
         });
         // NLMSG_ALIGN(len); a zero length would loop forever.

@@ -20,9 +20,10 @@ mod stats;
 mod tests;
 
 pub use daemon::{daemon_attrs, daemon_from_attrs, daemon_stop_attrs, DaemonAttr};
-pub use dest::{dest_attrs, dest_from_attrs, dest_key_attrs, DestAttr};
+pub use dest::{dest_attrs, dest_from_attrs, dest_from_payload, dest_key_attrs, DestAttr};
 pub use frame::{
-    parse_replies, push_family_request, push_request, Reply, FLAGS_CHANGE, FLAGS_DUMP,
+    parse_replies, parse_replies_with, push_family_request, push_request, Reply, FLAGS_CHANGE,
+    FLAGS_DUMP,
 };
 pub use service::{service_attrs, service_from_attrs, service_key_attrs, ServiceAttr};
 pub use stats::{StatsAttr, StatsNest};
@@ -37,6 +38,25 @@ use self::nla::{put, u32_ne};
 use crate::model::{
     RealServer, ServiceKey, SyncDaemon, SyncState, Timeouts, VersionInfo, VirtualService,
 };
+
+/// The real server of a destination reply, decoded from the generic
+/// netlink payload (genl header + attributes) without building an
+/// `IpvsMessage`: the listing fast path (see `dest_from_payload`).
+pub fn dest_from_genl(
+    genl_payload: &[u8],
+    svc_family: crate::model::Family,
+) -> Result<RealServer, DecodeError> {
+    let attrs = genl_payload
+        .get(4..)
+        .ok_or_else(|| DecodeError::from("generic netlink message shorter than its header"))?;
+    for nla in NlasIterator::new(attrs) {
+        let nla = nla?;
+        if nla.kind() == IPVS_CMD_ATTR_DEST {
+            return dest_from_payload(nla.value(), svc_family).context("in IPVS_CMD_ATTR_DEST");
+        }
+    }
+    Err(DecodeError::from("reply without destination attribute"))
+}
 
 /// `IPVS_GENL_NAME`.
 pub const IPVS_GENL_NAME: &str = "IPVS";

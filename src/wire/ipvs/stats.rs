@@ -195,6 +195,30 @@ impl StatsNest {
     }
 }
 
+/// Decode a stats nest's payload straight into `Stats` (the listing path;
+/// see `dest::dest_from_payload`). Equal to `StatsNest::parse(..)?.to_stats()`.
+pub fn stats_from_payload(payload: &[u8]) -> Result<Stats, DecodeError> {
+    let mut s = Stats::default();
+    for nla in NlasIterator::new(payload) {
+        let nla = nla?;
+        let slot = match nla.kind() {
+            IPVS_STATS_ATTR_CONNS => &mut s.conns,
+            IPVS_STATS_ATTR_INPKTS => &mut s.inpkts,
+            IPVS_STATS_ATTR_OUTPKTS => &mut s.outpkts,
+            IPVS_STATS_ATTR_INBYTES => &mut s.inbytes,
+            IPVS_STATS_ATTR_OUTBYTES => &mut s.outbytes,
+            IPVS_STATS_ATTR_CPS => &mut s.cps,
+            IPVS_STATS_ATTR_INPPS => &mut s.inpps,
+            IPVS_STATS_ATTR_OUTPPS => &mut s.outpps,
+            IPVS_STATS_ATTR_INBPS => &mut s.inbps,
+            IPVS_STATS_ATTR_OUTBPS => &mut s.outbps,
+            _ => continue,
+        };
+        *slot = counter(nla.value(), "stats counter")?;
+    }
+    Ok(s)
+}
+
 fn parse_stat(nla: &NlaBuffer<&[u8]>) -> Result<StatsAttr, DecodeError> {
     let p = nla.value();
     let w = "stats counter";

@@ -391,3 +391,55 @@ fn real_kernel_errors_and_other_replies() {
     );
     assert_eq!(daemons[0].mcast_port, 8848);
 }
+
+/// The listing fast path (`dest_from_genl`) and the typed path agree on
+/// every destination the real kernel sent, for either service family, and
+/// the fast path refuses what the typed path refuses.
+#[test]
+fn fast_dest_decoder_agrees_with_the_typed_one_on_every_capture() {
+    let mut seen = 0;
+    for f in fixtures().values() {
+        let fam = family(f);
+        for rep in &f.replies {
+            let typed = parse_replies(rep, fam).unwrap();
+            for af in [Family::V4, Family::V6] {
+                let fast = parse_replies_with(rep, fam, &mut |p, _| dest_from_genl(p, af));
+                let typed_dests: Vec<_> = typed
+                    .iter()
+                    .filter_map(|r| match r {
+                        Reply::Data { msg, .. } if msg.cmd == IpvsCmd::NewDest => {
+                            Some(msg.to_dest(af).unwrap())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if typed_dests.is_empty() {
+                    continue;
+                }
+                let fast_dests: Vec<_> = fast
+                    .unwrap()
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Reply::Data { msg, .. } => Some(msg),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(fast_dests, typed_dests, "{}", f.cmd);
+                seen += typed_dests.len();
+            }
+        }
+    }
+    assert!(seen >= 10, "only {seen} captured destinations");
+    // A nest without an address is refused by both decoders.
+    let mut nest = Vec::new();
+    let port = DestAttr::Port(80);
+    let mut b = vec![0u8; port.buffer_len()];
+    port.emit(&mut b);
+    nest.extend_from_slice(&b);
+    assert!(dest_from_payload(&nest, Family::V4).is_err());
+    assert!(dest_from_attrs(&[DestAttr::Port(80)], Family::V4).is_err());
+    // Truncated input is an error, never a panic.
+    for cut in 0..nest.len() {
+        let _ = dest_from_payload(&nest[..cut], Family::V4);
+    }
+}

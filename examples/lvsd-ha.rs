@@ -130,6 +130,8 @@ fn attack(listen: SocketAddr, to: SocketAddr, count: usize) -> Result<()> {
             priority: 255,
             generation: u64::MAX,
             seq: 1,
+            active_since_ms: 1,
+            echo_generation: 0,
             ping_reach: 999,
             link: 0,
             node: "intruder".into(),

@@ -181,6 +181,8 @@ stop a; stop b
 write_conf a 200 false 10.77.0.10:694
 start a; start b
 wait_until 5 one_active || fail "pair with attacker peer did not settle"
+# Replays are only recognisable once b has the originals: wait for lan.
+wait_until 3 sh -c "grep -q '^links=lan:1,xo:1' $WORK/b.status" || fail "b does not hear a on lan"
 rb=$(field b role)
 out=$(nsx "$NS_C" "$LVSD_HA_BIN" attack --listen 10.77.0.10:694 --to 10.77.0.2:694 --count 5)
 sleep 0.3

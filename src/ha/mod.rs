@@ -143,14 +143,16 @@ struct Runner {
     generation: u64,
     seq: u64,
     /// Wanted VIP state, applied by the takeover worker.
-    want_tx: Option<watch::Sender<takeover::Want>>,
+    want_tx: Option<watch::Sender<(u64, takeover::Want)>>,
     want: takeover::Want,
+    /// Number of the latest wish (hooks wait until it is applied).
+    want_seq: u64,
     /// Counts `Hold` wishes so each asks for a fresh announcement.
     holds: u64,
     /// Wanted sync-daemon state, applied by the sync worker.
     sync_tx: watch::Sender<Option<SyncState>>,
     role_tx: watch::Sender<Role>,
-    hook_tx: mpsc::Sender<(Role, Role)>,
+    hook_tx: mpsc::Sender<(Role, Role, u64)>,
     daemon_healthy: bool,
     vips_ok: bool,
     peer_name: Option<String>,
@@ -213,13 +215,26 @@ pub async fn run(
             }
         });
     }
-    let (hook_tx, mut hook_rx) = mpsc::channel::<(Role, Role)>(32);
+    let (applied_tx, applied_rx) = watch::channel::<u64>(0);
+    let (hook_tx, mut hook_rx) = mpsc::channel::<(Role, Role, u64)>(32);
     {
         let hooks = cfg.hooks.clone();
         let node = cfg.node.clone();
-        // One worker so hooks of successive transitions run in order.
+        let mut applied_rx = applied_rx;
+        // One worker so hooks of successive transitions run in order, each
+        // after the takeover worker has moved the VIPs for it (bounded).
         tasks.spawn(async move {
-            while let Some((new, old)) = hook_rx.recv().await {
+            while let Some((new, old, seq)) = hook_rx.recv().await {
+                let moved = applied_rx.wait_for(|a| *a >= seq);
+                if tokio::time::timeout(2 * takeover::NETLINK_TIMEOUT, moved)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        role = hooks::role_word(new),
+                        "vips not settled; running hooks anyway"
+                    );
+                }
                 hooks::run_all(&hooks, &node, new, old).await;
             }
         });
@@ -265,13 +280,14 @@ pub async fn run(
     // VIP changes go through rtnetlink, which can be slow or (rarely) lose
     // an answer; a worker applies the latest wish with timeouts so the
     // heartbeat loop never waits for it.
-    let (want_tx, want_rx) = watch::channel(takeover::Want::Release);
+    let (want_tx, want_rx) = watch::channel((0, takeover::Want::Release));
     let (vip_tx, mut vip_rx) = mpsc::channel::<(takeover::Want, bool)>(16);
     let tk = takeover::Takeover::new(cfg.vips.clone(), cfg.announce)?;
     let vip_worker = tokio::spawn(takeover::worker(
         tk,
         want_rx,
         vip_tx,
+        applied_tx,
         Duration::from_secs(1),
         cfg.timings.keepalive,
     ));
@@ -294,6 +310,7 @@ pub async fn run(
         seq: 0,
         want_tx: Some(want_tx),
         want: takeover::Want::Release,
+        want_seq: 0,
         holds: 0,
         sync_tx,
         role_tx,
@@ -514,8 +531,9 @@ impl Runner {
 
     fn set_want(&mut self, want: takeover::Want) {
         self.want = want;
+        self.want_seq += 1;
         if let Some(tx) = &self.want_tx {
-            let _ = tx.send(want);
+            let _ = tx.send((self.want_seq, want));
         }
     }
 
@@ -586,7 +604,7 @@ impl Runner {
     fn publish(&mut self, new: Role, old: Role) {
         self.transitions += 1;
         let _ = self.role_tx.send(new);
-        if self.hook_tx.try_send((new, old)).is_err() {
+        if self.hook_tx.try_send((new, old, self.want_seq)).is_err() {
             tracing::warn!("hook queue full; hooks for this transition skipped");
         }
     }

@@ -215,19 +215,22 @@ impl Takeover {
 /// `check` that the VIPs are still there (someone may delete them) and
 /// retries every `retry` after a failure. Each outcome of a `Hold` goes to
 /// `report` as (want, VIPs all present); a release reports nothing (a
-/// standby is not judged on VIPs). Ends when the `want` sender is dropped,
-/// after applying its last value.
+/// standby is not judged on VIPs). Wishes are numbered; `applied_tx`
+/// carries the number of the last one acted on (hooks wait for it, so they
+/// run after the VIPs moved). Ends when the `want` sender is dropped, after
+/// applying its last value.
 pub async fn worker(
     mut t: Takeover,
-    mut want: watch::Receiver<Want>,
+    mut want: watch::Receiver<(u64, Want)>,
     report: mpsc::Sender<(Want, bool)>,
+    applied_tx: watch::Sender<u64>,
     check: Duration,
     retry: Duration,
 ) {
     let mut applied: Option<Want> = None;
     let mut ok = true;
     loop {
-        let w = *want.borrow_and_update();
+        let (seq, w) = *want.borrow_and_update();
         match w {
             Want::Release => {
                 if applied != Some(w) {
@@ -269,6 +272,9 @@ pub async fn worker(
                     }
                 }
             }
+        }
+        if *applied_tx.borrow() < seq {
+            applied_tx.send_replace(seq);
         }
         let wait = if ok { check } else { retry };
         let holding = matches!(w, Want::Hold(_));

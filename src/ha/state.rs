@@ -5,6 +5,8 @@
 //! Rules (documented in `docs/ha-protocol.md`):
 //! - The peer is alive while any link heard it within `deadtime`; a dead
 //!   peer makes this node active (after `initdead` at start).
+//! - Reports apply in sequence order: an older packet arriving late only
+//!   proves its link is up.
 //! - In init, the peer's state counts only once a packet echoes this
 //!   node's generation (sent after the peer heard this boot): packets the
 //!   kernel queued while this node was away carry stale states.
@@ -72,6 +74,8 @@ pub struct PeerInfo {
     pub echo: u64,
     /// Unix ms its current active period began (0: not active).
     pub active_since_ms: u64,
+    /// The packet's sequence number (reports apply in this order).
+    pub seq: u64,
 }
 
 impl From<&Heartbeat> for PeerInfo {
@@ -87,6 +91,7 @@ impl From<&Heartbeat> for PeerInfo {
             generation: h.generation,
             echo: h.echo_generation,
             active_since_ms: h.active_since_ms,
+            seq: h.seq,
         }
     }
 }
@@ -436,6 +441,12 @@ impl Machine {
             }
         }
         peer.warned = false;
+        if info.generation == peer.info.generation && info.seq < peer.info.seq {
+            // An older report arriving late (queued behind ARP on a link
+            // that was down, or slower than the other link): it proves the
+            // link works, but the newer report already applied stands.
+            return;
+        }
         peer.confirmed |= info.echo == self.p.generation;
         if info.state == PeerState::Standby {
             peer.standby_since.get_or_insert(now);

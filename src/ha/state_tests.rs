@@ -52,6 +52,7 @@ fn info(node: &str, state: PeerState, priority: u8) -> PeerInfo {
         generation: gen(node),
         echo: gen(other(node)),
         active_since_ms: if state == PeerState::Active { EPOCH } else { 0 },
+        seq: 1,
     }
 }
 
@@ -589,4 +590,29 @@ fn returning_node_respects_auto_failback() {
             assert_eq!(p.flips - start, 1);
         }
     }
+}
+
+/// A report older than one already applied (same boot, lower sequence)
+/// arrives late, e.g. queued behind ARP on the link that was cut: it keeps
+/// the link alive but does not roll the peer's state back.
+#[test]
+fn late_older_reports_do_not_roll_back_the_peer_state() {
+    let t0 = Instant::now();
+    let mut a = Machine::new(params("a", 200, false), t0);
+    let mut old = info("b", PeerState::Standby, 100);
+    old.seq = 10;
+    let mut new = info("b", PeerState::Active, 100);
+    new.seq = 11;
+    a.step(heard(1, &new), t0);
+    assert_eq!(a.role(), Role::Standby);
+    // Link 0 comes back and delivers b's queued standby report.
+    let out = a.step(heard(0, &old), t0 + 10 * MS);
+    assert!(has_event(&out, |e| *e == Event::LinkUp(0)));
+    assert!(!became_active(&out), "acted on a stale report: {out:?}");
+    assert_eq!(a.links_alive(), vec![true, true]);
+    // A newer standby report does count.
+    let mut newer = old.clone();
+    newer.seq = 12;
+    let out = a.step(heard(1, &newer), t0 + 20 * MS);
+    assert!(became_active(&out));
 }

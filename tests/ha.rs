@@ -27,7 +27,15 @@ fn ha_netns_failover_suite() {
         return;
     }
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // cargo test builds examples next to the test binaries' deps dir.
+    // `cargo test --test ha` does not rebuild examples: build lvsd-ha now so
+    // the suite never runs a stale binary.
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "-q", "--example", "lvsd-ha"])
+        .current_dir(&repo)
+        .status()
+        .unwrap_or_else(|e| panic!("cargo build --example lvsd-ha: {e}"));
+    assert!(built.success(), "cargo build --example lvsd-ha failed");
+    // The dev profile puts it next to the test binaries' deps dir.
     let example = std::env::current_exe()
         .ok()
         .and_then(|p| {

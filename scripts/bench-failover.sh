@@ -65,6 +65,10 @@ start_impl() { # IMPL NODE
         ip netns exec "$ns" "$LVSD_HA_BIN" run "$WORK/$2.toml" >>"$WORK/$2.lvsd.log" 2>&1 &
         PID[$2]=$!
     else
+        # A reboot clears /run; here a killed keepalived's child can linger
+        # as a zombie (if nothing reaps it) and its pid file would make the
+        # restart refuse with "daemon is already running".
+        rm -f "$WORK/$2.ka.pid" "$WORK/$2.ka-vrrp.pid"
         ip netns exec "$ns" keepalived -n -l -f "$WORK/$2.keepalived.conf" \
             -p "$WORK/$2.ka.pid" -r "$WORK/$2.ka-vrrp.pid" >>"$WORK/$2.ka.log" 2>&1 &
         PID[$2]=$!

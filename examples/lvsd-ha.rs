@@ -71,6 +71,25 @@ async fn run(config: PathBuf, status: Option<PathBuf>, ipvs: bool) -> Result<()>
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
     let mut poll = tokio::time::interval(Duration::from_millis(50));
+    // File writes can stall for hundreds of ms under writeback throttling;
+    // this thread runs the HA runner, so they happen on another one.
+    let status_writer = status.map(|path| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(64);
+        std::thread::spawn(move || {
+            while let Ok(mut text) = rx.recv() {
+                while let Ok(newer) = rx.try_recv() {
+                    text = newer;
+                }
+                let tmp = path.with_extension("tmp");
+                if let Err(e) =
+                    std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, &path))
+                {
+                    tracing::error!(error = %e, "cannot write status file");
+                }
+            }
+        });
+        tx
+    });
     let mut last = String::new();
     loop {
         tokio::select! {
@@ -80,17 +99,16 @@ async fn run(config: PathBuf, status: Option<PathBuf>, ipvs: bool) -> Result<()>
             _ = usr2.recv() => { let _ = ctl.send(Control::Takeover).await; }
             r = role_rx.changed() => {
                 if r.is_err() { break; }
-                eprintln!("lvsd-ha: role {}", ha::hooks::role_word(*role_rx.borrow()));
+                tracing::info!("lvsd-ha: role {}", ha::hooks::role_word(*role_rx.borrow()));
             }
             _ = poll.tick() => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 if ctl.send(Control::Status(tx)).await.is_err() { break; }
-                if let (Ok(s), Some(path)) = (rx.await, &status) {
+                if let (Ok(s), Some(w)) = (rx.await, &status_writer) {
                     let text = status_text(&s);
                     if text != last {
-                        let tmp = path.with_extension("tmp");
-                        std::fs::write(&tmp, &text)?;
-                        std::fs::rename(&tmp, path)?;
+                        // The newest text wins; a full queue drops an older one.
+                        let _ = w.try_send(text.clone());
                         last = text;
                     }
                 }
@@ -130,6 +148,8 @@ fn attack(listen: SocketAddr, to: SocketAddr, count: usize) -> Result<()> {
             priority: 255,
             generation: u64::MAX,
             seq: 1,
+            active_since_ms: 1,
+            echo_generation: 0,
             ping_reach: 999,
             link: 0,
             node: "intruder".into(),
@@ -186,12 +206,65 @@ fn tcp_client(to: SocketAddr, seconds: u64, interval: Duration) -> Result<()> {
     Ok(())
 }
 
+/// Log output through a writer thread: stderr may be a file under writeback
+/// throttling or a full pipe, and the HA runner logs from its own thread.
+/// Lines beyond a full queue are dropped rather than delay a heartbeat.
+#[derive(Clone)]
+struct BackgroundWriter {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    /// Lines queued and not yet written (waited for at exit).
+    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl std::io::Write for BackgroundWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        if self.tx.try_send(buf.to_vec()).is_err() {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BackgroundWriter {
+    /// Wait (bounded) until every queued line is written.
+    fn drain(&self, limit: Duration) {
+        let end = std::time::Instant::now() + limit;
+        while self.pending.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && std::time::Instant::now() < end
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+fn background_stderr() -> BackgroundWriter {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4096);
+    let pending = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let left = pending.clone();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut err = std::io::stderr();
+        while let Ok(line) = rx.recv() {
+            let _ = err.write_all(&line);
+            left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    BackgroundWriter { tx, pending }
+}
+
 fn main() -> Result<()> {
+    let log = background_stderr();
+    let log_end = log.clone();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(move || log.clone())
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| {
@@ -215,11 +288,13 @@ fn main() -> Result<()> {
                 }
             }
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(run(
+            let r = rt.block_on(run(
                 PathBuf::from(config),
                 flag("--status").map(PathBuf::from),
                 args.iter().any(|a| a == "--ipvs"),
-            ))
+            ));
+            log_end.drain(Duration::from_secs(1));
+            r
         }
         Some("attack") => {
             let listen = flag("--listen").context("--listen IP:PORT")?.parse()?;

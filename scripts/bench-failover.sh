@@ -25,35 +25,10 @@ if [[ -z ${LVSD_HA_BIN:-} ]]; then
     cargo build -q --release --example lvsd-ha
     LVSD_HA_BIN=target/release/examples/lvsd-ha
 fi
-KEY=$WORK/ha.key
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
-chmod 600 "$KEY"
-
+ha_key
 conf_lvsd() { # NODE PRIO
-    local me=1 peer=2
-    [[ $1 == b ]] && me=2 peer=1
-    cat >"$WORK/$1.toml" <<EOT
-[node]
-name = "node-$1"
-priority = $2
-[ha]
-key_file = "$KEY"
-keepalive_ms = $KEEPALIVE_MS
-deadtime_ms = $DEADTIME_MS
-warntime_ms = $((DEADTIME_MS / 2))
-initdead_ms = $((DEADTIME_MS * 2))
-[[ha.link]]
-name = "lan"
-interface = "lan"
-bind = "10.77.0.$me"
-peers = ["10.77.0.$peer"]
-[[ha.vip]]
-address = "$VIP/24"
-interface = "lan"
-[ha.announce]
-count = 5
-interval_ms = 200
-EOT
+    HA_KEEPALIVE_MS=$KEEPALIVE_MS HA_DEADTIME_MS=$DEADTIME_MS HA_LINKS=lan HA_ANNOUNCE="5 200" \
+        ha_conf "$1" "$2"
 }
 
 conf_keepalived() { # NODE PRIO
@@ -88,13 +63,17 @@ start_impl() { # IMPL NODE
     local ns="${P}$2"
     if [[ $1 == lvsd ]]; then
         ip netns exec "$ns" "$LVSD_HA_BIN" run "$WORK/$2.toml" >>"$WORK/$2.lvsd.log" 2>&1 &
+        PID[$2]=$!
     else
+        # A reboot clears /run; here a killed keepalived's child can linger
+        # as a zombie (if nothing reaps it) and its pid file would make the
+        # restart refuse with "daemon is already running".
+        rm -f "$WORK/$2.ka.pid" "$WORK/$2.ka-vrrp.pid"
         ip netns exec "$ns" keepalived -n -l -f "$WORK/$2.keepalived.conf" \
             -p "$WORK/$2.ka.pid" -r "$WORK/$2.ka-vrrp.pid" >>"$WORK/$2.ka.log" 2>&1 &
+        PID[$2]=$!
     fi
-    PID[$2]=$!
 }
-has_vip() { nsx "${P}$1" ip -4 addr show dev lan | grep -q "inet $VIP/"; }
 owner() { if has_vip a; then echo a; elif has_vip b; then echo b; fi; }
 only_one() { [[ $(has_vip a && echo 1)$(has_vip b && echo 1) == 1 ]]; }
 kill_node() { # NODE: links down, then kill -9 the whole process group of it

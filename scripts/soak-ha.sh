@@ -23,43 +23,15 @@ if [[ -z ${LVSD_HA_BIN:-} ]]; then
     cargo build -q --example lvsd-ha
     LVSD_HA_BIN=target/debug/examples/lvsd-ha
 fi
-KEY=$WORK/ha.key
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
-chmod 600 "$KEY"
+ha_key
 for n in a b; do
-    me=1 peer=2 prio=200
-    [[ $n == b ]] && me=2 peer=1 prio=100
-    cat >"$WORK/$n.toml" <<EOT
-[node]
-name = "node-$n"
-priority = $prio
-[ha]
-key_file = "$KEY"
-keepalive_ms = $KEEPALIVE_MS
-deadtime_ms = $DEADTIME_MS
-warntime_ms = $((DEADTIME_MS / 2))
-initdead_ms = $((DEADTIME_MS * 2))
-[[ha.link]]
-name = "lan"
-interface = "lan"
-bind = "10.77.0.$me"
-peers = ["10.77.0.$peer"]
-[[ha.link]]
-name = "xo"
-interface = "xo"
-bind = "10.78.0.$me"
-peers = ["10.78.0.$peer"]
-[[ha.vip]]
-address = "$VIP/24"
-interface = "lan"
-EOT
+    prio=200
+    [[ $n == b ]] && prio=100
+    HA_KEEPALIVE_MS=$KEEPALIVE_MS HA_DEADTIME_MS=$DEADTIME_MS ha_conf "$n" "$prio"
 done
 setup_topology
-for n in a b; do
-    ip netns exec "${P}$n" "$LVSD_HA_BIN" run "$WORK/$n.toml" --status "$WORK/$n.status" >"$WORK/$n.log" 2>&1 &
-    PID[$n]=$!
-done
-field() { sed -n "s/^$2=//p" "$WORK/$1.status" 2>/dev/null; }
+ha_start a
+ha_start b
 settled() { [[ $(field a role) == active && $(field b role) == standby && $(field b peer_alive) == 1 ]]; }
 wait_until 10 settled || { echo "soak: pair did not settle"; exit 1; }
 ta=$(field a transitions) tb=$(field b transitions)
@@ -77,10 +49,11 @@ done
 load1=$(cut -d' ' -f1 /proc/loadavg)
 stop_load
 late=$(cat "$WORK/a.log" "$WORK/b.log" | grep -c "late heartbeat" || true)
+slow=$(cat "$WORK/a.log" "$WORK/b.log" | grep -c "took longer than keepalive\|send ran late" || true)
 linkdead=$(cat "$WORK/a.log" "$WORK/b.log" | grep -c "link dead" || true)
 fa=$(($(field a transitions) - ta)) fb=$(($(field b transitions) - tb))
 echo "soak: loadavg ${load0} -> ${load1}; transitions a=$fa b=$fb; seconds with a peer dead: $dead;" \
-    "late-heartbeat warnings: $late; link-dead events: $linkdead"
+    "late-heartbeat warnings: $late; link-dead events: $linkdead; slow-loop warnings: $slow"
 echo "soak: counters b: accepted=$(field b accepted) bad_auth=$(field b bad_auth) replayed=$(field b replayed)"
 if ((fa == 0 && fb == 0 && dead == 0)); then
     echo "soak: PASS (zero false failovers)"

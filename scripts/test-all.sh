@@ -68,7 +68,7 @@ fi
 stage build cargo build --all-targets
 stage cargo-test cargo test --all-targets --no-fail-fast
 maybe fuzz-config scripts/fuzz-config.sh 30
-known_stage ha-netns "issue 5" cargo test --test ha -- --ignored
+stage ha-netns cargo test --test ha -- --ignored
 maybe vm-tests scripts/vm-test.sh
 maybe ops-tests scripts/test-ops.sh
 

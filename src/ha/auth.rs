@@ -249,6 +249,8 @@ mod tests {
             priority: 100,
             generation,
             seq,
+            active_since_ms: 0,
+            echo_generation: 0,
             ping_reach: 0,
             link: 0,
             node: node.into(),

@@ -94,6 +94,18 @@ pub enum Error {
     Addr(#[from] crate::kernel::addr::AddrError),
 }
 
+/// Unix time in ms (0 if the clock is before 1970).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Most heartbeats handled before a due tick is judged (bounded so a flood
+/// of forged packets cannot starve the timers).
+const DRAIN_MAX: usize = 64;
+
 /// Put the calling thread under SCHED_RR at `priority` (1..=99), as
 /// heartbeat (`realtime on`) and keepalived (`vrrp_rt_priority`) do, so
 /// heartbeats keep their rhythm on a saturated CPU. Run the HA runner on a
@@ -130,17 +142,25 @@ struct Runner {
     links: Vec<link::Link>,
     generation: u64,
     seq: u64,
-    takeover: takeover::Takeover,
+    /// Wanted VIP state, applied by the takeover worker.
+    want_tx: Option<watch::Sender<(u64, takeover::Want)>>,
+    want: takeover::Want,
+    /// Number of the latest wish (hooks wait until it is applied).
+    want_seq: u64,
+    /// Counts `Hold` wishes so each asks for a fresh announcement.
+    holds: u64,
     /// Wanted sync-daemon state, applied by the sync worker.
     sync_tx: watch::Sender<Option<SyncState>>,
     role_tx: watch::Sender<Role>,
-    hook_tx: mpsc::Sender<(Role, Role)>,
+    hook_tx: mpsc::Sender<(Role, Role, u64)>,
     daemon_healthy: bool,
     vips_ok: bool,
     peer_name: Option<String>,
     ping_reach: u16,
     transitions: u64,
     last_reject_log: Option<Instant>,
+    /// Counts received-but-unprocessed heartbeats drained before a tick.
+    drained: u64,
 }
 
 /// Run the HA subsystem until `shutdown` completes. Publishes every role
@@ -195,13 +215,26 @@ pub async fn run(
             }
         });
     }
-    let (hook_tx, mut hook_rx) = mpsc::channel::<(Role, Role)>(32);
+    let (applied_tx, applied_rx) = watch::channel::<u64>(0);
+    let (hook_tx, mut hook_rx) = mpsc::channel::<(Role, Role, u64)>(32);
     {
         let hooks = cfg.hooks.clone();
         let node = cfg.node.clone();
-        // One worker so hooks of successive transitions run in order.
+        let mut applied_rx = applied_rx;
+        // One worker so hooks of successive transitions run in order, each
+        // after the takeover worker has moved the VIPs for it (bounded).
         tasks.spawn(async move {
-            while let Some((new, old)) = hook_rx.recv().await {
+            while let Some((new, old, seq)) = hook_rx.recv().await {
+                let moved = applied_rx.wait_for(|a| *a >= seq);
+                if tokio::time::timeout(2 * takeover::NETLINK_TIMEOUT, moved)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        role = hooks::role_word(new),
+                        "vips not settled; running hooks anyway"
+                    );
+                }
                 hooks::run_all(&hooks, &node, new, old).await;
             }
         });
@@ -244,6 +277,21 @@ pub async fn run(
             }
         });
     }
+    // VIP changes go through rtnetlink, which can be slow or (rarely) lose
+    // an answer; a worker applies the latest wish with timeouts so the
+    // heartbeat loop never waits for it.
+    let (want_tx, want_rx) = watch::channel((0, takeover::Want::Release));
+    let (vip_tx, mut vip_rx) = mpsc::channel::<(takeover::Want, bool)>(16);
+    let tk = takeover::Takeover::new(cfg.vips.clone(), cfg.announce)?;
+    let vip_worker = tokio::spawn(takeover::worker(
+        tk,
+        want_rx,
+        vip_tx,
+        applied_tx,
+        Duration::from_secs(1),
+        cfg.timings.keepalive,
+    ));
+    let generation = auth::boot_generation();
     let params = Params {
         node: cfg.node.clone(),
         priority: cfg.priority,
@@ -251,14 +299,19 @@ pub async fn run(
         auto_failback: cfg.auto_failback,
         failback_delay: cfg.failback_delay,
         links: cfg.links.len(),
+        generation,
+        epoch_ms: unix_ms(),
     };
     let mut r = Runner {
         machine: Machine::new(params, Instant::now()),
         auth: Authenticator::new(key, &cfg.node),
         links,
-        generation: auth::boot_generation(),
+        generation,
         seq: 0,
-        takeover: takeover::Takeover::new(cfg.vips.clone(), cfg.announce)?,
+        want_tx: Some(want_tx),
+        want: takeover::Want::Release,
+        want_seq: 0,
+        holds: 0,
         sync_tx,
         role_tx,
         hook_tx,
@@ -268,56 +321,85 @@ pub async fn run(
         ping_reach: 0,
         transitions: 0,
         last_reject_log: None,
+        drained: 0,
         cfg,
     };
     tracing::info!(node = %r.cfg.node, generation = r.generation, "ha starting in init");
-    // A crash may have left VIPs behind; the peer may own them by now.
-    if let Err(e) = r.takeover.release().await {
-        tracing::warn!(error = %e, "could not clear VIPs at start");
-    }
+    // The worker starts by releasing: a crash may have left VIPs behind and
+    // the peer may own them by now.
     r.set_sync(SyncState::Backup);
     let _ = r.role_tx.send(Role::Init);
     r.send_heartbeat();
 
     let keepalive = r.cfg.timings.keepalive;
     let mut next_send = tokio::time::Instant::now() + keepalive;
-    let mut sends: u64 = 0;
     tokio::pin!(shutdown);
     loop {
         let deadline = r
             .machine
             .next_deadline(Instant::now())
             .map(tokio::time::Instant::from_std);
-        let input = tokio::select! {
+        let (input, woke) = tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep_until(next_send) => {
-                r.send_heartbeat();
-                sends += 1;
-                next_send += keepalive;
                 let now = tokio::time::Instant::now();
+                let late = now.saturating_duration_since(next_send);
+                if late > keepalive {
+                    tracing::warn!(late_ms = late.as_millis() as u64, "heartbeat send ran late (CPU starved?)");
+                }
+                r.send_heartbeat();
+                next_send += keepalive;
                 if next_send < now {
                     next_send = now + keepalive;
                 }
-                // Also tick on every send: a safety net so timeouts are judged
-                // at least once per keepalive even if a deadline wake-up is lost.
-                r.self_check(sends).await.or(Some(Input::Tick))
+                // Also tick on every send: timeouts are judged at least once
+                // per keepalive even if a deadline wake-up were lost.
+                (Some(Input::Tick), now)
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                Some(Input::Tick)
+                (Some(Input::Tick), tokio::time::Instant::now())
             }
-            Some((i, buf)) = pkt_rx.recv() => r.packet(i, &buf),
-            Some(c) = control.recv() => r.control(c),
+            Some((i, buf)) = pkt_rx.recv() => (r.packet(i, &buf), tokio::time::Instant::now()),
+            Some(c) = control.recv() => (r.control(c), tokio::time::Instant::now()),
+            Some((want, ok)) = vip_rx.recv() => (r.vip_report(want, ok), tokio::time::Instant::now()),
             Ok(()) = reach_rx.changed(), if ping_on => {
                 r.ping_reach = *reach_rx.borrow();
                 tracing::info!(reach = r.ping_reach, "ping nodes reachable");
-                Some(Input::PingReach(r.ping_reach))
+                (Some(Input::PingReach(r.ping_reach)), tokio::time::Instant::now())
             }
         };
+        if input == Some(Input::Tick) {
+            // Judge timeouts only after what already arrived: a heartbeat
+            // waiting in the queue must not be declared missing.
+            for _ in 0..DRAIN_MAX {
+                let Ok((i, buf)) = pkt_rx.try_recv() else {
+                    break;
+                };
+                r.drained += 1;
+                if let Some(heard) = r.packet(i, &buf) {
+                    r.apply(heard);
+                }
+            }
+        }
         if let Some(input) = input {
-            r.apply(input).await;
+            r.apply(input);
+        }
+        let took = woke.elapsed();
+        if took > keepalive {
+            tracing::warn!(
+                took_ms = took.as_millis() as u64,
+                "ha loop iteration took longer than keepalive"
+            );
         }
     }
-    r.leave().await;
+    r.leave();
+    // The worker exits after applying the release `leave` asked for.
+    if tokio::time::timeout(2 * takeover::NETLINK_TIMEOUT, vip_worker)
+        .await
+        .is_err()
+    {
+        tracing::error!("vip release at shutdown did not finish");
+    }
     tasks.abort_all();
     Ok(())
 }
@@ -343,6 +425,8 @@ impl Runner {
                 priority: 0,
                 generation: self.generation,
                 seq: self.seq,
+                active_since_ms: 0,
+                echo_generation: 0,
                 ping_reach: 0,
                 link: u8::try_from(i).unwrap_or(u8::MAX),
                 node: self.cfg.node.clone(),
@@ -434,32 +518,33 @@ impl Runner {
         }
     }
 
-    /// Periodic self-monitoring while active: retry failed VIPs and put
-    /// back VIPs someone removed (about once a second).
-    async fn self_check(&mut self, sends: u64) -> Option<Input> {
-        if self.machine.role() != Role::Active {
-            return None;
-        }
-        let every = (1000 / self.cfg.timings.keepalive.as_millis().max(1)).max(1);
-        if self.vips_ok && u128::from(sends) % every != 0 {
-            return None;
-        }
-        let present = self.takeover.all_present().await.unwrap_or(false);
-        if present && self.vips_ok {
+    /// The takeover worker's outcome for `want`; stale reports (for a wish
+    /// since replaced) are ignored.
+    fn vip_report(&mut self, want: takeover::Want, ok: bool) -> Option<Input> {
+        if want != self.want || self.machine.role() != Role::Active {
             return None;
         }
         let was = self.healthy();
-        self.vips_ok = match self.takeover.acquire().await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "vips cannot be added");
-                false
-            }
-        };
+        self.vips_ok = ok;
         (was != self.healthy()).then(|| Input::Health(self.healthy()))
     }
 
-    async fn apply(&mut self, input: Input) {
+    fn set_want(&mut self, want: takeover::Want) {
+        self.want = want;
+        self.want_seq += 1;
+        if let Some(tx) = &self.want_tx {
+            let _ = tx.send((self.want_seq, want));
+        }
+    }
+
+    fn hold_vips(&mut self) {
+        self.holds += 1;
+        self.set_want(takeover::Want::Hold(self.holds));
+    }
+
+    /// Step the machine and perform its actions. Never awaits: slow work
+    /// (rtnetlink, sync daemons, hooks) belongs to the workers.
+    fn apply(&mut self, input: Input) {
         let mut queue: VecDeque<Action> = self.machine.step(input, Instant::now()).into();
         // Bounded: each action yields at most one further input.
         let mut budget = 32;
@@ -469,14 +554,14 @@ impl Runner {
                 tracing::error!("ha action loop did not settle");
                 break;
             }
-            let more = self.act(a).await;
+            let more = self.act(a);
             if let Some(input) = more {
                 queue.extend(self.machine.step(input, Instant::now()));
             }
         }
     }
 
-    async fn act(&mut self, a: Action) -> Option<Input> {
+    fn act(&mut self, a: Action) -> Option<Input> {
         match a {
             Action::SendNow => {
                 self.send_heartbeat();
@@ -486,27 +571,26 @@ impl Runner {
                 log_event(&e);
                 None
             }
+            Action::Reannounce => {
+                if self.machine.role() == Role::Active {
+                    tracing::info!("announcing the VIPs again after winning a split brain");
+                    self.hold_vips();
+                }
+                None
+            }
             Action::BecomeActive(why) => {
                 let old = *self.role_tx.borrow();
                 tracing::warn!(reason = why, "becoming active: taking over VIPs");
-                let was = self.healthy();
-                self.vips_ok = match self.takeover.acquire().await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::error!(error = %e, "takeover failed");
-                        false
-                    }
-                };
+                // The worker reports a failed add as unhealthy.
+                self.hold_vips();
                 self.set_sync(SyncState::Master);
                 self.publish(Role::Active, old);
-                (was != self.healthy()).then(|| Input::Health(self.healthy()))
+                None
             }
             Action::BecomeStandby(why) => {
                 let old = *self.role_tx.borrow();
                 tracing::warn!(reason = why, "becoming standby: releasing VIPs");
-                if let Err(e) = self.takeover.release().await {
-                    tracing::error!(error = %e, "release failed");
-                }
+                self.set_want(takeover::Want::Release);
                 // A failed add is not our problem any more.
                 let was = self.healthy();
                 self.vips_ok = true;
@@ -520,12 +604,12 @@ impl Runner {
     fn publish(&mut self, new: Role, old: Role) {
         self.transitions += 1;
         let _ = self.role_tx.send(new);
-        if self.hook_tx.try_send((new, old)).is_err() {
+        if self.hook_tx.try_send((new, old, self.want_seq)).is_err() {
             tracing::warn!("hook queue full; hooks for this transition skipped");
         }
     }
 
-    async fn leave(&mut self) {
+    fn leave(&mut self) {
         if self.machine.role() == Role::Active {
             // Tell the peer to take over now rather than after deadtime.
             self.send_with(|hb| {
@@ -533,12 +617,12 @@ impl Runner {
                 hb.hold = true;
                 hb.healthy = false;
             });
-            if let Err(e) = self.takeover.release().await {
-                tracing::error!(error = %e, "release at shutdown failed");
-            }
             let _ = self.role_tx.send(Role::Standby);
         }
-        tracing::info!(counters = ?self.auth.counters(), "ha stopped");
+        // Release (the worker applies it, then ends as the sender drops).
+        self.set_want(takeover::Want::Release);
+        self.want_tx = None;
+        tracing::info!(counters = ?self.auth.counters(), drained = self.drained, "ha stopped");
     }
 }
 

@@ -5,16 +5,25 @@
 //! Rules (documented in `docs/ha-protocol.md`):
 //! - The peer is alive while any link heard it within `deadtime`; a dead
 //!   peer makes this node active (after `initdead` at start).
+//! - Reports apply in sequence order: an older packet arriving late only
+//!   proves its link is up.
+//! - In init, the peer's state counts only once a packet echoes this
+//!   node's generation (sent after the peer heard this boot): packets the
+//!   kernel queued while this node was away carry stale states.
 //! - An active node keeps the VIPs unless its peer is better: eligible
 //!   (healthy and not held) when it is not, reaches more ping nodes, asked
-//!   for takeover, or (auto_failback) has a higher priority and has been up
-//!   for `failback_delay`. The standby waits for the active to step down.
+//!   for takeover, or (auto_failback) has a higher priority and has been a
+//!   standby paired with us for `failback_delay`. The standby waits for the
+//!   active to step down.
 //! - Two non-active nodes elect by rank: eligible, ping reach, takeover
 //!   request, priority, then the lexically smaller name.
-//! - Two active nodes (split brain healed) keep the higher rank; the loser
-//!   steps down at once and logs why.
+//! - Two active nodes (split brain healed) keep the higher rank, where the
+//!   incumbent (earlier `active since`, a wall-clock stamp both nodes see
+//!   identically) ranks after takeover request and before priority; the
+//!   loser steps down at once, the winner re-announces its VIPs, both log
+//!   the rule once.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::time::{Duration, Instant};
 
 use crate::model::{Role, Timings};
@@ -35,6 +44,11 @@ pub struct Params {
     pub failback_delay: Duration,
     /// Number of heartbeat links.
     pub links: usize,
+    /// This boot's generation (what the peer echoes back).
+    pub generation: u64,
+    /// Unix ms at the machine's start instant: `active since` stamps are
+    /// derived from it, so a later clock step cannot change them.
+    pub epoch_ms: u64,
 }
 
 /// What the peer last told us about itself.
@@ -54,6 +68,14 @@ pub struct PeerInfo {
     pub priority: u8,
     /// Ping nodes it reaches.
     pub ping_reach: u16,
+    /// Its boot generation.
+    pub generation: u64,
+    /// Our generation as it last heard it (0: it has not heard us).
+    pub echo: u64,
+    /// Unix ms its current active period began (0: not active).
+    pub active_since_ms: u64,
+    /// The packet's sequence number (reports apply in this order).
+    pub seq: u64,
 }
 
 impl From<&Heartbeat> for PeerInfo {
@@ -66,6 +88,10 @@ impl From<&Heartbeat> for PeerInfo {
             takeover_request: h.takeover_request,
             priority: h.priority,
             ping_reach: h.ping_reach,
+            generation: h.generation,
+            echo: h.echo_generation,
+            active_since_ms: h.active_since_ms,
+            seq: h.seq,
         }
     }
 }
@@ -136,6 +162,9 @@ pub enum Action {
     BecomeStandby(&'static str),
     /// Send a heartbeat at once (state or flags changed).
     SendNow,
+    /// Announce the VIPs again (GARP / NA): this node won a split brain and
+    /// the loser's announcements may have moved the neighbours' caches.
+    Reannounce,
     /// Log it.
     Event(Event),
 }
@@ -147,8 +176,12 @@ struct Peer {
     last: Vec<Option<Instant>>,
     link_alive: Vec<bool>,
     alive: bool,
-    /// When it last came alive (for failback_delay).
-    since: Instant,
+    /// It echoed our generation since it last came alive (its state is
+    /// current, not a packet queued before we started).
+    confirmed: bool,
+    /// Since when it has reported standby without a break (auto_failback
+    /// needs a stable pairing for failback_delay).
+    standby_since: Option<Instant>,
     warned: bool,
 }
 
@@ -158,8 +191,20 @@ struct Rank<'a> {
     eligible: bool,
     ping_reach: u16,
     takeover_request: bool,
+    /// Unix ms its active period began; 0 when not active.
+    active_since_ms: u64,
     priority: u8,
     node: &'a str,
+}
+
+impl Rank<'_> {
+    /// Earlier active periods rank higher; "not active" ranks lowest.
+    fn incumbency(&self) -> Reverse<u64> {
+        Reverse(match self.active_since_ms {
+            0 => u64::MAX,
+            t => t,
+        })
+    }
 }
 
 impl Ord for Rank<'_> {
@@ -168,9 +213,16 @@ impl Ord for Rank<'_> {
             self.eligible,
             self.ping_reach,
             self.takeover_request,
+            self.incumbency(),
             self.priority,
         )
-            .cmp(&(o.eligible, o.ping_reach, o.takeover_request, o.priority))
+            .cmp(&(
+                o.eligible,
+                o.ping_reach,
+                o.takeover_request,
+                o.incumbency(),
+                o.priority,
+            ))
             // Smaller name wins the last tie: reverse the name order.
             .then_with(|| o.node.cmp(self.node))
     }
@@ -193,6 +245,10 @@ pub struct Machine {
     hold: bool,
     takeover_request: bool,
     peer: Option<Peer>,
+    /// When the current active period began.
+    active_since: Option<Instant>,
+    /// A split brain with the current peer was already logged.
+    split: bool,
 }
 
 impl Machine {
@@ -207,6 +263,20 @@ impl Machine {
             hold: false,
             takeover_request: false,
             peer: None,
+            active_since: None,
+            split: false,
+        }
+    }
+
+    /// Unix ms the current active period began (0: not active).
+    pub fn active_since_ms(&self) -> u64 {
+        match (self.role, self.active_since) {
+            (Role::Active, Some(t)) => {
+                let ms = u64::try_from(t.saturating_duration_since(self.started).as_millis())
+                    .unwrap_or(u64::MAX);
+                self.p.epoch_ms.saturating_add(ms).max(1)
+            }
+            _ => 0,
         }
     }
 
@@ -245,6 +315,9 @@ impl Machine {
         hb.takeover_request = self.takeover_request;
         hb.priority = self.p.priority;
         hb.ping_reach = self.ping_reach;
+        hb.generation = self.p.generation;
+        hb.active_since_ms = self.active_since_ms();
+        hb.echo_generation = self.peer.as_ref().map_or(0, |p| p.info.generation);
     }
 
     /// The next instant after `now` at which `Tick` may change something
@@ -271,20 +344,28 @@ impl Machine {
             {
                 consider(*last + t.warntime);
             }
-            if peer.alive && self.p.auto_failback && self.role == Role::Active {
-                consider(peer.since + self.p.failback_delay);
+            if let (true, true, Role::Active, Some(s)) = (
+                peer.alive,
+                self.p.auto_failback,
+                self.role,
+                peer.standby_since,
+            ) {
+                consider(s + self.p.failback_delay);
             }
         }
         next
     }
 
-    fn my_rank(&self) -> Rank<'_> {
+    /// This node's rank; `node` is its name (passed in so the rank does
+    /// not borrow the machine).
+    fn my_rank<'a>(&self, node: &'a str) -> Rank<'a> {
         Rank {
             eligible: self.healthy && !self.hold,
             ping_reach: self.ping_reach,
             takeover_request: self.takeover_request,
+            active_since_ms: self.active_since_ms(),
             priority: self.p.priority,
-            node: &self.p.node,
+            node,
         }
     }
 
@@ -333,16 +414,20 @@ impl Machine {
             last: vec![None; links],
             link_alive: vec![false; links],
             alive: false,
-            since: now,
+            confirmed: false,
+            standby_since: None,
             warned: false,
         });
         if peer.last.len() < links {
             peer.last.resize(links, None);
             peer.link_alive.resize(links, false);
         }
+        if info.generation != peer.info.generation {
+            // The peer restarted: what it confirmed was for its old boot.
+            peer.confirmed = false;
+        }
         if !peer.alive {
             peer.alive = true;
-            peer.since = now;
             out.push(Action::Event(Event::PeerUp(info.node.clone())));
             // Tell a newcomer our state without waiting a keepalive.
             out.push(Action::SendNow);
@@ -356,6 +441,18 @@ impl Machine {
             }
         }
         peer.warned = false;
+        if info.generation == peer.info.generation && info.seq < peer.info.seq {
+            // An older report arriving late (queued behind ARP on a link
+            // that was down, or slower than the other link): it proves the
+            // link works, but the newer report already applied stands.
+            return;
+        }
+        peer.confirmed |= info.echo == self.p.generation;
+        if info.state == PeerState::Standby {
+            peer.standby_since.get_or_insert(now);
+        } else {
+            peer.standby_since = None;
+        }
         if info.takeover_request && !peer.info.takeover_request && !self.hold {
             out.push(Action::Event(Event::PeerTakeover(info.node.clone())));
         }
@@ -384,6 +481,8 @@ impl Machine {
             match silence {
                 Some(s) if s >= t.deadtime => {
                     peer.alive = false;
+                    peer.confirmed = false;
+                    peer.standby_since = None;
                     out.push(Action::Event(Event::PeerDead(peer.info.node.clone())));
                 }
                 Some(s) if s >= t.warntime && !peer.warned => {
@@ -395,11 +494,12 @@ impl Machine {
         }
     }
 
-    fn go(&mut self, role: Role, why: &'static str, out: &mut Vec<Action>) {
+    fn go(&mut self, role: Role, why: &'static str, now: Instant, out: &mut Vec<Action>) {
         if self.role == role {
             return;
         }
         self.role = role;
+        self.active_since = (role == Role::Active).then_some(now);
         out.push(match role {
             Role::Active => Action::BecomeActive(why),
             _ => Action::BecomeStandby(why),
@@ -410,46 +510,69 @@ impl Machine {
     fn decide(&mut self, now: Instant, out: &mut Vec<Action>) {
         let alive_peer = self.peer.as_ref().filter(|p| p.alive).cloned();
         let Some(peer) = alive_peer else {
+            self.split = false;
             if self.role == Role::Init {
                 if now.saturating_duration_since(self.started) >= self.p.timings.initdead {
                     out.push(Action::Event(Event::InitDeadExpired));
-                    self.go(Role::Active, "no peer heard within initdead", out);
+                    self.go(Role::Active, "no peer heard within initdead", now, out);
                 }
                 return;
             }
             // Alone: availability beats an operator's standby.
             self.hold = false;
             self.takeover_request = false;
-            self.go(Role::Active, "peer dead", out);
+            self.go(Role::Active, "peer dead", now, out);
             return;
         };
+        let in_initdead = now.saturating_duration_since(self.started) < self.p.timings.initdead;
+        if self.role == Role::Init && !peer.confirmed && in_initdead {
+            // Its packets may predate our start (queued by the kernel while
+            // we were away); wait for one that echoes our generation.
+            return;
+        }
         let pi = &peer.info;
         let theirs = Rank {
             eligible: pi.healthy && !pi.hold,
             ping_reach: pi.ping_reach,
             takeover_request: pi.takeover_request,
+            active_since_ms: if pi.state == PeerState::Active {
+                pi.active_since_ms
+            } else {
+                0
+            },
             priority: pi.priority,
             node: &pi.node,
         };
-        let mine = self.my_rank();
+        let me = self.p.node.clone();
+        let mine = self.my_rank(&me);
         let peer_active = pi.state == PeerState::Active;
         let i_win = mine > theirs;
+        let was_split = std::mem::replace(&mut self.split, false);
         match (self.role, peer_active) {
             (Role::Active, true) => {
-                // Split brain healed: exactly one keeps the VIPs.
-                let rule = split_rule(&mine, &theirs);
-                let (winner, loser) = if i_win {
-                    (self.p.node.clone(), pi.node.clone())
-                } else {
-                    (pi.node.clone(), self.p.node.clone())
-                };
-                out.push(Action::Event(Event::SplitBrain {
-                    winner,
-                    loser,
-                    rule,
-                }));
+                // Split brain healed: exactly one keeps the VIPs. Both
+                // nodes rank the same two reports, so they agree.
+                if i_win {
+                    self.split = true;
+                }
+                if !was_split {
+                    let rule = split_rule(&mine, &theirs);
+                    let (winner, loser) = if i_win {
+                        (self.p.node.clone(), pi.node.clone())
+                    } else {
+                        (pi.node.clone(), self.p.node.clone())
+                    };
+                    out.push(Action::Event(Event::SplitBrain {
+                        winner,
+                        loser,
+                        rule,
+                    }));
+                    if i_win {
+                        out.push(Action::Reannounce);
+                    }
+                }
                 if !i_win {
-                    self.go(Role::Standby, "split brain resolved for the peer", out);
+                    self.go(Role::Standby, "split brain resolved for the peer", now, out);
                 }
             }
             (Role::Active, false) => {
@@ -464,26 +587,29 @@ impl Machine {
                 } else if theirs.eligible == mine.eligible && theirs.ping_reach > mine.ping_reach {
                     Some("peer reaches more ping nodes")
                 } else if self.p.auto_failback
+                    && peer.confirmed
                     && theirs.eligible == mine.eligible
                     && theirs.ping_reach == mine.ping_reach
                     && theirs.priority > mine.priority
-                    && now.saturating_duration_since(peer.since) >= self.p.failback_delay
+                    && peer
+                        .standby_since
+                        .is_some_and(|s| now.saturating_duration_since(s) >= self.p.failback_delay)
                 {
                     Some("auto_failback to higher priority peer")
                 } else {
                     None
                 };
                 if let Some(why) = why {
-                    self.go(Role::Standby, why, out);
+                    self.go(Role::Standby, why, now, out);
                 }
             }
-            (_, true) => self.go(Role::Standby, "peer is active", out),
+            (_, true) => self.go(Role::Standby, "peer is active", now, out),
             (_, false) => {
                 if i_win {
                     self.takeover_request = false;
-                    self.go(Role::Active, "elected: peer not active", out);
+                    self.go(Role::Active, "elected: peer not active", now, out);
                 } else {
-                    self.go(Role::Standby, "peer elected", out);
+                    self.go(Role::Standby, "peer elected", now, out);
                 }
             }
         }
@@ -500,6 +626,8 @@ fn split_rule(a: &Rank<'_>, b: &Rank<'_>) -> &'static str {
         "more ping nodes reached"
     } else if a.takeover_request != b.takeover_request {
         "operator takeover"
+    } else if a.incumbency() != b.incumbency() {
+        "incumbent (active longer) stays"
     } else if a.priority != b.priority {
         "higher priority"
     } else {

@@ -3,6 +3,22 @@
 use super::*;
 
 const MS: Duration = Duration::from_millis(1);
+/// Unix ms at every test machine's start.
+const EPOCH: u64 = 1_000_000;
+
+/// Boot generation of test node `node` ("a" or "b").
+fn gen(node: &str) -> u64 {
+    1000 + node.bytes().map(u64::from).sum::<u64>()
+}
+
+/// The other node of the pair.
+fn other(node: &str) -> &'static str {
+    if node == "a" {
+        "b"
+    } else {
+        "a"
+    }
+}
 
 fn params(node: &str, priority: u8, auto_failback: bool) -> Params {
     Params {
@@ -17,9 +33,13 @@ fn params(node: &str, priority: u8, auto_failback: bool) -> Params {
         auto_failback,
         failback_delay: 500 * MS,
         links: 2,
+        generation: gen(node),
+        epoch_ms: EPOCH,
     }
 }
 
+/// A current report from `node` (it echoes its peer's generation); when
+/// active, active since EPOCH.
 fn info(node: &str, state: PeerState, priority: u8) -> PeerInfo {
     PeerInfo {
         node: node.into(),
@@ -29,7 +49,25 @@ fn info(node: &str, state: PeerState, priority: u8) -> PeerInfo {
         takeover_request: false,
         priority,
         ping_reach: 0,
+        generation: gen(node),
+        echo: gen(other(node)),
+        active_since_ms: if state == PeerState::Active { EPOCH } else { 0 },
+        seq: 1,
     }
+}
+
+/// The same report as sent before `node` heard this boot of its peer
+/// (queued by the kernel while the receiver was away).
+fn stale(mut i: PeerInfo) -> PeerInfo {
+    i.echo = 0;
+    i
+}
+
+fn split_rule_of(a: &[Action]) -> Option<&'static str> {
+    a.iter().find_map(|x| match x {
+        Action::Event(Event::SplitBrain { rule, .. }) => Some(*rule),
+        _ => None,
+    })
 }
 
 fn heard(link: usize, i: &PeerInfo) -> Input {
@@ -61,6 +99,8 @@ fn wire_info(m: &Machine, node: &str) -> PeerInfo {
         priority: 0,
         generation: 1,
         seq: 1,
+        active_since_ms: 0,
+        echo_generation: 0,
         ping_reach: 0,
         link: 0,
         node: node.into(),
@@ -147,29 +187,29 @@ fn late_heartbeat_is_warned_once() {
 }
 
 #[test]
-fn split_brain_keeps_higher_priority_then_smaller_name() {
+fn split_brain_equal_incumbency_keeps_higher_priority_then_smaller_name() {
     let t0 = Instant::now();
+    // "b" goes active at t0 + 1000 ms (Unix EPOCH + 1000); "a" reports the
+    // same instant, so incumbency ties and priority decides.
+    let since = EPOCH + 1000;
     for (mine, theirs, stay) in [(100, 200, false), (200, 100, true)] {
         let mut m = Machine::new(params("b", mine, false), t0);
         m.step(Input::Tick, t0 + 1000 * MS);
         assert_eq!(m.role(), Role::Active);
-        let out = m.step(
-            heard(0, &info("a", PeerState::Active, theirs)),
-            t0 + 1100 * MS,
-        );
-        assert!(has_event(&out, |e| matches!(
-            e,
-            Event::SplitBrain {
-                rule: "higher priority",
-                ..
-            }
-        )));
+        assert_eq!(m.active_since_ms(), since);
+        let mut a = info("a", PeerState::Active, theirs);
+        a.active_since_ms = since;
+        let out = m.step(heard(0, &a), t0 + 1100 * MS);
+        assert_eq!(split_rule_of(&out), Some("higher priority"));
         assert_eq!(m.role() == Role::Active, stay);
+        assert_eq!(out.contains(&Action::Reannounce), stay);
     }
     // Equal priority: "a" < "b", so "a" stays.
     let mut m = Machine::new(params("b", 100, false), t0);
     m.step(Input::Tick, t0 + 1000 * MS);
-    let out = m.step(heard(0, &info("a", PeerState::Active, 100)), t0 + 1100 * MS);
+    let mut a = info("a", PeerState::Active, 100);
+    a.active_since_ms = since;
+    let out = m.step(heard(0, &a), t0 + 1100 * MS);
     assert!(has_event(&out, |e| *e
         == Event::SplitBrain {
             winner: "a".into(),
@@ -177,6 +217,125 @@ fn split_brain_keeps_higher_priority_then_smaller_name() {
             rule: "lexically smaller node name"
         }));
     assert_eq!(m.role(), Role::Standby);
+}
+
+/// The incumbent (active longer) keeps the VIPs over a higher-priority
+/// newcomer, whatever auto_failback says; the winner logs the split brain
+/// once and re-announces once however many packets the loser sends before
+/// its step-down arrives.
+#[test]
+fn split_brain_incumbent_beats_priority() {
+    let t0 = Instant::now();
+    for auto in [false, true] {
+        // Incumbent "b" (priority 50) active since t0 + 1000 ms.
+        let mut b = Machine::new(params("b", 50, auto), t0);
+        b.step(Input::Tick, t0 + 1000 * MS);
+        assert_eq!(b.role(), Role::Active);
+        // Newcomer "a" (priority 200) active since 5 s later.
+        let mut a = info("a", PeerState::Active, 200);
+        a.active_since_ms = EPOCH + 6000;
+        let mut events = 0;
+        let mut reannounce = 0;
+        for i in 0..5u32 {
+            let out = b.step(heard(0, &a), t0 + (6100 + i * 10) * MS);
+            events += usize::from(split_rule_of(&out).is_some());
+            reannounce += out.iter().filter(|x| **x == Action::Reannounce).count();
+            assert_eq!(b.role(), Role::Active, "auto_failback={auto}");
+        }
+        assert_eq!((events, reannounce), (1, 1), "auto_failback={auto}");
+        // The newcomer's side of the same split brain: it steps down.
+        let mut n = Machine::new(params("a", 200, auto), t0 + 5000 * MS);
+        n.p.epoch_ms = EPOCH + 5000;
+        n.step(Input::Tick, t0 + 6000 * MS);
+        assert_eq!(n.role(), Role::Active);
+        assert_eq!(n.active_since_ms(), EPOCH + 6000);
+        let mut inc = info("b", PeerState::Active, 50);
+        inc.active_since_ms = EPOCH + 1000;
+        let out = n.step(heard(0, &inc), t0 + 6100 * MS);
+        assert_eq!(split_rule_of(&out), Some("incumbent (active longer) stays"));
+        assert!(
+            out.contains(&Action::BecomeStandby("split brain resolved for the peer")),
+            "auto_failback={auto}: {out:?}"
+        );
+        // A split brain after healing is logged again.
+        b.step(
+            heard(0, &info("a", PeerState::Standby, 200)),
+            t0 + 6200 * MS,
+        );
+        let out = b.step(heard(0, &a), t0 + 6300 * MS);
+        assert!(split_rule_of(&out).is_some());
+    }
+}
+
+/// Both sides of a split brain, fed each other's reports, always agree:
+/// exactly one stays active, for any pair of active-since stamps (equal,
+/// close, far) and priorities.
+#[test]
+fn split_brain_sides_always_agree() {
+    let t0 = Instant::now();
+    for (sa, sb) in [(0, 0), (0, 1), (1, 0), (0, 3000), (3000, 0), (2999, 3000)] {
+        for (pa, pb) in [(100, 100), (200, 100), (100, 200)] {
+            for (auto, skew) in [(false, 0), (true, 0), (false, 10_000), (true, 10_000)] {
+                let mut a = Machine::new(params("a", pa, auto), t0 + sa * MS);
+                let mut b = Machine::new(params("b", pb, auto), t0 + sb * MS);
+                // Each epoch is that node's wall clock at its start; b's
+                // clock may run `skew` ms ahead.
+                a.p.epoch_ms = EPOCH + u64::from(sa);
+                b.p.epoch_ms = EPOCH + u64::from(sb) + skew;
+                a.step(Input::Tick, t0 + (sa + 1000) * MS);
+                b.step(Input::Tick, t0 + (sb + 1000) * MS);
+                let now = t0 + 5000 * MS;
+                let wa = wire_info(&a, "a");
+                let wb = wire_info(&b, "b");
+                a.step(heard(0, &wb), now);
+                b.step(heard(0, &wa), now);
+                let actives = [a.role(), b.role()]
+                    .iter()
+                    .filter(|r| **r == Role::Active)
+                    .count();
+                let case = format!("since=({sa},{sb}) prio=({pa},{pb}) auto={auto} skew={skew}");
+                assert_eq!(actives, 1, "{case}");
+                if sa != sb && skew == 0 {
+                    let older = if sa < sb { Role::Active } else { Role::Standby };
+                    assert_eq!(a.role(), older, "incumbent must win: {case}");
+                }
+            }
+        }
+    }
+}
+
+/// A restarted node hears its peer's packets queued by the kernel while it
+/// was away (here: "b" standby, before b took over). It must not elect
+/// itself on them; it waits for a packet echoing its generation.
+#[test]
+fn init_ignores_reports_that_predate_this_boot() {
+    let t0 = Instant::now();
+    let mut a = Machine::new(params("a", 200, false), t0);
+    let old = stale(info("b", PeerState::Standby, 100));
+    for i in 0..5u32 {
+        let out = a.step(heard(0, &old), t0 + i * MS);
+        assert!(!became_active(&out), "elected on a stale report: {out:?}");
+    }
+    assert_eq!(a.role(), Role::Init);
+    // What a sends now tells b its generation.
+    assert_eq!(wire_info(&a, "a").echo, gen("b"));
+    // b's current report (active) arrives: a goes standby.
+    let out = a.step(heard(0, &info("b", PeerState::Active, 100)), t0 + 10 * MS);
+    assert!(became_standby(&out));
+    assert_eq!(a.role(), Role::Standby);
+
+    // A peer that never echoes (one-way link) is judged at initdead on its
+    // latest report.
+    let mut a = Machine::new(params("a", 200, false), t0);
+    a.step(heard(0, &stale(info("b", PeerState::Active, 100))), t0);
+    a.step(
+        heard(0, &stale(info("b", PeerState::Active, 100))),
+        t0 + 900 * MS,
+    );
+    assert!(a.step(Input::Tick, t0 + 999 * MS).is_empty());
+    assert_eq!(a.role(), Role::Init);
+    let out = a.step(Input::Tick, t0 + 1000 * MS);
+    assert!(became_standby(&out));
 }
 
 #[test]
@@ -329,6 +488,8 @@ fn exhaustive_pairs_converge_to_one_active() {
                     // Start from any pair of roles, as after a partition.
                     p.a.role = ra;
                     p.b.role = rb;
+                    p.a.active_since = (ra == Role::Active).then_some(t);
+                    p.b.active_since = (rb == Role::Active).then_some(t);
                     p.run(20);
                     let case = format!("auto={auto} prio=({pa},{pb}) flags={flags:06b} start=({ra:?},{rb:?}) end=({:?},{:?})", p.a.role(), p.b.role());
                     assert_eq!(p.actives(), 1, "{case}");
@@ -350,4 +511,108 @@ fn exhaustive_pairs_converge_to_one_active() {
         }
     }
     assert_eq!(cases, 2 * 3 * 64 * 9);
+}
+
+/// auto_failback after a healed split brain: the incumbent (lower
+/// priority) wins the split, then hands back only once the higher-priority
+/// node has been its standby for failback_delay (500 ms = 5 rounds).
+#[test]
+fn auto_failback_needs_a_stable_pairing_after_split_brain() {
+    let mut p = Pair::new(params("a", 200, true), params("b", 100, true));
+    let t = p.now;
+    p.b.role = Role::Active;
+    p.b.active_since = Some(t);
+    p.now += 3000 * MS;
+    p.a.role = Role::Active;
+    p.a.active_since = Some(p.now);
+    p.round();
+    assert_eq!((p.a.role(), p.b.role()), (Role::Standby, Role::Active));
+    let mut b_down = None;
+    let mut a_up = None;
+    for r in 2..=15u32 {
+        p.round();
+        assert!(p.actives() <= 1, "round {r}: both active");
+        if b_down.is_none() && p.b.role() == Role::Standby {
+            b_down = Some(r);
+        }
+        if a_up.is_none() && p.a.role() == Role::Active {
+            a_up = Some(r);
+        }
+    }
+    assert_eq!(
+        b_down,
+        Some(6),
+        "hand back exactly failback_delay after pairing"
+    );
+    assert_eq!(a_up, Some(7));
+    assert_eq!((p.a.role(), p.b.role()), (Role::Active, Role::Standby));
+}
+
+/// The returning node of the netns suite: "a" dies, "b" takes over, "a"
+/// restarts and first hears b's reports queued while it was away (b still
+/// standby). With auto_failback off a stays standby; with it on a takes
+/// the VIPs back only after failback_delay.
+#[test]
+fn returning_node_respects_auto_failback() {
+    for auto in [false, true] {
+        let mut p = Pair::new(params("a", 200, auto), params("b", 100, auto));
+        p.run(5);
+        assert_eq!((p.a.role(), p.b.role()), (Role::Active, Role::Standby));
+        let queued = stale(wire_info(&p.b, "b"));
+        // a dies: b alone.
+        let mut took = false;
+        for _ in 0..10 {
+            p.now += 100 * MS;
+            took |= became_active(&p.b.step(Input::Tick, p.now));
+        }
+        assert!(took && p.b.role() == Role::Active);
+        // a restarts and drains the queued (stale) report first.
+        p.a = Machine::new(params("a", 200, auto), p.now);
+        p.a.p.generation += 1;
+        let out = p.a.step(heard(0, &queued), p.now);
+        assert!(!became_active(&out), "auto={auto}: {out:?}");
+        let start = p.flips;
+        let mut a_up = None;
+        for r in 1..=20u32 {
+            p.round();
+            assert!(p.actives() <= 1, "auto={auto} round {r}: both active");
+            if a_up.is_none() && p.a.role() == Role::Active {
+                a_up = Some(r);
+            }
+        }
+        if auto {
+            // 1 round to pair (a standby), 5 to wait, 1 for a to elect.
+            assert!(a_up.is_some_and(|r| r >= 6), "auto={auto}: {a_up:?}");
+        } else {
+            assert_eq!(a_up, None);
+            assert_eq!(p.b.role(), Role::Active);
+            // a went init -> standby only.
+            assert_eq!(p.flips - start, 1);
+        }
+    }
+}
+
+/// A report older than one already applied (same boot, lower sequence)
+/// arrives late, e.g. queued behind ARP on the link that was cut: it keeps
+/// the link alive but does not roll the peer's state back.
+#[test]
+fn late_older_reports_do_not_roll_back_the_peer_state() {
+    let t0 = Instant::now();
+    let mut a = Machine::new(params("a", 200, false), t0);
+    let mut old = info("b", PeerState::Standby, 100);
+    old.seq = 10;
+    let mut new = info("b", PeerState::Active, 100);
+    new.seq = 11;
+    a.step(heard(1, &new), t0);
+    assert_eq!(a.role(), Role::Standby);
+    // Link 0 comes back and delivers b's queued standby report.
+    let out = a.step(heard(0, &old), t0 + 10 * MS);
+    assert!(has_event(&out, |e| *e == Event::LinkUp(0)));
+    assert!(!became_active(&out), "acted on a stale report: {out:?}");
+    assert_eq!(a.links_alive(), vec![true, true]);
+    // A newer standby report does count.
+    let mut newer = old.clone();
+    newer.seq = 12;
+    let out = a.step(heard(1, &newer), t0 + 20 * MS);
+    assert!(became_active(&out));
 }

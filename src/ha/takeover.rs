@@ -4,7 +4,9 @@
 //! backup. Never touches the IPVS table itself (that is `reconcile`'s job).
 
 use std::net::IpAddr;
+use std::time::Duration;
 
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::kernel::addr::{AddrError, Addrs};
@@ -72,6 +74,30 @@ impl<I: Ipvs + Send> SyncDaemons for IpvsSync<I> {
     }
 }
 
+/// Longest a single rtnetlink request may take before the socket is
+/// presumed wedged and reopened. VIP changes normally take well under 1 ms.
+pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a VIP operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeoverError {
+    /// The kernel refused or the lookup failed.
+    #[error(transparent)]
+    Addr(#[from] AddrError),
+    /// rtnetlink did not answer within [`NETLINK_TIMEOUT`].
+    #[error("rtnetlink {0} timed out after {NETLINK_TIMEOUT:?}; socket reopened")]
+    Timeout(&'static str),
+}
+
+/// What the state machine wants done with the VIPs; applied by [`worker`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Own none of them.
+    Release,
+    /// Own all of them; a new number asks for a fresh announcement.
+    Hold(u64),
+}
+
 /// Owns the VIPs while active.
 pub struct Takeover {
     addrs: Addrs,
@@ -91,17 +117,38 @@ impl Takeover {
         })
     }
 
-    /// Add every VIP, then announce them in the background. Stops at the
-    /// first VIP that cannot be added (the caller reports unhealthy).
-    pub async fn acquire(&mut self) -> Result<(), AddrError> {
-        for v in &self.vips {
-            if self.addrs.add(v).await? {
-                tracing::info!(vip = %v.address, prefix = v.prefix, ifname = %v.interface, "vip added");
+    /// Run one rtnetlink request with a deadline; on timeout reopen the
+    /// socket so the next request does not queue behind a lost one.
+    async fn bounded<T>(
+        &mut self,
+        what: &'static str,
+        f: impl std::future::Future<Output = Result<T, AddrError>>,
+    ) -> Result<T, TakeoverError> {
+        match tokio::time::timeout(NETLINK_TIMEOUT, f).await {
+            Ok(r) => Ok(r?),
+            Err(_) => {
+                match Addrs::new() {
+                    Ok(a) => self.addrs = a,
+                    Err(e) => tracing::error!(error = %e, "cannot reopen rtnetlink"),
+                }
+                Err(TakeoverError::Timeout(what))
             }
         }
+    }
+
+    /// Add every VIP, then announce them in the background. Stops at the
+    /// first VIP that cannot be added (the caller reports unhealthy).
+    pub async fn acquire(&mut self) -> Result<(), TakeoverError> {
         let mut frames: Vec<(u32, Vec<Vec<u8>>)> = Vec::new();
-        for v in &self.vips {
-            let link = self.addrs.link(&v.interface).await?;
+        for v in self.vips.clone() {
+            let addrs = self.addrs.clone();
+            if self.bounded("add", async { addrs.add(&v).await }).await? {
+                tracing::info!(vip = %v.address, prefix = v.prefix, ifname = %v.interface, "vip added");
+            }
+            let addrs = self.addrs.clone();
+            let link = self
+                .bounded("link lookup", async { addrs.link(&v.interface).await })
+                .await?;
             let Some(mac) = link.mac else { continue };
             let f = match v.address {
                 IpAddr::V4(a) => garp(mac, a).to_vec(),
@@ -129,13 +176,14 @@ impl Takeover {
     }
 
     /// Stop announcing and delete every VIP (all are tried; first error returned).
-    pub async fn release(&mut self) -> Result<(), AddrError> {
+    pub async fn release(&mut self) -> Result<(), TakeoverError> {
         if let Some(a) = self.announcer.take() {
             a.abort();
         }
         let mut first = None;
-        for v in &self.vips {
-            match self.addrs.del(v).await {
+        for v in self.vips.clone() {
+            let addrs = self.addrs.clone();
+            match self.bounded("del", async { addrs.del(&v).await }).await {
                 Ok(true) => tracing::info!(vip = %v.address, ifname = %v.interface, "vip removed"),
                 Ok(false) => {}
                 Err(e) => {
@@ -148,13 +196,92 @@ impl Takeover {
     }
 
     /// Whether every VIP is present (for self-monitoring while active).
-    pub async fn all_present(&self) -> Result<bool, AddrError> {
-        for v in &self.vips {
-            if !self.addrs.has(v).await? {
+    pub async fn all_present(&mut self) -> Result<bool, TakeoverError> {
+        for v in self.vips.clone() {
+            let addrs = self.addrs.clone();
+            if !self
+                .bounded("lookup", async { addrs.has(&v).await })
+                .await?
+            {
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+}
+
+/// Apply the wanted VIP state off the heartbeat loop: the loop only sets
+/// `want` and never waits for rtnetlink. While holding, checks about every
+/// `check` that the VIPs are still there (someone may delete them) and
+/// retries every `retry` after a failure. Each outcome of a `Hold` goes to
+/// `report` as (want, VIPs all present); a release reports nothing (a
+/// standby is not judged on VIPs). Wishes are numbered; `applied_tx`
+/// carries the number of the last one acted on (hooks wait for it, so they
+/// run after the VIPs moved). Ends when the `want` sender is dropped, after
+/// applying its last value.
+pub async fn worker(
+    mut t: Takeover,
+    mut want: watch::Receiver<(u64, Want)>,
+    report: mpsc::Sender<(Want, bool)>,
+    applied_tx: watch::Sender<u64>,
+    check: Duration,
+    retry: Duration,
+) {
+    let mut applied: Option<Want> = None;
+    let mut ok = true;
+    loop {
+        let (seq, w) = *want.borrow_and_update();
+        match w {
+            Want::Release => {
+                if applied != Some(w) {
+                    if let Err(e) = t.release().await {
+                        tracing::error!(error = %e, "release failed");
+                    }
+                    applied = Some(w);
+                    ok = true;
+                }
+            }
+            Want::Hold(_) => {
+                let fresh = applied != Some(w);
+                let present = if fresh || !ok {
+                    false
+                } else {
+                    match t.all_present().await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "vip check failed");
+                            false
+                        }
+                    }
+                };
+                if !present {
+                    let now_ok = match t.acquire().await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::error!(error = %e, "vips cannot be added");
+                            false
+                        }
+                    };
+                    if !fresh && ok {
+                        tracing::warn!("vips were missing while active; added again");
+                    }
+                    ok = now_ok;
+                    applied = Some(w);
+                    if report.send((w, ok)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if *applied_tx.borrow() < seq {
+            applied_tx.send_replace(seq);
+        }
+        let wait = if ok { check } else { retry };
+        let holding = matches!(w, Want::Hold(_));
+        tokio::select! {
+            r = want.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(wait), if holding => {}
+        }
     }
 }
 

@@ -10,17 +10,21 @@
 //! ```text
 //! off len field
 //!   0   4 magic "LVHB"
-//!   4   1 version (1)
+//!   4   1 version (2)
 //!   5   1 state: 0 init, 1 standby, 2 active
 //!   6   1 flags: bit0 healthy, bit1 hold (manual standby), bit2 takeover request
 //!   7   1 priority
 //!   8   8 generation (per boot, increasing across restarts)
 //!  16   8 sequence (per packet, increasing within a generation)
-//!  24   2 reachable ping nodes
-//!  26   1 sender's link index (informational)
-//!  27   1 node name length n (1..=64)
-//!  28   n node name (UTF-8)
-//! 28+n 32 HMAC-SHA256(key, bytes 0..28+n)
+//!  24   8 active since: Unix ms when the sender's current active period
+//!         began (0 = not active); the split-brain incumbency rule
+//!  32   8 echo: the receiver's generation as last heard by the sender
+//!         (0 = none); proves the packet was sent after the receiver started
+//!  40   2 reachable ping nodes
+//!  42   1 sender's link index (informational)
+//!  43   1 node name length n (1..=64)
+//!  44   n node name (UTF-8)
+//! 44+n 32 HMAC-SHA256(key, bytes 0..44+n)
 //! ```
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -30,8 +34,8 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 const MAGIC: &[u8; 4] = b"LVHB";
-const VERSION: u8 = 1;
-const HEADER_LEN: usize = 28;
+const VERSION: u8 = 2;
+const HEADER_LEN: usize = 44;
 const TAG_LEN: usize = 32;
 /// Longest node name carried on the wire.
 pub const MAX_NAME_LEN: usize = 64;
@@ -71,6 +75,11 @@ pub struct Heartbeat {
     pub generation: u64,
     /// Sender's packet sequence number.
     pub seq: u64,
+    /// Unix ms at which the sender's current active period began; 0 when
+    /// it is not active.
+    pub active_since_ms: u64,
+    /// The receiver's generation as last heard by the sender (0: none yet).
+    pub echo_generation: u64,
     /// Ping nodes the sender currently reaches.
     pub ping_reach: u16,
     /// Index of the link the sender sent this copy on.
@@ -153,6 +162,8 @@ pub fn encode(hb: &Heartbeat, key: &[u8]) -> Result<Vec<u8>, EncodeError> {
     out.push(hb.priority);
     out.extend_from_slice(&hb.generation.to_be_bytes());
     out.extend_from_slice(&hb.seq.to_be_bytes());
+    out.extend_from_slice(&hb.active_since_ms.to_be_bytes());
+    out.extend_from_slice(&hb.echo_generation.to_be_bytes());
     out.extend_from_slice(&hb.ping_reach.to_be_bytes());
     out.push(hb.link);
     // invariant: name.len() <= MAX_NAME_LEN (64) was checked above.
@@ -184,7 +195,7 @@ pub fn decode(buf: &[u8], key: &[u8]) -> Result<Heartbeat, DecodeError> {
     if version != VERSION {
         return Err(DecodeError::BadVersion(version));
     }
-    let name_len = usize::from(header.get(27).copied().unwrap_or_default());
+    let name_len = usize::from(header.get(HEADER_LEN - 1).copied().unwrap_or_default());
     let body_len = HEADER_LEN + name_len;
     let total = body_len + TAG_LEN;
     if buf.len() < total {
@@ -225,8 +236,10 @@ pub fn decode(buf: &[u8], key: &[u8]) -> Result<Heartbeat, DecodeError> {
         priority: byte(7),
         generation: be_u64(body, 8),
         seq: be_u64(body, 16),
-        ping_reach: u16::from_be_bytes([byte(24), byte(25)]),
-        link: byte(26),
+        active_since_ms: be_u64(body, 24),
+        echo_generation: be_u64(body, 32),
+        ping_reach: u16::from_be_bytes([byte(40), byte(41)]),
+        link: byte(42),
         node,
     })
 }
@@ -247,6 +260,8 @@ mod tests {
             priority: 150,
             generation: 0x0102_0304_0506_0708,
             seq: 42,
+            active_since_ms: 0x1112_1314_1516_1718,
+            echo_generation: 0x2122_2324_2526_2728,
             ping_reach: 3,
             link: 1,
             node: "director1".into(),
@@ -256,22 +271,32 @@ mod tests {
     #[test]
     fn header_bytes_are_as_documented() {
         let b = encode(&sample(), KEY).unwrap();
-        assert_eq!(b.len(), 28 + 9 + 32);
+        assert_eq!(b.len(), 44 + 9 + 32);
         assert_eq!(&b[..4], b"LVHB");
-        assert_eq!(b[4], 1, "version");
+        assert_eq!(b[4], 2, "version");
         assert_eq!(b[5], 2, "state active");
         assert_eq!(b[6], 0b101, "healthy | takeover");
         assert_eq!(b[7], 150, "priority");
         assert_eq!(&b[8..16], &[1, 2, 3, 4, 5, 6, 7, 8], "generation");
         assert_eq!(&b[16..24], &[0, 0, 0, 0, 0, 0, 0, 42], "seq");
-        assert_eq!(&b[24..26], &[0, 3], "ping reach");
-        assert_eq!(b[26], 1, "link");
-        assert_eq!(b[27], 9, "name length");
-        assert_eq!(&b[28..37], b"director1");
+        assert_eq!(
+            &b[24..32],
+            &[0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18],
+            "active since"
+        );
+        assert_eq!(
+            &b[32..40],
+            &[0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28],
+            "echo"
+        );
+        assert_eq!(&b[40..42], &[0, 3], "ping reach");
+        assert_eq!(b[42], 1, "link");
+        assert_eq!(b[43], 9, "name length");
+        assert_eq!(&b[44..53], b"director1");
         // Tag checked against an independent HMAC computation.
         let mut m = HmacSha256::new_from_slice(KEY).unwrap();
-        m.update(&b[..37]);
-        assert_eq!(&b[37..], m.finalize().into_bytes().as_slice());
+        m.update(&b[..53]);
+        assert_eq!(&b[53..], m.finalize().into_bytes().as_slice());
     }
 
     #[test]

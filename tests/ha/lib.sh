@@ -1,4 +1,6 @@
-# Shared netns topology for the HA tests and benchmarks (sourced, not run).
+# Shared netns topology, lvsd.toml writer and node control for the HA tests
+# and benchmarks (sourced, not run): tests/ha/netns.sh, tests/vm/40-ha-sync.sh,
+# scripts/soak-ha.sh, scripts/bench-failover.sh.
 #
 #   ns A --lan--+                 +--lan-- ns B
 #               |  ns SW (bridge) |
@@ -7,21 +9,24 @@
 #
 # Addresses: lan 10.77.0.0/24 (A .1, B .2, client C .10, VIP .100),
 # crossover 10.78.0.0/24 (A .1, B .2). Only these namespaces and addresses
-# are used; `cleanup` deletes every namespace the run created.
+# (and those a caller adds with `ha_ns`/`ha_port`) are used; `cleanup`
+# deletes every namespace the run created.
 
-P="lvha$$"
+P=${HA_NS_PREFIX:-lvha$$}
 NS_A="${P}a" NS_B="${P}b" NS_C="${P}c" NS_SW="${P}sw"
 VIP=10.77.0.100
 HA_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/lvsd-ha.XXXXXX)}
+KEY=${KEY:-$WORK/ha.key}
+HA_NAMESPACES=()
 declare -A PID
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 cleanup() {
-    local p
+    local p ns
     for p in "${PID[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    for ns in "$NS_A" "$NS_B" "$NS_C" "$NS_SW"; do
+    for ns in "${HA_NAMESPACES[@]}"; do
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
     done
@@ -36,30 +41,134 @@ install_deps() {
     fi
 }
 
-setup_topology() {
-    for ns in "$NS_A" "$NS_B" "$NS_C" "$NS_SW"; do ip netns add "$ns"; done
-    nsx "$NS_SW" ip link add br0 type bridge
-    nsx "$NS_SW" ip link set br0 up
-    local n i=1
-    for n in A B C; do
-        local ns="${P}${n,,}" side="${n,,}-lan"
-        ip link add lan netns "$ns" type veth peer name "$side" netns "$NS_SW"
-        nsx "$NS_SW" ip link set "$side" master br0 up
-        nsx "$ns" ip link set lo up
-        nsx "$ns" ip link set lan address "02:77:00:00:00:0$i" up
-        i=$((i + 1))
+# ha_ns NAME...: create namespaces ${P}NAME with lo up (deleted by cleanup).
+ha_ns() {
+    local n
+    for n in "$@"; do
+        ip netns del "${P}$n" 2>/dev/null || true
+        ip netns add "${P}$n"
+        HA_NAMESPACES+=("${P}$n")
+        nsx "${P}$n" ip link set lo up
     done
-    nsx "$NS_A" ip addr add 10.77.0.1/24 dev lan
-    nsx "$NS_B" ip addr add 10.77.0.2/24 dev lan
-    nsx "$NS_C" ip addr add 10.77.0.10/24 dev lan
+}
+
+# ha_bridge NAME: a bridge in the switch namespace ${P}sw.
+ha_bridge() {
+    nsx "$NS_SW" ip link add "$1" type bridge
+    nsx "$NS_SW" ip link set "$1" up
+}
+
+# ha_port NODE IFNAME BRIDGE ADDR/PREFIX [MAC]: veth from ${P}NODE to BRIDGE
+# (switch side named NODE-IFNAME).
+ha_port() {
+    ip link add "$2" netns "${P}$1" type veth peer name "$1-$2" netns "$NS_SW"
+    nsx "$NS_SW" ip link set "$1-$2" master "$3" up
+    if [[ -n ${5:-} ]]; then nsx "${P}$1" ip link set "$2" address "$5"; fi
+    nsx "${P}$1" ip addr add "$4" dev "$2"
+    nsx "${P}$1" ip link set "$2" up
+}
+
+# ha_crossover: the direct A-B link xo (10.78.0.0/24).
+ha_crossover() {
     ip link add xo netns "$NS_A" type veth peer name xo netns "$NS_B"
     nsx "$NS_A" ip addr add 10.78.0.1/24 dev xo
     nsx "$NS_B" ip addr add 10.78.0.2/24 dev xo
     nsx "$NS_A" ip link set xo up
     nsx "$NS_B" ip link set xo up
+}
+
+# The standard topology above (MACs 02:77:00:00:00:0{1,2,3} for A, B, C).
+setup_topology() {
+    ha_ns a b c sw
+    ha_bridge br0
+    ha_port a lan br0 10.77.0.1/24 02:77:00:00:00:01
+    ha_port b lan br0 10.77.0.2/24 02:77:00:00:00:02
+    ha_port c lan br0 10.77.0.10/24 02:77:00:00:00:03
+    ha_crossover
     # Let the bridge forward at once (no STP delay on a fresh bridge).
     sleep 0.2
 }
+
+# ha_key: a fresh random shared key in $KEY, mode 600.
+ha_key() {
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
+    chmod 600 "$KEY"
+}
+
+# ha_conf NODE PRIO: write $WORK/NODE.toml for node a or b (node name
+# ${HA_NODE_PREFIX}NODE). Tunables (environment, with defaults):
+#   HA_KEEPALIVE_MS 50, HA_DEADTIME_MS 200, HA_WARNTIME_MS deadtime/2,
+#   HA_INITDEAD_MS deadtime*2, HA_AUTO_FAILBACK false, HA_FAILBACK_DELAY_MS
+#   (unset: config default), HA_LINKS "lan xo", HA_EXTRA_PEER (another lan
+#   peer, e.g. an attacker), HA_VIPS ("ADDR/PREFIX@IFACE[@LABEL] ...",
+#   default $VIP/24@lan), HA_ANNOUNCE ("COUNT INTERVAL_MS", unset: default),
+#   HA_NODE_PREFIX "node-". Callers append further sections (ping, hooks,
+#   sync daemon) to the file.
+ha_conf() {
+    local node=$1 prio=$2 me=1 peer=2 l v
+    if [[ $node == b ]]; then me=2 peer=1; fi
+    local dead=${HA_DEADTIME_MS:-200}
+    local f=$WORK/$node.toml
+    {
+        printf '[node]\nname = "%s%s"\npriority = %s\n' "${HA_NODE_PREFIX:-node-}" "$node" "$prio"
+        printf '[ha]\nkey_file = "%s"\n' "$KEY"
+        printf 'keepalive_ms = %s\nwarntime_ms = %s\ndeadtime_ms = %s\ninitdead_ms = %s\n' \
+            "${HA_KEEPALIVE_MS:-50}" "${HA_WARNTIME_MS:-$((dead / 2))}" "$dead" "${HA_INITDEAD_MS:-$((dead * 2))}"
+        printf 'auto_failback = %s\n' "${HA_AUTO_FAILBACK:-false}"
+        if [[ -n ${HA_FAILBACK_DELAY_MS:-} ]]; then printf 'failback_delay_ms = %s\n' "$HA_FAILBACK_DELAY_MS"; fi
+        for l in ${HA_LINKS:-lan xo}; do
+            local net=10.77.0 extra=
+            if [[ $l == xo ]]; then net=10.78.0; fi
+            if [[ $l == lan && -n ${HA_EXTRA_PEER:-} ]]; then extra=", \"$HA_EXTRA_PEER\""; fi
+            printf '[[ha.link]]\nname = "%s"\ninterface = "%s"\nbind = "%s.%s"\npeers = ["%s.%s"%s]\n' \
+                "$l" "$l" "$net" "$me" "$net" "$peer" "$extra"
+        done
+        for v in ${HA_VIPS:-$VIP/24@lan}; do
+            local addr iface label
+            IFS=@ read -r addr iface label <<<"$v"
+            printf '[[ha.vip]]\naddress = "%s"\ninterface = "%s"\n' "$addr" "$iface"
+            if [[ -n $label ]]; then printf 'label = "%s"\n' "$label"; fi
+        done
+        if [[ -n ${HA_ANNOUNCE:-} ]]; then
+            local count interval
+            read -r count interval <<<"$HA_ANNOUNCE"
+            printf '[ha.announce]\ncount = %s\ninterval_ms = %s\n' "$count" "$interval"
+        fi
+    } >"$f"
+}
+
+# ha_start NODE [ARGS...]: run lvsd-ha ($LVSD_HA_BIN) in ${P}NODE with
+# $WORK/NODE.toml, status in $WORK/NODE.status, log appended to
+# $WORK/NODE.log; PID[NODE] is lvsd-ha itself (ip netns exec execs it).
+ha_start() {
+    local n=$1
+    shift
+    rm -f "$WORK/$n.status"
+    ip netns exec "${P}$n" "$LVSD_HA_BIN" run "$WORK/$n.toml" --status "$WORK/$n.status" "$@" \
+        >>"$WORK/$n.log" 2>&1 &
+    PID[$n]=$!
+}
+
+# ha_stop NODE [SIGNAL]: signal (default TERM) and reap it.
+ha_stop() {
+    local n=$1 sig=${2:-TERM}
+    [[ -n ${PID[$n]:-} ]] || return 0
+    kill "-$sig" "${PID[$n]}" 2>/dev/null || true
+    wait "${PID[$n]}" 2>/dev/null || true
+    unset "PID[$n]"
+}
+
+# field NODE KEY: a value from the node's status file.
+field() { sed -n "s/^$2=//p" "$WORK/$1.status" 2>/dev/null; }
+is_role() { [[ $(field "$1" role) == "$2" ]]; }
+# one_active: exactly one active, the other standby, each hearing the other.
+one_active() {
+    local a b
+    a=$(field a role) b=$(field b role)
+    [[ ($a == active && $b == standby) || ($a == standby && $b == active) ]] &&
+        [[ $(field a peer_alive) == 1 && $(field b peer_alive) == 1 ]]
+}
+has_vip() { nsx "${P}$1" ip -4 addr show dev lan | grep -q "inet $VIP/"; }
 
 # wait_until TIMEOUT_S CMD...: poll CMD every 20 ms; bounded.
 wait_until() {

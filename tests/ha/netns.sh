@@ -24,49 +24,15 @@ FAILS=0
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 pass() { echo "ok: $*"; }
 
-KEY=$WORK/ha.key
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
-chmod 600 "$KEY"
-
-# write_conf NODE PRIO AUTO_FAILBACK [EXTRA_LAN_PEER] [PING_NODE]
-write_conf() {
-    local node=$1 prio=$2 auto=$3 extra=${4:-} pingn=${5:-}
-    local me=1 peer=2
-    [[ $node == b ]] && me=2 peer=1
-    local peers="\"10.77.0.$peer\""
-    [[ -n $extra ]] && peers+=", \"$extra\""
-    cat >"$WORK/$node.toml" <<EOT
-[node]
-name = "node-$node"
-priority = $prio
-[ha]
-key_file = "$KEY"
-keepalive_ms = 50
-warntime_ms = 100
-deadtime_ms = 200
-initdead_ms = 400
-auto_failback = $auto
-failback_delay_ms = 300
-[[ha.link]]
-name = "lan"
-interface = "lan"
-bind = "10.77.0.$me"
-peers = [$peers]
-[[ha.link]]
-name = "xo"
-interface = "xo"
-bind = "10.78.0.$me"
-peers = ["10.78.0.$peer"]
-[[ha.vip]]
-address = "$VIP/24"
-interface = "lan"
-label = "lan:vip"
-[ha.announce]
-count = 3
-interval_ms = 50
-EOT
-    if [[ -n $pingn ]]; then
-        printf '[ha.ping]\nnodes = ["%s"]\ninterval_ms = 50\ndeadping_ms = 200\n' "$pingn" >>"$WORK/$node.toml"
+ha_key
+# conf NODE PRIO AUTO_FAILBACK [EXTRA_LAN_PEER] [PING_NODE]
+conf() {
+    local node=$1
+    HA_KEEPALIVE_MS=50 HA_WARNTIME_MS=100 HA_DEADTIME_MS=200 HA_INITDEAD_MS=400 \
+        HA_AUTO_FAILBACK=$3 HA_FAILBACK_DELAY_MS=300 HA_EXTRA_PEER=${4:-} \
+        HA_VIPS="$VIP/24@lan@lan:vip" HA_ANNOUNCE="3 50" ha_conf "$node" "$2"
+    if [[ -n ${5:-} ]]; then
+        printf '[ha.ping]\nnodes = ["%s"]\ninterval_ms = 50\ndeadping_ms = 200\n' "$5" >>"$WORK/$node.toml"
     fi
     cat >>"$WORK/$node.toml" <<EOT
 [[ha.hook]]
@@ -75,34 +41,11 @@ command = ["/bin/sh", "-c", "echo \"\$1 \$2\" >> $WORK/$node.hooklog", "x"]
 timeout_ms = 2000
 EOT
 }
-
-start() { # start NODE
-    local n=$1 ns="${P}$1"
-    rm -f "$WORK/$n.status"
-    # Not through nsx: $! must be lvsd-ha itself (ip netns exec execs it).
-    ip netns exec "$ns" "$LVSD_HA_BIN" run "$WORK/$n.toml" --status "$WORK/$n.status" \
-        >>"$WORK/$n.log" 2>&1 &
-    PID[$n]=$!
-}
-stop() { # stop NODE [SIGNAL]
-    local n=$1 sig=${2:-TERM}
-    [[ -n ${PID[$n]:-} ]] || return 0
-    kill "-$sig" "${PID[$n]}" 2>/dev/null || true
-    wait "${PID[$n]}" 2>/dev/null || true
-    unset "PID[$n]"
-}
-field() { sed -n "s/^$2=//p" "$WORK/$1.status" 2>/dev/null; }
-is_role() { [[ $(field "$1" role) == "$2" ]]; }
-has_vip() { nsx "${P}$1" ip -4 addr show dev lan | grep -q "inet $VIP/"; }
+start() { ha_start "$@"; }
+stop() { ha_stop "$@"; }
 links() { # links NODE up|down
     nsx "${P}$1" ip link set lan "$2"
     nsx "${P}$1" ip link set xo "$2"
-}
-one_active() {
-    local a b
-    a=$(field a role) b=$(field b role)
-    [[ ($a == active && $b == standby) || ($a == standby && $b == active) ]] &&
-        [[ $(field a peer_alive) == 1 && $(field b peer_alive) == 1 ]]
 }
 active_node() { if is_role a active; then echo a; else echo b; fi; }
 other() { if [[ $1 == a ]]; then echo b; else echo a; fi; }
@@ -111,8 +54,8 @@ client_mac_is() { nsx "$NS_C" ip neigh show "$VIP" | grep -q "$1"; }
 mac_of() { if [[ $1 == a ]]; then echo 02:77:00:00:00:01; else echo 02:77:00:00:00:02; fi; }
 
 setup_topology
-write_conf a 200 false
-write_conf b 100 false
+conf a 200 false
+conf b 100 false
 start a
 start b
 wait_until 5 one_active || fail "pair did not settle"
@@ -178,9 +121,11 @@ wait_until 3 sh -c "grep -q '^links=lan:1,xo:1' $WORK/$stb.status" || fail "lan 
 
 # --- Forged and replayed packets: dropped and counted ---------------------
 stop a; stop b
-write_conf a 200 false 10.77.0.10:694
+conf a 200 false 10.77.0.10:694
 start a; start b
 wait_until 5 one_active || fail "pair with attacker peer did not settle"
+# Replays are only recognisable once b has the originals: wait for lan.
+wait_until 3 sh -c "grep -q '^links=lan:1,xo:1' $WORK/b.status" || fail "b does not hear a on lan"
 rb=$(field b role)
 out=$(nsx "$NS_C" "$LVSD_HA_BIN" attack --listen 10.77.0.10:694 --to 10.77.0.2:694 --count 5)
 sleep 0.3
@@ -214,8 +159,8 @@ wait_until 3 client_ok || fail "client after heal"
 
 # --- Ping nodes: lan cut on the active, crossover up -> hand over ---------
 stop a; stop b
-write_conf a 200 false "" 10.77.0.10
-write_conf b 100 false "" 10.77.0.10
+conf a 200 false "" 10.77.0.10
+conf b 100 false "" 10.77.0.10
 start a; start b
 wait_until 5 one_active && wait_until 3 sh -c "grep -q '^ping_reach=1' $WORK/a.status" || fail "ping pair settle"
 nsx "$NS_SW" ip link set a-lan down
@@ -226,8 +171,8 @@ wait_until 3 sh -c "grep -q '^ping_reach=1' $WORK/a.status" || fail "a ping reac
 
 # --- auto_failback on: the higher priority node takes the VIP back ---------
 stop a; stop b
-write_conf a 200 true
-write_conf b 100 true
+conf a 200 true
+conf b 100 true
 start a; start b
 wait_until 5 one_active && is_role a active || fail "auto_failback pair"
 stop a KILL

@@ -15,34 +15,20 @@ set -euo pipefail
 [[ -n ${LVSD_VM_TRACE:-} ]] && set -x
 BIN=${LVSD_BIN_DIR:?}/examples/lvsd-ha
 [[ -x $BIN ]] || { echo "40-ha-sync: $BIN missing (cargo build --examples)"; exit 1; }
-P=lvhv
-W=$(mktemp -d)
-cleanup() {
-    for ns in ${P}a ${P}b ${P}c ${P}r ${P}n ${P}sw; do
-        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-        ip netns del "$ns" 2>/dev/null || true
-    done
-}
+LVSD_HA_BIN=$BIN
+HA_NS_PREFIX=lvhv
+. "$(dirname "${BASH_SOURCE[0]}")/../ha/lib.sh"
+W=$WORK
 show_logs() { for f in "$W"/a.log "$W"/b.log; do echo "--- $f"; tail -n 30 "$f"; done; }
 trap 'rc=$?; ((rc)) && show_logs; cleanup' EXIT
-cleanup
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-for ns in a b c r n sw; do ip netns add ${P}$ns; nsx ${P}$ns ip link set lo up; done
-nsx ${P}sw ip link add lanbr type bridge; nsx ${P}sw ip link set lanbr up
-nsx ${P}sw ip link add intbr type bridge; nsx ${P}sw ip link set intbr up
-port() { # NS IFNAME BRIDGE ADDR
-    ip link add "$2" netns ${P}$1 type veth peer name "$1-$2" netns ${P}sw
-    nsx ${P}sw ip link set "$1-$2" master "$3" up
-    nsx ${P}$1 ip addr add "$4" dev "$2"
-    nsx ${P}$1 ip link set "$2" up
-}
-port a lan lanbr 10.77.0.1/24;  port b lan lanbr 10.77.0.2/24
-port c lan lanbr 10.77.0.10/24; port r lan lanbr 10.77.0.20/24
-port a int intbr 10.88.0.1/24;  port b int intbr 10.88.0.2/24
-port n int intbr 10.88.0.10/24
-ip link add xo netns ${P}a type veth peer name xo netns ${P}b
-nsx ${P}a ip addr add 10.78.0.1/24 dev xo; nsx ${P}a ip link set xo up
-nsx ${P}b ip addr add 10.78.0.2/24 dev xo; nsx ${P}b ip link set xo up
+ha_ns a b c r n sw
+ha_bridge lanbr
+ha_bridge intbr
+ha_port a lan lanbr 10.77.0.1/24;  ha_port b lan lanbr 10.77.0.2/24
+ha_port c lan lanbr 10.77.0.10/24; ha_port r lan lanbr 10.77.0.20/24
+ha_port a int intbr 10.88.0.1/24;  ha_port b int intbr 10.88.0.2/24
+ha_port n int intbr 10.88.0.10/24
+ha_crossover
 # Real server: NAT replies go via the internal gateway VIP; DR needs the VIP
 # on lo without answering ARP for it.
 nsx ${P}n ip route add default via 10.88.0.254 dev int
@@ -51,60 +37,25 @@ nsx ${P}r sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announ
 nsx ${P}r sysctl -qw net.ipv4.conf.lan.arp_ignore=1 net.ipv4.conf.lan.arp_announce=2
 nsx ${P}n "$BIN" tcp-echo --listen 0.0.0.0:5000 &
 nsx ${P}r "$BIN" tcp-echo --listen 0.0.0.0:5001 &
-KEY=$W/key; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"; chmod 600 "$KEY"
+ha_key
 for n in a b; do
-    me=1 peer=2 prio=200
-    [[ $n == b ]] && me=2 peer=1 prio=100
+    prio=200
+    [[ $n == b ]] && prio=100
     nsx ${P}$n sysctl -qw net.ipv4.ip_forward=1
     nsx ${P}$n ipvsadm -A -t 10.77.0.100:5000 -s rr
     nsx ${P}$n ipvsadm -a -t 10.77.0.100:5000 -r 10.88.0.10:5000 -m
     nsx ${P}$n ipvsadm -A -t 10.77.0.100:5001 -s rr
     nsx ${P}$n ipvsadm -a -t 10.77.0.100:5001 -r 10.77.0.20:5001 -g
-    cat >"$W/$n.toml" <<EOT
-[node]
-name = "dir-$n"
-priority = $prio
-[ha]
-key_file = "$KEY"
-# Generous: the guest is emulated (TCG) and slow; this test is about
-# connection survival, not failover speed.
-keepalive_ms = 200
-deadtime_ms = 2000
-initdead_ms = 5000
-[[ha.link]]
-name = "lan"
-interface = "lan"
-bind = "10.77.0.$me"
-peers = ["10.77.0.$peer"]
-[[ha.link]]
-name = "xo"
-interface = "xo"
-bind = "10.78.0.$me"
-peers = ["10.78.0.$peer"]
-[[ha.vip]]
-address = "10.77.0.100/24"
-interface = "lan"
-[[ha.vip]]
-address = "10.88.0.254/24"
-interface = "int"
-[ha.announce]
-count = 3
-interval_ms = 100
-[ha.sync_daemon]
-interface = "xo"
-syncid = 7
-EOT
+    # Generous timings: the guest is emulated (TCG) and slow; this test is
+    # about connection survival, not failover speed.
+    HA_NODE_PREFIX=dir- HA_KEEPALIVE_MS=200 HA_DEADTIME_MS=2000 HA_INITDEAD_MS=5000 \
+        HA_VIPS="10.77.0.100/24@lan 10.88.0.254/24@int" HA_ANNOUNCE="3 100" ha_conf "$n" "$prio"
+    printf '[ha.sync_daemon]\ninterface = "xo"\nsyncid = 7\n' >>"$W/$n.toml"
 done
-declare -A PID
-start() {
-    ip netns exec ${P}$1 "$BIN" run "$W/$1.toml" --ipvs --status "$W/$1.status" >>"$W/$1.log" 2>&1 &
-    PID[$1]=$!
-}
-role() { sed -n 's/^role=//p' "$W/$1.status" 2>/dev/null; }
+start() { ha_start "$1" --ipvs; }
+role() { field "$1" role; }
 wait_role() { # NODE ROLE SECONDS
-    local i
-    for ((i = 0; i < $3 * 10; i++)); do [[ $(role "$1") == "$2" ]] && return 0; sleep 0.1; done
-    return 1
+    wait_until "$3" is_role "$1" "$2"
 }
 start a; sleep 0.5; start b
 wait_role a active 30 && wait_role b standby 30 || { echo "pair did not settle"; cat "$W"/*.log; exit 1; }

@@ -178,8 +178,7 @@ fn request(op: &Op) -> IpvsMessage {
     }
 }
 
-/// Decodes one IPVS data message (generic netlink payload, message type).
-type Decoder<M> = dyn FnMut(&[u8], u16) -> Result<M, netlink_packet_core::DecodeError>;
+use crate::wire::ipvs::DecodeFn as Decoder;
 
 /// The typed decoder: every reply as an `IpvsMessage`.
 fn typed(payload: &[u8], ty: u16) -> Result<IpvsMessage, netlink_packet_core::DecodeError> {
@@ -219,7 +218,7 @@ impl Inner {
     fn recv_batch_with<M>(
         &mut self,
         op: OpKind,
-        dec: &mut Decoder<M>,
+        dec: &mut Decoder<'_, M>,
     ) -> Result<Vec<Reply<M>>, Error> {
         if self.slots.is_empty() {
             // One zeroed allocation: pages are faulted in only when used.
@@ -321,7 +320,7 @@ impl Inner {
         op: OpKind,
         msg: IpvsMessage,
         dump: bool,
-        dec: &mut Decoder<M>,
+        dec: &mut Decoder<'_, M>,
     ) -> Result<Vec<M>, Error> {
         let seq = self.next_seq();
         let mut buf = Vec::new();

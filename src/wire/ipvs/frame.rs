@@ -138,13 +138,17 @@ pub fn parse_replies(buf: &[u8], ipvs_family: u16) -> Result<Vec<Reply>, DecodeE
     })
 }
 
+/// Decodes one IPVS data message: its generic netlink payload (genl header
+/// + attributes) and its message type.
+pub type DecodeFn<'a, M> = dyn FnMut(&[u8], u16) -> Result<M, DecodeError> + 'a;
+
 /// `parse_replies` with the IPVS data messages decoded by `decode`, which
 /// gets the generic netlink payload (genl header + attributes) and the
 /// message type.
 pub fn parse_replies_with<M>(
     buf: &[u8],
     ipvs_family: u16,
-    decode: &mut dyn FnMut(&[u8], u16) -> Result<M, DecodeError>,
+    decode: &mut DecodeFn<'_, M>,
 ) -> Result<Vec<Reply<M>>, DecodeError> {
     let mut out = Vec::new();
     let mut off = 0usize;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use lvsd::check::engine::Runner;
 use lvsd::check::{run_step, CheckEntry, CheckType, Engine, EngineOptions, Service, Target};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::os::fd::AsRawFd;
 
 const BASE_PORT: u16 = 20000;
 
@@ -37,61 +37,105 @@ fn raise_nofile() {
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
 }
 
-async fn server(addrs: usize, ports: usize) {
+/// The load server: one thread, raw epoll, a fixed answer. It shares the
+/// machine's cores with the checker being measured, so it does the least a
+/// TCP server can: accept, one read of the request (a check's request is
+/// one small write, so one loopback segment), one write, close. No runtime,
+/// no task per connection, no parsing.
+fn server(addrs: usize, ports: usize) {
     raise_nofile();
-    let mut tasks = Vec::new();
+    const LISTENER: u64 = 1 << 63;
+    const ANSWER: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nbench ok\n";
+    // SAFETY: plain syscall.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        eprintln!("epoll_create1: {}", std::io::Error::last_os_error());
+        std::process::exit(1);
+    }
+    let add = |fd: i32, data: u64| {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: data,
+        };
+        // SAFETY: valid epoll fd, valid event pointer.
+        unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) }
+    };
+    let mut listeners = Vec::with_capacity(addrs * ports);
     for a in 0..addrs {
         for p in 0..ports {
             let sa = SocketAddr::new(addr(a), BASE_PORT + p as u16);
-            let l = match tokio::net::TcpListener::bind(sa).await {
+            let l = match std::net::TcpListener::bind(sa) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("bind {sa}: {e}");
                     std::process::exit(1);
                 }
             };
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let Ok((mut s, _)) = l.accept().await else {
-                        continue;
-                    };
-                    tokio::spawn(async move {
-                        let mut buf = [0u8; 2048];
-                        let mut got = Vec::new();
-                        // read the request head (or EOF for connect checks)
-                        loop {
-                            match s.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => {
-                                    got.extend_from_slice(&buf[..n]);
-                                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        let _ = s
-                            .write_all(
-                                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nbench ok\n",
-                            )
-                            .await;
-                    });
-                }
-            }));
+            let _ = l.set_nonblocking(true);
+            add(l.as_raw_fd(), LISTENER | l.as_raw_fd() as u64);
+            listeners.push(l);
         }
     }
     println!("ready");
-    futures::future::join_all(tasks).await;
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut buf = [0u8; 4096];
+    // Answer if the request is there; returns false if it must wait.
+    let serve = |fd: i32, buf: &mut [u8]| -> bool {
+        // SAFETY: fd is an open socket we own, buf is valid for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock {
+            return false;
+        }
+        if n > 0 {
+            // SAFETY: as above.
+            unsafe { libc::write(fd, ANSWER.as_ptr().cast(), ANSWER.len()) };
+        }
+        // SAFETY: we own fd; closing also removes it from the epoll set.
+        unsafe { libc::close(fd) };
+        true
+    };
+    loop {
+        // SAFETY: events is valid for its length.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1) };
+        for ev in events.iter().take(n.max(0) as usize) {
+            let data = ev.u64;
+            if data & LISTENER == 0 {
+                serve(data as i32, &mut buf);
+                continue;
+            }
+            let lfd = (data & !LISTENER) as i32;
+            loop {
+                // SAFETY: lfd is a listening socket; null address is allowed.
+                let c = unsafe {
+                    libc::accept4(
+                        lfd,
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    )
+                };
+                if c < 0 {
+                    break;
+                }
+                if !serve(c, &mut buf) && add(c, c as u64) < 0 {
+                    // SAFETY: we own c.
+                    unsafe { libc::close(c) };
+                }
+            }
+        }
+    }
 }
 
-fn proc_cpu_ticks() -> u64 {
+/// (utime, stime) of this process in clock ticks.
+fn proc_cpu_ticks() -> (u64, u64) {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // fields after the ")" : state is field 3; utime 14, stime 15
     let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ut: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0);
     let st: u64 = f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
-    ut + st
+    (ut, st)
 }
 
 fn vm_hwm_kib() -> u64 {
@@ -183,7 +227,9 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     measuring.store(false, Ordering::Relaxed);
     let wall = w0.elapsed().as_secs_f64();
-    let ticks = proc_cpu_ticks() - c0;
+    let c1 = proc_cpu_ticks();
+    let (uticks, sticks) = (c1.0 - c0.0, c1.1 - c0.1);
+    let ticks = uticks + sticks;
     // SAFETY: sysconf has no preconditions.
     let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
         n if n > 0 => n as f64,
@@ -209,7 +255,16 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
         ok.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed)
     );
-    println!("cpu_percent_of_one_core={cpu:.1}");
+    println!(
+        "cpu_percent_of_one_core={cpu:.1} (user {:.1}, system {:.1}); cpu_us_per_check={:.1}",
+        uticks as f64 / hz / wall * 100.0,
+        sticks as f64 / hz / wall * 100.0,
+        if total > 0 {
+            ticks as f64 / hz * 1e6 / total as f64
+        } else {
+            0.0
+        }
+    );
     println!("peak_rss_mib={:.1}", vm_hwm_kib() as f64 / 1024.0);
     println!(
         "starts_per_10ms: mean={mean:.1} min={min:.1} max={max:.1} stddev={:.1} (uniform would be {:.1})",
@@ -223,24 +278,19 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num =
         |i: usize, d: usize| -> usize { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
-    // the checker gets one worker thread (its CPU is what is measured); the
-    // HTTP server may use both cores
-    let workers = if args.first().map(String::as_str) == Some("server") {
-        2
-    } else {
-        1
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build();
-    let Ok(rt) = rt else {
-        eprintln!("no runtime");
-        std::process::exit(1);
-    };
     match args.first().map(String::as_str) {
-        Some("server") => rt.block_on(server(num(1, 100), num(2, 100))),
+        Some("server") => server(num(1, 100), num(2, 100)),
         Some("client") => {
+            // The checker gets one worker thread, like the daemon's check
+            // engine needs no more; its CPU is what is measured.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build();
+            let Ok(rt) = rt else {
+                eprintln!("no runtime");
+                std::process::exit(1);
+            };
             let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
             rt.block_on(client(num(1, 100), num(2, 100), &kind, num(4, 60) as u64))
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Check-engine benchmark: 10,000 reals with http negotiate checks and 1,000
 # reals with connect checks, each checked every second, against a small
-# tokio HTTP server (examples/bench_checks.rs) on 127.0.1.x / 127.0.2.x
+# one-thread epoll HTTP server (examples/bench_checks.rs) on 127.0.1.x ..
 # loopback addresses. Prints the results and writes them to
 # docs/benchmarks.md (section "checks").
 #
@@ -12,11 +12,22 @@ SECS=${1:-60}
 cargo build --release --example bench_checks >&2
 B=target/release/examples/bench_checks
 OUT=$(mktemp)
+ticks() { # pid -> utime+stime in clock ticks
+    awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
 run() { # addrs ports kind
     "$B" server "$1" "$2" >"$OUT.srv" 2>&1 &
     local srv=$!
     for _ in $(seq 100); do grep -q ready "$OUT.srv" 2>/dev/null && break; sleep 0.1; done
+    echo "load before: $(uptime | sed 's/.*load average/load average/')" | tee -a "$OUT"
+    local t0 s0
+    t0=$(date +%s.%N)
+    s0=$(ticks "$srv")
     "$B" client "$1" "$2" "$3" "$SECS" | tee -a "$OUT"
+    # the load server's CPU over the whole client run (incl. its first 2 s)
+    awk -v a="$s0" -v b="$(ticks "$srv")" -v t0="$t0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "load_server_cpu_percent_of_one_core=%.1f\n", (b - a) / hz / (t1 - t0) * 100 }' | tee -a "$OUT"
+    echo "load after: $(uptime | sed 's/.*load average/load average/')" | tee -a "$OUT"
     kill "$srv" 2>/dev/null || true
     wait "$srv" 2>/dev/null || true
     echo >>"$OUT"

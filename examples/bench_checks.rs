@@ -6,6 +6,8 @@
 //! (address, port) every second through `check::Engine` and prints CPU
 //! (percent of one core, this process only), peak RSS and how check starts
 //! spread over each second.
+//! `bench_checks floor ADDRS PORTS http|connect COUNT` does COUNT bare
+//! exchanges without the engine: the kernel's share of a check's CPU.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -274,12 +276,58 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
     engine.shutdown();
 }
 
+/// The kernel's share: `count` bare exchanges (blocking connect, request,
+/// read to close, close; or connect and close) with no engine, no runtime
+/// and no parsing, against the same load server. On loopback the checker's
+/// process also pays for the server side of every packet it sends, so this
+/// is the floor under any checker's CPU per check on this host.
+fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
+    use std::io::{Read, Write};
+    const REQ: &[u8] =
+        b"GET /check.html HTTP/1.1\r\nHost: 10.0.0.1\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n";
+    let c0 = proc_cpu_ticks();
+    let w0 = Instant::now();
+    let mut buf = [0u8; 1024];
+    let mut failed = 0;
+    for i in 0..count {
+        let n = i % (addrs * ports);
+        let sa = SocketAddr::new(addr(n / ports), BASE_PORT + (n % ports) as u16);
+        let Ok(mut s) = std::net::TcpStream::connect(sa) else {
+            failed += 1;
+            continue;
+        };
+        if kind == "http" {
+            if s.write_all(REQ).is_err() {
+                failed += 1;
+            }
+            while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    }
+    let wall = w0.elapsed().as_secs_f64();
+    let c1 = proc_cpu_ticks();
+    // SAFETY: sysconf has no preconditions.
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
+    };
+    let per = |t: u64| t as f64 / hz * 1e6 / count.max(1) as f64;
+    println!(
+        "floor kind={kind} exchanges={count} failed={failed} wall={wall:.1}s: user_us_per_exchange={:.1} system_us_per_exchange={:.1}",
+        per(c1.0 - c0.0),
+        per(c1.1 - c0.1)
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num =
         |i: usize, d: usize| -> usize { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
     match args.first().map(String::as_str) {
         Some("server") => server(num(1, 100), num(2, 100)),
+        Some("floor") => {
+            let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
+            floor(num(1, 100), num(2, 100), &kind, num(4, 20000))
+        }
         Some("client") => {
             // The checker gets one worker thread, like the daemon's check
             // engine needs no more; its CPU is what is measured.
@@ -296,7 +344,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: bench_checks server ADDRS PORTS | client ADDRS PORTS http|connect SECONDS"
+                "usage: bench_checks server ADDRS PORTS | client ADDRS PORTS http|connect SECONDS | floor ADDRS PORTS http|connect COUNT"
             );
             std::process::exit(2);
         }

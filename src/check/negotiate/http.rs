@@ -134,7 +134,7 @@ fn request_is_url(spec: &CheckSpec) -> bool {
 
 /// The first URL to fetch. In the common case (the real's address and a
 /// path) it is built directly: formatting `url_for`'s text and parsing it
-/// back cost ~3,000 instructions of a ~15,000-instruction check (callgrind).
+/// back cost ~3,000 instructions of a ~13,000-instruction check (callgrind).
 fn first_url(spec: &CheckSpec, target: &Target) -> Result<Url, CheckError> {
     if request_is_url(spec) {
         let text = check_url(spec, target);
@@ -273,7 +273,7 @@ fn url_text_of(u: &Url) -> String {
 // 1,000 reals on loopback) counted ~30,000 user-space instructions per http
 // check with a hyper client per connection (handshake, dispatcher, header
 // map, body collection; about a third in hyper's dispatcher alone, plus ~40
-// allocations) against ~14,000 with this request writer and `httparse`. A
+// allocations) against ~10,400 with this request writer and `httparse`. A
 // check sends one fixed request on a fresh connection and reads one answer,
 // so hyper's connection machinery buys nothing here. Kept from ldirectord's
 // check: method (GET/HEAD), Host header, path, status, body for `receive`,

@@ -2,7 +2,8 @@
 //!
 //! `bench_checks server ADDRS PORTS` serves a tiny HTTP answer on
 //! 127.0.1.1.. (ADDRS addresses) x 20000.. (PORTS ports), loopback only.
-//! `bench_checks client ADDRS PORTS http|connect SECONDS` runs one check per
+//! `bench_checks client ADDRS PORTS http|connect SECONDS [MAX_IN_FLIGHT]`
+//! (default: the engine's bound) runs one check per
 //! (address, port) every second through `check::Engine` and prints CPU
 //! (percent of one core, this process only), peak RSS and how check starts
 //! spread over each second.
@@ -149,7 +150,7 @@ fn vm_hwm_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
+async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concurrent: usize) {
     raise_nofile();
     let n = addrs * ports;
     // start-time histogram: 100 buckets of 10 ms within each second
@@ -157,6 +158,9 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // checks running at once (the engine caps this at max_concurrent)
+    let inflight = Arc::new(AtomicU64::new(0));
+    let inflight_max = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
     let runner: Runner = {
         let (buckets, ok, failed, measuring) = (
@@ -165,6 +169,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
             failed.clone(),
             measuring.clone(),
         );
+        let (inflight, inflight_max) = (inflight.clone(), inflight_max.clone());
         Arc::new(move |spec, target, step| {
             let m = measuring.load(Ordering::Relaxed);
             if m {
@@ -174,8 +179,14 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
                 }
             }
             let (ok, failed) = (ok.clone(), failed.clone());
+            let now = inflight.fetch_add(1, Ordering::Relaxed) + 1;
+            if m {
+                inflight_max.fetch_max(now, Ordering::Relaxed);
+            }
+            let inflight = inflight.clone();
             Box::pin(async move {
                 let r = run_step(&spec, &target, step).await;
+                inflight.fetch_sub(1, Ordering::Relaxed);
                 if m {
                     if r.is_ok() {
                         ok.fetch_add(1, Ordering::Relaxed);
@@ -189,7 +200,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let mut engine = Engine::with_runner(tx, EngineOptions::default(), runner);
+    let mut engine = Engine::with_runner(tx, EngineOptions { max_concurrent }, runner);
     let mut entries = Vec::with_capacity(n);
     for a in 0..addrs {
         for p in 0..ports {
@@ -269,6 +280,10 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
     );
     println!("peak_rss_mib={:.1}", vm_hwm_kib() as f64 / 1024.0);
     println!(
+        "max_in_flight={} (engine bound {max_concurrent})",
+        inflight_max.load(Ordering::Relaxed),
+    );
+    println!(
         "starts_per_10ms: mean={mean:.1} min={min:.1} max={max:.1} stddev={:.1} (uniform would be {:.1})",
         var.sqrt(),
         n as f64 / 100.0
@@ -340,11 +355,18 @@ fn main() {
                 std::process::exit(1);
             };
             let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
-            rt.block_on(client(num(1, 100), num(2, 100), &kind, num(4, 60) as u64))
+            let bound = num(5, EngineOptions::default().max_concurrent);
+            rt.block_on(client(
+                num(1, 100),
+                num(2, 100),
+                &kind,
+                num(4, 60) as u64,
+                bound,
+            ))
         }
         _ => {
             eprintln!(
-                "usage: bench_checks server ADDRS PORTS | client ADDRS PORTS http|connect SECONDS | floor ADDRS PORTS http|connect COUNT"
+                "usage: bench_checks server ADDRS PORTS | client ADDRS PORTS http|connect SECONDS [MAX_IN_FLIGHT] | floor ADDRS PORTS http|connect COUNT"
             );
             std::process::exit(2);
         }

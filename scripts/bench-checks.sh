@@ -60,7 +60,8 @@ checker's own utime+stime (user / system split shown) over the measured
 window (after the first, jittered seconds) as percent of one core, and per
 check started; peak RSS is its VmHWM. "starts_per_10ms" is how check starts
 fall into the 100 10-ms slots of each second, averaged per second (a burst
-would show as a large max). "load before/after" is `uptime` around each
+would show as a large max); "max_in_flight" is the most checks running at
+once. "load before/after" is `uptime` around each
 run; "floor" is the same exchanges done bare (blocking sockets, no engine)
 after the run: the kernel's share, which on loopback includes the server
 side of every packet the checker sends.

@@ -2,10 +2,13 @@
 //!
 //! `bench_checks server ADDRS PORTS` serves a tiny HTTP answer on
 //! 127.0.1.1.. (ADDRS addresses) x 20000.. (PORTS ports), loopback only.
-//! `bench_checks client ADDRS PORTS http|connect SECONDS` runs one check per
+//! `bench_checks client ADDRS PORTS http|connect SECONDS [MAX_IN_FLIGHT]`
+//! (default: the engine's bound) runs one check per
 //! (address, port) every second through `check::Engine` and prints CPU
 //! (percent of one core, this process only), peak RSS and how check starts
 //! spread over each second.
+//! `bench_checks floor ADDRS PORTS http|connect COUNT` does COUNT bare
+//! exchanges without the engine: the kernel's share of a check's CPU.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use lvsd::check::engine::Runner;
 use lvsd::check::{run_step, CheckEntry, CheckType, Engine, EngineOptions, Service, Target};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::os::fd::AsRawFd;
 
 const BASE_PORT: u16 = 20000;
 
@@ -37,61 +40,105 @@ fn raise_nofile() {
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
 }
 
-async fn server(addrs: usize, ports: usize) {
+/// The load server: one thread, raw epoll, a fixed answer. It shares the
+/// machine's cores with the checker being measured, so it does the least a
+/// TCP server can: accept, one read of the request (a check's request is
+/// one small write, so one loopback segment), one write, close. No runtime,
+/// no task per connection, no parsing.
+fn server(addrs: usize, ports: usize) {
     raise_nofile();
-    let mut tasks = Vec::new();
+    const LISTENER: u64 = 1 << 63;
+    const ANSWER: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nbench ok\n";
+    // SAFETY: plain syscall.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        eprintln!("epoll_create1: {}", std::io::Error::last_os_error());
+        std::process::exit(1);
+    }
+    let add = |fd: i32, data: u64| {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: data,
+        };
+        // SAFETY: valid epoll fd, valid event pointer.
+        unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) }
+    };
+    let mut listeners = Vec::with_capacity(addrs * ports);
     for a in 0..addrs {
         for p in 0..ports {
             let sa = SocketAddr::new(addr(a), BASE_PORT + p as u16);
-            let l = match tokio::net::TcpListener::bind(sa).await {
+            let l = match std::net::TcpListener::bind(sa) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("bind {sa}: {e}");
                     std::process::exit(1);
                 }
             };
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let Ok((mut s, _)) = l.accept().await else {
-                        continue;
-                    };
-                    tokio::spawn(async move {
-                        let mut buf = [0u8; 2048];
-                        let mut got = Vec::new();
-                        // read the request head (or EOF for connect checks)
-                        loop {
-                            match s.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => {
-                                    got.extend_from_slice(&buf[..n]);
-                                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        let _ = s
-                            .write_all(
-                                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nbench ok\n",
-                            )
-                            .await;
-                    });
-                }
-            }));
+            let _ = l.set_nonblocking(true);
+            add(l.as_raw_fd(), LISTENER | l.as_raw_fd() as u64);
+            listeners.push(l);
         }
     }
     println!("ready");
-    futures::future::join_all(tasks).await;
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut buf = [0u8; 4096];
+    // Answer if the request is there; returns false if it must wait.
+    let serve = |fd: i32, buf: &mut [u8]| -> bool {
+        // SAFETY: fd is an open socket we own, buf is valid for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock {
+            return false;
+        }
+        if n > 0 {
+            // SAFETY: as above.
+            unsafe { libc::write(fd, ANSWER.as_ptr().cast(), ANSWER.len()) };
+        }
+        // SAFETY: we own fd; closing also removes it from the epoll set.
+        unsafe { libc::close(fd) };
+        true
+    };
+    loop {
+        // SAFETY: events is valid for its length.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1) };
+        for ev in events.iter().take(n.max(0) as usize) {
+            let data = ev.u64;
+            if data & LISTENER == 0 {
+                serve(data as i32, &mut buf);
+                continue;
+            }
+            let lfd = (data & !LISTENER) as i32;
+            loop {
+                // SAFETY: lfd is a listening socket; null address is allowed.
+                let c = unsafe {
+                    libc::accept4(
+                        lfd,
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    )
+                };
+                if c < 0 {
+                    break;
+                }
+                if !serve(c, &mut buf) && add(c, c as u64) < 0 {
+                    // SAFETY: we own c.
+                    unsafe { libc::close(c) };
+                }
+            }
+        }
+    }
 }
 
-fn proc_cpu_ticks() -> u64 {
+/// (utime, stime) of this process in clock ticks.
+fn proc_cpu_ticks() -> (u64, u64) {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // fields after the ")" : state is field 3; utime 14, stime 15
     let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ut: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0);
     let st: u64 = f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
-    ut + st
+    (ut, st)
 }
 
 fn vm_hwm_kib() -> u64 {
@@ -103,7 +150,7 @@ fn vm_hwm_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
+async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concurrent: usize) {
     raise_nofile();
     let n = addrs * ports;
     // start-time histogram: 100 buckets of 10 ms within each second
@@ -111,6 +158,9 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // checks running at once (the engine caps this at max_concurrent)
+    let inflight = Arc::new(AtomicU64::new(0));
+    let inflight_max = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
     let runner: Runner = {
         let (buckets, ok, failed, measuring) = (
@@ -119,6 +169,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
             failed.clone(),
             measuring.clone(),
         );
+        let (inflight, inflight_max) = (inflight.clone(), inflight_max.clone());
         Arc::new(move |spec, target, step| {
             let m = measuring.load(Ordering::Relaxed);
             if m {
@@ -128,8 +179,14 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
                 }
             }
             let (ok, failed) = (ok.clone(), failed.clone());
+            let now = inflight.fetch_add(1, Ordering::Relaxed) + 1;
+            if m {
+                inflight_max.fetch_max(now, Ordering::Relaxed);
+            }
+            let inflight = inflight.clone();
             Box::pin(async move {
                 let r = run_step(&spec, &target, step).await;
+                inflight.fetch_sub(1, Ordering::Relaxed);
                 if m {
                     if r.is_ok() {
                         ok.fetch_add(1, Ordering::Relaxed);
@@ -143,7 +200,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let mut engine = Engine::with_runner(tx, EngineOptions::default(), runner);
+    let mut engine = Engine::with_runner(tx, EngineOptions { max_concurrent }, runner);
     let mut entries = Vec::with_capacity(n);
     for a in 0..addrs {
         for p in 0..ports {
@@ -183,7 +240,9 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     measuring.store(false, Ordering::Relaxed);
     let wall = w0.elapsed().as_secs_f64();
-    let ticks = proc_cpu_ticks() - c0;
+    let c1 = proc_cpu_ticks();
+    let (uticks, sticks) = (c1.0 - c0.0, c1.1 - c0.1);
+    let ticks = uticks + sticks;
     // SAFETY: sysconf has no preconditions.
     let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
         n if n > 0 => n as f64,
@@ -209,8 +268,21 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
         ok.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed)
     );
-    println!("cpu_percent_of_one_core={cpu:.1}");
+    println!(
+        "cpu_percent_of_one_core={cpu:.1} (user {:.1}, system {:.1}); cpu_us_per_check={:.1}",
+        uticks as f64 / hz / wall * 100.0,
+        sticks as f64 / hz / wall * 100.0,
+        if total > 0 {
+            ticks as f64 / hz * 1e6 / total as f64
+        } else {
+            0.0
+        }
+    );
     println!("peak_rss_mib={:.1}", vm_hwm_kib() as f64 / 1024.0);
+    println!(
+        "max_in_flight={} (engine bound {max_concurrent})",
+        inflight_max.load(Ordering::Relaxed),
+    );
     println!(
         "starts_per_10ms: mean={mean:.1} min={min:.1} max={max:.1} stddev={:.1} (uniform would be {:.1})",
         var.sqrt(),
@@ -219,34 +291,82 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64) {
     engine.shutdown();
 }
 
+/// The kernel's share: `count` bare exchanges (blocking connect, request,
+/// read to close, close; or connect and close) with no engine, no runtime
+/// and no parsing, against the same load server. On loopback the checker's
+/// process also pays for the server side of every packet it sends, so this
+/// is the floor under any checker's CPU per check on this host.
+fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
+    use std::io::{Read, Write};
+    const REQ: &[u8] =
+        b"GET /check.html HTTP/1.1\r\nHost: 10.0.0.1\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n";
+    let c0 = proc_cpu_ticks();
+    let w0 = Instant::now();
+    let mut buf = [0u8; 1024];
+    let mut failed = 0;
+    for i in 0..count {
+        let n = i % (addrs * ports);
+        let sa = SocketAddr::new(addr(n / ports), BASE_PORT + (n % ports) as u16);
+        let Ok(mut s) = std::net::TcpStream::connect(sa) else {
+            failed += 1;
+            continue;
+        };
+        if kind == "http" {
+            if s.write_all(REQ).is_err() {
+                failed += 1;
+            }
+            while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    }
+    let wall = w0.elapsed().as_secs_f64();
+    let c1 = proc_cpu_ticks();
+    // SAFETY: sysconf has no preconditions.
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
+    };
+    let per = |t: u64| t as f64 / hz * 1e6 / count.max(1) as f64;
+    println!(
+        "floor kind={kind} exchanges={count} failed={failed} wall={wall:.1}s: user_us_per_exchange={:.1} system_us_per_exchange={:.1}",
+        per(c1.0 - c0.0),
+        per(c1.1 - c0.1)
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num =
         |i: usize, d: usize| -> usize { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
-    // the checker gets one worker thread (its CPU is what is measured); the
-    // HTTP server may use both cores
-    let workers = if args.first().map(String::as_str) == Some("server") {
-        2
-    } else {
-        1
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build();
-    let Ok(rt) = rt else {
-        eprintln!("no runtime");
-        std::process::exit(1);
-    };
     match args.first().map(String::as_str) {
-        Some("server") => rt.block_on(server(num(1, 100), num(2, 100))),
-        Some("client") => {
+        Some("server") => server(num(1, 100), num(2, 100)),
+        Some("floor") => {
             let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
-            rt.block_on(client(num(1, 100), num(2, 100), &kind, num(4, 60) as u64))
+            floor(num(1, 100), num(2, 100), &kind, num(4, 20000))
+        }
+        Some("client") => {
+            // The checker gets one worker thread, like the daemon's check
+            // engine needs no more; its CPU is what is measured.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build();
+            let Ok(rt) = rt else {
+                eprintln!("no runtime");
+                std::process::exit(1);
+            };
+            let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
+            let bound = num(5, EngineOptions::default().max_concurrent);
+            rt.block_on(client(
+                num(1, 100),
+                num(2, 100),
+                &kind,
+                num(4, 60) as u64,
+                bound,
+            ))
         }
         _ => {
             eprintln!(
-                "usage: bench_checks server ADDRS PORTS | client ADDRS PORTS http|connect SECONDS"
+                "usage: bench_checks server ADDRS PORTS | client ADDRS PORTS http|connect SECONDS [MAX_IN_FLIGHT] | floor ADDRS PORTS http|connect COUNT"
             );
             std::process::exit(2);
         }

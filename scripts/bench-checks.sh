@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Check-engine benchmark: 10,000 reals with http negotiate checks and 1,000
 # reals with connect checks, each checked every second, against a small
-# tokio HTTP server (examples/bench_checks.rs) on 127.0.1.x / 127.0.2.x
+# one-thread epoll HTTP server (examples/bench_checks.rs) on 127.0.1.x ..
 # loopback addresses. Prints the results and writes them to
 # docs/benchmarks.md (section "checks").
 #
@@ -12,11 +12,29 @@ SECS=${1:-60}
 cargo build --release --example bench_checks >&2
 B=target/release/examples/bench_checks
 OUT=$(mktemp)
+ticks() { # pid -> utime+stime in clock ticks
+    awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
 run() { # addrs ports kind
     "$B" server "$1" "$2" >"$OUT.srv" 2>&1 &
     local srv=$!
     for _ in $(seq 100); do grep -q ready "$OUT.srv" 2>/dev/null && break; sleep 0.1; done
+    if ! grep -q ready "$OUT.srv"; then
+        echo "load server did not start:" >&2
+        cat "$OUT.srv" >&2
+        exit 1
+    fi
+    echo "load before: $(uptime | sed 's/.*load average/load average/')" | tee -a "$OUT"
+    local t0 s0
+    t0=$(date +%s.%N)
+    s0=$(ticks "$srv")
     "$B" client "$1" "$2" "$3" "$SECS" | tee -a "$OUT"
+    # the load server's CPU over the whole client run (incl. its first 2 s)
+    awk -v a="$s0" -v b="$(ticks "$srv")" -v t0="$t0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "load_server_cpu_percent_of_one_core=%.1f\n", (b - a) / hz / (t1 - t0) * 100 }' | tee -a "$OUT"
+    echo "load after: $(uptime | sed 's/.*load average/load average/')" | tee -a "$OUT"
+    # the same exchanges without the engine (kernel floor), 20,000 of them
+    "$B" floor "$1" "$2" "$3" 20000 | tee -a "$OUT"
     kill "$srv" 2>/dev/null || true
     wait "$srv" 2>/dev/null || true
     echo >>"$OUT"
@@ -33,14 +51,20 @@ text = open(doc).read()
 res = open(out).read().strip()
 section = f"""## checks
 
-`scripts/bench-checks.sh {secs}` ({datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, release build,
+`scripts/bench-checks.sh {secs}` ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, release build,
 {ncpu} CPUs shared with other work, kernel {kernel}). One process runs the
 check engine (`check::Engine`, one task per real, interval 1 s, jittered
-start, at most 512 checks in flight); a second process serves HTTP on
-loopback. CPU is the checker's own utime+stime over the measured window
-(after the first, jittered second) as percent of one core; peak RSS is its
-VmHWM. "starts_per_10ms" is how check starts fall into the 100 10-ms slots
-of each second, averaged per second (a burst would show as a large max).
+start, at most 512 checks in flight, one tokio worker thread); a second
+process, a one-thread epoll server, answers on loopback. CPU is the
+checker's own utime+stime (user / system split shown) over the measured
+window (after the first, jittered seconds) as percent of one core, and per
+check started; peak RSS is its VmHWM. "starts_per_10ms" is how check starts
+fall into the 100 10-ms slots of each second, averaged per second (a burst
+would show as a large max); "max_in_flight" is the most checks running at
+once. "load before/after" is `uptime` around each
+run; "floor" is the same exchanges done bare (blocking sockets, no engine)
+after the run: the kernel's share, which on loopback includes the server
+side of every packet the checker sends.
 
 Targets: at most 25 % of one core and 64 MiB for 10,000 http checks/s.
 

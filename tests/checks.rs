@@ -134,335 +134,678 @@ async fn silent_udp() -> (u16, tokio::net::UdpSocket) {
     (s.local_addr().unwrap().port(), s)
 }
 
-/// The three failure modes every service must report distinctly.
-async fn refused_and_silent(s: &CheckSpec) {
-    down(s, refused_port(), "connection refused").await;
-    let (port, h) = silent_tcp().await;
-    down(s, port, "timed out").await;
-    h.abort();
+/// A change to the check spec (applied cumulatively, in table order).
+type Edit = fn(&mut CheckSpec);
+
+/// One step of a service's table row.
+enum Step {
+    /// Apply the edit; the check must pass. A non-empty text must equal the
+    /// check's description of the answer.
+    Up(Edit, &'static str),
+    /// The current spec against the same daemon over IPv6 (`::1`) must pass.
+    UpV6,
+    /// Apply the edit; the check must fail with a reason containing the text.
+    Down(Edit, &'static str),
+    /// Check another daemon's port (it speaks another protocol): must fail
+    /// with a reason containing the text. Skipped unless `daemon` is installed.
+    WrongServer(u16, &'static str, &'static str),
+    /// Nothing listening ("connection refused"), and a server that accepts
+    /// but never answers ("timed out"), over TCP or UDP by the spec's protocol.
+    RefusedAndSilent,
 }
 
-async fn refused_and_silent_udp(s: &CheckSpec) {
-    down(s, refused_port(), "connection refused").await;
-    let (port, _keep) = silent_udp().await;
-    down(s, port, "timed out").await;
+/// One service against its daemon: the base spec, then the steps in order.
+struct Row {
+    name: &'static str,
+    service: Service,
+    protocol: Protocol,
+    port: u16,
+    /// Binaries that must be installed ("postgres" = any PostgreSQL version).
+    needs: &'static [&'static str],
+    /// Applied to [`spec`] before the first step.
+    base: Edit,
+    steps: &'static [Step],
+}
+
+fn nop(_: &mut CheckSpec) {}
+
+/// dovecot's auth penalty after the wrong-password checks (per client IP,
+/// shared by pop and imap) can delay the next login by seconds.
+fn mail(s: &mut CheckSpec) {
+    s.negotiatetimeout = MAIL_TIMEOUT;
+}
+
+fn mail_login(s: &mut CheckSpec) {
+    s.login = "lvsdtest".into();
+    s.passwd = "lvsdpass".into();
+}
+
+fn wrong_passwd(s: &mut CheckSpec) {
+    s.passwd = "wrong".into();
+}
+
+const MAIL_STEPS: &[Step] = &[
+    Step::Up(nop, ""),
+    Step::Up(mail_login, ""),
+    Step::Down(wrong_passwd, "login failed"),
+    Step::RefusedAndSilent,
+];
+
+const LDAP_STEPS: &[Step] = &[
+    // default request "/" = root DSE, anonymous bind
+    Step::Up(nop, ""),
+    Step::Up(
+        |s| {
+            s.request = "/dc=lvsd,dc=test".into();
+            s.receive = "dc=lvsd".into();
+        },
+        "",
+    ),
+    Step::Up(
+        |s| {
+            s.login = "cn=admin,dc=lvsd,dc=test".into();
+            s.passwd = "lvsdpass".into();
+        },
+        "",
+    ),
+    Step::Down(wrong_passwd, "bind failed"),
+    Step::Down(
+        |s| {
+            s.passwd = "lvsdpass".into();
+            s.receive = "^cn=nomatch".into();
+        },
+        "does not match",
+    ),
+    Step::Down(
+        |s| {
+            s.receive.clear();
+            s.request = "/dc=missing,dc=test".into();
+        },
+        "search",
+    ),
+    Step::Up(|s| s.request = "/".into(), ""),
+    Step::RefusedAndSilent,
+];
+
+fn dns_base(s: &mut CheckSpec) {
+    s.request = "/check.lvsd.test".into();
+    s.receive = "10.9.8.7".into();
+}
+
+const DNS_STEPS: &[Step] = &[
+    Step::Up(nop, ""),
+    // PTR for an address
+    Step::Up(
+        |s| {
+            s.request = "/10.9.8.7".into();
+            s.receive = "check.lvsd".into();
+        },
+        "",
+    ),
+    Step::Down(
+        |s| {
+            s.request = "/check.lvsd.test".into();
+            s.receive = "10.0.0.99".into();
+        },
+        "no A/PTR answer",
+    ),
+    // empty receive is always down (ldirectord)
+    Step::Down(|s| s.receive.clear(), "wrong answer"),
+    Step::Up(|s| s.receive = "10.9.8.7".into(), ""),
+    Step::RefusedAndSilent,
+];
+
+const SIP_STEPS: &[Step] = &[
+    Step::Up(|s| s.login = "check@127.0.0.1".into(), ""),
+    Step::Down(|s| s.login = "down@127.0.0.1".into(), "404"),
+    Step::RefusedAndSilent,
+];
+
+fn sql_base(s: &mut CheckSpec) {
+    s.login = "lvsdtest".into();
+    s.passwd = "lvsdpass".into();
+    s.database = "lvsd".into();
+    s.request = "/SELECT * FROM t".into();
+}
+
+/// Every service, one row each. Steps edit the spec cumulatively.
+const ROWS: &[Row] = &[
+    Row {
+        name: "http",
+        service: Service::Http,
+        protocol: Protocol::Tcp,
+        port: 18080,
+        needs: &["nginx"],
+        base: |s| {
+            s.request = "/ok.html".into();
+            s.receive = "http ok".into();
+        },
+        steps: &[
+            Step::Up(nop, "200 OK"),
+            Step::UpV6,
+            // redirects are followed, as LWP does
+            Step::Up(|s| s.request = "/redirect".into(), ""),
+            // HEAD with a receive regex cannot match an empty body
+            Step::Down(
+                |s| {
+                    s.httpmethod = HttpMethod::Head;
+                    s.request = "/ok.html".into();
+                },
+                "does not match",
+            ),
+            Step::Up(|s| s.receive.clear(), ""),
+            // wrong answers: 404, body mismatch
+            Step::Down(
+                |s| {
+                    s.httpmethod = HttpMethod::Get;
+                    s.request = "/missing.html".into();
+                },
+                "HTTP status 404",
+            ),
+            Step::Down(
+                |s| {
+                    s.request = "/other.html".into();
+                    s.receive = "http ok".into();
+                },
+                "wrong answer",
+            ),
+            // virtualhost sets the Host header
+            Step::Down(
+                |s| {
+                    s.request = "/vhost".into();
+                    s.receive = "vhost ok".into();
+                },
+                "404",
+            ),
+            Step::Up(|s| s.virtualhost = Some("www.lvsd.test".into()), ""),
+            // something that is not HTTP at all (the SMTP banner)
+            Step::Down(|s| s.virtualhost = None, "404"),
+            Step::WrongServer(18025, "exim4", "wrong answer"),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        name: "https",
+        service: Service::Https,
+        protocol: Protocol::Tcp,
+        port: 18443,
+        needs: &["nginx"],
+        base: |s| {
+            s.request = "/ok.html".into();
+            s.receive = "http ok".into();
+        },
+        steps: &[
+            // self-signed certificate accepted
+            Step::Up(nop, "200 OK"),
+            Step::Down(|s| s.receive = "nope".into(), "does not match"),
+            // plain HTTP port spoken to with TLS
+            Step::WrongServer(18080, "nginx", "TLS"),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        // nginx answers absolute-form requests for its own server: enough to
+        // show the request goes through the real as a proxy request.
+        name: "http_proxy",
+        service: Service::HttpProxy,
+        protocol: Protocol::Tcp,
+        port: 18080,
+        needs: &["nginx"],
+        base: |s| {
+            s.request = "/http://127.0.0.1:18080/ok.html".into();
+            s.receive = "http ok".into();
+        },
+        steps: &[
+            Step::Up(nop, "200 OK"),
+            Step::Down(
+                |s| s.request = "/http://127.0.0.1:18080/missing".into(),
+                "404",
+            ),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        name: "ftp",
+        service: Service::Ftp,
+        protocol: Protocol::Tcp,
+        port: 18021,
+        needs: &["vsftpd"],
+        base: |s| {
+            s.login = "anonymous".into();
+            s.passwd = "lvsd@test".into();
+            s.request = "/check.txt".into();
+            s.receive = "ftp ok".into();
+        },
+        steps: &[
+            Step::Up(nop, ""),
+            Step::Down(|s| s.receive = "something else".into(), "does not match"),
+            Step::Down(
+                |s| {
+                    s.request = "/missing.txt".into();
+                    s.receive = "ftp ok".into();
+                },
+                "RETR",
+            ),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        name: "smtp",
+        service: Service::Smtp,
+        protocol: Protocol::Tcp,
+        port: 18025,
+        needs: &["exim4"],
+        base: nop,
+        steps: &[
+            Step::Up(nop, ""),
+            // a POP3 greeting is not an SMTP banner
+            Step::WrongServer(18110, "dovecot", "wrong answer"),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        name: "submission",
+        service: Service::Submission,
+        protocol: Protocol::Tcp,
+        port: 18025,
+        needs: &["exim4"],
+        base: nop,
+        steps: &[
+            Step::Up(nop, ""),
+            Step::WrongServer(18110, "dovecot", "wrong answer"),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        name: "pop",
+        service: Service::Pop,
+        protocol: Protocol::Tcp,
+        port: 18110,
+        needs: &["dovecot"],
+        base: mail,
+        steps: MAIL_STEPS,
+    },
+    Row {
+        name: "pops",
+        service: Service::Pops,
+        protocol: Protocol::Tcp,
+        port: 18995,
+        needs: &["dovecot"],
+        base: mail,
+        steps: MAIL_STEPS,
+    },
+    Row {
+        name: "imap",
+        service: Service::Imap,
+        protocol: Protocol::Tcp,
+        port: 18143,
+        needs: &["dovecot"],
+        base: mail,
+        steps: MAIL_STEPS,
+    },
+    Row {
+        name: "imaps",
+        service: Service::Imaps,
+        protocol: Protocol::Tcp,
+        port: 18993,
+        needs: &["dovecot"],
+        base: mail,
+        steps: MAIL_STEPS,
+    },
+    Row {
+        name: "ldap",
+        service: Service::Ldap,
+        protocol: Protocol::Tcp,
+        port: 18389,
+        needs: &["slapd"],
+        base: nop,
+        steps: LDAP_STEPS,
+    },
+    Row {
+        name: "ldaps",
+        service: Service::Ldaps,
+        protocol: Protocol::Tcp,
+        port: 18636,
+        needs: &["slapd"],
+        base: nop,
+        steps: LDAP_STEPS,
+    },
+    Row {
+        name: "nntp",
+        service: Service::Nntp,
+        protocol: Protocol::Tcp,
+        port: 18119,
+        needs: &["socat"], // the fake greeting of check-servers.sh (no leafnode)
+        base: nop,
+        steps: &[
+            Step::Up(nop, ""),
+            Step::WrongServer(18110, "dovecot", "wrong answer"),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        name: "dns_udp",
+        service: Service::Dns,
+        protocol: Protocol::Udp,
+        port: 18053,
+        needs: &["dnsmasq"],
+        base: dns_base,
+        steps: DNS_STEPS,
+    },
+    Row {
+        name: "dns_tcp",
+        service: Service::Dns,
+        protocol: Protocol::Tcp,
+        port: 18053,
+        needs: &["dnsmasq"],
+        base: dns_base,
+        steps: DNS_STEPS,
+    },
+    Row {
+        name: "mysql",
+        service: Service::Mysql,
+        protocol: Protocol::Tcp,
+        port: 13306,
+        needs: &["mariadbd"],
+        base: sql_base,
+        steps: &[
+            Step::Up(nop, ""),
+            Step::Down(|s| s.request = "/SELECT * FROM empty".into(), "no rows"),
+            Step::Down(
+                |s| {
+                    s.request = "/SELECT * FROM t".into();
+                    s.passwd = "wrong".into();
+                },
+                "Access denied",
+            ),
+            Step::Down(
+                |s| {
+                    s.passwd = "lvsdpass".into();
+                    s.login.clear();
+                },
+                "login and a request",
+            ),
+            Step::Up(|s| s.login = "lvsdtest".into(), ""),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        name: "pgsql",
+        service: Service::Pgsql,
+        protocol: Protocol::Tcp,
+        port: 15432,
+        needs: &["postgres"],
+        base: sql_base,
+        steps: &[
+            Step::Up(nop, ""),
+            Step::Down(|s| s.request = "/SELECT * FROM empty".into(), "no rows"),
+            Step::Down(
+                |s| s.request = "/SELECT * FROM nosuchtable".into(),
+                "query failed",
+            ),
+            Step::Down(
+                |s| {
+                    s.request = "/SELECT * FROM t".into();
+                    s.passwd = "wrong".into();
+                },
+                "password",
+            ),
+            Step::Up(|s| s.passwd = "lvsdpass".into(), ""),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        name: "radius",
+        service: Service::Radius,
+        protocol: Protocol::Udp,
+        port: 11812,
+        needs: &["freeradius"],
+        base: |s| {
+            s.login = "lvsdtest".into();
+            s.passwd = "lvsdpass".into();
+            s.secret = "testing123".into();
+        },
+        steps: &[
+            Step::Up(nop, ""),
+            Step::Down(wrong_passwd, "Access-Reject"),
+            Step::RefusedAndSilent,
+        ],
+    },
+    Row {
+        name: "sip_udp",
+        service: Service::Sip,
+        protocol: Protocol::Udp,
+        port: 15060,
+        needs: &["kamailio"],
+        base: nop,
+        steps: SIP_STEPS,
+    },
+    Row {
+        name: "sip_tcp",
+        service: Service::Sip,
+        protocol: Protocol::Tcp,
+        port: 15060,
+        needs: &["kamailio"],
+        base: nop,
+        steps: SIP_STEPS,
+    },
+    Row {
+        name: "simpletcp",
+        service: Service::SimpleTcp,
+        protocol: Protocol::Tcp,
+        port: 17007,
+        needs: &["socat"],
+        base: |s| {
+            s.request = "/PING lvsd\\nsecond line".into();
+            s.receive = "^second".into();
+        },
+        steps: &[
+            Step::Up(nop, ""),
+            Step::Down(|s| s.receive = "PONG".into(), "no line matches"),
+            Step::RefusedAndSilent,
+            Step::Up(
+                |s| {
+                    s.protocol = Protocol::Udp;
+                    s.receive = "PING".into();
+                },
+                "",
+            ),
+        ],
+    },
+];
+
+/// Run the table rows `names` in order (one test may hold several rows that
+/// must not run concurrently, e.g. dovecot's shared auth penalty).
+async fn rows(names: &[&str]) {
+    for name in names {
+        let row = ROWS
+            .iter()
+            .find(|r| r.name == *name)
+            .unwrap_or_else(|| panic!("no table row {name}"));
+        service(row).await;
+    }
+}
+
+/// The one helper behind every service test: a healthy server passes, and
+/// every failure step fails in time with its reason.
+async fn service(row: &Row) {
+    for bin in row.needs {
+        let ok = if *bin == "postgres" {
+            have_postgres()
+        } else {
+            have(bin)
+        };
+        if !ok {
+            return;
+        }
+    }
+    // Every row covers all four outcomes: up, wrong answer, refused, silent.
+    let has = |f: fn(&Step) -> bool| row.steps.iter().any(f);
+    assert!(
+        has(|s| matches!(s, Step::Up(..))),
+        "{}: no up step",
+        row.name
+    );
+    assert!(
+        has(|s| matches!(s, Step::Down(..) | Step::WrongServer(..))),
+        "{}: no wrong-answer step",
+        row.name
+    );
+    assert!(
+        has(|s| matches!(s, Step::RefusedAndSilent)),
+        "{}: no refused/silent step",
+        row.name
+    );
+    let mut s = spec(row.service);
+    s.protocol = row.protocol;
+    (row.base)(&mut s);
+    for (i, step) in row.steps.iter().enumerate() {
+        let at = format!("{} step {i}", row.name);
+        match step {
+            Step::Up(edit, says) => {
+                edit(&mut s);
+                let got = up(&s, row.port).await;
+                if !says.is_empty() {
+                    assert_eq!(got, *says, "{at}");
+                }
+            }
+            Step::UpV6 => {
+                let t6 = Target {
+                    real: "::1".parse().unwrap(),
+                    ..target(row.port)
+                };
+                if let Err(e) = run_once(&s, &t6).await {
+                    panic!("{at}: should be up over IPv6, got: {e}");
+                }
+            }
+            Step::Down(edit, want) => {
+                edit(&mut s);
+                down(&s, row.port, want).await;
+            }
+            Step::WrongServer(port, daemon, want) => {
+                if have(daemon) {
+                    down(&s, *port, want).await;
+                }
+            }
+            Step::RefusedAndSilent => {
+                down(&s, refused_port(), "connection refused").await;
+                if s.protocol == Protocol::Udp {
+                    let (port, _keep) = silent_udp().await;
+                    down(&s, port, "timed out").await;
+                } else {
+                    let (port, h) = silent_tcp().await;
+                    down(&s, port, "timed out").await;
+                    h.abort();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_service_has_a_row() {
+    for svc in [
+        Service::Http,
+        Service::Https,
+        Service::HttpProxy,
+        Service::Ftp,
+        Service::Smtp,
+        Service::Submission,
+        Service::Pop,
+        Service::Pops,
+        Service::Imap,
+        Service::Imaps,
+        Service::Ldap,
+        Service::Ldaps,
+        Service::Nntp,
+        Service::Dns,
+        Service::Mysql,
+        Service::Pgsql,
+        Service::Radius,
+        Service::Sip,
+        Service::SimpleTcp,
+    ] {
+        assert!(ROWS.iter().any(|r| r.service == svc), "no row for {svc}");
+    }
+    let mut names: Vec<_> = ROWS.iter().map(|r| r.name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), ROWS.len(), "duplicate row names");
 }
 
 #[tokio::test]
 async fn http() {
-    if !have("nginx") {
-        return;
-    }
-    let mut s = spec(Service::Http);
-    s.request = "/ok.html".into();
-    s.receive = "http ok".into();
-    assert_eq!(up(&s, 18080).await, "200 OK");
-    // IPv6 real
-    let t6 = Target {
-        real: "::1".parse().unwrap(),
-        ..target(18080)
-    };
-    run_once(&s, &t6).await.expect("http over IPv6");
-    // redirects are followed, as LWP does
-    s.request = "/redirect".into();
-    up(&s, 18080).await;
-    // HEAD with a receive regex cannot match an empty body
-    s.httpmethod = HttpMethod::Head;
-    s.request = "/ok.html".into();
-    down(&s, 18080, "does not match").await;
-    s.receive.clear();
-    up(&s, 18080).await;
-    // wrong answers: 404, body mismatch
-    s.httpmethod = HttpMethod::Get;
-    s.request = "/missing.html".into();
-    down(&s, 18080, "HTTP status 404").await;
-    s.request = "/other.html".into();
-    s.receive = "http ok".into();
-    down(&s, 18080, "wrong answer").await;
-    // virtualhost sets the Host header
-    s.request = "/vhost".into();
-    s.receive = "vhost ok".into();
-    down(&s, 18080, "404").await;
-    s.virtualhost = Some("www.lvsd.test".into());
-    up(&s, 18080).await;
-    // something that is not HTTP at all (the SMTP banner)
-    s.virtualhost = None;
-    if have("exim4") {
-        down(&s, 18025, "wrong answer").await;
-    }
-    refused_and_silent(&s).await;
+    rows(&["http"]).await;
 }
 
 #[tokio::test]
 async fn https_self_signed() {
-    if !have("nginx") {
-        return;
-    }
-    let mut s = spec(Service::Https);
-    s.request = "/ok.html".into();
-    s.receive = "http ok".into();
-    up(&s, 18443).await;
-    s.receive = "nope".into();
-    down(&s, 18443, "does not match").await;
-    // plain HTTP port spoken to with TLS
-    down(&s, 18080, "TLS").await;
-    refused_and_silent(&s).await;
+    rows(&["https"]).await;
 }
 
 #[tokio::test]
 async fn http_proxy() {
-    if !have("nginx") {
-        return;
-    }
-    // nginx answers absolute-form requests for its own server: enough to
-    // show the request goes through the real as a proxy request.
-    let mut s = spec(Service::HttpProxy);
-    s.request = "/http://127.0.0.1:18080/ok.html".into();
-    s.receive = "http ok".into();
-    up(&s, 18080).await;
-    s.request = "/http://127.0.0.1:18080/missing".into();
-    down(&s, 18080, "404").await;
+    rows(&["http_proxy"]).await;
 }
 
 #[tokio::test]
 async fn ftp() {
-    if !have("vsftpd") {
-        return;
-    }
-    let mut s = spec(Service::Ftp);
-    s.login = "anonymous".into();
-    s.passwd = "lvsd@test".into();
-    s.request = "/check.txt".into();
-    s.receive = "ftp ok".into();
-    up(&s, 18021).await;
-    s.receive = "something else".into();
-    down(&s, 18021, "does not match").await;
-    s.request = "/missing.txt".into();
-    s.receive = "ftp ok".into();
-    down(&s, 18021, "RETR").await;
-    refused_and_silent(&s).await;
+    rows(&["ftp"]).await;
 }
 
 #[tokio::test]
 async fn smtp_and_submission() {
-    if !have("exim4") {
-        return;
-    }
-    for svc in [Service::Smtp, Service::Submission] {
-        let s = spec(svc);
-        up(&s, 18025).await;
-        if have("dovecot") {
-            // a POP3 greeting is not an SMTP banner
-            down(&s, 18110, "wrong answer").await;
-        }
-        refused_and_silent(&s).await;
-    }
+    rows(&["smtp", "submission"]).await;
 }
 
 #[tokio::test]
 async fn pop_and_pops() {
-    if !have("dovecot") {
-        return;
-    }
-    for (svc, port) in [(Service::Pop, 18110), (Service::Pops, 18995)] {
-        let mut s = spec(svc);
-        // dovecot's auth penalty after the wrong-password checks (per client
-        // IP, shared by pop and imap) can delay the next login by seconds.
-        s.negotiatetimeout = MAIL_TIMEOUT;
-        up(&s, port).await;
-        s.login = "lvsdtest".into();
-        s.passwd = "lvsdpass".into();
-        up(&s, port).await;
-        s.passwd = "wrong".into();
-        down(&s, port, "login failed").await;
-        refused_and_silent(&s).await;
-    }
+    rows(&["pop", "pops"]).await;
 }
 
 #[tokio::test]
 async fn imap_and_imaps() {
-    if !have("dovecot") {
-        return;
-    }
-    for (svc, port) in [(Service::Imaps, 18993), (Service::Imap, 18143)] {
-        let mut s = spec(svc);
-        // dovecot's auth penalty after the wrong-password checks (per client
-        // IP, shared by pop and imap) can delay the next login by seconds.
-        s.negotiatetimeout = MAIL_TIMEOUT;
-        up(&s, port).await;
-        s.login = "lvsdtest".into();
-        s.passwd = "lvsdpass".into();
-        up(&s, port).await;
-        s.passwd = "wrong".into();
-        down(&s, port, "login failed").await;
-        refused_and_silent(&s).await;
-    }
+    rows(&["imaps", "imap"]).await;
 }
 
 #[tokio::test]
 async fn ldap_and_ldaps() {
-    if !have("slapd") {
-        return;
-    }
-    for (svc, port) in [(Service::Ldap, 18389), (Service::Ldaps, 18636)] {
-        let mut s = spec(svc);
-        // default request "/" = root DSE, anonymous bind
-        up(&s, port).await;
-        s.request = "/dc=lvsd,dc=test".into();
-        s.receive = "dc=lvsd".into();
-        up(&s, port).await;
-        s.login = "cn=admin,dc=lvsd,dc=test".into();
-        s.passwd = "lvsdpass".into();
-        up(&s, port).await;
-        s.passwd = "wrong".into();
-        down(&s, port, "bind failed").await;
-        s.passwd = "lvsdpass".into();
-        s.receive = "^cn=nomatch".into();
-        down(&s, port, "does not match").await;
-        s.receive.clear();
-        s.request = "/dc=missing,dc=test".into();
-        down(&s, port, "search").await;
-        s.request = "/".into();
-        refused_and_silent(&s).await;
-    }
+    rows(&["ldap", "ldaps"]).await;
 }
 
 #[tokio::test]
 async fn nntp() {
-    if !have("leafnode") || !have("socat") {
-        return;
-    }
-    let s = spec(Service::Nntp);
-    up(&s, 18119).await;
-    if have("dovecot") {
-        down(&s, 18110, "wrong answer").await;
-    }
-    refused_and_silent(&s).await;
+    rows(&["nntp"]).await;
 }
 
 #[tokio::test]
 async fn dns_udp_and_tcp() {
-    if !have("dnsmasq") {
-        return;
-    }
-    for protocol in [Protocol::Udp, Protocol::Tcp] {
-        let mut s = spec(Service::Dns);
-        s.protocol = protocol;
-        s.request = "/check.lvsd.test".into();
-        s.receive = "10.9.8.7".into();
-        up(&s, 18053).await;
-        // PTR for an address
-        s.request = "/10.9.8.7".into();
-        s.receive = "check.lvsd".into();
-        up(&s, 18053).await;
-        s.request = "/check.lvsd.test".into();
-        s.receive = "10.0.0.99".into();
-        down(&s, 18053, "no A/PTR answer").await;
-        // empty receive is always down (ldirectord)
-        s.receive.clear();
-        down(&s, 18053, "wrong answer").await;
-        s.receive = "10.9.8.7".into();
-        match protocol {
-            Protocol::Udp => refused_and_silent_udp(&s).await,
-            _ => refused_and_silent(&s).await,
-        }
-    }
+    rows(&["dns_udp", "dns_tcp"]).await;
 }
 
 #[tokio::test]
 async fn mysql() {
-    if !have("mariadbd") {
-        return;
-    }
-    let mut s = spec(Service::Mysql);
-    s.login = "lvsdtest".into();
-    s.passwd = "lvsdpass".into();
-    s.database = "lvsd".into();
-    s.request = "/SELECT * FROM t".into();
-    up(&s, 13306).await;
-    s.request = "/SELECT * FROM empty".into();
-    down(&s, 13306, "no rows").await;
-    s.request = "/SELECT * FROM t".into();
-    s.passwd = "wrong".into();
-    down(&s, 13306, "Access denied").await;
-    s.passwd = "lvsdpass".into();
-    s.login.clear();
-    down(&s, 13306, "login and a request").await;
-    s.login = "lvsdtest".into();
-    refused_and_silent(&s).await;
+    rows(&["mysql"]).await;
 }
 
 #[tokio::test]
 async fn pgsql() {
-    if !have_postgres() {
-        return;
-    }
-    let mut s = spec(Service::Pgsql);
-    s.login = "lvsdtest".into();
-    s.passwd = "lvsdpass".into();
-    s.database = "lvsd".into();
-    s.request = "/SELECT * FROM t".into();
-    up(&s, 15432).await;
-    s.request = "/SELECT * FROM empty".into();
-    down(&s, 15432, "no rows").await;
-    s.request = "/SELECT * FROM nosuchtable".into();
-    down(&s, 15432, "query failed").await;
-    s.request = "/SELECT * FROM t".into();
-    s.passwd = "wrong".into();
-    down(&s, 15432, "password").await;
-    s.passwd = "lvsdpass".into();
-    refused_and_silent(&s).await;
+    rows(&["pgsql"]).await;
 }
 
 #[tokio::test]
 async fn radius() {
-    if !have("freeradius") {
-        return;
-    }
-    let mut s = spec(Service::Radius);
-    s.login = "lvsdtest".into();
-    s.passwd = "lvsdpass".into();
-    s.secret = "testing123".into();
-    up(&s, 11812).await;
-    s.passwd = "wrong".into();
-    down(&s, 11812, "Access-Reject").await;
-    refused_and_silent_udp(&s).await;
+    rows(&["radius"]).await;
 }
 
 #[tokio::test]
 async fn sip_udp_and_tcp() {
-    if !have("kamailio") {
-        return;
-    }
-    for protocol in [Protocol::Udp, Protocol::Tcp] {
-        let mut s = spec(Service::Sip);
-        s.protocol = protocol;
-        s.login = "check@127.0.0.1".into();
-        up(&s, 15060).await;
-        s.login = "down@127.0.0.1".into();
-        down(&s, 15060, "404").await;
-        match protocol {
-            Protocol::Udp => refused_and_silent_udp(&s).await,
-            _ => refused_and_silent(&s).await,
-        }
-    }
+    rows(&["sip_udp", "sip_tcp"]).await;
 }
 
 #[tokio::test]
 async fn simpletcp() {
-    if !have("socat") {
-        return;
-    }
-    let mut s = spec(Service::SimpleTcp);
-    s.request = "/PING lvsd\\nsecond line".into();
-    s.receive = "^second".into();
-    up(&s, 17007).await;
-    s.receive = "PONG".into();
-    down(&s, 17007, "no line matches").await;
-    refused_and_silent(&s).await;
-    s.protocol = Protocol::Udp;
-    s.receive = "PING".into();
-    up(&s, 17007).await;
+    rows(&["simpletcp"]).await;
 }
 
 #[tokio::test]

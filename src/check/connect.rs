@@ -31,3 +31,16 @@ pub async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Check
         }
     }
 }
+
+/// TCP connect without a timer of its own, for checks that already run
+/// under an overall deadline (one timer per check, not two). `nodelay` for
+/// conversations of several writes (TLS); a single request write needs none.
+pub async fn tcp_untimed(addr: SocketAddr, nodelay: bool) -> Result<TcpStream, CheckError> {
+    let s = TcpStream::connect(addr)
+        .await
+        .map_err(CheckError::from_io)?;
+    if nodelay {
+        let _ = s.set_nodelay(true);
+    }
+    Ok(s)
+}

@@ -30,7 +30,7 @@ pub fn validate(spec: &CheckSpec) -> Result<(), String> {
         );
     }
     if negotiates {
-        if let Err(e) = regex::Regex::new(&spec.receive) {
+        if let Err(e) = super::negotiate::compile_cached(&spec.receive) {
             return Err(format!("receive is not a valid regular expression: {e}"));
         }
     }

@@ -84,6 +84,13 @@ pub fn receive_matches(receive: &str, text: &str) -> Result<bool, CheckError> {
 /// distinct `receive` strings of the configuration (cleared if it grows past
 /// a limit, e.g. after many reloads).
 fn compiled(receive: &str) -> Result<std::sync::Arc<regex::Regex>, CheckError> {
+    compile_cached(receive)
+        .map_err(|e| CheckError::Config(format!("receive is not a valid regex: {e}")))
+}
+
+/// [`compiled`] with the regex engine's error (also used by
+/// `spec::validate`, so 10,000 checks sharing one `receive` compile it once).
+pub(crate) fn compile_cached(receive: &str) -> Result<std::sync::Arc<regex::Regex>, regex::Error> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<regex::Regex>>>> = OnceLock::new();
@@ -93,10 +100,7 @@ fn compiled(receive: &str) -> Result<std::sync::Arc<regex::Regex>, CheckError> {
             return Ok(re.clone());
         }
     }
-    let re = Arc::new(
-        regex::Regex::new(receive)
-            .map_err(|e| CheckError::Config(format!("receive is not a valid regex: {e}")))?,
-    );
+    let re = Arc::new(regex::Regex::new(receive)?);
     if let Ok(mut map) = cache.lock() {
         if map.len() > 4096 {
             map.clear();

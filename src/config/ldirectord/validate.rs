@@ -66,7 +66,11 @@ struct Block {
     v6: bool,
     header: Option<Header>,
     checktype: Option<CheckType>,
+    /// Line of the block's `checktype=` (for errors about the check).
+    checktype_line: Option<usize>,
     service: Option<Service>,
+    /// Line of the block's `service=`.
+    service_line: Option<usize>,
     checkcommand: Option<String>,
     checktimeout: Option<u32>,
     negotiatetimeout: Option<u32>,
@@ -328,7 +332,10 @@ impl Builder<'_> {
                 })
             ),
             "receive" => set!(receive, d::quoted_nonempty(value)),
-            "checktype" => set!(checktype, d::checktype(value)),
+            "checktype" => {
+                set!(checktype, d::checktype(value));
+                b.checktype_line = Some(line);
+            }
             "checkcommand" => set!(checkcommand, d::maybe_quoted(value)),
             "checktimeout" => set!(checktimeout, d::positive(value)),
             "negotiatetimeout" => set!(negotiatetimeout, d::positive(value)),
@@ -413,7 +420,10 @@ impl Builder<'_> {
                     b.ops = Some((line, o));
                 }
             }
-            "service" => set!(service, d::service(value)),
+            "service" => {
+                set!(service, d::service(value));
+                b.service_line = Some(line);
+            }
             "httpmethod" => set!(httpmethod, d::httpmethod(value)),
             "virtualhost" => {
                 let v = value.trim();
@@ -450,6 +460,25 @@ impl Builder<'_> {
                 "only allowed at global level (column 0), not inside a virtual block",
             ),
             _ => self.err(line, name, "unknown directive"),
+        }
+    }
+
+    /// Reject a check lvsd cannot run, at load time rather than when the
+    /// check first runs (the real would silently stay down). `line` is the
+    /// block's `service=` line, else its `checktype=` line, else the block's.
+    fn check_supported(&mut self, (line, directive): (usize, &str), check: &CheckSpec) {
+        let negotiates = matches!(
+            check.checktype,
+            CheckType::Negotiate | CheckType::Combined(_)
+        );
+        if negotiates && check.service == Service::Oracle {
+            self.err(
+                line,
+                directive,
+                "service=oracle with a negotiate check is not supported by lvsd: no pure-Rust \
+                 Oracle client exists (service oracle is also the default for port 1521); \
+                 use checktype=connect or checktype=external with a checkcommand",
+            );
         }
     }
 
@@ -612,7 +641,13 @@ pub(crate) fn build(text: &str, path: &Path, resolver: &dyn Resolver) -> Result<
     for b in blocks {
         let line = b.line;
         let had_ci = b.checkinterval.is_some();
+        let check_at = match (b.service_line, b.checktype_line) {
+            (Some(l), _) => (l, "service"),
+            (None, Some(l)) => (l, "checktype"),
+            (None, None) => (line, if b.v6 { "virtual6" } else { "virtual" }),
+        };
         if let Some(v) = bld.finish_block(b, &mut seen) {
+            bld.check_supported(check_at, &v.check);
             if had_ci && !bld.global.fork {
                 bld.warn(
                     line,

@@ -514,3 +514,27 @@ fn blank_line_ends_block_and_the_next_virtual_is_fine() {
     assert_eq!(c.virtuals.len(), 2);
     assert_eq!(c.virtuals[1].reals.len(), 1);
 }
+
+#[test]
+fn oracle_negotiate_is_rejected_at_load_naming_the_line() {
+    // explicit service, negotiate by default: error on the service= line
+    let e = errs("virtual=10.0.0.1:80\n\treal=10.0.1.1:80 gate\n\tservice=oracle\n");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].starts_with("t.cf:3: service: "), "{}", e[0]);
+    assert!(e[0].contains("no pure-Rust Oracle client"), "{}", e[0]);
+    // combined checks negotiate too
+    let e = errs("virtual=10.0.0.1:80\n\tchecktype=3\n\tservice=oracle\n");
+    assert!(e[0].starts_with("t.cf:3: service: "), "{}", e[0]);
+    // port 1521 defaults to service oracle: the checktype= line, else the block
+    let e = errs("virtual=10.0.0.1:1521\n\treal=10.0.1.1 gate\n\tchecktype=negotiate\n");
+    assert!(e[0].starts_with("t.cf:3: checktype: "), "{}", e[0]);
+    let e = errs("virtual=10.0.0.1:1521\n\treal=10.0.1.1 gate\n");
+    assert!(e[0].starts_with("t.cf:1: virtual: "), "{}", e[0]);
+    // checks that do not talk to Oracle are fine
+    for ct in ["connect", "ping", "external", "on", "off"] {
+        let v = one(&format!(
+            "virtual=10.0.0.1:1521\n\treal=10.0.1.1 gate\n\tchecktype={ct}\n\tservice=oracle\n"
+        ));
+        assert_eq!(v.check.service, Service::Oracle, "{ct}");
+    }
+}

@@ -21,7 +21,7 @@ use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
 use super::hooks;
-use super::plan::{Phase, Plan};
+use super::plan::{Phase, Plan, VirtualPlan};
 use super::status::{LastCheck, RealView, Shown, Status, VirtualView};
 use super::systemd;
 
@@ -154,7 +154,9 @@ impl Engine {
         let actual = self.read_full().await?;
         self.adopt(&actual);
         self.scan_maintenance();
-        self.reconcile(None, &HashSet::new()).await;
+        // The table just read is the one to diff against: reading it twice
+        // costs one dump per service.
+        self.reconcile(None, &HashSet::new(), Some(actual)).await;
         self.spawn_checks();
         self.maybe_running();
         ready();
@@ -188,7 +190,7 @@ impl Engine {
                 }
             }
             if !dirty.is_empty() {
-                self.reconcile(Some(&dirty), &HashSet::new()).await;
+                self.reconcile(Some(&dirty), &HashSet::new(), None).await;
                 self.maybe_running();
             }
         }
@@ -202,9 +204,11 @@ impl Engine {
     fn adopt(&mut self, actual: &Table) {
         self.health.clear();
         self.placed.clear();
+        let by_key: HashMap<ServiceKey, &TableEntry> =
+            actual.entries.iter().map(|e| (e.service.key, e)).collect();
         for v in &self.plan.virtuals {
             let key = v.key();
-            let entry = actual.get(&key);
+            let entry = by_key.get(&key).copied();
             for (rk, real, check) in v.reals() {
                 let kp = kernel_port(&key, real);
                 let have = entry
@@ -330,10 +334,26 @@ impl Engine {
         };
         let old_keys = self.plan.keys();
         let new_keys = new.keys();
+        // Only virtuals whose definition changed (or that came or went)
+        // are read from the kernel and diffed: a reload of a 1000-virtual
+        // config with one weight changed reads one service, not 1000.
+        let old_by_key: HashMap<ServiceKey, &VirtualPlan> =
+            self.plan.virtuals.iter().map(|v| (v.key(), v)).collect();
+        let removed: HashSet<ServiceKey> = old_keys.difference(&new_keys).copied().collect();
+        let mut scope: HashSet<ServiceKey> = new
+            .virtuals
+            .iter()
+            .filter(|v| old_by_key.get(&v.key()) != Some(v))
+            .map(|v| v.key())
+            .collect();
+        scope.extend(removed.iter().copied());
+        // readdquiescent changes what every quiesced real needs.
+        let global_change = self.plan.readdquiescent != new.readdquiescent;
+        drop(old_by_key);
         // Keep what is known about reals that stay; checks of new reals
         // start from scratch. A real whose check changed keeps its health
         // until its new check reports.
-        let mut health = HashMap::new();
+        let mut health = HashMap::with_capacity(self.health.len());
         for v in &new.virtuals {
             for (rk, _, check) in v.reals() {
                 let mut h = self.health.remove(&rk).unwrap_or_default();
@@ -344,15 +364,19 @@ impl Engine {
             }
         }
         self.health = health;
-        self.placed.retain(|k| new_keys.contains(&k.service));
+        let health = &self.health;
+        self.placed.retain(|k| health.contains_key(k));
         self.fallback_cmd.retain(|k, _| new_keys.contains(k));
         self.plan = new;
         self.fingerprint = fingerprint(&self.path);
-        self.scan_maintenance();
-        let removed: HashSet<ServiceKey> = old_keys.difference(&new_keys).copied().collect();
-        let before = self.snapshot().kernel_ops;
-        self.reconcile(None, &removed).await;
-        let ops = self.snapshot().kernel_ops - before;
+        let maintenance_changed = self.scan_maintenance();
+        let before = self.kernel_ops();
+        if global_change || maintenance_changed {
+            self.reconcile(None, &removed, None).await;
+        } else if !scope.is_empty() {
+            self.reconcile(Some(&scope), &removed, None).await;
+        }
+        let ops = self.kernel_ops() - before;
         self.spawn_checks();
         let msg = format!("configuration applied: {ops} kernel operations");
         tracing::info!("{msg}");
@@ -368,11 +392,13 @@ impl Engine {
 
     /// One pass: desired vs kernel for `scope` (None = every owned
     /// service), diff, apply. `extra_owned` are services of an old config
-    /// that must go.
+    /// that must go. `known` is the kernel table when the caller has just
+    /// read it (it must cover `scope`).
     async fn reconcile(
         &mut self,
         scope: Option<&HashSet<ServiceKey>>,
         extra_owned: &HashSet<ServiceKey>,
+        known: Option<Table>,
     ) {
         let specs: Vec<_> = self
             .plan
@@ -398,7 +424,10 @@ impl Engine {
         let scope_keys: Option<HashSet<ServiceKey>> = scope.cloned();
         let ipvs = self.ipvs.clone();
         let job = tokio::task::spawn_blocking(move || -> Result<(Applied, Table), String> {
-            let actual = read_scope(ipvs.as_ref(), scope_keys.as_ref())?;
+            let actual = match known {
+                Some(t) => t,
+                None => read_scope(ipvs.as_ref(), scope_keys.as_ref())?,
+            };
             let changes = reconcile::diff(&desired, &actual, &|k| owned.contains(k));
             Ok((reconcile::apply(ipvs.as_ref(), changes), actual))
         });
@@ -660,6 +689,14 @@ impl Engine {
         }
     }
 
+    /// Kernel operations issued so far (without cloning the status).
+    fn kernel_ops(&self) -> u64 {
+        match self.status.lock() {
+            Ok(s) => s.kernel_ops,
+            Err(p) => p.into_inner().kernel_ops,
+        }
+    }
+
     fn snapshot(&self) -> Status {
         match self.status.lock() {
             Ok(s) => s.clone(),
@@ -861,13 +898,31 @@ impl Engine {
     }
 }
 
+/// Scopes up to this size are read service by service; larger ones with
+/// one dump of every service.
+const FEW_SERVICES: usize = 64;
+
 /// Read the services in `scope` (all if None) with their reals.
 fn read_scope(
     ipvs: &(dyn Ipvs + Send + Sync),
     scope: Option<&HashSet<ServiceKey>>,
 ) -> Result<Table, String> {
-    let services = ipvs.services().map_err(|e| e.to_string())?;
     let mut entries = Vec::new();
+    if let Some(keys) = scope.filter(|s| s.len() <= FEW_SERVICES) {
+        // A check verdict or a one-virtual reload: two small reads per
+        // service instead of a dump of the whole service list.
+        for key in keys {
+            let service = match ipvs.service(key) {
+                Ok(s) => s,
+                Err(crate::kernel::Error::Kernel { errno, .. }) if errno == libc::ESRCH => continue,
+                Err(e) => return Err(e.to_string()),
+            };
+            let reals = ipvs.dests(key).map_err(|e| e.to_string())?;
+            entries.push(TableEntry { service, reals });
+        }
+        return Ok(Table { entries });
+    }
+    let services = ipvs.services().map_err(|e| e.to_string())?;
     for service in services {
         if scope.is_some_and(|s| !s.contains(&service.key)) {
             continue;

@@ -71,6 +71,12 @@ struct Harness {
 
 async fn start(fake: FakeTable, plan: Plan) -> Harness {
     let fake = Arc::new(fake);
+    start_on(fake.clone(), fake, plan).await
+}
+
+/// The kernel as `ipvs` (a wrapper around `fake`, say) with `fake` for
+/// the assertions.
+async fn start_on(ipvs: SharedIpvs, fake: Arc<FakeTable>, plan: Plan) -> Harness {
     let next_plan = Arc::new(Mutex::new(Ok(plan.clone())));
     let np = next_plan.clone();
     let loader: Loader = Arc::new(move |_| np.lock().unwrap().clone());
@@ -83,7 +89,7 @@ async fn start(fake: FakeTable, plan: Plan) -> Harness {
         PathBuf::from("/nonexistent/test.cf"),
         loader,
         plan,
-        fake.clone(),
+        ipvs,
         Arc::new(NoChecks),
         status,
     );
@@ -337,6 +343,109 @@ async fn reload_changing_one_weight_is_one_kernel_op() {
     // weight 5 -> 1 back, one add, one service delete.
     assert_eq!(h.fake.ops() - before, 3);
     assert_eq!(h.weights(1).len(), 3);
+    h.stop().await;
+}
+
+/// The fake kernel, recording which services are read.
+struct CountingIpvs {
+    fake: Arc<FakeTable>,
+    /// Services whose reals were read (`GET_DEST`), in order.
+    dest_reads: Mutex<Vec<ServiceKey>>,
+    /// Dumps of the whole service list.
+    service_dumps: Mutex<usize>,
+}
+
+impl CountingIpvs {
+    fn reset(&self) {
+        self.dest_reads.lock().unwrap().clear();
+        *self.service_dumps.lock().unwrap() = 0;
+    }
+}
+
+impl Ipvs for CountingIpvs {
+    fn info(&self) -> Result<crate::model::VersionInfo, crate::kernel::Error> {
+        self.fake.info()
+    }
+    fn services(&self) -> Result<Vec<VirtualService>, crate::kernel::Error> {
+        *self.service_dumps.lock().unwrap() += 1;
+        self.fake.services()
+    }
+    fn service(&self, key: &ServiceKey) -> Result<VirtualService, crate::kernel::Error> {
+        self.fake.service(key)
+    }
+    fn dests(&self, key: &ServiceKey) -> Result<Vec<RealServer>, crate::kernel::Error> {
+        self.dest_reads.lock().unwrap().push(*key);
+        self.fake.dests(key)
+    }
+    fn timeouts(&self) -> Result<crate::model::Timeouts, crate::kernel::Error> {
+        self.fake.timeouts()
+    }
+    fn daemons(&self) -> Result<Vec<crate::model::SyncDaemon>, crate::kernel::Error> {
+        self.fake.daemons()
+    }
+    fn apply(&self, ops: &[crate::kernel::Op]) -> Vec<Result<(), crate::kernel::Error>> {
+        self.fake.apply(ops)
+    }
+}
+
+#[tokio::test]
+async fn reload_reads_only_the_virtuals_that_changed() {
+    let plan = plan_of(
+        (1..=20)
+            .map(|n| {
+                let a = format!("10.{n}.0.1");
+                let b = format!("10.{n}.0.2");
+                vplan(n, &[(&a, 1), (&b, 1)], CheckType::On, false)
+            })
+            .collect(),
+    );
+    let fake = Arc::new(FakeTable::new());
+    let counting = Arc::new(CountingIpvs {
+        fake: fake.clone(),
+        dest_reads: Mutex::new(Vec::new()),
+        service_dumps: Mutex::new(0),
+    });
+    let h = start_on(counting.clone(), fake, plan.clone()).await;
+    assert_eq!(h.fake.snapshot().entries.len(), 20);
+    // One weight of virtual 7 changes: only virtual 7 is read.
+    counting.reset();
+    let mut next = plan.clone();
+    next.virtuals[6].spec.reals[0].weight = 3;
+    *h.next_plan.lock().unwrap() = Ok(next.clone());
+    let before = h.fake.ops();
+    assert_eq!(
+        h.reload().await.unwrap(),
+        "configuration applied: 1 kernel operations"
+    );
+    assert_eq!(h.fake.ops() - before, 1);
+    assert_eq!(*counting.dest_reads.lock().unwrap(), vec![vkey(7)]);
+    assert_eq!(*counting.service_dumps.lock().unwrap(), 0);
+    // The same file again: nothing read, nothing written.
+    counting.reset();
+    let before = h.fake.ops();
+    h.reload().await.unwrap();
+    assert!(counting.dest_reads.lock().unwrap().is_empty());
+    assert_eq!(h.fake.ops(), before);
+    // Virtual 20 dropped, virtual 21 added: 20 is read and deleted; 21 is
+    // looked up (absent, so no reals to read) and added with its real.
+    counting.reset();
+    let mut next2 = next.clone();
+    next2.virtuals.pop();
+    next2
+        .virtuals
+        .push(vplan(21, &[("10.21.0.1", 1)], CheckType::On, false));
+    *h.next_plan.lock().unwrap() = Ok(next2);
+    let before = h.fake.ops();
+    h.reload().await.unwrap();
+    assert_eq!(*counting.dest_reads.lock().unwrap(), vec![vkey(20)]);
+    assert_eq!(*counting.service_dumps.lock().unwrap(), 0);
+    assert_eq!(h.fake.ops() - before, 3);
+    assert!(h.fake.snapshot().get(&vkey(20)).is_none());
+    assert_eq!(h.weights(21), vec![("10.21.0.1".into(), 1)]);
+    assert_eq!(
+        h.weights(7),
+        vec![("10.7.0.1".into(), 3), ("10.7.0.2".into(), 1)]
+    );
     h.stop().await;
 }
 

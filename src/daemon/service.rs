@@ -94,11 +94,13 @@ pub async fn run(
     let (rep_tx, rep_rx) = mpsc::channel(4096);
     let (hup_tx, hup_rx) = mpsc::channel(1);
 
+    let (ready_tx, ready_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(control::serve(
         listener,
         opts.socket.clone(),
         req_tx,
+        ready_rx,
         stop_rx.clone(),
     )));
     // The HA status for the status page (None: single director).
@@ -147,6 +149,7 @@ pub async fn run(
         tokio::spawn(engine.run(rep_rx, req_rx, hup_rx, eng_stop_rx, move || {
             tracing::info!(config = %config, "initial table applied; ready");
             systemd::ready("running");
+            let _ = ready_tx.send(true);
         }));
     tokio::pin!(shutdown);
     let engine_result = loop {

@@ -178,6 +178,7 @@ mod tests {
                 cleanstop: false,
                 fallbackcommand: None,
                 alerts: Default::default(),
+                monitorfile: None,
             }],
             ..Default::default()
         };

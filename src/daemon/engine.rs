@@ -21,6 +21,7 @@ use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
 use super::hooks;
+use super::monitor;
 use super::plan::{Phase, Plan, VirtualPlan};
 use super::status::{LastCheck, RealView, Shown, Status, VirtualView};
 use super::systemd;
@@ -98,6 +99,10 @@ pub struct Engine {
     ha: Option<mpsc::Sender<ha::Control>>,
     /// Last health told to the HA runner.
     ha_healthy: Option<bool>,
+    /// The local MTA for alert mail without `smtp=`.
+    sendmail: PathBuf,
+    /// How `execute=` instances are run.
+    instances: hooks::Instances,
 }
 
 impl Engine {
@@ -138,7 +143,19 @@ impl Engine {
             host,
             ha: None,
             ha_healthy: None,
+            sendmail: PathBuf::from(hooks::SENDMAIL),
+            instances: hooks::Instances {
+                exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
+                socket_dir: PathBuf::from("/run/lvsd"),
+            },
         }
+    }
+
+    /// Run `execute=` instances with this program and control sockets in
+    /// `socket_dir` (the directory of this instance's socket).
+    pub fn with_instances(mut self, exe: PathBuf, socket_dir: PathBuf) -> Engine {
+        self.instances = hooks::Instances { exe, socket_dir };
+        self
     }
 
     /// Adopt the kernel's table, apply the first desired table, call
@@ -160,6 +177,16 @@ impl Engine {
         self.spawn_checks();
         self.maybe_running();
         ready();
+        // ldirectord starts its execute= instances once its own table is up.
+        let instances = self.instances.clone();
+        let names = self.plan.execute.clone();
+        if !names.is_empty() {
+            tokio::spawn(async move {
+                for n in &names {
+                    instances.run(n, "start").await;
+                }
+            });
+        }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -254,6 +281,10 @@ impl Engine {
             detail: r.detail.clone(),
             latency: r.latency,
         });
+        self.monitor(&r.key, r.ok, &r.detail);
+        let Some(h) = self.health.get_mut(&r.key) else {
+            return;
+        };
         let mut transition = None;
         if let Some(up) = r.verdict {
             if h.up != Some(up) {
@@ -364,6 +395,8 @@ impl Engine {
             }
         }
         self.health = health;
+        self.instances
+            .spawn_reload(&self.plan.execute, &new.execute);
         let health = &self.health;
         self.placed.retain(|k| health.contains_key(k));
         self.fallback_cmd.retain(|k, _| new_keys.contains(k));
@@ -720,6 +753,28 @@ impl Engine {
         }
     }
 
+    /// `monitorfile`: one line for a check verdict of `key`.
+    fn monitor(&self, key: &RealKey, up: bool, msg: &str) {
+        let Some(v) = self
+            .plan
+            .virtuals
+            .iter()
+            .find(|v| v.monitorfile.is_some() && v.key() == key.service)
+        else {
+            return;
+        };
+        let Some((_, real, check)) = v.reals().find(|(rk, _, _)| rk == key) else {
+            return;
+        };
+        let Some(path) = &v.monitorfile else {
+            return;
+        };
+        let id = monitor::real_id(&key.service, real, check);
+        if let Err(e) = monitor::append(path, &id, up, msg) {
+            tracing::error!("Error writing to monitorfile '{}': {e}", path.display());
+        }
+    }
+
     /// Re-read the maintenance directory; true if the set changed.
     fn scan_maintenance(&mut self) -> bool {
         let Some(dir) = &self.plan.maintenancedir else {
@@ -750,6 +805,7 @@ impl Engine {
         }
         for k in now.difference(&self.maintenance) {
             tracing::info!(real = %show_real(k), "server in maintenance");
+            self.monitor(k, false, "Server in maintenance");
         }
         for k in self.maintenance.difference(&now) {
             tracing::info!(real = %show_real(k), "server out of maintenance");
@@ -808,9 +864,11 @@ impl Engine {
             tracing::warn!("{subject}");
         }
         if hooks::alerts_enabled(&v.alerts, self.phase) {
-            hooks::spawn_mail(hooks::alert_message(
-                &v.alerts, &subject, self.phase, &self.host,
-            ));
+            hooks::spawn_mail(
+                hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
+                &v.alerts,
+                &self.sendmail,
+            );
             if let Some(h) = self.health.get_mut(key) {
                 h.mailed = Some(Instant::now());
             }
@@ -835,14 +893,15 @@ impl Engine {
                 if h.up == Some(false) && due {
                     h.mailed = Some(now);
                     let subject = format!("Inaccessible real server: {}", show_real(&rk));
-                    mails.push(hooks::alert_message(
-                        &v.alerts, &subject, self.phase, &self.host,
+                    mails.push((
+                        hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
+                        v.alerts.clone(),
                     ));
                 }
             }
         }
-        for m in mails {
-            hooks::spawn_mail(m);
+        for (m, a) in mails {
+            hooks::spawn_mail(m, &a, &self.sendmail);
         }
     }
 
@@ -851,6 +910,9 @@ impl Engine {
         self.set_phase(Phase::Stopping);
         systemd::stopping();
         self.runner.shutdown();
+        for n in &self.plan.execute {
+            self.instances.run(n, "stop").await;
+        }
         let doomed: Vec<Change> = self
             .plan
             .virtuals

@@ -56,6 +56,7 @@ fn vplan(n: u8, reals: &[(&str, i32)], ct: CheckType, quiescent: bool) -> Virtua
         cleanstop: false,
         fallbackcommand: None,
         alerts: Alerts::default(),
+        monitorfile: None,
     }
 }
 
@@ -77,6 +78,19 @@ async fn start(fake: FakeTable, plan: Plan) -> Harness {
 /// The kernel as `ipvs` (a wrapper around `fake`, say) with `fake` for
 /// the assertions.
 async fn start_on(ipvs: SharedIpvs, fake: Arc<FakeTable>, plan: Plan) -> Harness {
+    let path = PathBuf::from("/nonexistent/test.cf");
+    start_full(ipvs, fake, plan, path, |e| e).await
+}
+
+/// An engine for the config file `path`, adjusted by `setup` (hook
+/// programs, say) before it runs.
+async fn start_full(
+    ipvs: SharedIpvs,
+    fake: Arc<FakeTable>,
+    plan: Plan,
+    path: PathBuf,
+    setup: impl FnOnce(Engine) -> Engine,
+) -> Harness {
     let next_plan = Arc::new(Mutex::new(Ok(plan.clone())));
     let np = next_plan.clone();
     let loader: Loader = Arc::new(move |_| np.lock().unwrap().clone());
@@ -85,14 +99,14 @@ async fn start_on(ipvs: SharedIpvs, fake: Arc<FakeTable>, plan: Plan) -> Harness
     let (htx, hrx) = mpsc::channel(1);
     let (stx, srx) = watch::channel(false);
     let status = Arc::new(Mutex::new(Status::new("test.cf".into())));
-    let engine = Engine::new(
-        PathBuf::from("/nonexistent/test.cf"),
+    let engine = setup(Engine::new(
+        path,
         loader,
         plan,
         ipvs,
         Arc::new(NoChecks),
         status,
-    );
+    ));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(engine.run(rrx, qrx, hrx, srx, move || {
         let _ = ready_tx.send(());
@@ -575,4 +589,106 @@ async fn standby_and_takeover_go_to_the_ha_runner() {
     assert!(matches!(ctl_rx.recv().await, Some(ha::Control::Takeover)));
     stx.send(true).unwrap();
     task.await.unwrap().unwrap();
+}
+
+/// An executable shell script `name` in `dir` with `body`.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// Lines of `path` once `pred` holds for them (bounded wait: 10 s).
+async fn lines_when(path: &Path, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let mut last = Vec::new();
+    for _ in 0..500 {
+        last = std::fs::read_to_string(path)
+            .map(|s| s.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        if pred(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "timed out waiting for {what} in {}: {last:?}",
+        path.display()
+    );
+}
+
+#[tokio::test]
+async fn monitorfile_gets_one_line_per_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mon = dir.path().join("mon.log");
+    let mut v = vplan(1, &[("10.1.0.1", 2)], CheckType::Connect, false);
+    v.monitorfile = Some(mon.clone());
+    let h = start(FakeTable::new(), plan_of(vec![v])).await;
+    h.report(1, "10.1.0.1", true).await;
+    h.report(1, "10.1.0.1", false).await;
+    let l = lines_when(&mon, "two lines", |l| l.len() == 2).await;
+    let id = "connect tcp 10.1.0.1 80 2 masq /";
+    assert!(
+        l[0].contains(&format!("] {id}")) && l[0].ends_with("[up] 200 OK"),
+        "{l:?}"
+    );
+    assert!(l[1].ends_with("[down] connection refused"), "{l:?}");
+    assert!(l[1].starts_with('[') && l[1].contains(&format!("] [{}] ", std::process::id())));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn execute_instances_start_reload_and_stop_with_this_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exe.out");
+    let exe = script(
+        dir.path(),
+        "lvsd",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let mut plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    plan.execute = vec!["other.cf".into()];
+    let fake = Arc::new(FakeTable::new());
+    let (e2, d2) = (exe.clone(), dir.path().to_path_buf());
+    let h = start_full(
+        fake.clone(),
+        fake,
+        plan.clone(),
+        PathBuf::from("/nonexistent/test.cf"),
+        move |e| e.with_instances(e2, d2),
+    )
+    .await;
+    let sock = |n: &str| {
+        format!(
+            "--socket {}/lvsd.{n}.sock --metrics off --toml /dev/null",
+            dir.path().display()
+        )
+    };
+    lines_when(&out, "start", |l| l.len() == 1).await;
+    // Kept instance reloaded, new one started.
+    let mut next = plan.clone();
+    next.execute = vec!["other.cf".into(), "/etc/ha.d/third.cf".into()];
+    *h.next_plan.lock().unwrap() = Ok(next.clone());
+    h.reload().await.unwrap();
+    lines_when(&out, "reload", |l| l.len() == 3).await;
+    // Removed instance stopped.
+    let mut last = next.clone();
+    last.execute = vec!["/etc/ha.d/third.cf".into()];
+    *h.next_plan.lock().unwrap() = Ok(last);
+    h.reload().await.unwrap();
+    lines_when(&out, "second reload", |l| l.len() == 5).await;
+    h.stop().await;
+    let l = lines_when(&out, "stop", |l| l.len() == 6).await;
+    assert_eq!(
+        l,
+        vec![
+            format!("{} other.cf start", sock("other.cf")),
+            format!("{} other.cf reload", sock("other.cf")),
+            format!("{} /etc/ha.d/third.cf start", sock("third.cf")),
+            format!("{} other.cf stop", sock("other.cf")),
+            format!("{} /etc/ha.d/third.cf reload", sock("third.cf")),
+            format!("{} /etc/ha.d/third.cf stop", sock("third.cf")),
+        ]
+    );
 }

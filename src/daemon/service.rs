@@ -129,6 +129,9 @@ pub async fn run(
     let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
     let runner = make_runner(rep_tx);
     let mut engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status);
+    if let (Ok(exe), Some(dir)) = (std::env::current_exe(), opts.socket.parent()) {
+        engine = engine.with_instances(exe, dir.to_path_buf());
+    }
     let ha_thread = match opts.ha.clone() {
         Some(cfg) => {
             let (ctl, thread) = spawn_ha(cfg, stop_rx.clone());

@@ -514,3 +514,20 @@ fn blank_line_ends_block_and_the_next_virtual_is_fine() {
     assert_eq!(c.virtuals.len(), 2);
     assert_eq!(c.virtuals[1].reals.len(), 1);
 }
+
+#[test]
+fn monitorfile_must_be_writable_or_creatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("mon.log");
+    let v = one(&block(&format!("monitorfile=\"{}\"", new.display())));
+    assert_eq!(v.monitorfile.as_deref(), Some(new.as_path()));
+    // Checked, not created: check-config has no side effects.
+    assert!(!new.exists());
+    let e = errs(&block("monitorfile=/nonexistent-dir/m.log"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("t.cf:3")
+            && e[0].contains("unable to open monitorfile /nonexistent-dir/m.log"),
+        "{e:?}"
+    );
+}

@@ -619,6 +619,110 @@ async fn lines_when(path: &Path, what: &str, pred: impl Fn(&[String]) -> bool) -
 }
 
 #[tokio::test]
+async fn fallbackcommand_runs_with_ldirectord_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fb.out");
+    let cmd = script(
+        dir.path(),
+        "fb",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let mut v = vplan(
+        1,
+        &[("10.1.0.1", 1), ("10.1.0.2", 1)],
+        CheckType::Connect,
+        false,
+    );
+    v.fallbackcommand = Some(cmd.display().to_string());
+    let h = start(FakeTable::new(), plan_of(vec![v])).await;
+    h.report(1, "10.1.0.1", false).await;
+    h.report(1, "10.1.0.2", false).await;
+    lines_when(&out, "start", |l| l.len() == 1).await;
+    h.report(1, "10.1.0.2", true).await;
+    let l = lines_when(&out, "stop", |l| l.len() == 2).await;
+    assert_eq!(l, vec!["start 10.0.0.1:80 tcp", "stop 10.0.0.1:80 tcp"]);
+    // Another real up while one already is: no new command.
+    h.report(1, "10.1.0.1", true).await;
+    h.until("real back", |h| h.weights(1).len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn emailalert_goes_to_the_local_sendmail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail.out");
+    let args = dir.path().join("args.out");
+    let sendmail = script(
+        dir.path(),
+        "sendmail",
+        &format!(
+            "echo \"$*\" >> {}\ncat >> {}\necho ---- >> {}",
+            args.display(),
+            mail.display(),
+            mail.display()
+        ),
+    );
+    let mut v = vplan(1, &[("10.1.0.1", 1)], CheckType::Connect, false);
+    v.alerts = Alerts {
+        to: vec!["ops@example.invalid".into()],
+        phases: [
+            Phase::Starting,
+            Phase::Running,
+            Phase::Reloading,
+            Phase::Stopping,
+        ]
+        .into_iter()
+        .collect(),
+        servicename: Some("web".into()),
+        ..Default::default()
+    };
+    let fake = Arc::new(FakeTable::new());
+    let sm = sendmail.clone();
+    let h = start_full(
+        fake.clone(),
+        fake,
+        plan_of(vec![v]),
+        PathBuf::from("/nonexistent/test.cf"),
+        move |mut e| {
+            e.sendmail = sm;
+            e
+        },
+    )
+    .await;
+    h.report(1, "10.1.0.1", true).await;
+    h.report(1, "10.1.0.1", false).await;
+    let m = lines_when(&mail, "down mail", |l| l.contains(&"----".to_string())).await;
+    assert!(m.contains(&"To: ops@example.invalid".to_string()), "{m:?}");
+    assert!(
+        m.contains(
+            &"Subject: [web] Inaccessible real server: 10.1.0.1:80 (10.0.0.1:80) (connection refused)"
+                .to_string()
+        ),
+        "{m:?}"
+    );
+    // The first verdicts arrive while the daemon is still starting (the
+    // real's up and down fold into one pass), as ldirectord tags them.
+    assert!(m.contains(&"Daemon-Status: starting".to_string()), "{m:?}");
+    assert!(m.contains(&"Service name: web".to_string()), "{m:?}");
+    h.report(1, "10.1.0.1", true).await;
+    let m = lines_when(&mail, "up mail", |l| {
+        l.iter().filter(|x| x.as_str() == "----").count() == 2
+    })
+    .await;
+    assert!(
+        m.contains(&"Subject: [web] Restored real server: 10.1.0.1:80 (10.0.0.1:80)".to_string()),
+        "{m:?}"
+    );
+    assert!(m.contains(&"Daemon-Status: running".to_string()), "{m:?}");
+    // `sendmail -t`: recipients from the headers.
+    let a = std::fs::read_to_string(&args).unwrap();
+    assert_eq!(a, "-t\n-t\n");
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn monitorfile_gets_one_line_per_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let mon = dir.path().join("mon.log");
@@ -635,6 +739,67 @@ async fn monitorfile_gets_one_line_per_verdict() {
     );
     assert!(l[1].ends_with("[down] connection refused"), "{l:?}");
     assert!(l[1].starts_with('[') && l[1].contains(&format!("] [{}] ", std::process::id())));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn callback_runs_and_autoreload_applies_a_changed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("lvsd.cf");
+    std::fs::write(&cf, "# first\n").unwrap();
+    let out = dir.path().join("cb.out");
+    let cb = script(
+        dir.path(),
+        "cb",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let mut plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    plan.autoreload = true;
+    plan.callback = Some(cb.display().to_string());
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(fake.clone(), fake, plan.clone(), cf.clone(), |e| e).await;
+    let mut next = plan.clone();
+    next.virtuals[0].spec.reals[0].weight = 7;
+    *h.next_plan.lock().unwrap() = Ok(next);
+    let before = h.fake.ops();
+    std::fs::write(&cf, "# second, longer\n").unwrap();
+    // Polled once a second.
+    let l = lines_when(&out, "callback", |l| !l.is_empty()).await;
+    assert_eq!(l, vec![cf.display().to_string()]);
+    h.until("autoreload applied", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 7)]
+    })
+    .await;
+    assert_eq!(h.fake.ops() - before, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn without_autoreload_a_changed_file_runs_only_the_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("lvsd.cf");
+    std::fs::write(&cf, "# first\n").unwrap();
+    let out = dir.path().join("cb.out");
+    let cb = script(
+        dir.path(),
+        "cb",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let mut plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    plan.callback = Some(cb.display().to_string());
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(fake.clone(), fake, plan.clone(), cf.clone(), |e| e).await;
+    let mut next = plan.clone();
+    next.virtuals[0].spec.reals[0].weight = 7;
+    *h.next_plan.lock().unwrap() = Ok(next);
+    let ops = h.fake.ops();
+    std::fs::write(&cf, "# second, longer\n").unwrap();
+    let l = lines_when(&out, "callback", |l| !l.is_empty()).await;
+    assert_eq!(l, vec![cf.display().to_string()]);
+    // Give a wrongly triggered reload time to show.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.fake.ops(), ops);
+    assert_eq!(h.weights(1), vec![("10.1.0.1".into(), 1)]);
     h.stop().await;
 }
 

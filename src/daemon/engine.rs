@@ -103,6 +103,8 @@ pub struct Engine {
     sendmail: PathBuf,
     /// How `execute=` instances are run.
     instances: hooks::Instances,
+    /// Duration of the last pass's kernel job (read, diff, apply).
+    last_job: Duration,
 }
 
 impl Engine {
@@ -144,6 +146,7 @@ impl Engine {
             ha: None,
             ha_healthy: None,
             sendmail: PathBuf::from(hooks::SENDMAIL),
+            last_job: Duration::ZERO,
             instances: hooks::Instances {
                 exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
                 socket_dir: PathBuf::from("/run/lvsd"),
@@ -168,14 +171,28 @@ impl Engine {
         mut shutdown: watch::Receiver<bool>,
         ready: impl FnOnce(),
     ) -> Result<(), String> {
+        let t0 = Instant::now();
         let actual = self.read_full().await?;
+        let read = t0.elapsed();
         self.adopt(&actual);
         self.scan_maintenance();
         // The table just read is the one to diff against: reading it twice
         // costs one dump per service.
+        let t1 = Instant::now();
         self.reconcile(None, &HashSet::new(), Some(actual)).await;
+        let applied = t1.elapsed();
+        let t2 = Instant::now();
         self.spawn_checks();
         self.maybe_running();
+        // Where a start spends its time (docs/benchmarks.md, daemon).
+        tracing::info!(
+            read_ms = read.as_millis() as u64,
+            reconcile_ms = applied.as_millis() as u64,
+            kernel_ms = self.last_job.as_millis() as u64,
+            checks_ms = t2.elapsed().as_millis() as u64,
+            kernel_ops = self.kernel_ops(),
+            "first table"
+        );
         ready();
         // ldirectord starts its execute= instances once its own table is up.
         let instances = self.instances.clone();
@@ -464,7 +481,10 @@ impl Engine {
             let changes = reconcile::diff(&desired, &actual, &|k| owned.contains(k));
             Ok((reconcile::apply(ipvs.as_ref(), changes), actual))
         });
-        let (applied, actual) = match job.await {
+        let t0 = Instant::now();
+        let res = job.await;
+        self.last_job = t0.elapsed();
+        let (applied, actual) = match res {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
                 tracing::error!("reading the IPVS table failed: {e}");

@@ -105,6 +105,10 @@ pub struct Engine {
     instances: hooks::Instances,
     /// Duration of the last pass's kernel job (read, diff, apply).
     last_job: Duration,
+    /// While set, change lines are collected here instead of logged: the
+    /// first pass logs its (up to 11,000) lines after READY, so readiness
+    /// is not delayed by writing them.
+    deferred_log: Option<Vec<String>>,
 }
 
 impl Engine {
@@ -147,6 +151,7 @@ impl Engine {
             ha_healthy: None,
             sendmail: PathBuf::from(hooks::SENDMAIL),
             last_job: Duration::ZERO,
+            deferred_log: None,
             instances: hooks::Instances {
                 exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
                 socket_dir: PathBuf::from("/run/lvsd"),
@@ -179,6 +184,7 @@ impl Engine {
         // The table just read is the one to diff against: reading it twice
         // costs one dump per service.
         let t1 = Instant::now();
+        self.deferred_log = Some(Vec::new());
         self.reconcile(None, &HashSet::new(), Some(actual)).await;
         let applied = t1.elapsed();
         let t2 = Instant::now();
@@ -194,6 +200,9 @@ impl Engine {
             "first table"
         );
         ready();
+        for line in self.deferred_log.take().unwrap_or_default() {
+            tracing::info!("{line}");
+        }
         // ldirectord starts its execute= instances once its own table is up.
         let instances = self.instances.clone();
         let names = self.plan.execute.clone();
@@ -510,11 +519,22 @@ impl Engine {
     ) {
         // Indexed once per pass: a start describes 11,000 changes.
         let fallbacks = self.fallbacks();
-        for c in &applied.done {
-            tracing::info!("{}", self.describe(c, &fallbacks));
-        }
+        let done: Vec<String> = applied
+            .done
+            .iter()
+            .map(|c| self.describe(c, &fallbacks))
+            .collect();
         for (c, e) in &applied.failed {
             tracing::error!("{} failed: {e}", self.describe(c, &fallbacks));
+        }
+        drop(fallbacks);
+        match self.deferred_log.as_mut() {
+            Some(d) => d.extend(done),
+            None => {
+                for line in done {
+                    tracing::info!("{line}");
+                }
+            }
         }
         // Remember which reals are in the kernel now (readdquiescent=no
         // only re-adds reals this daemon never placed). Sets, not scans:

@@ -58,6 +58,12 @@ impl CheckRunner for CheckAdapter {
         let mut ids = HashMap::new();
         for v in &plan.virtuals {
             for (rk, _, spec) in v.reals() {
+                // checktype=on/off: the engine knows the health without a
+                // check (ldirectord never checks them either); no task, so
+                // 10,000 such reals cost nothing after the start.
+                if Plan::static_health(spec).is_some() {
+                    continue;
+                }
                 let id = check_id(&rk);
                 ids.insert(id.clone(), rk);
                 entries.push(CheckEntry {
@@ -150,24 +156,40 @@ mod tests {
         real.forward = crate::model::Forward::Masq;
         let mut svc = crate::model::VirtualService::new(key);
         svc.scheduler = "rr".into();
+        // checktype=off and on reals get no check task: the off one would
+        // otherwise report "down" at once, before the connect check.
+        let mut off = crate::model::RealServer::new("127.0.0.2".parse().unwrap(), port);
+        off.forward = crate::model::Forward::Masq;
+        let mut on = crate::model::RealServer::new("127.0.0.3".parse().unwrap(), port);
+        on.forward = crate::model::Forward::Masq;
         let plan = Plan {
             virtuals: vec![super::super::plan::VirtualPlan {
                 spec: crate::reconcile::VirtualSpec {
                     service: svc,
-                    reals: vec![real.clone()],
+                    reals: vec![off, on, real.clone()],
                     fallback: None,
                     quiescent: false,
                 },
-                checks: vec![spec(CheckType::Connect)],
+                checks: vec![
+                    spec(CheckType::Off),
+                    spec(CheckType::On),
+                    spec(CheckType::Connect),
+                ],
                 cleanstop: false,
                 fallbackcommand: None,
                 alerts: Default::default(),
+                monitorfile: None,
             }],
             ..Default::default()
         };
         let (tx, mut rx) = mpsc::channel(16);
         let a = CheckAdapter::new(tx);
         a.update(&plan, &HashMap::new());
+        assert_eq!(
+            a.engine.lock().unwrap().len(),
+            1,
+            "only the connect check runs"
+        );
         let r = tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .unwrap()

@@ -50,10 +50,13 @@ pub async fn bind(path: &Path) -> io::Result<UnixListener> {
 }
 
 /// Serve requests until shutdown; removes the socket file on the way out.
+/// `ping` answers `ok` only once `ready` is true (the first table is in the
+/// kernel), so `lvsd start` returns when the table is complete.
 pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
     tx: mpsc::Sender<Request>,
+    ready: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -62,8 +65,9 @@ pub async fn serve(
             acc = listener.accept() => match acc {
                 Ok((stream, _)) => {
                     let tx = tx.clone();
+                    let ready = *ready.borrow();
                     tokio::spawn(async move {
-                        if let Err(e) = handle(stream, tx).await {
+                        if let Err(e) = handle(stream, tx, ready).await {
                             tracing::debug!(error = %e, "control connection failed");
                         }
                     });
@@ -78,7 +82,7 @@ pub async fn serve(
     let _ = std::fs::remove_file(&path);
 }
 
-async fn handle(stream: UnixStream, tx: mpsc::Sender<Request>) -> io::Result<()> {
+async fn handle(stream: UnixStream, tx: mpsc::Sender<Request>, ready: bool) -> io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut line = String::new();
     BufReader::new(rd.take(MAX_LINE))
@@ -86,7 +90,8 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Request>) -> io::Result<()>
         .await?;
     let cmd = line.trim();
     let reply = match cmd {
-        "ping" => Ok("pong".to_string()),
+        "ping" if ready => Ok("pong".to_string()),
+        "ping" => Err("starting: the first table is not applied yet".to_string()),
         "reload" => ask(&tx, Request::Reload).await,
         "status" => {
             let (otx, orx) = oneshot::channel();
@@ -147,7 +152,8 @@ mod tests {
         let l = bind(&path).await.unwrap();
         let (tx, mut rx) = mpsc::channel(4);
         let (stx, srx) = watch::channel(false);
-        let server = tokio::spawn(serve(l, path.clone(), tx, srx));
+        let (rtx, rrx) = watch::channel(false);
+        let server = tokio::spawn(serve(l, path.clone(), tx, rrx, srx));
         let answerer = tokio::spawn(async move {
             while let Some(r) = rx.recv().await {
                 match r {
@@ -164,6 +170,9 @@ mod tests {
             }
         });
         let t = Duration::from_secs(5);
+        let (ok, msg) = request(&path, "ping", t).await.unwrap();
+        assert!(!ok && msg.starts_with("starting"), "{msg}");
+        rtx.send(true).unwrap();
         assert_eq!(
             request(&path, "ping", t).await.unwrap(),
             (true, "pong".into())

@@ -21,7 +21,8 @@ use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
 use super::hooks;
-use super::plan::{Phase, Plan};
+use super::monitor;
+use super::plan::{Phase, Plan, VirtualPlan};
 use super::status::{LastCheck, RealView, Shown, Status, VirtualView};
 use super::systemd;
 
@@ -98,6 +99,16 @@ pub struct Engine {
     ha: Option<mpsc::Sender<ha::Control>>,
     /// Last health told to the HA runner.
     ha_healthy: Option<bool>,
+    /// The local MTA for alert mail without `smtp=`.
+    sendmail: PathBuf,
+    /// How `execute=` instances are run.
+    instances: hooks::Instances,
+    /// Duration of the last pass's kernel job (read, diff, apply).
+    last_job: Duration,
+    /// While set, change lines are collected here instead of logged: the
+    /// first pass logs its (up to 11,000) lines after READY, so readiness
+    /// is not delayed by writing them.
+    deferred_log: Option<Vec<String>>,
 }
 
 impl Engine {
@@ -138,7 +149,21 @@ impl Engine {
             host,
             ha: None,
             ha_healthy: None,
+            sendmail: PathBuf::from(hooks::SENDMAIL),
+            last_job: Duration::ZERO,
+            deferred_log: None,
+            instances: hooks::Instances {
+                exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
+                socket_dir: PathBuf::from("/run/lvsd"),
+            },
         }
+    }
+
+    /// Run `execute=` instances with this program and control sockets in
+    /// `socket_dir` (the directory of this instance's socket).
+    pub fn with_instances(mut self, exe: PathBuf, socket_dir: PathBuf) -> Engine {
+        self.instances = hooks::Instances { exe, socket_dir };
+        self
     }
 
     /// Adopt the kernel's table, apply the first desired table, call
@@ -151,13 +176,43 @@ impl Engine {
         mut shutdown: watch::Receiver<bool>,
         ready: impl FnOnce(),
     ) -> Result<(), String> {
+        let t0 = Instant::now();
         let actual = self.read_full().await?;
+        let read = t0.elapsed();
         self.adopt(&actual);
         self.scan_maintenance();
-        self.reconcile(None, &HashSet::new()).await;
+        // The table just read is the one to diff against: reading it twice
+        // costs one dump per service.
+        let t1 = Instant::now();
+        self.deferred_log = Some(Vec::new());
+        self.reconcile(None, &HashSet::new(), Some(actual)).await;
+        let applied = t1.elapsed();
+        let t2 = Instant::now();
         self.spawn_checks();
         self.maybe_running();
+        // Where a start spends its time (docs/benchmarks.md, daemon).
+        tracing::info!(
+            read_ms = read.as_millis() as u64,
+            reconcile_ms = applied.as_millis() as u64,
+            kernel_ms = self.last_job.as_millis() as u64,
+            checks_ms = t2.elapsed().as_millis() as u64,
+            kernel_ops = self.kernel_ops(),
+            "first table"
+        );
         ready();
+        for line in self.deferred_log.take().unwrap_or_default() {
+            tracing::info!("{line}");
+        }
+        // ldirectord starts its execute= instances once its own table is up.
+        let instances = self.instances.clone();
+        let names = self.plan.execute.clone();
+        if !names.is_empty() {
+            tokio::spawn(async move {
+                for n in &names {
+                    instances.run(n, "start").await;
+                }
+            });
+        }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -188,7 +243,7 @@ impl Engine {
                 }
             }
             if !dirty.is_empty() {
-                self.reconcile(Some(&dirty), &HashSet::new()).await;
+                self.reconcile(Some(&dirty), &HashSet::new(), None).await;
                 self.maybe_running();
             }
         }
@@ -202,9 +257,11 @@ impl Engine {
     fn adopt(&mut self, actual: &Table) {
         self.health.clear();
         self.placed.clear();
+        let by_key: HashMap<ServiceKey, &TableEntry> =
+            actual.entries.iter().map(|e| (e.service.key, e)).collect();
         for v in &self.plan.virtuals {
             let key = v.key();
-            let entry = actual.get(&key);
+            let entry = by_key.get(&key).copied();
             for (rk, real, check) in v.reals() {
                 let kp = kernel_port(&key, real);
                 let have = entry
@@ -250,6 +307,10 @@ impl Engine {
             detail: r.detail.clone(),
             latency: r.latency,
         });
+        self.monitor(&r.key, r.ok, &r.detail);
+        let Some(h) = self.health.get_mut(&r.key) else {
+            return;
+        };
         let mut transition = None;
         if let Some(up) = r.verdict {
             if h.up != Some(up) {
@@ -330,10 +391,26 @@ impl Engine {
         };
         let old_keys = self.plan.keys();
         let new_keys = new.keys();
+        // Only virtuals whose definition changed (or that came or went)
+        // are read from the kernel and diffed: a reload of a 1000-virtual
+        // config with one weight changed reads one service, not 1000.
+        let old_by_key: HashMap<ServiceKey, &VirtualPlan> =
+            self.plan.virtuals.iter().map(|v| (v.key(), v)).collect();
+        let removed: HashSet<ServiceKey> = old_keys.difference(&new_keys).copied().collect();
+        let mut scope: HashSet<ServiceKey> = new
+            .virtuals
+            .iter()
+            .filter(|v| old_by_key.get(&v.key()) != Some(v))
+            .map(|v| v.key())
+            .collect();
+        scope.extend(removed.iter().copied());
+        // readdquiescent changes what every quiesced real needs.
+        let global_change = self.plan.readdquiescent != new.readdquiescent;
+        drop(old_by_key);
         // Keep what is known about reals that stay; checks of new reals
         // start from scratch. A real whose check changed keeps its health
         // until its new check reports.
-        let mut health = HashMap::new();
+        let mut health = HashMap::with_capacity(self.health.len());
         for v in &new.virtuals {
             for (rk, _, check) in v.reals() {
                 let mut h = self.health.remove(&rk).unwrap_or_default();
@@ -344,15 +421,21 @@ impl Engine {
             }
         }
         self.health = health;
-        self.placed.retain(|k| new_keys.contains(&k.service));
+        self.instances
+            .spawn_reload(&self.plan.execute, &new.execute);
+        let health = &self.health;
+        self.placed.retain(|k| health.contains_key(k));
         self.fallback_cmd.retain(|k, _| new_keys.contains(k));
         self.plan = new;
         self.fingerprint = fingerprint(&self.path);
-        self.scan_maintenance();
-        let removed: HashSet<ServiceKey> = old_keys.difference(&new_keys).copied().collect();
-        let before = self.snapshot().kernel_ops;
-        self.reconcile(None, &removed).await;
-        let ops = self.snapshot().kernel_ops - before;
+        let maintenance_changed = self.scan_maintenance();
+        let before = self.kernel_ops();
+        if global_change || maintenance_changed {
+            self.reconcile(None, &removed, None).await;
+        } else if !scope.is_empty() {
+            self.reconcile(Some(&scope), &removed, None).await;
+        }
+        let ops = self.kernel_ops() - before;
         self.spawn_checks();
         let msg = format!("configuration applied: {ops} kernel operations");
         tracing::info!("{msg}");
@@ -368,11 +451,13 @@ impl Engine {
 
     /// One pass: desired vs kernel for `scope` (None = every owned
     /// service), diff, apply. `extra_owned` are services of an old config
-    /// that must go.
+    /// that must go. `known` is the kernel table when the caller has just
+    /// read it (it must cover `scope`).
     async fn reconcile(
         &mut self,
         scope: Option<&HashSet<ServiceKey>>,
         extra_owned: &HashSet<ServiceKey>,
+        known: Option<Table>,
     ) {
         let specs: Vec<_> = self
             .plan
@@ -398,11 +483,17 @@ impl Engine {
         let scope_keys: Option<HashSet<ServiceKey>> = scope.cloned();
         let ipvs = self.ipvs.clone();
         let job = tokio::task::spawn_blocking(move || -> Result<(Applied, Table), String> {
-            let actual = read_scope(ipvs.as_ref(), scope_keys.as_ref())?;
+            let actual = match known {
+                Some(t) => t,
+                None => read_scope(ipvs.as_ref(), scope_keys.as_ref())?,
+            };
             let changes = reconcile::diff(&desired, &actual, &|k| owned.contains(k));
             Ok((reconcile::apply(ipvs.as_ref(), changes), actual))
         });
-        let (applied, actual) = match job.await {
+        let t0 = Instant::now();
+        let res = job.await;
+        self.last_job = t0.elapsed();
+        let (applied, actual) = match res {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
                 tracing::error!("reading the IPVS table failed: {e}");
@@ -426,11 +517,24 @@ impl Engine {
         actual: &Table,
         scope: Option<&HashSet<ServiceKey>>,
     ) {
-        for c in &applied.done {
-            tracing::info!("{}", self.describe(c));
-        }
+        // Indexed once per pass: a start describes 11,000 changes.
+        let fallbacks = self.fallbacks();
+        let done: Vec<String> = applied
+            .done
+            .iter()
+            .map(|c| self.describe(c, &fallbacks))
+            .collect();
         for (c, e) in &applied.failed {
-            tracing::error!("{} failed: {e}", self.describe(c));
+            tracing::error!("{} failed: {e}", self.describe(c, &fallbacks));
+        }
+        drop(fallbacks);
+        match self.deferred_log.as_mut() {
+            Some(d) => d.extend(done),
+            None => {
+                for line in done {
+                    tracing::info!("{line}");
+                }
+            }
         }
         // Remember which reals are in the kernel now (readdquiescent=no
         // only re-adds reals this daemon never placed). Sets, not scans:
@@ -509,26 +613,32 @@ impl Engine {
         }
     }
 
+    /// The virtuals that have a fallback server, by key.
+    fn fallbacks(&self) -> HashMap<ServiceKey, &VirtualPlan> {
+        self.plan
+            .virtuals
+            .iter()
+            .filter(|v| v.spec.fallback.is_some())
+            .map(|v| (v.key(), v))
+            .collect()
+    }
+
     /// ldirectord's log wording for a change.
-    fn describe(&self, c: &Change) -> String {
+    /// `fallbacks`: the virtuals that have a fallback, by key (see
+    /// [`Engine::fallbacks`]).
+    fn describe(&self, c: &Change, fallbacks: &HashMap<ServiceKey, &VirtualPlan>) -> String {
         let is_fallback = |k: &ServiceKey, r: &RealServer| {
-            // Only virtuals with a fallback can match; few have one.
-            self.plan
-                .virtuals
-                .iter()
-                .filter(|v| v.spec.fallback.is_some())
-                .any(|v| {
-                    v.key() == *k
-                        && v.spec
-                            .fallback
-                            .as_ref()
-                            .is_some_and(|f| f.addr == r.addr && kernel_port(k, f) == r.port)
-                        && !v
-                            .spec
-                            .reals
-                            .iter()
-                            .any(|x| x.addr == r.addr && kernel_port(k, x) == r.port)
-                })
+            fallbacks.get(k).is_some_and(|v| {
+                v.spec
+                    .fallback
+                    .as_ref()
+                    .is_some_and(|f| f.addr == r.addr && kernel_port(k, f) == r.port)
+                    && !v
+                        .spec
+                        .reals
+                        .iter()
+                        .any(|x| x.addr == r.addr && kernel_port(k, x) == r.port)
+            })
         };
         let vs = |k: &ServiceKey| crate::daemon::hooks::fallback_args(k).0;
         let rs = |r: &RealServer| {
@@ -660,6 +770,14 @@ impl Engine {
         }
     }
 
+    /// Kernel operations issued so far (without cloning the status).
+    fn kernel_ops(&self) -> u64 {
+        match self.status.lock() {
+            Ok(s) => s.kernel_ops,
+            Err(p) => p.into_inner().kernel_ops,
+        }
+    }
+
     fn snapshot(&self) -> Status {
         match self.status.lock() {
             Ok(s) => s.clone(),
@@ -680,6 +798,28 @@ impl Engine {
         if self.phase == Phase::Starting && self.health.values().all(|h| h.up.is_some()) {
             self.set_phase(Phase::Running);
             systemd::status("running");
+        }
+    }
+
+    /// `monitorfile`: one line for a check verdict of `key`.
+    fn monitor(&self, key: &RealKey, up: bool, msg: &str) {
+        let Some(v) = self
+            .plan
+            .virtuals
+            .iter()
+            .find(|v| v.monitorfile.is_some() && v.key() == key.service)
+        else {
+            return;
+        };
+        let Some((_, real, check)) = v.reals().find(|(rk, _, _)| rk == key) else {
+            return;
+        };
+        let Some(path) = &v.monitorfile else {
+            return;
+        };
+        let id = monitor::real_id(&key.service, real, check);
+        if let Err(e) = monitor::append(path, &id, up, msg) {
+            tracing::error!("Error writing to monitorfile '{}': {e}", path.display());
         }
     }
 
@@ -713,6 +853,7 @@ impl Engine {
         }
         for k in now.difference(&self.maintenance) {
             tracing::info!(real = %show_real(k), "server in maintenance");
+            self.monitor(k, false, "Server in maintenance");
         }
         for k in self.maintenance.difference(&now) {
             tracing::info!(real = %show_real(k), "server out of maintenance");
@@ -771,9 +912,11 @@ impl Engine {
             tracing::warn!("{subject}");
         }
         if hooks::alerts_enabled(&v.alerts, self.phase) {
-            hooks::spawn_mail(hooks::alert_message(
-                &v.alerts, &subject, self.phase, &self.host,
-            ));
+            hooks::spawn_mail(
+                hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
+                &v.alerts,
+                &self.sendmail,
+            );
             if let Some(h) = self.health.get_mut(key) {
                 h.mailed = Some(Instant::now());
             }
@@ -798,14 +941,15 @@ impl Engine {
                 if h.up == Some(false) && due {
                     h.mailed = Some(now);
                     let subject = format!("Inaccessible real server: {}", show_real(&rk));
-                    mails.push(hooks::alert_message(
-                        &v.alerts, &subject, self.phase, &self.host,
+                    mails.push((
+                        hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
+                        v.alerts.clone(),
                     ));
                 }
             }
         }
-        for m in mails {
-            hooks::spawn_mail(m);
+        for (m, a) in mails {
+            hooks::spawn_mail(m, &a, &self.sendmail);
         }
     }
 
@@ -814,6 +958,9 @@ impl Engine {
         self.set_phase(Phase::Stopping);
         systemd::stopping();
         self.runner.shutdown();
+        for n in &self.plan.execute {
+            self.instances.run(n, "stop").await;
+        }
         let doomed: Vec<Change> = self
             .plan
             .virtuals
@@ -861,13 +1008,31 @@ impl Engine {
     }
 }
 
+/// Scopes up to this size are read service by service; larger ones with
+/// one dump of every service.
+const FEW_SERVICES: usize = 64;
+
 /// Read the services in `scope` (all if None) with their reals.
 fn read_scope(
     ipvs: &(dyn Ipvs + Send + Sync),
     scope: Option<&HashSet<ServiceKey>>,
 ) -> Result<Table, String> {
-    let services = ipvs.services().map_err(|e| e.to_string())?;
     let mut entries = Vec::new();
+    if let Some(keys) = scope.filter(|s| s.len() <= FEW_SERVICES) {
+        // A check verdict or a one-virtual reload: two small reads per
+        // service instead of a dump of the whole service list.
+        for key in keys {
+            let service = match ipvs.service(key) {
+                Ok(s) => s,
+                Err(crate::kernel::Error::Kernel { errno, .. }) if errno == libc::ESRCH => continue,
+                Err(e) => return Err(e.to_string()),
+            };
+            let reals = ipvs.dests(key).map_err(|e| e.to_string())?;
+            entries.push(TableEntry { service, reals });
+        }
+        return Ok(Table { entries });
+    }
+    let services = ipvs.services().map_err(|e| e.to_string())?;
     for service in services {
         if scope.is_some_and(|s| !s.contains(&service.key)) {
             continue;

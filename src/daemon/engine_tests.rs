@@ -56,6 +56,7 @@ fn vplan(n: u8, reals: &[(&str, i32)], ct: CheckType, quiescent: bool) -> Virtua
         cleanstop: false,
         fallbackcommand: None,
         alerts: Alerts::default(),
+        monitorfile: None,
     }
 }
 
@@ -71,6 +72,25 @@ struct Harness {
 
 async fn start(fake: FakeTable, plan: Plan) -> Harness {
     let fake = Arc::new(fake);
+    start_on(fake.clone(), fake, plan).await
+}
+
+/// The kernel as `ipvs` (a wrapper around `fake`, say) with `fake` for
+/// the assertions.
+async fn start_on(ipvs: SharedIpvs, fake: Arc<FakeTable>, plan: Plan) -> Harness {
+    let path = PathBuf::from("/nonexistent/test.cf");
+    start_full(ipvs, fake, plan, path, |e| e).await
+}
+
+/// An engine for the config file `path`, adjusted by `setup` (hook
+/// programs, say) before it runs.
+async fn start_full(
+    ipvs: SharedIpvs,
+    fake: Arc<FakeTable>,
+    plan: Plan,
+    path: PathBuf,
+    setup: impl FnOnce(Engine) -> Engine,
+) -> Harness {
     let next_plan = Arc::new(Mutex::new(Ok(plan.clone())));
     let np = next_plan.clone();
     let loader: Loader = Arc::new(move |_| np.lock().unwrap().clone());
@@ -79,14 +99,14 @@ async fn start(fake: FakeTable, plan: Plan) -> Harness {
     let (htx, hrx) = mpsc::channel(1);
     let (stx, srx) = watch::channel(false);
     let status = Arc::new(Mutex::new(Status::new("test.cf".into())));
-    let engine = Engine::new(
-        PathBuf::from("/nonexistent/test.cf"),
+    let engine = setup(Engine::new(
+        path,
         loader,
         plan,
-        fake.clone(),
+        ipvs,
         Arc::new(NoChecks),
         status,
-    );
+    ));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(engine.run(rrx, qrx, hrx, srx, move || {
         let _ = ready_tx.send(());
@@ -340,6 +360,109 @@ async fn reload_changing_one_weight_is_one_kernel_op() {
     h.stop().await;
 }
 
+/// The fake kernel, recording which services are read.
+struct CountingIpvs {
+    fake: Arc<FakeTable>,
+    /// Services whose reals were read (`GET_DEST`), in order.
+    dest_reads: Mutex<Vec<ServiceKey>>,
+    /// Dumps of the whole service list.
+    service_dumps: Mutex<usize>,
+}
+
+impl CountingIpvs {
+    fn reset(&self) {
+        self.dest_reads.lock().unwrap().clear();
+        *self.service_dumps.lock().unwrap() = 0;
+    }
+}
+
+impl Ipvs for CountingIpvs {
+    fn info(&self) -> Result<crate::model::VersionInfo, crate::kernel::Error> {
+        self.fake.info()
+    }
+    fn services(&self) -> Result<Vec<VirtualService>, crate::kernel::Error> {
+        *self.service_dumps.lock().unwrap() += 1;
+        self.fake.services()
+    }
+    fn service(&self, key: &ServiceKey) -> Result<VirtualService, crate::kernel::Error> {
+        self.fake.service(key)
+    }
+    fn dests(&self, key: &ServiceKey) -> Result<Vec<RealServer>, crate::kernel::Error> {
+        self.dest_reads.lock().unwrap().push(*key);
+        self.fake.dests(key)
+    }
+    fn timeouts(&self) -> Result<crate::model::Timeouts, crate::kernel::Error> {
+        self.fake.timeouts()
+    }
+    fn daemons(&self) -> Result<Vec<crate::model::SyncDaemon>, crate::kernel::Error> {
+        self.fake.daemons()
+    }
+    fn apply(&self, ops: &[crate::kernel::Op]) -> Vec<Result<(), crate::kernel::Error>> {
+        self.fake.apply(ops)
+    }
+}
+
+#[tokio::test]
+async fn reload_reads_only_the_virtuals_that_changed() {
+    let plan = plan_of(
+        (1..=20)
+            .map(|n| {
+                let a = format!("10.{n}.0.1");
+                let b = format!("10.{n}.0.2");
+                vplan(n, &[(&a, 1), (&b, 1)], CheckType::On, false)
+            })
+            .collect(),
+    );
+    let fake = Arc::new(FakeTable::new());
+    let counting = Arc::new(CountingIpvs {
+        fake: fake.clone(),
+        dest_reads: Mutex::new(Vec::new()),
+        service_dumps: Mutex::new(0),
+    });
+    let h = start_on(counting.clone(), fake, plan.clone()).await;
+    assert_eq!(h.fake.snapshot().entries.len(), 20);
+    // One weight of virtual 7 changes: only virtual 7 is read.
+    counting.reset();
+    let mut next = plan.clone();
+    next.virtuals[6].spec.reals[0].weight = 3;
+    *h.next_plan.lock().unwrap() = Ok(next.clone());
+    let before = h.fake.ops();
+    assert_eq!(
+        h.reload().await.unwrap(),
+        "configuration applied: 1 kernel operations"
+    );
+    assert_eq!(h.fake.ops() - before, 1);
+    assert_eq!(*counting.dest_reads.lock().unwrap(), vec![vkey(7)]);
+    assert_eq!(*counting.service_dumps.lock().unwrap(), 0);
+    // The same file again: nothing read, nothing written.
+    counting.reset();
+    let before = h.fake.ops();
+    h.reload().await.unwrap();
+    assert!(counting.dest_reads.lock().unwrap().is_empty());
+    assert_eq!(h.fake.ops(), before);
+    // Virtual 20 dropped, virtual 21 added: 20 is read and deleted; 21 is
+    // looked up (absent, so no reals to read) and added with its real.
+    counting.reset();
+    let mut next2 = next.clone();
+    next2.virtuals.pop();
+    next2
+        .virtuals
+        .push(vplan(21, &[("10.21.0.1", 1)], CheckType::On, false));
+    *h.next_plan.lock().unwrap() = Ok(next2);
+    let before = h.fake.ops();
+    h.reload().await.unwrap();
+    assert_eq!(*counting.dest_reads.lock().unwrap(), vec![vkey(20)]);
+    assert_eq!(*counting.service_dumps.lock().unwrap(), 0);
+    assert_eq!(h.fake.ops() - before, 3);
+    assert!(h.fake.snapshot().get(&vkey(20)).is_none());
+    assert_eq!(h.weights(21), vec![("10.21.0.1".into(), 1)]);
+    assert_eq!(
+        h.weights(7),
+        vec![("10.7.0.1".into(), 3), ("10.7.0.2".into(), 1)]
+    );
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn rejected_reload_keeps_the_table_and_the_daemon() {
     let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
@@ -466,4 +589,271 @@ async fn standby_and_takeover_go_to_the_ha_runner() {
     assert!(matches!(ctl_rx.recv().await, Some(ha::Control::Takeover)));
     stx.send(true).unwrap();
     task.await.unwrap().unwrap();
+}
+
+/// An executable shell script `name` in `dir` with `body`.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// Lines of `path` once `pred` holds for them (bounded wait: 10 s).
+async fn lines_when(path: &Path, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let mut last = Vec::new();
+    for _ in 0..500 {
+        last = std::fs::read_to_string(path)
+            .map(|s| s.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        if pred(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "timed out waiting for {what} in {}: {last:?}",
+        path.display()
+    );
+}
+
+#[tokio::test]
+async fn fallbackcommand_runs_with_ldirectord_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fb.out");
+    let cmd = script(
+        dir.path(),
+        "fb",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let mut v = vplan(
+        1,
+        &[("10.1.0.1", 1), ("10.1.0.2", 1)],
+        CheckType::Connect,
+        false,
+    );
+    v.fallbackcommand = Some(cmd.display().to_string());
+    let h = start(FakeTable::new(), plan_of(vec![v])).await;
+    h.report(1, "10.1.0.1", false).await;
+    h.report(1, "10.1.0.2", false).await;
+    lines_when(&out, "start", |l| l.len() == 1).await;
+    h.report(1, "10.1.0.2", true).await;
+    let l = lines_when(&out, "stop", |l| l.len() == 2).await;
+    assert_eq!(l, vec!["start 10.0.0.1:80 tcp", "stop 10.0.0.1:80 tcp"]);
+    // Another real up while one already is: no new command.
+    h.report(1, "10.1.0.1", true).await;
+    h.until("real back", |h| h.weights(1).len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn emailalert_goes_to_the_local_sendmail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail.out");
+    let args = dir.path().join("args.out");
+    let sendmail = script(
+        dir.path(),
+        "sendmail",
+        &format!(
+            "echo \"$*\" >> {}\ncat >> {}\necho ---- >> {}",
+            args.display(),
+            mail.display(),
+            mail.display()
+        ),
+    );
+    let mut v = vplan(1, &[("10.1.0.1", 1)], CheckType::Connect, false);
+    v.alerts = Alerts {
+        to: vec!["ops@example.invalid".into()],
+        phases: [
+            Phase::Starting,
+            Phase::Running,
+            Phase::Reloading,
+            Phase::Stopping,
+        ]
+        .into_iter()
+        .collect(),
+        servicename: Some("web".into()),
+        ..Default::default()
+    };
+    let fake = Arc::new(FakeTable::new());
+    let sm = sendmail.clone();
+    let h = start_full(
+        fake.clone(),
+        fake,
+        plan_of(vec![v]),
+        PathBuf::from("/nonexistent/test.cf"),
+        move |mut e| {
+            e.sendmail = sm;
+            e
+        },
+    )
+    .await;
+    h.report(1, "10.1.0.1", true).await;
+    h.report(1, "10.1.0.1", false).await;
+    let m = lines_when(&mail, "down mail", |l| l.contains(&"----".to_string())).await;
+    assert!(m.contains(&"To: ops@example.invalid".to_string()), "{m:?}");
+    assert!(
+        m.contains(
+            &"Subject: [web] Inaccessible real server: 10.1.0.1:80 (10.0.0.1:80) (connection refused)"
+                .to_string()
+        ),
+        "{m:?}"
+    );
+    // The first verdicts arrive while the daemon is still starting (the
+    // real's up and down fold into one pass), as ldirectord tags them.
+    assert!(m.contains(&"Daemon-Status: starting".to_string()), "{m:?}");
+    assert!(m.contains(&"Service name: web".to_string()), "{m:?}");
+    h.report(1, "10.1.0.1", true).await;
+    let m = lines_when(&mail, "up mail", |l| {
+        l.iter().filter(|x| x.as_str() == "----").count() == 2
+    })
+    .await;
+    assert!(
+        m.contains(&"Subject: [web] Restored real server: 10.1.0.1:80 (10.0.0.1:80)".to_string()),
+        "{m:?}"
+    );
+    assert!(m.contains(&"Daemon-Status: running".to_string()), "{m:?}");
+    // `sendmail -t`: recipients from the headers.
+    let a = std::fs::read_to_string(&args).unwrap();
+    assert_eq!(a, "-t\n-t\n");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn monitorfile_gets_one_line_per_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mon = dir.path().join("mon.log");
+    let mut v = vplan(1, &[("10.1.0.1", 2)], CheckType::Connect, false);
+    v.monitorfile = Some(mon.clone());
+    let h = start(FakeTable::new(), plan_of(vec![v])).await;
+    h.report(1, "10.1.0.1", true).await;
+    h.report(1, "10.1.0.1", false).await;
+    let l = lines_when(&mon, "two lines", |l| l.len() == 2).await;
+    let id = "connect tcp 10.1.0.1 80 2 masq /";
+    assert!(
+        l[0].contains(&format!("] {id}")) && l[0].ends_with("[up] 200 OK"),
+        "{l:?}"
+    );
+    assert!(l[1].ends_with("[down] connection refused"), "{l:?}");
+    assert!(l[1].starts_with('[') && l[1].contains(&format!("] [{}] ", std::process::id())));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn callback_runs_and_autoreload_applies_a_changed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("lvsd.cf");
+    std::fs::write(&cf, "# first\n").unwrap();
+    let out = dir.path().join("cb.out");
+    let cb = script(
+        dir.path(),
+        "cb",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let mut plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    plan.autoreload = true;
+    plan.callback = Some(cb.display().to_string());
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(fake.clone(), fake, plan.clone(), cf.clone(), |e| e).await;
+    let mut next = plan.clone();
+    next.virtuals[0].spec.reals[0].weight = 7;
+    *h.next_plan.lock().unwrap() = Ok(next);
+    let before = h.fake.ops();
+    std::fs::write(&cf, "# second, longer\n").unwrap();
+    // Polled once a second.
+    let l = lines_when(&out, "callback", |l| !l.is_empty()).await;
+    assert_eq!(l, vec![cf.display().to_string()]);
+    h.until("autoreload applied", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 7)]
+    })
+    .await;
+    assert_eq!(h.fake.ops() - before, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn without_autoreload_a_changed_file_runs_only_the_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("lvsd.cf");
+    std::fs::write(&cf, "# first\n").unwrap();
+    let out = dir.path().join("cb.out");
+    let cb = script(
+        dir.path(),
+        "cb",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let mut plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    plan.callback = Some(cb.display().to_string());
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(fake.clone(), fake, plan.clone(), cf.clone(), |e| e).await;
+    let mut next = plan.clone();
+    next.virtuals[0].spec.reals[0].weight = 7;
+    *h.next_plan.lock().unwrap() = Ok(next);
+    let ops = h.fake.ops();
+    std::fs::write(&cf, "# second, longer\n").unwrap();
+    let l = lines_when(&out, "callback", |l| !l.is_empty()).await;
+    assert_eq!(l, vec![cf.display().to_string()]);
+    // Give a wrongly triggered reload time to show.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.fake.ops(), ops);
+    assert_eq!(h.weights(1), vec![("10.1.0.1".into(), 1)]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn execute_instances_start_reload_and_stop_with_this_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exe.out");
+    let exe = script(
+        dir.path(),
+        "lvsd",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let mut plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    plan.execute = vec!["other.cf".into()];
+    let fake = Arc::new(FakeTable::new());
+    let (e2, d2) = (exe.clone(), dir.path().to_path_buf());
+    let h = start_full(
+        fake.clone(),
+        fake,
+        plan.clone(),
+        PathBuf::from("/nonexistent/test.cf"),
+        move |e| e.with_instances(e2, d2),
+    )
+    .await;
+    let sock = |n: &str| {
+        format!(
+            "--socket {}/lvsd.{n}.sock --metrics off --toml /dev/null",
+            dir.path().display()
+        )
+    };
+    lines_when(&out, "start", |l| l.len() == 1).await;
+    // Kept instance reloaded, new one started.
+    let mut next = plan.clone();
+    next.execute = vec!["other.cf".into(), "/etc/ha.d/third.cf".into()];
+    *h.next_plan.lock().unwrap() = Ok(next.clone());
+    h.reload().await.unwrap();
+    lines_when(&out, "reload", |l| l.len() == 3).await;
+    // Removed instance stopped.
+    let mut last = next.clone();
+    last.execute = vec!["/etc/ha.d/third.cf".into()];
+    *h.next_plan.lock().unwrap() = Ok(last);
+    h.reload().await.unwrap();
+    lines_when(&out, "second reload", |l| l.len() == 5).await;
+    h.stop().await;
+    let l = lines_when(&out, "stop", |l| l.len() == 6).await;
+    assert_eq!(
+        l,
+        vec![
+            format!("{} other.cf start", sock("other.cf")),
+            format!("{} other.cf reload", sock("other.cf")),
+            format!("{} /etc/ha.d/third.cf start", sock("third.cf")),
+            format!("{} other.cf stop", sock("other.cf")),
+            format!("{} /etc/ha.d/third.cf reload", sock("third.cf")),
+            format!("{} /etc/ha.d/third.cf stop", sock("third.cf")),
+        ]
+    );
 }

@@ -91,8 +91,16 @@ fn init_logging(debug: bool) {
 /// Run the daemon in this process until it is told to stop.
 fn foreground(args: &Args, path: &Path) -> i32 {
     init_logging(args.debug);
+    let t0 = std::time::Instant::now();
     let plan = match load_plan(path) {
-        Ok(p) => p,
+        Ok(p) => {
+            tracing::info!(
+                virtuals = p.virtuals.len(),
+                parse_ms = t0.elapsed().as_millis() as u64,
+                "configuration loaded"
+            );
+            p
+        }
         Err(e) => {
             for l in e.lines() {
                 tracing::error!("{l}");

@@ -19,7 +19,7 @@ use super::plan::{Alerts, Phase};
 const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The MTA entry point every Debian MTA (exim, postfix, msmtp-mta, ...) provides.
-const SENDMAIL: &str = "/usr/sbin/sendmail";
+pub const SENDMAIL: &str = "/usr/sbin/sendmail";
 
 /// `VIP:VPORT PROTO` as ldirectord passes them to `fallbackcommand`
 /// (`:0`-less mark for fwmark services, proto `fwm`).
@@ -115,10 +115,133 @@ pub fn alert_message(alerts: &Alerts, subject: &str, phase: Phase, host: &str) -
     m
 }
 
+/// Send an alert: through the `smtp` server when the virtual names one
+/// (port 25, as ldirectord's Net::SMTP), else through the local MTA
+/// (`sendmail -t`, the program at `sendmail`).
+pub fn spawn_mail(message: String, alerts: &Alerts, sendmail: &Path) {
+    match &alerts.smtp {
+        Some(server) => {
+            let server = server.clone();
+            let to = alerts.to.clone();
+            tokio::spawn(async move {
+                let from = envelope_from();
+                let work = send_smtp(&server, SMTP_PORT, &from, &to, &message);
+                match tokio::time::timeout(HOOK_TIMEOUT, work).await {
+                    Ok(Ok(())) => tracing::debug!(%server, "alert mail sent"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(%server, error = %e, "failed to send SMTP email message")
+                    }
+                    Err(_) => tracing::warn!(%server, "SMTP server timed out"),
+                }
+            });
+        }
+        None => spawn_sendmail(message, sendmail.to_path_buf()),
+    }
+}
+
+/// The SMTP port ldirectord's `smtp=` uses (Net::SMTP's default).
+pub const SMTP_PORT: u16 = 25;
+
+/// `user@hostname`, the envelope sender ldirectord uses with `smtp=`.
+pub fn envelope_from() -> String {
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| "root".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// Deliver `message` (headers, blank line, body; `\n` line ends) to `to`
+/// through the SMTP server at `server:port`: EHLO (HELO if refused), MAIL
+/// FROM, one RCPT TO per recipient, DATA with dot-stuffing, QUIT.
+pub async fn send_smtp(
+    server: &str,
+    port: u16,
+    from: &str,
+    to: &[String],
+    message: &str,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let stream = tokio::net::TcpStream::connect((server, port)).await?;
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::new(rd);
+    // One reply, possibly multi-line ("250-..." continues, "250 ..." ends).
+    async fn reply(rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<u16> {
+        loop {
+            let mut l = String::new();
+            if rd.read_line(&mut l).await? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "SMTP server closed the connection",
+                ));
+            }
+            let code = l
+                .get(..3)
+                .and_then(|c| c.parse::<u16>().ok())
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("bad SMTP reply {l:?}"),
+                    )
+                })?;
+            if l.as_bytes().get(3) != Some(&b'-') {
+                return Ok(code);
+            }
+        }
+    }
+    fn expect(code: u16, ok: &[u16], what: &str) -> std::io::Result<()> {
+        if ok.contains(&code) {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "SMTP {what}: server answered {code}"
+            )))
+        }
+    }
+    expect(reply(&mut rd).await?, &[220], "greeting")?;
+    let helo = from.split('@').nth(1).unwrap_or("localhost").to_string();
+    wr.write_all(format!("EHLO {helo}\r\n").as_bytes()).await?;
+    if reply(&mut rd).await? != 250 {
+        wr.write_all(format!("HELO {helo}\r\n").as_bytes()).await?;
+        expect(reply(&mut rd).await?, &[250], "HELO")?;
+    }
+    wr.write_all(format!("MAIL FROM:<{from}>\r\n").as_bytes())
+        .await?;
+    expect(reply(&mut rd).await?, &[250], "MAIL FROM")?;
+    for rcpt in to {
+        wr.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+            .await?;
+        expect(reply(&mut rd).await?, &[250, 251], "RCPT TO")?;
+    }
+    wr.write_all(b"DATA\r\n").await?;
+    expect(reply(&mut rd).await?, &[354], "DATA")?;
+    let mut data = String::with_capacity(message.len() + 64);
+    if !message.starts_with("From:") {
+        data.push_str(&format!("From: {from}\r\n"));
+    }
+    for l in message.lines() {
+        if l.starts_with('.') {
+            data.push('.');
+        }
+        data.push_str(l);
+        data.push_str("\r\n");
+    }
+    data.push_str(".\r\n");
+    wr.write_all(data.as_bytes()).await?;
+    expect(reply(&mut rd).await?, &[250], "end of data")?;
+    wr.write_all(b"QUIT\r\n").await?;
+    let _ = reply(&mut rd).await;
+    Ok(())
+}
+
 /// Hand a mail to the local MTA (`sendmail -t`).
-pub fn spawn_mail(message: String) {
+fn spawn_sendmail(message: String, sendmail: std::path::PathBuf) {
     tokio::spawn(async move {
-        let child = Command::new(SENDMAIL)
+        let child = Command::new(&sendmail)
             .arg("-t")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -127,7 +250,7 @@ pub fn spawn_mail(message: String) {
         let mut child = match child {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, mta = SENDMAIL, "cannot send alert mail");
+                tracing::warn!(error = %e, mta = %sendmail.display(), "cannot send alert mail");
                 return;
             }
         };
@@ -144,6 +267,92 @@ pub fn spawn_mail(message: String) {
         }
     });
 }
+
+/// How `execute=` instances are run: this program, with a control socket
+/// of their own next to ours (`lvsd.CFGNAME.sock`), no metrics listener
+/// and no `lvsd.toml` (HA belongs to the main instance).
+#[derive(Debug, Clone)]
+pub struct Instances {
+    /// The lvsd executable.
+    pub exe: std::path::PathBuf,
+    /// Directory of the control sockets.
+    pub socket_dir: std::path::PathBuf,
+}
+
+impl Instances {
+    /// The command line for `lvsd ... NAME VERB`.
+    pub fn command(&self, name: &str, verb: &str) -> Command {
+        let cfgname = Path::new(name)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.to_string());
+        let mut c = Command::new(&self.exe);
+        c.arg("--socket")
+            .arg(self.socket_dir.join(format!("lvsd.{cfgname}.sock")))
+            .arg("--metrics")
+            .arg("off")
+            .arg("--toml")
+            .arg("/dev/null")
+            .arg(name)
+            .arg(verb)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Run `lvsd NAME VERB` and wait (bounded); true on exit status 0.
+    pub async fn run(&self, name: &str, verb: &str) -> bool {
+        let mut c = self.command(name, verb);
+        match tokio::time::timeout(INSTANCE_TIMEOUT, c.status()).await {
+            Ok(Ok(st)) if st.success() => {
+                tracing::info!(instance = name, verb, "execute: done");
+                true
+            }
+            Ok(Ok(st)) => {
+                tracing::warn!(instance = name, verb, status = %st, "execute: failed");
+                false
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(instance = name, verb, error = %e, "execute: cannot run");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(instance = name, verb, "execute: timed out");
+                false
+            }
+        }
+    }
+
+    /// What a reload does with the instances, as ldirectord's
+    /// `reread_config`: removed ones `stop`, kept ones `reload` (`start`
+    /// when that fails), new ones `start`. Runs in the background.
+    pub fn spawn_reload(&self, old: &[String], new: &[String]) {
+        let me = self.clone();
+        let stop: Vec<String> = old.iter().filter(|o| !new.contains(o)).cloned().collect();
+        let keep: Vec<String> = new.iter().filter(|n| old.contains(n)).cloned().collect();
+        let start: Vec<String> = new.iter().filter(|n| !old.contains(n)).cloned().collect();
+        if stop.is_empty() && keep.is_empty() && start.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            for n in &stop {
+                me.run(n, "stop").await;
+            }
+            for n in &keep {
+                if !me.run(n, "reload").await {
+                    me.run(n, "start").await;
+                }
+            }
+            for n in &start {
+                me.run(n, "start").await;
+            }
+        });
+    }
+}
+
+/// Longest an `execute=` instance verb may take (`start` waits until that
+/// instance's table is applied).
+const INSTANCE_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {
@@ -219,5 +428,126 @@ mod tests {
             std::fs::read_to_string(&out).unwrap(),
             "start 10.0.0.1:80 tcp\n"
         );
+    }
+
+    /// A minimal SMTP server on loopback: answers every command, records
+    /// the dialogue.
+    async fn fake_smtp(reject_ehlo: bool) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            let (rd, mut wr) = s.into_split();
+            let mut rd = BufReader::new(rd);
+            let mut seen = Vec::new();
+            wr.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+            let mut in_data = false;
+            loop {
+                let mut line = String::new();
+                if rd.read_line(&mut line).await.unwrap() == 0 {
+                    break;
+                }
+                let line = line.trim_end_matches(['\r', '\n']).to_string();
+                seen.push(line.clone());
+                let answer: &[u8] = if in_data {
+                    if line == "." {
+                        in_data = false;
+                        b"250 queued\r\n"
+                    } else {
+                        continue;
+                    }
+                } else if line.starts_with("EHLO") && reject_ehlo {
+                    b"502 no\r\n"
+                } else if line.starts_with("EHLO") {
+                    b"250-fake\r\n250 8BITMIME\r\n"
+                } else if line == "DATA" {
+                    in_data = true;
+                    b"354 go\r\n"
+                } else if line == "QUIT" {
+                    wr.write_all(b"221 bye\r\n").await.unwrap();
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                wr.write_all(answer).await.unwrap();
+            }
+            seen
+        });
+        (port, h)
+    }
+
+    #[tokio::test]
+    async fn smtp_alert_is_delivered_to_every_recipient() {
+        let (port, server) = fake_smtp(false).await;
+        let a = Alerts {
+            to: vec!["a@example.invalid".into(), "b@example.invalid".into()],
+            ..Default::default()
+        };
+        let msg = alert_message(&a, "Deleted real server: x", Phase::Running, "d1");
+        let msg = format!("{msg}.leading dot\n");
+        send_smtp("127.0.0.1", port, "root@d1", &a.to, &msg)
+            .await
+            .unwrap();
+        let seen = server.await.unwrap();
+        assert_eq!(seen[0], "EHLO d1");
+        assert_eq!(seen[1], "MAIL FROM:<root@d1>");
+        assert_eq!(seen[2], "RCPT TO:<a@example.invalid>");
+        assert_eq!(seen[3], "RCPT TO:<b@example.invalid>");
+        assert_eq!(seen[4], "DATA");
+        // No emailalertfrom: the envelope sender is the From header too.
+        assert_eq!(seen[5], "From: root@d1");
+        assert!(seen.contains(&"Subject: Deleted real server: x".to_string()));
+        assert!(seen.contains(&"Daemon-Status: running".to_string()));
+        // Dot-stuffed, then the end-of-data dot and QUIT.
+        assert!(seen.contains(&"..leading dot".to_string()), "{seen:?}");
+        assert_eq!(
+            &seen[seen.len() - 2..],
+            &[".".to_string(), "QUIT".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn smtp_falls_back_to_helo() {
+        let (port, server) = fake_smtp(true).await;
+        send_smtp(
+            "127.0.0.1",
+            port,
+            "root@d1",
+            &["a@example.invalid".into()],
+            "Subject: s\n\nbody\n",
+        )
+        .await
+        .unwrap();
+        let seen = server.await.unwrap();
+        assert_eq!(
+            &seen[..3],
+            &[
+                "EHLO d1".to_string(),
+                "HELO d1".to_string(),
+                "MAIL FROM:<root@d1>".to_string()
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn smtp_refusal_is_an_error() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.write_all(b"554 go away\r\n").await.unwrap();
+        });
+        let e = send_smtp(
+            "127.0.0.1",
+            port,
+            "root@d1",
+            &["a@example.invalid".into()],
+            "x\n",
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("554"), "{e}");
+        server.await.unwrap();
     }
 }

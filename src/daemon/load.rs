@@ -33,6 +33,7 @@ pub fn plan_from_config(cfg: &Config) -> Plan {
             LogTarget::File(p) => Some(p.clone()),
             LogTarget::Syslog(_) => None,
         },
+        execute: g.execute.clone(),
     }
 }
 
@@ -86,7 +87,9 @@ fn virtual_plan(v: &Virtual, cfg: &Config) -> VirtualPlan {
             phases: phases(a.emailalertstatus),
             servicename: v.servicename.clone(),
             comment: v.comment.clone(),
+            smtp: a.smtp.clone(),
         },
+        monitorfile: v.monitorfile.clone(),
     }
 }
 
@@ -113,7 +116,8 @@ mod tests {
         let text =
             "checkinterval=3\nquiescent=yes\nemailalert=\"a@x, b@y\"\nemailalertstatus=running\n\
 virtual=192.168.6.240:80\n\treal=10.1.0.1:80 masq 3\n\treal=10.1.0.2:8080 gate 2\n\
-\tfallback=127.0.0.1:80 gate\n\tchecktype=on\n\tscheduler=rr\n\tfallbackcommand=\"/bin/fb\"\n";
+\tfallback=127.0.0.1:80 gate\n\tchecktype=on\n\tscheduler=rr\n\tfallbackcommand=\"/bin/fb\"\n\
+\tsmtp=mail.example.invalid\n\tmonitorfile=/tmp/lvsd-load-test-mon.log\nexecute=other.cf\n";
         let cfg = Config::parse(text, Path::new("t.cf"), &SystemResolver::new()).unwrap();
         let p = plan_from_config(&cfg);
         assert_eq!(p.checkinterval, Duration::from_secs(3));
@@ -138,5 +142,11 @@ virtual=192.168.6.240:80\n\treal=10.1.0.1:80 masq 3\n\treal=10.1.0.2:8080 gate 2
             Some("/bin/fb")
         );
         assert!(v.cleanstop);
+        assert_eq!(v.alerts.smtp.as_deref(), Some("mail.example.invalid"));
+        assert_eq!(
+            v.monitorfile.as_deref(),
+            Some(Path::new("/tmp/lvsd-load-test-mon.log"))
+        );
+        assert_eq!(p.execute, vec!["other.cf".to_string()]);
     }
 }

@@ -11,6 +11,7 @@ pub mod entry;
 pub mod hooks;
 pub mod load;
 pub mod metrics;
+pub mod monitor;
 pub mod pidfile;
 pub mod plan;
 pub mod service;

@@ -49,6 +49,9 @@ pub struct Alerts {
     pub servicename: Option<String>,
     /// `comment` (body line).
     pub comment: Option<String>,
+    /// `smtp`: send through this SMTP server (port 25) instead of the
+    /// local MTA.
+    pub smtp: Option<String>,
 }
 
 /// One real server with how it is checked.
@@ -73,6 +76,8 @@ pub struct VirtualPlan {
     pub fallbackcommand: Option<String>,
     /// Mail alerts.
     pub alerts: Alerts,
+    /// `monitorfile`: one line per check verdict of this virtual's reals.
+    pub monitorfile: Option<PathBuf>,
 }
 
 impl VirtualPlan {
@@ -111,6 +116,9 @@ pub struct Plan {
     pub checkinterval: Duration,
     /// `logfile`, when it names a file (starts with `/`).
     pub logfile: Option<PathBuf>,
+    /// `execute`: other configurations run as their own lvsd instances,
+    /// started, reloaded and stopped with this one.
+    pub execute: Vec<String>,
 }
 
 impl Plan {

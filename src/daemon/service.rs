@@ -94,11 +94,13 @@ pub async fn run(
     let (rep_tx, rep_rx) = mpsc::channel(4096);
     let (hup_tx, hup_rx) = mpsc::channel(1);
 
+    let (ready_tx, ready_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(control::serve(
         listener,
         opts.socket.clone(),
         req_tx,
+        ready_rx,
         stop_rx.clone(),
     )));
     // The HA status for the status page (None: single director).
@@ -127,6 +129,9 @@ pub async fn run(
     let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
     let runner = make_runner(rep_tx);
     let mut engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status);
+    if let (Ok(exe), Some(dir)) = (std::env::current_exe(), opts.socket.parent()) {
+        engine = engine.with_instances(exe, dir.to_path_buf());
+    }
     let ha_thread = match opts.ha.clone() {
         Some(cfg) => {
             let (ctl, thread) = spawn_ha(cfg, stop_rx.clone());
@@ -147,6 +152,7 @@ pub async fn run(
         tokio::spawn(engine.run(rep_rx, req_rx, hup_rx, eng_stop_rx, move || {
             tracing::info!(config = %config, "initial table applied; ready");
             systemd::ready("running");
+            let _ = ready_tx.send(true);
         }));
     tokio::pin!(shutdown);
     let engine_result = loop {

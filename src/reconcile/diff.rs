@@ -6,7 +6,7 @@
 //! result to [`super::apply`]. Services the predicate `owned` rejects are
 //! never looked at, so tables written by other tools survive.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::{Forward, RealServer, ServiceFlags, ServiceKey, Table, VirtualService};
 
@@ -63,9 +63,12 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
         .map(|e| e.service.key)
         .collect();
 
+    // Indexed: `Table::get` is a scan, and a start diffs 1000s of services.
+    let by_key: HashMap<ServiceKey, &crate::model::TableEntry> =
+        actual.entries.iter().map(|e| (e.service.key, e)).collect();
     for want in &desired.table.entries {
         let key = want.service.key;
-        let have = actual.get(&key);
+        let have = by_key.get(&key).copied();
         match have {
             None => svc_ops.push(Change::AddService(want.service.clone())),
             Some(h) if !same_service(&want.service, &h.service) => {

@@ -112,6 +112,31 @@ pub fn maybe_quoted(v: &str) -> Parsed<String> {
     Ok(s)
 }
 
+/// `monitorfile`: a path (quotes optional) that can be appended to.
+/// ldirectord opens (and so creates) it while parsing; checking without
+/// creating keeps `check-config` free of side effects: an existing file
+/// must be writable, a new one needs an existing directory.
+pub fn monitorfile(v: &str) -> Parsed<std::path::PathBuf> {
+    let p = std::path::PathBuf::from(maybe_quoted(v)?);
+    let cannot =
+        |e: &dyn std::fmt::Display| format!("unable to open monitorfile {}: {e}", p.display());
+    if p.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .map_err(|e| cannot(&e))?;
+    } else {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(cannot(&"No such file or directory"));
+        }
+    }
+    Ok(p)
+}
+
 /// `checktype`: a word, or a number (combined check).
 pub fn checktype(v: &str) -> Parsed<CheckType> {
     // ldirectord tests for digits first: any value with digits is "N".

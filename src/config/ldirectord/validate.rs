@@ -446,7 +446,7 @@ impl Builder<'_> {
             "emailalertfreq" => set!(emailalertfreq, d::leading_number(value)),
             "emailalertstatus" => set!(emailalertstatus, d::emailalertstatus(value)),
             "smtp" => set!(smtp, d::smtp(value)),
-            "monitorfile" => set!(monitorfile, d::maybe_quoted(value).map(PathBuf::from)),
+            "monitorfile" => set!(monitorfile, d::monitorfile(value)),
             "servicename" => b.servicename = Some(value.to_string()),
             "comment" => b.comment = Some(value.to_string()),
             "timeout" => self.err(

@@ -538,3 +538,20 @@ fn oracle_negotiate_is_rejected_at_load_naming_the_line() {
         assert_eq!(v.check.service, Service::Oracle, "{ct}");
     }
 }
+
+#[test]
+fn monitorfile_must_be_writable_or_creatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("mon.log");
+    let v = one(&block(&format!("monitorfile=\"{}\"", new.display())));
+    assert_eq!(v.monitorfile.as_deref(), Some(new.as_path()));
+    // Checked, not created: check-config has no side effects.
+    assert!(!new.exists());
+    let e = errs(&block("monitorfile=/nonexistent-dir/m.log"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("t.cf:3")
+            && e[0].contains("unable to open monitorfile /nonexistent-dir/m.log"),
+        "{e:?}"
+    );
+}

@@ -1,0 +1,224 @@
+//! Host tier: the real `lvsd` binary in the foreground (`lvsd run`) on the
+//! in-memory kernel (`LVSD_TEST_FAKE_KERNEL=1`, no IPVS needed), driven by
+//! signals and file changes as an operator would: SIGHUP reloads by diff, a
+//! broken file on SIGHUP keeps the table, `autoreload=yes` picks up a
+//! changed file, `callback` runs with the file's path, `lvsd start` returns
+//! only once the first table is applied. Nothing leaves the host: the
+//! config only names addresses that are never contacted (checktype=on).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn base(&self) -> Command {
+        let mut c = Command::new(LVSD);
+        c.env("LVSD_TEST_FAKE_KERNEL", "1")
+            .arg("--socket")
+            .arg(self.path("s.sock"))
+            .arg("--pid-file")
+            .arg(self.path("l.pid"))
+            .arg("--metrics")
+            .arg("off")
+            .arg("--toml")
+            .arg("/dev/null");
+        c
+    }
+
+    /// `lvsd run CONFIG` in the foreground, log to `log`.
+    fn run(config: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("l.cf"), config).unwrap();
+        let mut d = Daemon { dir, child: None };
+        let log = std::fs::File::create(d.path("log")).unwrap();
+        let child = d
+            .base()
+            .arg("run")
+            .arg(d.path("l.cf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        d.child = Some(child);
+        d.wait_log("initial table applied");
+        d
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    fn status(&self) -> String {
+        let out = self
+            .base()
+            .arg(self.path("l.cf"))
+            .arg("status")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("log")).unwrap_or_default()
+    }
+
+    /// Wait (at most 30 s) until the log contains `what`.
+    fn wait_log(&self, what: &str) {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            if self.log().contains(what) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no {what:?} in the log:\n{}", self.log());
+    }
+
+    /// Wait (at most 30 s) until `status` contains `what`.
+    fn wait_status(&self, what: &str) -> String {
+        let t0 = Instant::now();
+        let mut s = String::new();
+        while t0.elapsed() < Duration::from_secs(30) {
+            s = self.status();
+            if s.contains(what) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no {what:?} in status:\n{s}\nlog:\n{}", self.log());
+    }
+
+    fn write_config(&self, text: &str) {
+        std::fs::write(self.path("l.cf"), text).unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn config(head: &str, weight: u32) -> String {
+    format!(
+        "{head}virtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq {weight}\n\treal=10.1.0.2:80 masq 1\n\
+         \tchecktype=on\n\tscheduler=wrr\nvirtual=10.0.0.2:80\n\treal=10.2.0.1:80 masq 1\n\
+         \tchecktype=on\n"
+    )
+}
+
+#[test]
+fn sighup_reloads_by_diff_and_a_broken_file_keeps_the_table() {
+    let d = Daemon::run(&config("", 1));
+    d.wait_status("-> 10.1.0.1:80 masq up weight 1/1");
+    d.write_config(&config("", 4));
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_status("-> 10.1.0.1:80 masq up weight 4/4");
+    d.wait_log("trigger=\"SIGHUP\"");
+    d.wait_log("configuration applied: 1 kernel operations");
+    // A broken file: errors logged with file:line, table and daemon kept.
+    d.write_config(&format!("{}bogus=1\n", config("", 9)));
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_log("configuration rejected; the running table is kept");
+    assert!(d.log().contains("l.cf:9"), "{}", d.log());
+    let s = d.status();
+    assert!(s.contains("-> 10.1.0.1:80 masq up weight 4/4"), "{s}");
+    assert!(
+        d.child.as_ref().map(|c| c.id()).is_some() && s.contains("is running"),
+        "{s}"
+    );
+}
+
+#[test]
+fn autoreload_picks_up_a_changed_file_and_runs_the_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cb.out");
+    let cb = dir.path().join("cb");
+    std::fs::write(
+        &cb,
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", out.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cb, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let head = format!("autoreload=yes\ncallback=\"{}\"\n", cb.display());
+    let d = Daemon::run(&config(&head, 1));
+    d.wait_status("-> 10.1.0.1:80 masq up weight 1/1");
+    d.write_config(&config(&head, 6));
+    d.wait_status("-> 10.1.0.1:80 masq up weight 6/6");
+    d.wait_log("trigger=\"autoreload\"");
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) && !out.exists() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let called = std::fs::read_to_string(&out).unwrap_or_default();
+    assert_eq!(called.trim(), d.path("l.cf").display().to_string());
+}
+
+#[test]
+fn start_returns_once_the_table_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("l.cf");
+    std::fs::write(&cf, config("", 1)).unwrap();
+    let run = |verb: &str| {
+        Command::new(LVSD)
+            .env("LVSD_TEST_FAKE_KERNEL", "1")
+            .arg("--socket")
+            .arg(dir.path().join("s.sock"))
+            .arg("--pid-file")
+            .arg(dir.path().join("l.pid"))
+            .arg("--log-file")
+            .arg(dir.path().join("log"))
+            .arg("--metrics")
+            .arg("off")
+            .arg("--toml")
+            .arg("/dev/null")
+            .arg(&cf)
+            .arg(verb)
+            .output()
+            .unwrap()
+    };
+    let st = run("start");
+    assert!(st.status.success(), "{st:?}");
+    // No waiting: the table is there when start returns.
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(log.contains("initial table applied"), "{log}");
+    let s = run("status");
+    assert!(
+        String::from_utf8_lossy(&s.stdout).contains("-> 10.2.0.1:80 masq up weight 1/1"),
+        "{s:?}"
+    );
+    let st = run("stop");
+    assert!(st.status.success(), "{st:?}");
+    assert!(!Path::new(&dir.path().join("l.pid")).exists());
+}

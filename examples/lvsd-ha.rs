@@ -206,65 +206,17 @@ fn tcp_client(to: SocketAddr, seconds: u64, interval: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Log output through a writer thread: stderr may be a file under writeback
-/// throttling or a full pipe, and the HA runner logs from its own thread.
-/// Lines beyond a full queue are dropped rather than delay a heartbeat.
-#[derive(Clone)]
-struct BackgroundWriter {
-    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
-    /// Lines queued and not yet written (waited for at exit).
-    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl std::io::Write for BackgroundWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use std::sync::atomic::Ordering;
-        self.pending.fetch_add(1, Ordering::SeqCst);
-        if self.tx.try_send(buf.to_vec()).is_err() {
-            self.pending.fetch_sub(1, Ordering::SeqCst);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl BackgroundWriter {
-    /// Wait (bounded) until every queued line is written.
-    fn drain(&self, limit: Duration) {
-        let end = std::time::Instant::now() + limit;
-        while self.pending.load(std::sync::atomic::Ordering::SeqCst) > 0
-            && std::time::Instant::now() < end
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-fn background_stderr() -> BackgroundWriter {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4096);
-    let pending = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let left = pending.clone();
-    std::thread::spawn(move || {
-        use std::io::Write;
-        let mut err = std::io::stderr();
-        while let Ok(line) = rx.recv() {
-            let _ = err.write_all(&line);
-            left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
-    BackgroundWriter { tx, pending }
-}
-
 fn main() -> Result<()> {
-    let log = background_stderr();
-    let log_end = log.clone();
+    // Log lines go through a writer thread: stderr may be a file under
+    // writeback throttling or a full pipe, and the HA runner logs from its
+    // own thread. Lines beyond a full queue are dropped rather than delay a
+    // heartbeat; the guard flushes the rest when main returns.
+    let (log, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(move || log.clone())
+        .with_writer(log)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| {
@@ -293,7 +245,6 @@ fn main() -> Result<()> {
                 flag("--status").map(PathBuf::from),
                 args.iter().any(|a| a == "--ipvs"),
             ));
-            log_end.drain(Duration::from_secs(1));
             r
         }
         Some("attack") => {

@@ -75,22 +75,29 @@ fn load_toml(args: &Args) -> Result<Option<LvsdToml>, String> {
         .map_err(|e| e.to_string())
 }
 
-fn init_logging(debug: bool) {
+/// Install the log subscriber. Lines go to stderr through a writer thread
+/// (`tracing-appender`): stderr may be the journal's pipe or a file under
+/// writeback, and the HA thread must never wait on it to send a heartbeat;
+/// lines beyond a full queue are dropped instead. Keep the guard alive
+/// until exit: dropping it flushes what is queued.
+fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let default = if debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         // Colour only on a terminal: a daemon's stderr is a log file or the journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+    guard
 }
 
 /// Run the daemon in this process until it is told to stop.
 fn foreground(args: &Args, path: &Path) -> i32 {
-    init_logging(args.debug);
+    let _log_guard = init_logging(args.debug);
     let t0 = std::time::Instant::now();
     let plan = match load_plan(path) {
         Ok(p) => {

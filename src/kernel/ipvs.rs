@@ -35,6 +35,8 @@ const ACK_TRUESIZE: usize = 1024;
 /// Slots per `recvmmsg` call (an ack is 36 bytes with `NETLINK_CAP_ACK`,
 /// one datagram each).
 const RECV_SLOTS: usize = 128;
+/// Slots per receive call when waiting for the answer of one request.
+const QUERY_SLOTS: usize = 8;
 
 /// Bytes per receive slot. Deliberately small: the kernel sizes every
 /// dump part it allocates by the largest receive buffer the socket ever
@@ -212,13 +214,15 @@ impl Inner {
     /// One `recvmmsg`: blocks for the first message, then takes whatever
     /// else is queued, up to `RECV_SLOTS`. Returns the replies in order.
     fn recv_batch(&mut self, op: OpKind) -> Result<Vec<Reply>, Error> {
-        self.recv_batch_with(op, &mut typed)
+        self.recv_batch_with(op, RECV_SLOTS, &mut typed)
     }
 
-    /// `recv_batch` with IPVS data messages decoded by `dec`.
+    /// `recv_batch` into at most `want` slots, with IPVS data messages
+    /// decoded by `dec`.
     fn recv_batch_with<M>(
         &mut self,
         op: OpKind,
+        want: usize,
         dec: &mut Decoder<'_, M>,
     ) -> Result<Vec<Reply<M>>, Error> {
         if self.slots.is_empty() {
@@ -229,6 +233,7 @@ impl Inner {
         let mut iov: Vec<libc::iovec> = self
             .slots
             .chunks_mut(slot)
+            .take(want.clamp(1, RECV_SLOTS))
             .map(|s| libc::iovec {
                 iov_base: s.as_mut_ptr() as *mut libc::c_void,
                 iov_len: s.len(),
@@ -330,7 +335,10 @@ impl Inner {
         self.send_all(&buf, op)?;
         let mut out = Vec::new();
         for _ in 0..MAX_RECV_CALLS {
-            for r in self.recv_batch_with(op, dec)? {
+            // A dump part arrives with at most its NLMSG_DONE behind it
+            // (the kernel makes the next part only when this one is
+            // read): a few slots are enough, and each costs setup.
+            for r in self.recv_batch_with(op, QUERY_SLOTS, dec)? {
                 match r {
                     Reply::Data { seq: s, msg, .. } if s == seq => out.push(msg),
                     Reply::Error { seq: s, errno } if s == seq => {

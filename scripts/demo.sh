@@ -13,15 +13,15 @@ cd "$REPO"
 
 echo "demo: checking prerequisites (scripts/setup-vm.sh)"
 bash scripts/setup-vm.sh
-echo "demo: building lvsd and lvsadm (debug)"
-cargo build -q --bins
+echo "demo: building lvsd and lvsadm (release: the guest is emulated, so debug code would slow every step)"
+cargo build -q --release --bins
 
 rm -rf "$OUT"; mkdir -p "$OUT"
 : >"$OUT/demo.log"
 echo "demo: booting the guest (emulated, ~30 s)"
 start=$(date +%s)
 timeout "${DEMO_TIMEOUT:-1200}" vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p -m 1G --cpus 2 --rwdir "$OUT" \
-  --exec "env LVSD_REPO='$REPO' LVSD_BIN_DIR='$REPO/target/debug' DEMO_OUT='$OUT' \
+  --exec "env LVSD_REPO='$REPO' LVSD_BIN_DIR='$REPO/target/release' DEMO_OUT='$OUT' \
     bash '$REPO/scripts/demo-guest.sh'" >"$OUT/vng.stdout" 2>"$OUT/vng.stderr" &
 vng_pid=$!
 # The guest writes its narration to a file on the shared directory; follow

@@ -228,6 +228,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
                     virtual_port: 80,
                 },
                 assume_up: false,
+                report_every: false,
             });
         }
     }

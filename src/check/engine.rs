@@ -31,6 +31,10 @@ pub struct Event {
     pub latency: Duration,
     /// Why: the failure reason, or a description of the good answer.
     pub reason: String,
+    /// The health changed with this check (false: a `report_every` result
+    /// that left the health as it was; `health` is then this check's own
+    /// result).
+    pub changed: bool,
 }
 
 /// One check to run.
@@ -44,6 +48,9 @@ pub struct CheckEntry {
     pub target: Target,
     /// The real is currently in service: failurecount applies from the first failure.
     pub assume_up: bool,
+    /// Report every check's result, not only changes of health
+    /// (`monitorfile` logs each check, as ldirectord does).
+    pub report_every: bool,
 }
 
 /// Engine tuning.
@@ -192,6 +199,7 @@ async fn check_task(
         spec,
         target,
         assume_up,
+        report_every,
     } = entry;
     // A spec that cannot run, and checktype=off (ldirectord forces such
     // reals down once and never checks them), report down once and stop.
@@ -207,6 +215,7 @@ async fn check_task(
                 health: Health::Down(reason.clone()),
                 latency: Duration::ZERO,
                 reason,
+                changed: true,
             })
             .await;
         return;
@@ -247,18 +256,40 @@ async fn check_task(
                     health,
                     latency,
                     reason,
+                    changed: true,
                 };
                 if tx.send(ev).await.is_err() {
                     return;
                 }
             }
-            Verdict::SoftFailure(n, of) => {
-                let reason = result.err().map(|e| e.to_string()).unwrap_or_default();
-                tracing::info!(%id, "soft failure {n}/{of}: {reason}");
-            }
-            Verdict::Unchanged => {
-                if let Err(e) = result {
-                    tracing::debug!(%id, "still down: {e}");
+            verdict => {
+                let reason = match &result {
+                    Ok(what) => what.clone(),
+                    Err(e) => e.to_string(),
+                };
+                match verdict {
+                    Verdict::SoftFailure(n, of) => {
+                        tracing::info!(%id, "soft failure {n}/{of}: {reason}")
+                    }
+                    _ if !ok => tracing::debug!(%id, "still down: {reason}"),
+                    _ => {}
+                }
+                if report_every {
+                    let health = if ok {
+                        Health::Up
+                    } else {
+                        Health::Down(reason.clone())
+                    };
+                    let ev = Event {
+                        id: id.clone(),
+                        health,
+                        latency,
+                        reason,
+                        changed: false,
+                    };
+                    if tx.send(ev).await.is_err() {
+                        return;
+                    }
                 }
             }
         }
@@ -295,6 +326,7 @@ mod tests {
                 virtual_port: 80,
             },
             assume_up: false,
+            report_every: false,
         }
     }
 
@@ -361,6 +393,48 @@ mod tests {
         for w in log.windows(2) {
             let d = w[1].2 - w[0].2;
             assert_eq!(d, Duration::from_secs(1));
+        }
+    }
+
+    /// With `report_every` (monitorfile) each check reports, flagged as a
+    /// change only when the health changed; without it only changes do.
+    #[tokio::test(start_paused = true)]
+    async fn report_every_sends_each_result_and_flags_changes() {
+        for every in [true, false] {
+            let script = Arc::new(Script {
+                log: Mutex::new(Vec::new()),
+                answers: Mutex::new(HashMap::from([(
+                    "127.0.0.1:80".to_string(),
+                    vec![true, true, false, false, true],
+                )])),
+            });
+            let (tx, mut rx) = mpsc::channel(16);
+            let mut eng =
+                Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
+            let mut e = entry("a", CheckType::Negotiate, 1000, 2);
+            e.report_every = every;
+            eng.update(vec![e]);
+            let mut got = Vec::new();
+            while script.log.lock().unwrap().len() < 5 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            while let Ok(ev) = rx.try_recv() {
+                got.push((ev.health.is_up(), ev.changed));
+            }
+            // up (change), up, soft failure, down (change), up (change)
+            let want = if every {
+                vec![
+                    (true, true),
+                    (true, false),
+                    (false, false),
+                    (false, true),
+                    (true, true),
+                ]
+            } else {
+                vec![(true, true), (false, true), (true, true)]
+            };
+            assert_eq!(got, want, "report_every={every}");
         }
     }
 

@@ -38,7 +38,7 @@ impl CheckAdapter {
                     ok: up,
                     detail: ev.reason,
                     latency: ev.latency,
-                    verdict: Some(up),
+                    verdict: ev.changed.then_some(up),
                 };
                 if tx.send(report).await.is_err() {
                     break;
@@ -57,6 +57,7 @@ impl CheckRunner for CheckAdapter {
         let mut entries = Vec::new();
         let mut ids = HashMap::new();
         for v in &plan.virtuals {
+            let report_every = v.monitorfile.is_some();
             for (rk, _, spec) in v.reals() {
                 // checktype=on/off: the engine knows the health without a
                 // check (ldirectord never checks them either); no task, so
@@ -71,6 +72,7 @@ impl CheckRunner for CheckAdapter {
                     spec: spec.clone(),
                     target: target(&rk),
                     assume_up: known.get(&rk).copied() == Some(true),
+                    report_every,
                 });
             }
         }

@@ -145,6 +145,11 @@ impl Harness {
     }
 
     async fn report(&self, n: u8, a: &str, up: bool) {
+        self.report_check(n, a, up, Some(up)).await
+    }
+
+    /// One check result; `verdict` is `Some` when the health changed.
+    async fn report_check(&self, n: u8, a: &str, up: bool, verdict: Option<bool>) {
         self.reports
             .send(CheckReport {
                 key: RealKey::of(vkey(n), &real(a, 1)),
@@ -155,7 +160,7 @@ impl Harness {
                     "connection refused".into()
                 },
                 latency: Duration::from_millis(3),
-                verdict: Some(up),
+                verdict,
             })
             .await
             .unwrap();
@@ -723,7 +728,7 @@ async fn emailalert_goes_to_the_local_sendmail() {
 }
 
 #[tokio::test]
-async fn monitorfile_gets_one_line_per_verdict() {
+async fn monitorfile_gets_one_line_per_check() {
     let dir = tempfile::tempdir().unwrap();
     let mon = dir.path().join("mon.log");
     let mut v = vplan(1, &[("10.1.0.1", 2)], CheckType::Connect, false);
@@ -739,6 +744,15 @@ async fn monitorfile_gets_one_line_per_verdict() {
     );
     assert!(l[1].ends_with("[down] connection refused"), "{l:?}");
     assert!(l[1].starts_with('[') && l[1].contains(&format!("] [{}] ", std::process::id())));
+    // A check that changes nothing (a soft failure, a repeated "up") is
+    // logged too, as ldirectord logs every check, and leaves the table.
+    let before = h.fake.ops();
+    h.report_check(1, "10.1.0.1", false, None).await;
+    h.report_check(1, "10.1.0.1", true, None).await;
+    let l = lines_when(&mon, "four lines", |l| l.len() == 4).await;
+    assert!(l[2].ends_with("[down] connection refused"), "{l:?}");
+    assert!(l[3].ends_with("[up] 200 OK"), "{l:?}");
+    assert_eq!(h.fake.ops(), before);
     h.stop().await;
 }
 

@@ -76,7 +76,7 @@ pub struct VirtualPlan {
     pub fallbackcommand: Option<String>,
     /// Mail alerts.
     pub alerts: Alerts,
-    /// `monitorfile`: one line per check verdict of this virtual's reals.
+    /// `monitorfile`: one line per check of this virtual's reals.
     pub monitorfile: Option<PathBuf>,
 }
 

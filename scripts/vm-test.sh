@@ -47,7 +47,7 @@ mkdir -p "$OUT"
 # virtme-ng loses the first bytes of the guest's stdout now and then: the
 # guest writes everything to $OUT/run.log too, and we print that file.
 boot() {
-  timeout "${LVSD_VM_TIMEOUT:-3600}" vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p \
+  timeout "${LVSD_VM_TIMEOUT:-5400}" vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p \
     -m "${LVSD_VM_MEM:-2G}" --cpus "${LVSD_VM_CPUS:-2}" --rwdir "$OUT" \
     --exec "env LVSD_REPO='$REPO' LVSD_BIN_DIR='$REPO/target/debug' \
       LVSD_KERNEL_TEST_BIN='$TEST_BIN' LVSD_VM_OUT='$OUT' \

@@ -241,56 +241,41 @@ async fn check_task(
             (r, t0.elapsed())
         };
         let ok = result.is_ok();
-        match state.record(&spec, step, ok) {
-            Verdict::Changed(up) => {
-                let (health, reason) = match result {
-                    Ok(what) if up => (Health::Up, what),
-                    Ok(what) => (Health::Down(what.clone()), what),
-                    Err(e) => {
-                        let r = e.to_string();
-                        (Health::Down(r.clone()), r)
-                    }
-                };
-                let ev = Event {
-                    id: id.clone(),
-                    health,
-                    latency,
-                    reason,
-                    changed: true,
-                };
-                if tx.send(ev).await.is_err() {
-                    return;
-                }
+        let verdict = state.record(&spec, step, ok);
+        // The answer's description moves into the event; an error is
+        // formatted once, for the log and the event.
+        let reason = match result {
+            Ok(what) => what,
+            Err(e) => e.to_string(),
+        };
+        let (changed, up) = match verdict {
+            Verdict::Changed(up) => (true, up),
+            Verdict::SoftFailure(n, of) => {
+                tracing::info!(%id, "soft failure {n}/{of}: {reason}");
+                (false, ok)
             }
-            verdict => {
-                let reason = match &result {
-                    Ok(what) => what.clone(),
-                    Err(e) => e.to_string(),
-                };
-                match verdict {
-                    Verdict::SoftFailure(n, of) => {
-                        tracing::info!(%id, "soft failure {n}/{of}: {reason}")
-                    }
-                    _ if !ok => tracing::debug!(%id, "still down: {reason}"),
-                    _ => {}
+            Verdict::Unchanged => {
+                if !ok {
+                    tracing::debug!(%id, "still down: {reason}");
                 }
-                if report_every {
-                    let health = if ok {
-                        Health::Up
-                    } else {
-                        Health::Down(reason.clone())
-                    };
-                    let ev = Event {
-                        id: id.clone(),
-                        health,
-                        latency,
-                        reason,
-                        changed: false,
-                    };
-                    if tx.send(ev).await.is_err() {
-                        return;
-                    }
-                }
+                (false, ok)
+            }
+        };
+        if changed || report_every {
+            let health = if up {
+                Health::Up
+            } else {
+                Health::Down(reason.clone())
+            };
+            let ev = Event {
+                id: id.clone(),
+                health,
+                latency,
+                reason,
+                changed,
+            };
+            if tx.send(ev).await.is_err() {
+                return;
             }
         }
         next += interval;

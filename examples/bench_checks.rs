@@ -318,6 +318,9 @@ fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
             }
             while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
         }
+        if std::env::var_os("FLOOR_RST").is_some() {
+            let _ = socket2::SockRef::from(&s).set_linger(Some(std::time::Duration::ZERO));
+        }
     }
     let wall = w0.elapsed().as_secs_f64();
     let c1 = proc_cpu_ticks();

@@ -222,3 +222,52 @@ fn start_returns_once_the_table_is_applied() {
     assert!(st.status.success(), "{st:?}");
     assert!(!Path::new(&dir.path().join("l.pid")).exists());
 }
+
+/// `execute=` runs another instance beside this one, and `status` reports
+/// it after this one's own status, as ldirectord does; stopping this one
+/// stops it.
+#[test]
+fn status_lists_execute_instances() {
+    let child_dir = tempfile::tempdir().unwrap();
+    let child_cf = child_dir.path().join("lvsd-test-child.cf");
+    std::fs::write(
+        &child_cf,
+        "virtual=10.0.0.9:80\n\treal=10.9.0.1:80 masq 1\n\tchecktype=on\n",
+    )
+    .unwrap();
+    let head = format!("execute={}\n", child_cf.display());
+    let d = Daemon::run(&config(&head, 1));
+    let s = d.wait_status(&format!(
+        "lvsd for {} is running with pid",
+        child_cf.display()
+    ));
+    // This instance first, then the other one's own table.
+    let own = s.find("-> 10.1.0.1:80").expect("own table");
+    let other = s
+        .find("-> 10.9.0.1:80 masq up weight 1/1")
+        .unwrap_or_else(|| {
+            panic!(
+                "the execute= instance's table is missing:\n{s}\nlog:\n{}",
+                d.log()
+            )
+        });
+    assert!(own < other, "{s}");
+    let pid_line = s
+        .lines()
+        .find(|l| l.contains(&*child_cf.to_string_lossy()))
+        .unwrap()
+        .to_string();
+    let child_pid: i32 = pid_line.rsplit(' ').next().unwrap().parse().unwrap();
+    drop(d);
+    // The other instance stops with this one (bounded wait).
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(20)
+        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(child_pid), None).is_ok()
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child_pid), None).is_err(),
+        "execute= instance {child_pid} still running"
+    );
+}

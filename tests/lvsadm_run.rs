@@ -141,3 +141,47 @@ fn popt_errors_after_the_command() {
     let (code, _, err) = run(&fake, "-Lnq", "");
     assert_eq!((code, err.as_str()), (255, "-Lnq: unknown option\n"));
 }
+
+/// The plain listing's fast path (`Ipvs::listing` on the real kernel):
+/// services from netlink, reals from `/proc/net/ip_vs`. Fed the text the
+/// kernel wrote for a captured table, it gives ipvsadm's `-Ln` of that
+/// table byte for byte, leaving only the firewall mark both families use
+/// (which the text cannot tell apart) to a netlink dump.
+#[test]
+fn listing_from_proc_text_is_ipvsadms_listing() {
+    use lvsd::cli::list::{format_list_all, Format};
+    use lvsd::kernel::{place_reals, Ipvs};
+    use lvsd::model::{ServiceKey, Table, TableEntry};
+    use lvsd::wire::ipvs_proc::parse_ip_vs;
+
+    let fake = FakeTable::new();
+    let table = include_str!("data/proc/ip_vs.table");
+    assert_eq!(run(&fake, "-R", table).0, 0);
+    let services = fake.services().unwrap();
+    let text = include_str!("data/proc/ip_vs.txt");
+    let placed = place_reals(&services, parse_ip_vs(text).unwrap());
+    let mut from_netlink = Vec::new();
+    let entries = services
+        .into_iter()
+        .zip(placed)
+        .map(|(service, reals)| {
+            let reals = reals.unwrap_or_else(|| {
+                from_netlink.push(service.key);
+                fake.dests(&service.key).unwrap()
+            });
+            TableEntry { service, reals }
+        })
+        .collect();
+    assert_eq!(from_netlink.len(), 2, "{from_netlink:?}");
+    assert!(from_netlink
+        .iter()
+        .all(|k| matches!(k, ServiceKey::Fwmark { mark: 7, .. })));
+    let fmt = Format {
+        numeric: true,
+        ..Format::default()
+    };
+    eq_text(
+        include_str!("data/proc/ip_vs.ipvsadm-Ln.txt"),
+        &format_list_all(&INFO, &Table { entries }, &fmt, &NoResolver),
+    );
+}

@@ -283,7 +283,15 @@ impl<'a> Session<'a> {
     }
 
     fn list_all(&mut self, fmt: &Format, res: &dyn Resolver) -> Flow<()> {
-        let table = match self.ipvs.table() {
+        // The plain listing shows of a real only what `Ipvs::listing` reads.
+        let plain =
+            !(fmt.stats || fmt.rate || fmt.thresholds || fmt.persistent_conn || fmt.tun_info);
+        let read = if plain {
+            self.ipvs.listing()
+        } else {
+            self.ipvs.table()
+        };
+        let table = match read {
             Ok(t) => t,
             Err(e) => {
                 self.stdout.push_str(&super::list::version_line(&self.info));
@@ -296,8 +304,13 @@ impl<'a> Session<'a> {
         } else {
             res
         };
-        self.stdout
-            .push_str(&format_list_all(&self.info, &table, fmt, r));
+        let text = format_list_all(&self.info, &table, fmt, r);
+        // A large listing is most of the output: move it, do not copy it.
+        if self.stdout.is_empty() {
+            self.stdout = text;
+        } else {
+            self.stdout.push_str(&text);
+        }
         Ok(())
     }
 }

@@ -228,6 +228,8 @@ pub struct Located {
     pub supervised: bool,
     /// `logfile` when it names a file.
     pub logfile: Option<PathBuf>,
+    /// `execute=` instances (empty when the file cannot be read).
+    pub execute: Vec<String>,
 }
 
 /// Execute a verb; returns the process exit code.
@@ -276,7 +278,7 @@ pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
             _ => 0,
         },
         Verb::Reload | Verb::ForceReload => reload(args, &pid, &name),
-        Verb::Status => status(args, &pid, &name),
+        Verb::Status => status(args, &pid, &name, &located.execute),
         Verb::Standby => role(args, &pid, &name, "standby"),
         Verb::Takeover => role(args, &pid, &name, "takeover"),
     }
@@ -460,7 +462,7 @@ fn role(args: &Args, pid: &Path, name: &str, cmd: &str) -> i32 {
     }
 }
 
-fn status(args: &Args, pid: &Path, name: &str) -> i32 {
+fn status(args: &Args, pid: &Path, name: &str, execute: &[String]) -> i32 {
     match liveness(pid) {
         Liveness::Running(p) => {
             println!("lvsd for {name} is running with pid: {p}");
@@ -476,6 +478,21 @@ fn status(args: &Args, pid: &Path, name: &str) -> i32 {
                     Ok((true, body)) => print!("{body}"),
                     Ok((false, e)) => eprintln!("lvsd: status: {e}"),
                     Err(e) => eprintln!("lvsd: status: {}: {e}", args.socket.display()),
+                }
+                // ldirectord follows its own status with the status of
+                // each execute= instance; they print for themselves.
+                let _ = std::io::stdout().flush();
+                if !execute.is_empty() {
+                    let instances = super::hooks::Instances {
+                        exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
+                        socket_dir: args
+                            .socket
+                            .parent()
+                            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+                    };
+                    for n in execute {
+                        rt.block_on(instances.run(n, "status"));
+                    }
                 }
             }
             0

@@ -40,13 +40,17 @@ pub fn main(argv: &[String]) -> i32 {
 /// ldirectord), 2 when invalid.
 fn check(file: Option<&Path>, validate: bool) -> Result<Located, (i32, String)> {
     let path = find_config(file).map_err(|e| (1, e.to_string()))?;
+    let loaded = Config::load(&path);
     if !validate {
+        // status, stop, reload: a broken file must not stop them; only
+        // status uses what it says (its execute= instances).
         return Ok(Located {
+            execute: loaded.map(|c| c.global.execute).unwrap_or_default(),
             path,
             ..Default::default()
         });
     }
-    match Config::load(&path) {
+    match loaded {
         Ok(cfg) => Ok(Located {
             path,
             supervised: cfg.global.supervised,
@@ -54,6 +58,7 @@ fn check(file: Option<&Path>, validate: bool) -> Result<Located, (i32, String)> 
                 LogTarget::File(f) => Some(f),
                 LogTarget::Syslog(_) => None,
             },
+            execute: cfg.global.execute,
         }),
         Err(e @ ConfigError::Invalid(_)) => Err((2, e.diagnostics().join("\n"))),
         Err(e) => Err((1, e.to_string())),

@@ -13,12 +13,14 @@ pub mod announce;
 mod error;
 mod fake;
 mod ipvs;
+mod listing;
 
 use std::net::IpAddr;
 
 pub use error::{Error, OpKind};
 pub use fake::FakeTable;
 pub use ipvs::NetlinkIpvs;
+pub use listing::place_reals;
 
 use crate::model::{
     RealServer, ServiceKey, SyncDaemon, SyncState, Table, TableEntry, Timeouts, VersionInfo,
@@ -110,6 +112,14 @@ pub trait Ipvs {
             entries.push(TableEntry { service, reals });
         }
         Ok(Table { entries })
+    }
+
+    /// Every service with its reals, the reals filled in only as far as a
+    /// plain listing (`-L`, `-Ln`) shows them: forwarding method, weight,
+    /// active and inactive connections. For backends with a cheaper source
+    /// than one dump per service; the default is [`Ipvs::table`].
+    fn listing(&self) -> Result<Table, Error> {
+        self.table()
     }
 
     /// Apply a single op.

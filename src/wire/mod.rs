@@ -4,3 +4,4 @@
 pub mod announce;
 pub mod heartbeat;
 pub mod ipvs;
+pub mod ipvs_proc;

@@ -27,6 +27,9 @@ const NLMSG_HDRLEN: usize = 16;
 
 /// Flags of a change request: `NLM_F_REQUEST | NLM_F_ACK` (ipvsadm's 0x5).
 pub const FLAGS_CHANGE: u16 = NLM_F_REQUEST | NLM_F_ACK;
+/// Flags of a change request that wants no ack: the kernel then answers
+/// only if it fails. A batch asks for an ack on its last request alone.
+pub const FLAGS_CHANGE_QUIET: u16 = NLM_F_REQUEST;
 /// Flags of a dump request: ipvsadm's 0x305 (`REQUEST | ACK | DUMP`).
 pub const FLAGS_DUMP: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP;
 

@@ -1,0 +1,213 @@
+//! The text of `/proc/net/ip_vs`: every virtual service with its real
+//! servers' forwarding method, weight and connection counts, which is all
+//! a plain `ipvsadm -L` shows of a real server.
+//!
+//! Why a second source next to netlink: generic netlink has no request for
+//! "every destination", so a listing costs one `IPVS_CMD_GET_DEST` dump per
+//! service, and on a 1,000-service table the kernel's per-dump work (two
+//! service lookups under the IPVS mutex, a dump context, a zeroed buffer)
+//! dominates. The kernel writes this file in one pass over its tables. Only
+//! the parsing lives here (pure, no I/O); `kernel::ipvs` reads the file and
+//! falls back to netlink dumps for any service the text cannot place.
+//!
+//! Format (net/netfilter/ipvs/ip_vs_ctl.c, `ip_vs_info_seq_show`): three
+//! header lines, then per service `PROTO  HEXADDR:HEXPORT sched [flags]`,
+//! `PROTO  [IPv6]:HEXPORT ...` or `FWM  HEXMARK sched ...`, then per real
+//! `  -> HEXADDR:HEXPORT Fwd Weight ActiveConn InActConn`. Addresses and
+//! ports are in host order, hex; IPv6 is the uncompressed `%pI6` form.
+//! The fwmark line carries no address family.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::model::{Forward, Protocol, RealServer};
+
+/// How a service block of the file names its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProcKey {
+    /// A TCP, UDP or SCTP service: protocol, address, port.
+    Addr(Protocol, IpAddr, u16),
+    /// A firewall-mark service of either family (the file does not say which).
+    Fwmark(u32),
+}
+
+/// One service block: its key and its real servers in kernel order. Only
+/// address, port, forwarding method, weight and the active and inactive
+/// connection counts are filled in; the rest keep `RealServer::new`'s values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcService {
+    /// The service the block belongs to.
+    pub key: ProcKey,
+    /// Its real servers.
+    pub reals: Vec<RealServer>,
+}
+
+/// Parse the whole file. Any line that does not have the expected shape
+/// makes the whole text unusable (the error says which line), so a caller
+/// never mixes a misread table into a listing.
+pub fn parse_ip_vs(text: &str) -> Result<Vec<ProcService>, String> {
+    let mut out: Vec<ProcService> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        // The three header lines: version, service columns, real columns.
+        if i < 3 || line.is_empty() {
+            continue;
+        }
+        let bad = |what: &str| format!("/proc/net/ip_vs line {}: {what}: {line:?}", i + 1);
+        if let Some(rest) = line.strip_prefix("  -> ") {
+            let real = parse_real(rest).ok_or_else(|| bad("unreadable real server"))?;
+            out.last_mut()
+                .ok_or_else(|| bad("real server before any service"))?
+                .reals
+                .push(real);
+        } else {
+            let key = parse_service(line).ok_or_else(|| bad("unreadable service"))?;
+            out.push(ProcService {
+                key,
+                reals: Vec::new(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn parse_service(line: &str) -> Option<ProcKey> {
+    let mut words = line.split_ascii_whitespace();
+    let proto = words.next()?;
+    let addr = words.next()?;
+    if proto == "FWM" {
+        return Some(ProcKey::Fwmark(u32::from_str_radix(addr, 16).ok()?));
+    }
+    let protocol = match proto {
+        "TCP" => Protocol::Tcp,
+        "UDP" => Protocol::Udp,
+        "SCTP" => Protocol::Sctp,
+        _ => return None,
+    };
+    let (ip, port) = parse_addr_port(addr)?;
+    Some(ProcKey::Addr(protocol, ip, port))
+}
+
+fn parse_real(rest: &str) -> Option<RealServer> {
+    let mut words = rest.split_ascii_whitespace();
+    let (addr, port) = parse_addr_port(words.next()?)?;
+    let forward = match words.next()? {
+        "Masq" => Forward::Masq,
+        "Local" => Forward::Local,
+        "Tunnel" => Forward::Tunnel,
+        "Route" => Forward::Route,
+        _ => return None,
+    };
+    let weight: i32 = words.next()?.parse().ok()?;
+    // The kernel prints the counters with %d.
+    let active: i32 = words.next()?.parse().ok()?;
+    let inact: i32 = words.next()?.parse().ok()?;
+    if words.next().is_some() {
+        return None;
+    }
+    let mut real = RealServer::new(addr, port);
+    real.forward = forward;
+    real.weight = weight;
+    real.active_conns = active as u32;
+    real.inact_conns = inact as u32;
+    Some(real)
+}
+
+/// `0A000001:0050` or `[2001:0db8:0000:0000:0000:0000:0000:0001]:0050`.
+fn parse_addr_port(s: &str) -> Option<(IpAddr, u16)> {
+    let (addr, port) = s.rsplit_once(':')?;
+    if port.len() != 4 {
+        return None;
+    }
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let ip = if let Some(v6) = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')) {
+        IpAddr::V6(v6.parse::<Ipv6Addr>().ok()?)
+    } else {
+        if addr.len() != 8 {
+            return None;
+        }
+        IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(addr, 16).ok()?))
+    };
+    Some((ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured from Debian's 6.1 kernel (`tests/data/proc/ip_vs.table`
+    /// is the table that produced it).
+    const TEXT: &str = include_str!("../../tests/data/proc/ip_vs.txt");
+
+    #[test]
+    fn parses_every_service_kind_of_a_captured_file() {
+        let got = parse_ip_vs(TEXT).expect("parses");
+        let block = |key: ProcKey| -> &ProcService {
+            got.iter()
+                .find(|s| s.key == key)
+                .unwrap_or_else(|| panic!("{key:?}"))
+        };
+        let tcp = |a: &str, p| ProcKey::Addr(Protocol::Tcp, a.parse().unwrap(), p);
+        let web = block(tcp("10.0.0.1", 80));
+        let heavy = web.reals.iter().find(|r| r.weight == 3).unwrap();
+        assert_eq!(heavy.addr, "192.168.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!((heavy.port, heavy.forward), (8080, Forward::Masq));
+        assert_eq!(web.reals.len(), 2);
+        let dns = block(ProcKey::Addr(
+            Protocol::Udp,
+            "10.0.0.2".parse().unwrap(),
+            53,
+        ));
+        assert_eq!(dns.reals[0].forward, Forward::Route);
+        let sctp = block(ProcKey::Addr(
+            Protocol::Sctp,
+            "10.0.0.3".parse().unwrap(),
+            9,
+        ));
+        assert_eq!(sctp.reals[0].forward, Forward::Tunnel);
+        assert!(block(tcp("10.0.0.9", 0)).reals.len() == 1);
+        let v6 = block(tcp("2001:db8::1", 443));
+        assert_eq!(v6.reals[0].addr, "2001:db8::10".parse::<IpAddr>().unwrap());
+        assert_eq!((v6.reals[0].weight, v6.reals[0].port), (2, 443));
+        // An IPv4 real behind an IPv6 service (tunnel).
+        let mixed = block(tcp("2001:db8::2", 80));
+        assert_eq!(
+            mixed.reals[0].addr,
+            "192.168.1.11".parse::<IpAddr>().unwrap()
+        );
+        // Firewall mark 7 exists for both families: two blocks, same key.
+        let fwm: Vec<&ProcService> = got.iter().filter(|s| s.key == ProcKey::Fwmark(7)).collect();
+        assert_eq!(fwm.len(), 2);
+        let reals: Vec<&RealServer> = fwm.iter().flat_map(|b| &b.reals).collect();
+        assert_eq!(reals.len(), 3);
+        assert!(reals.iter().any(|r| r.forward == Forward::Tunnel));
+        assert!(reals.iter().any(|r| r.weight == 0));
+        assert_eq!(got.len(), 9);
+    }
+
+    #[test]
+    fn a_misread_line_rejects_the_whole_text() {
+        let mut t = TEXT.to_string();
+        t.push_str("  -> 0A00000Z:0050      Masq    1      0          0\n");
+        let e = parse_ip_vs(&t).unwrap_err();
+        assert!(e.contains("unreadable real server"), "{e}");
+        let head = TEXT.lines().take(3).collect::<Vec<_>>().join("\n");
+        let orphan = format!("{head}\n  -> 0A000001:0050      Masq    1      0          0\n");
+        assert!(parse_ip_vs(&orphan)
+            .unwrap_err()
+            .contains("before any service"));
+        let unknown = format!("{head}\nICMP  0A000001:0050 rr\n");
+        assert!(parse_ip_vs(&unknown).is_err());
+    }
+
+    #[test]
+    fn counters_and_negative_weights_read_as_the_kernel_prints_them() {
+        let text =
+            "h\nh\nh\nTCP  0A000001:0050 wlc \n  -> C0A80101:1F90      Route   65535  4294967 12\n";
+        let got = parse_ip_vs(text).unwrap();
+        let r = &got[0].reals[0];
+        assert_eq!(
+            (r.weight, r.active_conns, r.inact_conns),
+            (65535, 4294967, 12)
+        );
+        assert_eq!(r.forward, Forward::Route);
+    }
+}

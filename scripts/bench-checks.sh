@@ -49,10 +49,38 @@ import sys, re, datetime
 doc, out, secs, ncpu, kernel = sys.argv[1:]
 text = open(doc).read()
 res = open(out).read().strip()
+# The verdict, from the numbers above: what the engine needs for 10,000
+# http checks/s at its measured cost per check, and what the bare
+# exchanges alone (the floor) need at that rate.
+def num(pat):
+    m = re.search(pat, res)
+    return float(m.group(1)) if m else None
+per = num(r"reals=10000 kind=http[^\n]*\n[^\n]*\n[^\n]*cpu_us_per_check=([0-9.]+)")
+rss = num(r"reals=10000 kind=http(?:.*\n){3}peak_rss_mib=([0-9.]+)")
+fu = num(r"floor kind=http[^\n]*user_us_per_exchange=([0-9.]+)")
+fs = num(r"floor kind=http[^\n]*system_us_per_exchange=([0-9.]+)")
+rate = num(r"reals=10000 kind=http[^\n]*\nchecks=[0-9]+ \(([0-9]+)/s\)")
+if None in (per, rss, fu, fs):
+    verdict = "Verdict: the http run did not report every figure."
+else:
+    need = per * 10000 / 1e4
+    floor = (fu + fs) * 10000 / 1e4
+    cpu_ok = need <= 25
+    verdict = (
+        f"Verdict for 10,000 http checks/s: the run reached {rate or 0:.0f} checks/s; "
+        f"the engine costs {per:.0f} us of CPU per check, "
+        f"{need:.0f} % of one core at that rate (target 25 %: {'met' if cpu_ok else 'not met'}); "
+        f"peak RSS {rss:.1f} MiB (target 64 MiB: {'met' if rss <= 64 else 'not met'}). "
+        f"The bare exchanges alone, with no engine, cost {fu + fs:.0f} us each here, "
+        f"{floor:.0f} % of one core at 10,000/s"
+        + (", so on this host no checker that opens a TCP connection per check, as "
+           "ldirectord does, can meet the CPU target; the engine's own share is "
+           f"{max(per - fu - fs, 0):.0f} us per check." if floor > 25 else ".")
+    )
 section = f"""## checks
 
 `scripts/bench-checks.sh {secs}` ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, release build,
-{ncpu} CPUs shared with other work, kernel {kernel}). One process runs the
+{ncpu} CPUs, kernel {kernel}; the load averages below show what else ran). One process runs the
 check engine (`check::Engine`, one task per real, interval 1 s, jittered
 start, at most 512 checks in flight, one tokio worker thread); a second
 process, a one-thread epoll server, answers on loopback. CPU is the
@@ -72,6 +100,7 @@ Targets: at most 25 % of one core and 64 MiB for 10,000 http checks/s.
 {res}
 ```
 
+{verdict}
 """
 if re.search(r"^## checks\n", text, re.M):
     text = re.sub(r"^## checks\n.*?(?=^## |\Z)", section, text, flags=re.M | re.S)

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::schedule::{jitter, CheckState, Step, Verdict};
+use super::schedule::{first_delay, CheckState, Step, Verdict};
 use super::spec::{CheckSpec, CheckType, Target};
 use super::CheckResult;
 use crate::model::Health;
@@ -103,6 +103,8 @@ pub struct Engine {
     tx: mpsc::Sender<Event>,
     sem: Arc<Semaphore>,
     runner: Runner,
+    /// Origin of the start-time grid (see `schedule::START_SLOT`).
+    epoch: Instant,
 }
 
 impl Engine {
@@ -118,6 +120,7 @@ impl Engine {
             tx,
             sem: Arc::new(Semaphore::new(opts.max_concurrent.max(1))),
             runner,
+            epoch: Instant::now(),
         }
     }
 
@@ -178,6 +181,7 @@ impl Engine {
             self.tx.clone(),
             self.sem.clone(),
             self.runner.clone(),
+            self.epoch,
         ))
     }
 }
@@ -193,6 +197,7 @@ async fn check_task(
     tx: mpsc::Sender<Event>,
     sem: Arc<Semaphore>,
     runner: Runner,
+    epoch: Instant,
 ) {
     let CheckEntry {
         id,
@@ -228,7 +233,8 @@ async fn check_task(
     } else {
         CheckState::new(spec.checktype)
     };
-    let mut next = Instant::now() + jitter(id.as_str(), interval);
+    let now = Instant::now();
+    let mut next = now + first_delay(id.as_str(), interval, now.duration_since(epoch));
     loop {
         tokio::time::sleep_until(next).await;
         let step = state.next_step(&spec);

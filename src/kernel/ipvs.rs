@@ -20,8 +20,8 @@ use crate::model::{
     VirtualService,
 };
 use crate::wire::ipvs::{
-    dest_from_genl, parse_replies_with, push_family_request, push_request, IpvsMessage, Reply,
-    FLAGS_CHANGE, FLAGS_CHANGE_QUIET, FLAGS_DUMP, IPVS_GENL_NAME,
+    decode_typed, dest_from_genl, parse_replies_with, push_family_request, push_request, DecodeFn,
+    IpvsMessage, Reply, FLAGS_CHANGE, FLAGS_CHANGE_QUIET, FLAGS_DUMP, IPVS_GENL_NAME,
 };
 
 /// Most request bytes per `sendmsg`: below the default `wmem_default`
@@ -182,14 +182,6 @@ fn request(op: &Op) -> IpvsMessage {
     }
 }
 
-use crate::wire::ipvs::DecodeFn as Decoder;
-
-/// The typed decoder: every reply as an `IpvsMessage`.
-fn typed(payload: &[u8], ty: u16) -> Result<IpvsMessage, netlink_packet_core::DecodeError> {
-    use netlink_packet_core::ParseableParametrized;
-    Ok(netlink_packet_generic::GenlMessage::<IpvsMessage>::parse_with_param(payload, ty)?.payload)
-}
-
 impl Inner {
     fn next_seq(&mut self) -> u32 {
         let s = self.seq;
@@ -215,7 +207,7 @@ impl Inner {
     /// One `recvmmsg`: blocks for the first message, then takes whatever
     /// else is queued, up to `RECV_SLOTS`. Returns the replies in order.
     fn recv_batch(&mut self, op: OpKind) -> Result<Vec<Reply>, Error> {
-        self.recv_batch_with(op, RECV_SLOTS, &mut typed)
+        self.recv_batch_with(op, RECV_SLOTS, &mut decode_typed)
     }
 
     /// `recv_batch` into at most `want` slots, with IPVS data messages
@@ -224,7 +216,7 @@ impl Inner {
         &mut self,
         op: OpKind,
         want: usize,
-        dec: &mut Decoder<'_, M>,
+        dec: &mut DecodeFn<'_, M>,
     ) -> Result<Vec<Reply<M>>, Error> {
         if self.slots.is_empty() {
             // One zeroed allocation: pages are faulted in only when used.
@@ -318,7 +310,7 @@ impl Inner {
         msg: IpvsMessage,
         dump: bool,
     ) -> Result<Vec<IpvsMessage>, Error> {
-        self.query_with(op, msg, dump, &mut typed)
+        self.query_with(op, msg, dump, &mut decode_typed)
     }
 
     /// `query` with the data replies decoded by `dec`.
@@ -327,7 +319,7 @@ impl Inner {
         op: OpKind,
         msg: IpvsMessage,
         dump: bool,
-        dec: &mut Decoder<'_, M>,
+        dec: &mut DecodeFn<'_, M>,
     ) -> Result<Vec<M>, Error> {
         let seq = self.next_seq();
         let mut buf = Vec::new();
@@ -474,9 +466,7 @@ impl NetlinkIpvs {
     fn dests_of(&self, services: &[VirtualService]) -> Result<Vec<Vec<RealServer>>, Error> {
         services.iter().map(|s| self.dests(&s.key)).collect()
     }
-}
 
-impl NetlinkIpvs {
     /// The reals of every service, by GET_DEST dumps. The kernel runs one
     /// dump at a time per socket and this needs one dump per service, so
     /// with one socket 1,000 services are 1,000 strictly serial round

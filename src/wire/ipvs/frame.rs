@@ -136,9 +136,13 @@ fn code(payload: &[u8]) -> i32 {
 /// Walk every message in `buf`; `ipvs_family` tells IPVS data apart from
 /// nlctrl replies. A malformed message ends the walk with an error.
 pub fn parse_replies(buf: &[u8], ipvs_family: u16) -> Result<Vec<Reply>, DecodeError> {
-    parse_replies_with(buf, ipvs_family, &mut |payload, ty| {
-        Ok(GenlMessage::<IpvsMessage>::parse_with_param(payload, ty)?.payload)
-    })
+    parse_replies_with(buf, ipvs_family, &mut decode_typed)
+}
+
+/// The typed decoder of one IPVS data message (a [`DecodeFn`]): its generic
+/// netlink payload and message type as an `IpvsMessage`.
+pub fn decode_typed(payload: &[u8], ty: u16) -> Result<IpvsMessage, DecodeError> {
+    Ok(GenlMessage::<IpvsMessage>::parse_with_param(payload, ty)?.payload)
 }
 
 /// Decodes one IPVS data message: its generic netlink payload (genl header

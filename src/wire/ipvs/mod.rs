@@ -22,8 +22,8 @@ mod tests;
 pub use daemon::{daemon_attrs, daemon_from_attrs, daemon_stop_attrs, DaemonAttr};
 pub use dest::{dest_attrs, dest_from_attrs, dest_from_payload, dest_key_attrs, DestAttr};
 pub use frame::{
-    parse_replies, parse_replies_with, push_family_request, push_request, DecodeFn, Reply,
-    FLAGS_CHANGE, FLAGS_CHANGE_QUIET, FLAGS_DUMP,
+    decode_typed, parse_replies, parse_replies_with, push_family_request, push_request, DecodeFn,
+    Reply, FLAGS_CHANGE, FLAGS_CHANGE_QUIET, FLAGS_DUMP,
 };
 pub use service::{service_attrs, service_from_attrs, service_key_attrs, ServiceAttr};
 pub use stats::{StatsAttr, StatsNest};

@@ -37,6 +37,15 @@ pub struct Format {
     pub tun_info: bool,
 }
 
+impl Format {
+    /// The plain listing: of a real server it shows only the forwarding
+    /// method, weight and active and inactive connections (what
+    /// `Ipvs::listing` reads).
+    pub fn is_plain(&self) -> bool {
+        !(self.stats || self.rate || self.thresholds || self.persistent_conn || self.tun_info)
+    }
+}
+
 /// The `IP Virtual Server version ...` banner of a full listing.
 pub fn version_line(info: &VersionInfo) -> String {
     let v = info.version;

@@ -283,10 +283,7 @@ impl<'a> Session<'a> {
     }
 
     fn list_all(&mut self, fmt: &Format, res: &dyn Resolver) -> Flow<()> {
-        // The plain listing shows of a real only what `Ipvs::listing` reads.
-        let plain =
-            !(fmt.stats || fmt.rate || fmt.thresholds || fmt.persistent_conn || fmt.tun_info);
-        let read = if plain {
+        let read = if fmt.is_plain() {
             self.ipvs.listing()
         } else {
             self.ipvs.table()

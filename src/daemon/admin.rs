@@ -215,9 +215,21 @@ pub fn pid_path(args: &Args) -> PathBuf {
 /// this module stays testable); returns the exit code.
 pub type Foreground<'a> = &'a dyn Fn(&Args, &Path) -> i32;
 
-/// Locates the config (ldirectord's search) and, when the flag is set,
-/// checks that it parses: `Err((exit code, message))`.
-pub type Check<'a> = &'a dyn Fn(Option<&Path>, bool) -> Result<Located, (i32, String)>;
+/// Locates the config (ldirectord's search) and reads what the verb
+/// [`Need`]s of it: `Err((exit code, message))`.
+pub type Check<'a> = &'a dyn Fn(Option<&Path>, Need) -> Result<Located, (i32, String)>;
+
+/// What a verb needs of its config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Only where it is (stop, reload, standby, takeover).
+    Path,
+    /// Its `execute=` instances, if it can be read; a broken file is no
+    /// error (status).
+    Instances,
+    /// A valid file (start, restart, run): an invalid one is an error.
+    Valid,
+}
 
 /// A located (and possibly validated) config file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -251,11 +263,12 @@ pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
         }
         _ => {}
     }
-    let validate = matches!(
-        args.verb,
-        Verb::Start | Verb::Restart | Verb::TryRestart | Verb::Run
-    );
-    let located = match check(args.file.as_deref(), validate) {
+    let need = match args.verb {
+        Verb::Start | Verb::Restart | Verb::TryRestart | Verb::Run => Need::Valid,
+        Verb::Status => Need::Instances,
+        _ => Need::Path,
+    };
+    let located = match check(args.file.as_deref(), need) {
         Ok(p) => p,
         Err((code, msg)) => return fail(code, &msg),
     };
@@ -555,8 +568,8 @@ mod tests {
         a.pid_file = Some(pid.clone());
         let never: Foreground = &|_, _| panic!("must not run");
         // A broken config only matters to the verbs that use it.
-        let check: Check = &|_, validate| {
-            if validate {
+        let check: Check = &|_, need| {
+            if need == Need::Valid {
                 Err((2, "x.cf:1: bad".into()))
             } else {
                 Ok(Located {

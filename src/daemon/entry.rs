@@ -11,7 +11,7 @@ use crate::config::toml::LvsdToml;
 use crate::config::Error as ConfigError;
 use crate::kernel::NetlinkIpvs;
 
-use super::admin::{self, Args, Located};
+use super::admin::{self, Args, Located, Need};
 use super::checks::CheckAdapter;
 use super::engine::{CheckReport, CheckRunner, Loader, SharedIpvs};
 use super::load::load_plan;
@@ -38,19 +38,28 @@ pub fn main(argv: &[String]) -> i32 {
 
 /// Locate and validate the config: 1 when missing or unreadable (as
 /// ldirectord), 2 when invalid.
-fn check(file: Option<&Path>, validate: bool) -> Result<Located, (i32, String)> {
+fn check(file: Option<&Path>, need: Need) -> Result<Located, (i32, String)> {
     let path = find_config(file).map_err(|e| (1, e.to_string()))?;
-    let loaded = Config::load(&path);
-    if !validate {
-        // status, stop, reload: a broken file must not stop them; only
-        // status uses what it says (its execute= instances).
-        return Ok(Located {
-            execute: loaded.map(|c| c.global.execute).unwrap_or_default(),
-            path,
-            ..Default::default()
-        });
+    match need {
+        Need::Path => {
+            return Ok(Located {
+                path,
+                ..Default::default()
+            })
+        }
+        // A broken file must not stop `status`: it then lists no instances.
+        Need::Instances => {
+            return Ok(Located {
+                execute: Config::load(&path)
+                    .map(|c| c.global.execute)
+                    .unwrap_or_default(),
+                path,
+                ..Default::default()
+            })
+        }
+        Need::Valid => {}
     }
-    match loaded {
+    match Config::load(&path) {
         Ok(cfg) => Ok(Located {
             path,
             supervised: cfg.global.supervised,

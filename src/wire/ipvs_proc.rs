@@ -199,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn counters_and_negative_weights_read_as_the_kernel_prints_them() {
+    fn counters_read_as_the_kernel_prints_them() {
         let text =
             "h\nh\nh\nTCP  0A000001:0050 wlc \n  -> C0A80101:1F90      Route   65535  4294967 12\n";
         let got = parse_ip_vs(text).unwrap();

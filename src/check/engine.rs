@@ -209,7 +209,7 @@ async fn check_task(
     // A spec that cannot run, and checktype=off (ldirectord forces such
     // reals down once and never checks them), report down once and stop.
     let never_checked = match super::spec::validate(&spec) {
-        Err(reason) => Some(reason),
+        Err(reason) => Some(crate::model::text::sanitize(&reason)),
         Ok(()) if spec.checktype == CheckType::Off => Some(super::CheckError::Off.to_string()),
         Ok(()) => None,
     };
@@ -250,10 +250,12 @@ async fn check_task(
         let verdict = state.record(&spec, step, ok);
         // The answer's description moves into the event; an error is
         // formatted once, for the log and the event.
-        let reason = match result {
+        // Server-controlled text: one clean, bounded line before it is
+        // logged or leaves the check engine (mail, hooks, status page).
+        let reason = crate::model::text::sanitize(&match result {
             Ok(what) => what,
             Err(e) => e.to_string(),
-        };
+        });
         let (changed, up) = match verdict {
             Verdict::Changed(up) => (true, up),
             Verdict::SoftFailure(n, of) => {

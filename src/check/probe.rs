@@ -155,9 +155,10 @@ pub async fn probe_all(
             let t0 = tokio::time::Instant::now();
             let r = run_once(&spec, &target).await;
             let latency = t0.elapsed();
+            // printed on a terminal: no escape sequences or line breaks
             let (up, reason) = match r {
-                Ok(s) => (true, s),
-                Err(e) => (false, e.to_string()),
+                Ok(s) => (true, crate::model::text::sanitize(&s)),
+                Err(e) => (false, crate::model::text::sanitize(&e.to_string())),
             };
             (
                 i,

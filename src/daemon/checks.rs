@@ -36,7 +36,9 @@ impl CheckAdapter {
                 let report = CheckReport {
                     key,
                     ok: up,
-                    detail: ev.reason,
+                    // Where a real's text enters the daemon: every consumer
+                    // (log, mail, hooks, status page) gets one clean line.
+                    detail: crate::model::text::sanitize(&ev.reason),
                     latency: ev.latency,
                     verdict: ev.changed.then_some(up),
                 };

@@ -92,27 +92,42 @@ pub fn alerts_enabled(alerts: &Alerts, phase: Phase) -> bool {
 /// The mail ldirectord sends: subject = the log message (prefixed with the
 /// service name), body = host, message, daemon status, name and comment.
 pub fn alert_message(alerts: &Alerts, subject: &str, phase: Phase, host: &str) -> String {
+    // Defence in depth: the subject carries a real's check detail (already
+    // sanitized where it enters the daemon), but a header value must never
+    // hold a CR or LF whatever the caller passes, or `sendmail -t` would
+    // read an injected header (Bcc:) from it.
+    let subject = header_value(subject);
     let subj = match &alerts.servicename {
-        Some(n) => format!("[{n}] {subject}"),
-        None => subject.to_string(),
+        Some(n) => format!("[{}] {subject}", header_value(n)),
+        None => subject.clone(),
     };
     let mut m = String::new();
     if let Some(f) = &alerts.from {
-        m.push_str(&format!("From: {f}\n"));
+        m.push_str(&format!("From: {}\n", header_value(f)));
     }
-    m.push_str(&format!("To: {}\n", alerts.to.join(", ")));
+    m.push_str(&format!("To: {}\n", header_value(&alerts.to.join(", "))));
     m.push_str(&format!("Subject: {subj}\n\n"));
     m.push_str(&format!(
-        "lvsd host: {host}\nLog-Message: {subject}\nDaemon-Status: {}\n",
+        "lvsd host: {}\nLog-Message: {subject}\nDaemon-Status: {}\n",
+        header_value(host),
         phase.name()
     ));
     if let Some(n) = &alerts.servicename {
-        m.push_str(&format!("Service name: {n}\n"));
+        m.push_str(&format!("Service name: {}\n", header_value(n)));
     }
     if let Some(c) = &alerts.comment {
-        m.push_str(&format!("Comment: {c}\n"));
+        m.push_str(&format!("Comment: {}\n", header_value(c)));
     }
     m
+}
+
+/// Longest header value put in an alert mail (RFC 5322 allows 998 bytes
+/// per line; the header name and the service name come on top).
+const MAX_HEADER_VALUE: usize = 900;
+
+/// One line of clean text for a mail header or body line.
+fn header_value(s: &str) -> String {
+    crate::model::text::sanitize_to(s, MAX_HEADER_VALUE)
 }
 
 /// Send an alert: through the `smtp` server when the virtual names one
@@ -405,6 +420,52 @@ mod tests {
              lvsd host: d1\nLog-Message: Deleted real server: 10.1.0.1:80 (10.0.0.1:80)\n\
              Daemon-Status: running\nService name: web\nComment: front\n"
         );
+    }
+
+    /// A real's error text with CR LF cannot add a header to the mail
+    /// `sendmail -t` reads (defect: a `Bcc:` line was injected).
+    #[tokio::test]
+    async fn alert_mail_headers_cannot_be_injected() {
+        let alerts = Alerts {
+            to: vec!["ops@example.invalid".into()],
+            servicename: Some("web\r\nCc: x@y".into()),
+            ..Default::default()
+        };
+        let subject =
+            "Inaccessible real server: 10.1.0.1:5432 (query failed: no\r\nBcc: evil@x\n\nbody)";
+        let msg = alert_message(&alerts, subject, Phase::Running, "host\rX-A: b");
+        let (head, body) = msg.split_once("\n\n").unwrap();
+        let names: Vec<&str> = head.lines().map(|l| l.split_once(':').unwrap().0).collect();
+        assert_eq!(names, ["To", "Subject"], "{msg:?}");
+        assert!(!msg.contains('\r'), "{msg:?}");
+        assert!(
+            !msg.lines()
+                .any(|l| l.starts_with("Bcc") || l.starts_with("Cc")),
+            "{msg:?}"
+        );
+        assert!(!body.contains("\n\n"), "{msg:?}");
+        // Through a fake `sendmail -t`: what it reads has the same header.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mail.out");
+        let sm = dir.path().join("sendmail");
+        std::fs::write(&sm, format!("#!/bin/sh\ncat > {}\n", out.display())).unwrap();
+        std::fs::set_permissions(&sm, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        spawn_mail(msg, &alerts, &sm);
+        let mut got = String::new();
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            got = std::fs::read_to_string(&out).unwrap_or_default();
+            if got.contains("Daemon-Status") {
+                break;
+            }
+        }
+        let head = got.split("\n\n").next().unwrap();
+        assert!(
+            head.lines()
+                .all(|l| l.starts_with("To: ") || l.starts_with("Subject: ")),
+            "{got:?}"
+        );
+        assert!(head.contains("no\\r\\nBcc: evil@x"), "{got:?}");
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ mod health;
 mod service;
 mod stats;
 mod table;
+pub mod text;
 
 pub use check::{CheckSpec, CheckType, HttpMethod, Service};
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};

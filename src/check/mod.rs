@@ -11,11 +11,17 @@
 pub mod connect;
 pub mod engine;
 pub mod external;
+pub mod limit;
 pub mod negotiate;
 pub mod ping;
 pub mod probe;
 pub mod schedule;
 pub mod spec;
+
+#[cfg(test)]
+mod bounds_tests;
+#[cfg(test)]
+pub(crate) mod hostile;
 
 use std::io;
 use std::time::Duration;
@@ -45,6 +51,9 @@ pub enum CheckError {
     /// Protocol or I/O error during the conversation.
     #[error("{0}")]
     Protocol(String),
+    /// The server sent more than a check may read ([`limit::MAX_READ`]).
+    #[error("answer longer than {0} bytes (the check's read limit)")]
+    TooLong(u64),
     /// `checktype=off`: never checked, never activated.
     #[error("checktype off (never checked)")]
     Off,
@@ -56,6 +65,9 @@ pub enum CheckError {
 impl CheckError {
     /// Classify an I/O error from a connect or a conversation.
     pub fn from_io(e: io::Error) -> CheckError {
+        if let Some(n) = limit::is_too_long(&e) {
+            return CheckError::TooLong(n);
+        }
         match e.kind() {
             io::ErrorKind::ConnectionRefused => CheckError::Refused,
             io::ErrorKind::UnexpectedEof => CheckError::Closed(String::new()),
@@ -67,6 +79,9 @@ impl CheckError {
     /// Classify an error of a client library: a refused connection anywhere
     /// in its source chain becomes [`CheckError::Refused`].
     pub fn from_lib(prefix: &str, e: &(dyn std::error::Error + 'static)) -> CheckError {
+        if let Some(n) = limit::is_too_long(e) {
+            return CheckError::TooLong(n);
+        }
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(err) = cur {
             if let Some(io) = err.downcast_ref::<io::Error>() {

@@ -63,7 +63,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         }
     };
     let data_addr = SocketAddr::new(target.real, port);
-    let mut data = crate::check::connect::tcp(data_addr, spec.negotiatetimeout).await?;
+    let mut data = super::wrap(crate::check::connect::tcp(data_addr, spec.negotiatetimeout).await?);
     let file = spec.request.as_str();
     c.send(&format!("RETR {file}\r\n")).await?;
     let (code, line) = c.reply().await?;
@@ -75,7 +75,6 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     }
     let mut content = Vec::new();
     (&mut data)
-        .take(16 << 20)
         .read_to_end(&mut content)
         .await
         .map_err(CheckError::from_io)?;

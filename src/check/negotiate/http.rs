@@ -200,11 +200,11 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         // The whole check runs under the negotiate deadline: no second timer.
         let head_only = spec.httpmethod == HttpMethod::Head;
         let answer = if url.https && !proxy {
-            let tcp = crate::check::connect::tcp_untimed(addr, true).await?;
+            let tcp = super::wrap(crate::check::connect::tcp_untimed(addr, true).await?);
             let mut s = tls::connect(tcp, addr.ip()).await?;
             exchange(&mut s, request.as_bytes(), head_only).await?
         } else {
-            let mut tcp = crate::check::connect::tcp_untimed(addr, false).await?;
+            let mut tcp = super::wrap(crate::check::connect::tcp_untimed(addr, false).await?);
             exchange(&mut tcp, request.as_bytes(), head_only).await?
         };
         let Answer {
@@ -450,7 +450,11 @@ async fn read_body<S: AsyncRead + Unpin>(
                             }
                         }
                         body.extend_from_slice(&buf[start..start + size]);
-                        pos = start + size + 2;
+                        // Drop what was parsed: keeping it grew the buffer by
+                        // each chunk's size line and extensions (1-byte chunks
+                        // with 1 KiB extensions: 1 KiB kept per body byte).
+                        buf.drain(..start + size + 2);
+                        pos = 0;
                     }
                     Ok(httparse::Status::Partial) => {
                         if buf.len() - pos > 1024 {

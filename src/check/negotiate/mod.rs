@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
+use super::limit::{Budget, Limited};
 use super::spec::{CheckSpec, Service, Target};
 use super::{CheckError, CheckResult};
 
@@ -38,11 +39,41 @@ pub fn deadline(spec: &CheckSpec) -> Duration {
 
 /// Run a negotiate check.
 pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
+    check_counted(spec, target).await.0
+}
+
+tokio::task_local! {
+    /// The read budget of the check running in this task: every stream the
+    /// check opens counts against it (see [`wrap`]).
+    static BUDGET: Budget;
+}
+
+/// [`check`], also returning how many bytes the check read (for tests and
+/// benchmarks of the read bound).
+pub async fn check_counted(spec: &CheckSpec, target: &Target) -> (CheckResult, u64) {
     let limit = deadline(spec);
-    match tokio::time::timeout(limit, dispatch(spec, target)).await {
-        Ok(r) => r,
-        Err(_) => Err(CheckError::Timeout(limit)),
-    }
+    let budget = Budget::new();
+    // One deadline over connect, TLS and the whole exchange: dropping the
+    // future on timeout drops every socket of the check (nothing is spawned
+    // that could outlive it).
+    let r = BUDGET
+        .scope(budget.clone(), async {
+            match tokio::time::timeout(limit, dispatch(spec, target)).await {
+                Ok(r) => r,
+                Err(_) => Err(CheckError::Timeout(limit)),
+            }
+        })
+        .await;
+    (r, budget.used())
+}
+
+/// `stream` counted against the current check's read budget (a budget of
+/// its own outside a check).
+pub fn wrap<S>(stream: S) -> Limited<S> {
+    BUDGET
+        .try_with(|b| b.clone())
+        .unwrap_or_default()
+        .wrap(stream)
 }
 
 async fn dispatch(spec: &CheckSpec, target: &Target) -> CheckResult {
@@ -134,7 +165,7 @@ impl Lines {
         let addr = target.check_addr(spec);
         // The overall deadline bounds the connect too; this only avoids a
         // second timer per check.
-        let tcp = super::connect::tcp(addr, deadline(spec)).await?;
+        let tcp = wrap(super::connect::tcp(addr, deadline(spec)).await?);
         let io: Box<dyn Io> = if tls {
             Box::new(tls::connect(tcp, target.real).await?)
         } else {

@@ -13,28 +13,41 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let query = precheck(spec)?;
     let addr = target.check_addr(spec);
     let mut cfg = tokio_postgres::Config::new();
-    cfg.host(addr.ip().to_string())
-        .port(addr.port())
-        .user(&spec.login)
-        .password(&spec.passwd)
-        .connect_timeout(spec.negotiatetimeout);
+    cfg.user(&spec.login).password(&spec.passwd);
     if !spec.database.is_empty() {
         cfg.dbname(&spec.database);
     }
+    // Our own socket, counted against the check's read budget: the client
+    // library buffers a whole message before decoding it, so a server
+    // announcing a 2 GB message would otherwise grow the check to 2 GB.
+    let tcp = super::wrap(crate::check::connect::tcp_untimed(addr, true).await?);
     let (client, conn) = cfg
-        .connect(NoTls)
+        .connect_raw(tcp, NoTls)
         .await
         .map_err(|e| match e.as_db_error() {
             Some(db) => CheckError::Mismatch(format!("pgsql connect: {}", db.message())),
             None => CheckError::from_lib("pgsql connect", &e),
         })?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let res = client.simple_query(query).await;
+    // The connection is driven inside this future, not in a task of its
+    // own: when the check's deadline drops the future, the socket and the
+    // driver go with it (a spawned driver outlived every timed-out check,
+    // one open connection each).
+    let res = {
+        let query = client.simple_query(query);
+        tokio::pin!(conn, query);
+        tokio::select! {
+            r = &mut query => r,
+            c = &mut conn => match c {
+                Err(e) => return Err(CheckError::from_lib("pgsql connection", &e)),
+                Ok(()) => return Err(CheckError::Closed(" before the query answer".into())),
+            },
+        }
+    };
     drop(client);
-    driver.abort();
     let msgs = res.map_err(|e| {
+        if let Some(n) = crate::check::limit::is_too_long(&e) {
+            return CheckError::TooLong(n);
+        }
         let detail = e
             .as_db_error()
             .map(|d| d.message().to_string())

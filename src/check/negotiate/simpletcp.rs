@@ -42,7 +42,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         }
         return Err(CheckError::Mismatch("no reply matches receive".into()));
     }
-    let mut s = crate::check::connect::tcp(addr, spec.negotiatetimeout).await?;
+    let mut s = super::wrap(crate::check::connect::tcp(addr, spec.negotiatetimeout).await?);
     s.write_all(data.as_bytes())
         .await
         .map_err(CheckError::from_io)?;
@@ -64,9 +64,6 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         let text = String::from_utf8_lossy(&line);
         if receive_matches(&spec.receive, &text)? {
             return Ok(format!("received {}", super::show(&text)));
-        }
-        if got > 16 << 20 {
-            break;
         }
     }
     if got == 0 {

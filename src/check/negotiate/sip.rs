@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UdpSocket;
 
 use super::show;
@@ -64,16 +64,22 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
         return judge(first);
     }
-    let mut s = crate::check::connect::tcp(addr, spec.negotiatetimeout).await?;
-    let local = s.local_addr().map_err(CheckError::from_io)?;
+    let mut s = super::wrap(crate::check::connect::tcp(addr, spec.negotiatetimeout).await?);
+    let local = s.get_ref().local_addr().map_err(CheckError::from_io)?;
     s.write_all(request(&spec.login, local).as_bytes())
         .await
         .map_err(CheckError::from_io)?;
     let mut r = BufReader::new(s);
-    let mut line = String::new();
-    let n = r.read_line(&mut line).await.map_err(CheckError::from_io)?;
+    // Only the status line matters: at most 64 KiB of it.
+    let mut line = Vec::new();
+    let n = (&mut r)
+        .take(64 * 1024)
+        .read_until(b'\n', &mut line)
+        .await
+        .map_err(CheckError::from_io)?;
     if n == 0 {
         return Err(CheckError::Closed(" before a SIP response".into()));
     }
+    let line = String::from_utf8_lossy(&line);
     judge(line.trim_end_matches(['\r', '\n']))
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -89,17 +89,23 @@ pub fn client_config() -> Arc<ClientConfig> {
 }
 
 /// TLS handshake over `tcp`; SNI is the real's address (as LWP sends for an IP URL).
-pub async fn connect(tcp: TcpStream, real: IpAddr) -> Result<TlsStream<TcpStream>, CheckError> {
+pub async fn connect<S>(tcp: S, real: IpAddr) -> Result<TlsStream<S>, CheckError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     connect_named(tcp, ServerName::IpAddress(real.into())).await
 }
 
 /// TLS handshake with an explicit server name.
-pub async fn connect_named(
-    tcp: TcpStream,
-    name: ServerName<'static>,
-) -> Result<TlsStream<TcpStream>, CheckError> {
+pub async fn connect_named<S>(tcp: S, name: ServerName<'static>) -> Result<TlsStream<S>, CheckError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     TlsConnector::from(client_config())
         .connect(name, tcp)
         .await
-        .map_err(|e| CheckError::Protocol(format!("TLS handshake failed: {e}")))
+        .map_err(|e| match crate::check::limit::is_too_long(&e) {
+            Some(n) => CheckError::TooLong(n),
+            None => CheckError::Protocol(format!("TLS handshake failed: {e}")),
+        })
 }

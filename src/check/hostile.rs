@@ -1,0 +1,184 @@
+//! Hostile servers on 127.0.0.1 (ephemeral ports) for the tests of the
+//! check bounds: each counts the connections still open and the bytes it
+//! managed to send before the client closed.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What a hostile server saw.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// Connections accepted.
+    pub accepted: Arc<AtomicUsize>,
+    /// Connections the client has not closed yet.
+    pub open: Arc<AtomicUsize>,
+    /// Bytes written to clients before they closed.
+    pub sent: Arc<AtomicU64>,
+}
+
+impl Seen {
+    /// Connections still open.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+    /// Connections accepted.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+    /// Bytes sent.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+    /// Wait (at most `limit`) until every connection is closed.
+    pub async fn all_closed(&self, limit: Duration) -> bool {
+        let t0 = tokio::time::Instant::now();
+        while self.open() > 0 {
+            if t0.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+}
+
+/// How the fake PostgreSQL server answers the query.
+#[derive(Debug, Clone, Copy)]
+pub enum Pg {
+    /// Never answers (holds the connection).
+    Silent,
+    /// Announces a 2 GB RowDescription and streams zeros.
+    Huge,
+    /// An ErrorResponse whose message carries CR LF and a mail header.
+    Error,
+}
+
+/// Serve `conv` on every connection; returns the port and the counters.
+pub async fn serve<F, Fut>(conv: F) -> (u16, Seen)
+where
+    F: Fn(TcpStream, Seen) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = Seen::default();
+    let s2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            s2.accepted.fetch_add(1, Ordering::SeqCst);
+            s2.open.fetch_add(1, Ordering::SeqCst);
+            let s3 = s2.clone();
+            let f = conv(sock, s3.clone());
+            tokio::spawn(async move {
+                f.await;
+                s3.open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Write `data` counting it; false once the client is gone.
+pub async fn send(sock: &mut TcpStream, seen: &Seen, data: &[u8]) -> bool {
+    match sock.write_all(data).await {
+        Ok(()) => {
+            seen.sent.fetch_add(data.len() as u64, Ordering::SeqCst);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Read until the client closes.
+pub async fn drain(sock: &mut TcpStream) {
+    let mut b = [0u8; 4096];
+    while matches!(sock.read(&mut b).await, Ok(n) if n > 0) {}
+}
+
+/// Send `piece` (from `make`) forever, until the client closes.
+pub async fn endless(sock: &mut TcpStream, seen: &Seen, head: &[u8], piece: &[u8]) {
+    // the request first, so that the client is waiting for the answer
+    let mut b = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(200), sock.read(&mut b)).await;
+    if !send(sock, seen, head).await {
+        return;
+    }
+    while send(sock, seen, piece).await {}
+}
+
+async fn pg_message(sock: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let t = sock.read_u8().await.ok()?;
+    let len = sock.read_u32().await.ok()?;
+    let mut body = vec![0u8; (len as usize).checked_sub(4)?.min(1 << 20)];
+    sock.read_exact(&mut body).await.ok()?;
+    Some((t, body))
+}
+
+/// A PostgreSQL server that accepts any login, then answers the query as
+/// `mode` says.
+pub async fn pgsql(mode: Pg) -> (u16, Seen) {
+    serve(move |mut sock, seen| async move {
+        // StartupMessage (or SSLRequest first): length, then the rest.
+        loop {
+            let Ok(len) = sock.read_u32().await else {
+                return;
+            };
+            let mut body = vec![0u8; (len as usize).saturating_sub(4).min(1 << 16)];
+            if sock.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            if body.get(..4) == Some(&80877103u32.to_be_bytes()) {
+                if !send(&mut sock, &seen, b"N").await {
+                    return;
+                }
+                continue;
+            }
+            break;
+        }
+        // AuthenticationOk, ReadyForQuery(idle)
+        let hello = [b'R', 0, 0, 0, 8, 0, 0, 0, 0, b'Z', 0, 0, 0, 5, b'I'];
+        if !send(&mut sock, &seen, &hello).await {
+            return;
+        }
+        let Some((b'Q', _)) = pg_message(&mut sock).await else {
+            return;
+        };
+        match mode {
+            Pg::Silent => drain(&mut sock).await,
+            Pg::Huge => {
+                let mut head = vec![b'T'];
+                head.extend_from_slice(&0x7fff_fff0u32.to_be_bytes());
+                if send(&mut sock, &seen, &head).await {
+                    let zeros = vec![0u8; 64 << 10];
+                    while send(&mut sock, &seen, &zeros).await {}
+                }
+            }
+            Pg::Error => {
+                let mut f = Vec::new();
+                for (k, v) in [
+                    (b'S', "ERROR"),
+                    (b'V', "ERROR"),
+                    (b'C', "XX000"),
+                    (b'M', "no\r\nBcc: evil@x\r\n\r\nforged body"),
+                ] {
+                    f.push(k);
+                    f.extend_from_slice(v.as_bytes());
+                    f.push(0);
+                }
+                f.push(0);
+                let mut m = vec![b'E'];
+                m.extend_from_slice(&(f.len() as u32 + 4).to_be_bytes());
+                m.extend_from_slice(&f);
+                m.extend_from_slice(&[b'Z', 0, 0, 0, 5, b'I']);
+                if send(&mut sock, &seen, &m).await {
+                    drain(&mut sock).await;
+                }
+            }
+        }
+    })
+    .await
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use crate::check::process::{self, Leftovers, Outcome};
 use crate::model::{Protocol, ServiceKey};
 
 use super::plan::{Alerts, Phase};
@@ -67,15 +68,21 @@ pub fn spawn_callback(cmd: &str, config: &Path) {
 fn spawn_shell(line: String) {
     tokio::spawn(async move {
         let mut c = Command::new("/bin/sh");
-        c.arg("-c")
-            .arg(&line)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        match tokio::time::timeout(HOOK_TIMEOUT, c.status()).await {
-            Ok(Ok(st)) if st.success() => tracing::info!(command = %line, "ran command"),
-            Ok(Ok(st)) => tracing::warn!(command = %line, status = %st, "command failed"),
-            Ok(Err(e)) => tracing::warn!(command = %line, error = %e, "running command failed"),
-            Err(_) => tracing::warn!(command = %line, "command timed out and was killed"),
+        c.arg("-c").arg(&line).stdin(Stdio::null());
+        // Own process group, killed whole on timeout (and if the daemon
+        // drops the task at shutdown); what it leaves after a normal exit
+        // is kept (a fallbackcommand may start a service on purpose).
+        match process::run(c, HOOK_TIMEOUT, None, Leftovers::Keep).await {
+            Ok(Outcome::Exited(st)) if st.success() => {
+                tracing::info!(command = %line, "ran command")
+            }
+            Ok(Outcome::Exited(st)) => {
+                tracing::warn!(command = %line, status = %st, "command failed")
+            }
+            Err(e) => tracing::warn!(command = %line, error = %e, "running command failed"),
+            Ok(Outcome::TimedOut) => {
+                tracing::warn!(command = %line, "command timed out and was killed")
+            }
         }
     });
 }
@@ -256,29 +263,15 @@ pub async fn send_smtp(
 /// Hand a mail to the local MTA (`sendmail -t`).
 fn spawn_sendmail(message: String, sendmail: std::path::PathBuf) {
     tokio::spawn(async move {
-        let child = Command::new(&sendmail)
-            .arg("-t")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
+        let mut c = Command::new(&sendmail);
+        c.arg("-t").stdin(Stdio::piped()).stdout(Stdio::null());
+        match process::run(c, HOOK_TIMEOUT, Some(message.as_bytes()), Leftovers::Keep).await {
+            Ok(Outcome::Exited(st)) if st.success() => {}
+            Ok(Outcome::Exited(st)) => tracing::warn!(status = %st, "sendmail failed"),
             Err(e) => {
-                tracing::warn!(error = %e, mta = %sendmail.display(), "cannot send alert mail");
-                return;
+                tracing::warn!(error = %e, mta = %sendmail.display(), "cannot send alert mail")
             }
-        };
-        if let Some(mut stdin) = child.stdin.take() {
-            if let Err(e) = stdin.write_all(message.as_bytes()).await {
-                tracing::warn!(error = %e, "writing alert mail failed");
-            }
-        }
-        match tokio::time::timeout(HOOK_TIMEOUT, child.wait()).await {
-            Ok(Ok(st)) if st.success() => {}
-            Ok(Ok(st)) => tracing::warn!(status = %st, "sendmail failed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "sendmail failed"),
-            Err(_) => tracing::warn!("sendmail timed out"),
+            Ok(Outcome::TimedOut) => tracing::warn!("sendmail timed out"),
         }
     });
 }

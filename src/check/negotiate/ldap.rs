@@ -24,9 +24,11 @@ pub async fn check(spec: &CheckSpec, target: &Target, ldaps: bool) -> CheckResul
     let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &url)
         .await
         .map_err(|e| lib("connection failed", e))?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.drive().await;
-    });
+    // Driven inside this future, not in a spawned task: when the check's
+    // deadline drops the future the connection goes with it. The ldap3
+    // reader takes no custom stream (only a std socket), so its reads are
+    // bounded by the deadline rather than by the read budget.
+    let drive = conn.drive();
     let result = async {
         let (dn, pw) = if !spec.login.is_empty() && !spec.passwd.is_empty() {
             (spec.login.as_str(), spec.passwd.as_str())
@@ -64,9 +66,13 @@ pub async fn check(spec: &CheckSpec, target: &Target, ldaps: bool) -> CheckResul
                 spec.receive
             )))
         }
+    };
+    tokio::pin!(drive, result);
+    tokio::select! {
+        r = &mut result => r,
+        d = &mut drive => match d {
+            Err(e) => Err(lib("connection failed", e)),
+            Ok(()) => Err(CheckError::Closed(" before the LDAP answer".into())),
+        },
     }
-    .await;
-    let _ = ldap.unbind().await;
-    driver.abort();
-    result
 }

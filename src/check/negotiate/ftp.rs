@@ -74,8 +74,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         )));
     }
     let mut content = Vec::new();
-    (&mut data)
-        .read_to_end(&mut content)
+    data.read_to_end(&mut content)
         .await
         .map_err(CheckError::from_io)?;
     let (code, line) = c.reply().await?;

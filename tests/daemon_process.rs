@@ -271,3 +271,127 @@ fn status_lists_execute_instances() {
         "execute= instance {child_pid} still running"
     );
 }
+
+/// The session id of `pid` (field 6 of /proc/PID/stat), None once gone.
+fn session_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count after its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(3)?.parse().ok()
+}
+
+/// Defect 2 of issue 13: `execute=` instances started by a daemonised
+/// `lvsd FILE start` inherited its "I am the re-executed child" marker,
+/// ran in the foreground under the daemon and were SIGKILLed 600 s later
+/// (the second instance never started before that). Each must daemonise
+/// as its own `lvsd start` would: a session of its own, a pid file beside
+/// the control socket, and `lvsd FILE stop` stops them all.
+#[test]
+fn execute_instances_of_a_started_daemon_daemonise_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let tag = std::process::id();
+    let mut others = Vec::new();
+    for (i, net) in [(1, 31), (2, 32)] {
+        let cf = dir.path().join(format!("lvsd-exec{tag}-{i}.cf"));
+        std::fs::write(
+            &cf,
+            format!(
+                "logfile=\"{}\"\nvirtual=10.0.{net}.9:80\n\treal=10.{net}.0.1:80 masq 1\n\tchecktype=on\n",
+                dir.path().join(format!("other{i}.log")).display()
+            ),
+        )
+        .unwrap();
+        others.push(cf);
+    }
+    let cf = dir.path().join("l.cf");
+    let head: String = others
+        .iter()
+        .map(|o| format!("execute={}\n", o.display()))
+        .collect();
+    std::fs::write(&cf, config(&head, 1)).unwrap();
+    let run = |verb: &str| {
+        Command::new(LVSD)
+            .env("LVSD_TEST_FAKE_KERNEL", "1")
+            .arg("--socket")
+            .arg(dir.path().join("s.sock"))
+            .arg("--pid-file")
+            .arg(dir.path().join("l.pid"))
+            .arg("--log-file")
+            .arg(dir.path().join("log"))
+            .arg("--metrics")
+            .arg("off")
+            .arg("--toml")
+            .arg("/dev/null")
+            .arg(&cf)
+            .arg(verb)
+            .output()
+            .unwrap()
+    };
+    // Whatever happens below, nothing this test started survives it.
+    struct Reaper(Vec<i32>);
+    impl Drop for Reaper {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+    let t0 = Instant::now();
+    let st = run("start");
+    assert!(st.status.success(), "{st:?}");
+    assert!(t0.elapsed() < Duration::from_secs(60), "start took too long");
+    let main_pid: i32 = std::fs::read_to_string(dir.path().join("l.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut reaper = Reaper(vec![main_pid]);
+    let log = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+    // Both instances come up (the second only starts once the first
+    // instance's `start` returned), each with its own pid file.
+    let mut pids = Vec::new();
+    for o in &others {
+        let name = o.file_name().unwrap().to_string_lossy().into_owned();
+        let pf = dir.path().join(format!("lvsd.{name}.pid"));
+        let t0 = Instant::now();
+        let mut pid = None;
+        while t0.elapsed() < Duration::from_secs(30) && pid.is_none() {
+            pid = std::fs::read_to_string(&pf)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let pid = pid.unwrap_or_else(|| {
+            panic!("no pid file {} for {name}; log:\n{}", pf.display(), log())
+        });
+        reaper.0.push(pid);
+        // Daemonised: a session leader of its own, not a child in the
+        // daemon's session waiting to be killed.
+        assert_eq!(session_of(pid), Some(pid), "{name} not daemonised");
+        assert_ne!(session_of(pid), session_of(main_pid));
+        pids.push((pid, pf));
+    }
+    let s = run("status");
+    let out = String::from_utf8_lossy(&s.stdout).into_owned();
+    for net in [31, 32] {
+        assert!(
+            out.contains(&format!("-> 10.{net}.0.1:80 masq up weight 1/1")),
+            "{out}\nlog:\n{}",
+            log()
+        );
+    }
+    let st = run("stop");
+    assert!(st.status.success(), "{st:?}");
+    assert!(!dir.path().join("l.pid").exists());
+    for (pid, pf) in &pids {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) && session_of(*pid).is_some() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(session_of(*pid).is_none(), "instance {pid} still running");
+        assert!(!pf.exists(), "{} left behind", pf.display());
+    }
+}

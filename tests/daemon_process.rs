@@ -395,3 +395,145 @@ fn execute_instances_of_a_started_daemon_daemonise_themselves() {
         assert!(!pf.exists(), "{} left behind", pf.display());
     }
 }
+
+/// Open descriptors of `pid`.
+fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// One HTTP/1.1 GET with a 10 s budget; the whole answer.
+fn http_get(port: u16, path: &str, host: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the server closed `s` (EOF or reset) within `within`.
+fn closed_by_peer(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Defect 5 of issue 13: 200 idle connections to the status port used to
+/// hold 200 descriptors forever (and starved the checks of descriptors).
+/// Now the daemon keeps at most 64 connections, closes idle and slowloris
+/// clients after their timeouts, and still answers an ordinary client.
+/// Defect 12: a Host that is not a loopback name gets 421 and no data.
+#[test]
+fn status_port_stays_bounded_under_idle_and_slow_clients() {
+    use std::io::Write;
+    const PORT: u16 = 21211;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("l.cf"), config("", 1)).unwrap();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = Command::new(LVSD)
+        .env("LVSD_TEST_FAKE_KERNEL", "1")
+        // header 2 s, idle 3 s, lifetime 60 s
+        .env("LVSD_TEST_HTTP_TIMEOUTS_MS", "2000,3000,60000")
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .arg("--pid-file")
+        .arg(dir.path().join("l.pid"))
+        .arg("--metrics")
+        .arg(format!("127.0.0.1:{PORT}"))
+        .arg("--toml")
+        .arg("/dev/null")
+        .arg("run")
+        .arg(dir.path().join("l.cf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id() as i32;
+    let t0 = Instant::now();
+    let mut up = false;
+    while t0.elapsed() < Duration::from_secs(30) && !up {
+        up = std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok();
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("lvsd exited: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let guard = Kill(child);
+    assert!(up, "status port never opened");
+    std::thread::sleep(Duration::from_millis(300));
+    let base = fd_count(pid);
+
+    // 20 slowloris connections (first, so they hold slots) and 200 idle.
+    let mut slow: Vec<std::net::TcpStream> = (0..20)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", PORT)).ok())
+        .collect();
+    let mut idle: Vec<std::net::TcpStream> = (0..200)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", PORT)).ok())
+        .collect();
+    let mut peak = 0;
+    for i in 0..5 {
+        for s in &mut slow {
+            let _ = s.write_all(&b"GET /status.json HTTP/1.1\r\nX"[i..i + 1]);
+        }
+        peak = peak.max(fd_count(pid));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        peak <= base + 64 + 8,
+        "descriptors grew from {base} to {peak} with 220 idle clients"
+    );
+    // An ordinary client still gets its answer (once slots free up).
+    let t0 = Instant::now();
+    let mut body = String::new();
+    while t0.elapsed() < Duration::from_secs(20) {
+        body = http_get(PORT, "/status.json", "localhost");
+        if body.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("\"virtuals\""),
+        "{body}"
+    );
+    // DNS rebinding: a foreign Host gets 421 and none of the data.
+    let r = http_get(PORT, "/status.json", "rebind.example:21211");
+    assert!(r.starts_with("HTTP/1.1 421"), "{r}");
+    assert!(!r.contains("10.1.0.1"), "{r}");
+    // Every idle and slow client is closed by the server in time.
+    for s in idle.iter_mut().chain(slow.iter_mut()) {
+        assert!(
+            closed_by_peer(s, Duration::from_secs(10)),
+            "a client was kept open past the idle/header timeout"
+        );
+    }
+    drop(idle);
+    drop(slow);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(fd_count(pid) <= base + 2, "{} > {base}", fd_count(pid));
+    drop(guard);
+}

@@ -342,7 +342,10 @@ fn execute_instances_of_a_started_daemon_daemonise_themselves() {
     let t0 = Instant::now();
     let st = run("start");
     assert!(st.status.success(), "{st:?}");
-    assert!(t0.elapsed() < Duration::from_secs(60), "start took too long");
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "start took too long"
+    );
     let main_pid: i32 = std::fs::read_to_string(dir.path().join("l.pid"))
         .unwrap()
         .trim()
@@ -364,9 +367,8 @@ fn execute_instances_of_a_started_daemon_daemonise_themselves() {
                 .and_then(|t| t.trim().parse::<i32>().ok());
             std::thread::sleep(Duration::from_millis(100));
         }
-        let pid = pid.unwrap_or_else(|| {
-            panic!("no pid file {} for {name}; log:\n{}", pf.display(), log())
-        });
+        let pid = pid
+            .unwrap_or_else(|| panic!("no pid file {} for {name}; log:\n{}", pf.display(), log()));
         reaper.0.push(pid);
         // Daemonised: a session leader of its own, not a child in the
         // daemon's session waiting to be killed.
@@ -536,4 +538,59 @@ fn status_port_stays_bounded_under_idle_and_slow_clients() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(fd_count(pid) <= base + 2, "{} > {base}", fd_count(pid));
     drop(guard);
+}
+
+/// Run `cmd` with a deadline; its output, or a panic naming what hung
+/// (the child is killed first).
+fn output_within(mut cmd: Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{cmd:?} still running after {limit:?}");
+}
+
+/// Issue 13 defect 12: `--toml /dev/zero` read forever; a config that is
+/// a FIFO hung the reader. Both now fail at once, naming the file.
+#[test]
+fn toml_and_config_files_that_are_not_regular_fail_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("l.cf"), config("", 1)).unwrap();
+    let mut c = Command::new(LVSD);
+    c.env("LVSD_TEST_FAKE_KERNEL", "1")
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .arg("--pid-file")
+        .arg(dir.path().join("l.pid"))
+        .arg("--metrics")
+        .arg("off")
+        .arg("--toml")
+        .arg("/dev/zero")
+        .arg("run")
+        .arg(dir.path().join("l.cf"));
+    let out = output_within(c, Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        err.contains("/dev/zero") && err.contains("not a regular file"),
+        "{err}"
+    );
+    // ldirectord.cf as a FIFO: check-config answers instead of blocking.
+    let fifo = dir.path().join("fifo.cf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut c = Command::new(LVSD);
+    c.arg("check-config").arg(&fifo);
+    let out = output_within(c, Duration::from_secs(20));
+    assert!(!out.status.success(), "{out:?}");
 }

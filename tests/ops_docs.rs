@@ -444,7 +444,10 @@ fn unit_value(unit: &str, key: &str) -> Option<String> {
 fn shipped_unit_allows_the_ha_threads_realtime_priority() {
     let unit = read("systemd/lvsd.service");
     let docs = read("docs/ha-protocol.md") + &read("docs/lvsd.toml.md");
-    assert!(docs.contains("SCHED_RR"), "the HA docs no longer ask for SCHED_RR");
+    assert!(
+        docs.contains("SCHED_RR"),
+        "the HA docs no longer ask for SCHED_RR"
+    );
     let rr = unit_value(&unit, "RestrictRealtime").unwrap_or_else(|| "no".into());
     assert!(
         matches!(rr.as_str(), "no" | "false" | "0" | "off"),
@@ -465,7 +468,10 @@ fn shipped_unit_allows_the_ha_threads_realtime_priority() {
     // A User= other than root would need the ambient capability.
     if let Some(user) = unit_value(&unit, "User").filter(|u| u != "root") {
         let amb = unit_value(&unit, "AmbientCapabilities").unwrap_or_default();
-        assert!(amb.contains("CAP_SYS_NICE"), "User={user} without CAP_SYS_NICE");
+        assert!(
+            amb.contains("CAP_SYS_NICE"),
+            "User={user} without CAP_SYS_NICE"
+        );
     }
     // The unit's own comment and docs/daemon.md name the capability.
     assert!(read("docs/daemon.md").contains("CAP_SYS_NICE"));

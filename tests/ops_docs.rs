@@ -432,7 +432,7 @@ fn unit_value(unit: &str, key: &str) -> Option<String> {
         .filter_map(|l| l.split_once('='))
         .filter(|(k, _)| k.trim() == key)
         .map(|(_, v)| v.trim().to_string())
-        .last()
+        .next_back()
 }
 
 /// Defect 11 of issue 13: the HA docs say the HA thread runs at SCHED_RR

@@ -594,3 +594,38 @@ fn toml_and_config_files_that_are_not_regular_fail_promptly() {
     let out = output_within(c, Duration::from_secs(20));
     assert!(!out.status.success(), "{out:?}");
 }
+
+/// Issue 13 defect 12: `monitorfile=` naming a FIFO hung `check-config`
+/// (open for writing waits for a reader); a symlink was followed. Both
+/// are refused with file:line, at once.
+#[test]
+fn check_config_refuses_a_fifo_or_symlink_monitorfile_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("mon.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "").unwrap();
+    let link = dir.path().join("mon.link");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    for (target, why) in [(&fifo, "not a regular file"), (&link, "symbolic link")] {
+        let cf = dir.path().join("l.cf");
+        std::fs::write(
+            &cf,
+            format!(
+                "virtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq 1\n\tchecktype=on\n\tmonitorfile={}\n",
+                target.display()
+            ),
+        )
+        .unwrap();
+        let mut c = Command::new(LVSD);
+        c.arg("check-config").arg(&cf);
+        let out = output_within(c, Duration::from_secs(20));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains("l.cf:4") && text.contains(why), "{text}");
+    }
+}

@@ -495,4 +495,51 @@ mod tests {
         stx.send(true).unwrap();
         h.await.unwrap();
     }
+
+    /// A client that asks for a big page and never reads it is closed by
+    /// the idle (write) timeout; an oversized request head is refused.
+    #[tokio::test]
+    async fn non_reading_client_and_huge_headers_are_dropped() {
+        let l = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let render: Render = Arc::new(|_| Box::pin(async { "x".repeat(16 << 20) }));
+        let limits = Limits {
+            idle_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        };
+        let (stx, srx) = watch::channel(false);
+        let h = tokio::spawn(serve_with(l, render, srx, limits));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        // Let the server fill the socket buffers, then read: the stream
+        // must end (closed by the server) long before 16 MiB arrived.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 65536];
+        let t0 = Instant::now();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => got += n,
+                Err(_) => panic!("neither data nor close"),
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10));
+        }
+        assert!(got < 16 << 20, "whole response sent to a stalled client");
+
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(64 * 1024)
+        );
+        let _ = s.write_all(big.as_bytes()).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        let out = String::from_utf8_lossy(&out);
+        assert!(!out.contains("200 OK"), "{out}");
+        stx.send(true).unwrap();
+        h.await.unwrap();
+    }
 }

@@ -133,6 +133,12 @@ fn raise_nofile_limit() {
 
 /// Run the daemon in this process until it is told to stop.
 fn foreground(args: &Args, path: &Path) -> i32 {
+    // The marker `lvsd start` gives its re-executed child is for that one
+    // process: a command it runs (execute= instances, fallbackcommand,
+    // hooks) that calls `lvsd start` must daemonise normally. Removed
+    // here, before any thread exists (set_var/remove_var are not
+    // thread-safe).
+    std::env::remove_var(admin::CHILD_ENV);
     let _log_guard = init_logging(args.debug);
     raise_nofile_limit();
     let t0 = std::time::Instant::now();

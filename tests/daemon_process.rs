@@ -271,3 +271,361 @@ fn status_lists_execute_instances() {
         "execute= instance {child_pid} still running"
     );
 }
+
+/// The session id of `pid` (field 6 of /proc/PID/stat), None once gone.
+fn session_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count after its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(3)?.parse().ok()
+}
+
+/// Defect 2 of issue 13: `execute=` instances started by a daemonised
+/// `lvsd FILE start` inherited its "I am the re-executed child" marker,
+/// ran in the foreground under the daemon and were SIGKILLed 600 s later
+/// (the second instance never started before that). Each must daemonise
+/// as its own `lvsd start` would: a session of its own, a pid file beside
+/// the control socket, and `lvsd FILE stop` stops them all.
+#[test]
+fn execute_instances_of_a_started_daemon_daemonise_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let tag = std::process::id();
+    let mut others = Vec::new();
+    for (i, net) in [(1, 31), (2, 32)] {
+        let cf = dir.path().join(format!("lvsd-exec{tag}-{i}.cf"));
+        std::fs::write(
+            &cf,
+            format!(
+                "logfile=\"{}\"\nvirtual=10.0.{net}.9:80\n\treal=10.{net}.0.1:80 masq 1\n\tchecktype=on\n",
+                dir.path().join(format!("other{i}.log")).display()
+            ),
+        )
+        .unwrap();
+        others.push(cf);
+    }
+    let cf = dir.path().join("l.cf");
+    let head: String = others
+        .iter()
+        .map(|o| format!("execute={}\n", o.display()))
+        .collect();
+    std::fs::write(&cf, config(&head, 1)).unwrap();
+    let run = |verb: &str| {
+        Command::new(LVSD)
+            .env("LVSD_TEST_FAKE_KERNEL", "1")
+            .arg("--socket")
+            .arg(dir.path().join("s.sock"))
+            .arg("--pid-file")
+            .arg(dir.path().join("l.pid"))
+            .arg("--log-file")
+            .arg(dir.path().join("log"))
+            .arg("--metrics")
+            .arg("off")
+            .arg("--toml")
+            .arg("/dev/null")
+            .arg(&cf)
+            .arg(verb)
+            .output()
+            .unwrap()
+    };
+    // Whatever happens below, nothing this test started survives it.
+    struct Reaper(Vec<i32>);
+    impl Drop for Reaper {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+    let t0 = Instant::now();
+    let st = run("start");
+    assert!(st.status.success(), "{st:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "start took too long"
+    );
+    let main_pid: i32 = std::fs::read_to_string(dir.path().join("l.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut reaper = Reaper(vec![main_pid]);
+    let log = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+    // Both instances come up (the second only starts once the first
+    // instance's `start` returned), each with its own pid file.
+    let mut pids = Vec::new();
+    for o in &others {
+        let name = o.file_name().unwrap().to_string_lossy().into_owned();
+        let pf = dir.path().join(format!("lvsd.{name}.pid"));
+        let t0 = Instant::now();
+        let mut pid = None;
+        while t0.elapsed() < Duration::from_secs(30) && pid.is_none() {
+            pid = std::fs::read_to_string(&pf)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let pid = pid
+            .unwrap_or_else(|| panic!("no pid file {} for {name}; log:\n{}", pf.display(), log()));
+        reaper.0.push(pid);
+        // Daemonised: a session leader of its own, not a child in the
+        // daemon's session waiting to be killed.
+        assert_eq!(session_of(pid), Some(pid), "{name} not daemonised");
+        assert_ne!(session_of(pid), session_of(main_pid));
+        pids.push((pid, pf));
+    }
+    let s = run("status");
+    let out = String::from_utf8_lossy(&s.stdout).into_owned();
+    for net in [31, 32] {
+        assert!(
+            out.contains(&format!("-> 10.{net}.0.1:80 masq up weight 1/1")),
+            "{out}\nlog:\n{}",
+            log()
+        );
+    }
+    let st = run("stop");
+    assert!(st.status.success(), "{st:?}");
+    assert!(!dir.path().join("l.pid").exists());
+    for (pid, pf) in &pids {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) && session_of(*pid).is_some() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(session_of(*pid).is_none(), "instance {pid} still running");
+        assert!(!pf.exists(), "{} left behind", pf.display());
+    }
+}
+
+/// Open descriptors of `pid`.
+fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// One HTTP/1.1 GET with a 10 s budget; the whole answer.
+fn http_get(port: u16, path: &str, host: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the server closed `s` (EOF or reset) within `within`.
+fn closed_by_peer(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Defect 5 of issue 13: 200 idle connections to the status port used to
+/// hold 200 descriptors forever (and starved the checks of descriptors).
+/// Now the daemon keeps at most 64 connections, closes idle and slowloris
+/// clients after their timeouts, and still answers an ordinary client.
+/// Defect 12: a Host that is not a loopback name gets 421 and no data.
+#[test]
+fn status_port_stays_bounded_under_idle_and_slow_clients() {
+    use std::io::Write;
+    const PORT: u16 = 21211;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("l.cf"), config("", 1)).unwrap();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = Command::new(LVSD)
+        .env("LVSD_TEST_FAKE_KERNEL", "1")
+        // header 2 s, idle 3 s, lifetime 60 s
+        .env("LVSD_TEST_HTTP_TIMEOUTS_MS", "2000,3000,60000")
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .arg("--pid-file")
+        .arg(dir.path().join("l.pid"))
+        .arg("--metrics")
+        .arg(format!("127.0.0.1:{PORT}"))
+        .arg("--toml")
+        .arg("/dev/null")
+        .arg("run")
+        .arg(dir.path().join("l.cf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id() as i32;
+    let t0 = Instant::now();
+    let mut up = false;
+    while t0.elapsed() < Duration::from_secs(30) && !up {
+        up = std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok();
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("lvsd exited: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let guard = Kill(child);
+    assert!(up, "status port never opened");
+    std::thread::sleep(Duration::from_millis(300));
+    let base = fd_count(pid);
+
+    // 20 slowloris connections (first, so they hold slots) and 200 idle.
+    let mut slow: Vec<std::net::TcpStream> = (0..20)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", PORT)).ok())
+        .collect();
+    let mut idle: Vec<std::net::TcpStream> = (0..200)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", PORT)).ok())
+        .collect();
+    let mut peak = 0;
+    for i in 0..5 {
+        for s in &mut slow {
+            let _ = s.write_all(&b"GET /status.json HTTP/1.1\r\nX"[i..i + 1]);
+        }
+        peak = peak.max(fd_count(pid));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        peak <= base + 64 + 8,
+        "descriptors grew from {base} to {peak} with 220 idle clients"
+    );
+    // An ordinary client still gets its answer (once slots free up).
+    let t0 = Instant::now();
+    let mut body = String::new();
+    while t0.elapsed() < Duration::from_secs(20) {
+        body = http_get(PORT, "/status.json", "localhost");
+        if body.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("\"virtuals\""),
+        "{body}"
+    );
+    // DNS rebinding: a foreign Host gets 421 and none of the data.
+    let r = http_get(PORT, "/status.json", "rebind.example:21211");
+    assert!(r.starts_with("HTTP/1.1 421"), "{r}");
+    assert!(!r.contains("10.1.0.1"), "{r}");
+    // Every idle and slow client is closed by the server in time.
+    for s in idle.iter_mut().chain(slow.iter_mut()) {
+        assert!(
+            closed_by_peer(s, Duration::from_secs(10)),
+            "a client was kept open past the idle/header timeout"
+        );
+    }
+    drop(idle);
+    drop(slow);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(fd_count(pid) <= base + 2, "{} > {base}", fd_count(pid));
+    drop(guard);
+}
+
+/// Run `cmd` with a deadline; its output, or a panic naming what hung
+/// (the child is killed first).
+fn output_within(mut cmd: Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{cmd:?} still running after {limit:?}");
+}
+
+/// Issue 13 defect 12: `--toml /dev/zero` read forever; a config that is
+/// a FIFO hung the reader. Both now fail at once, naming the file.
+#[test]
+fn toml_and_config_files_that_are_not_regular_fail_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("l.cf"), config("", 1)).unwrap();
+    let mut c = Command::new(LVSD);
+    c.env("LVSD_TEST_FAKE_KERNEL", "1")
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .arg("--pid-file")
+        .arg(dir.path().join("l.pid"))
+        .arg("--metrics")
+        .arg("off")
+        .arg("--toml")
+        .arg("/dev/zero")
+        .arg("run")
+        .arg(dir.path().join("l.cf"));
+    let out = output_within(c, Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        err.contains("/dev/zero") && err.contains("not a regular file"),
+        "{err}"
+    );
+    // ldirectord.cf as a FIFO: check-config answers instead of blocking.
+    let fifo = dir.path().join("fifo.cf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut c = Command::new(LVSD);
+    c.arg("check-config").arg(&fifo);
+    let out = output_within(c, Duration::from_secs(20));
+    assert!(!out.status.success(), "{out:?}");
+}
+
+/// Issue 13 defect 12: `monitorfile=` naming a FIFO hung `check-config`
+/// (open for writing waits for a reader); a symlink was followed. Both
+/// are refused with file:line, at once.
+#[test]
+fn check_config_refuses_a_fifo_or_symlink_monitorfile_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("mon.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "").unwrap();
+    let link = dir.path().join("mon.link");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    for (target, why) in [(&fifo, "not a regular file"), (&link, "symbolic link")] {
+        let cf = dir.path().join("l.cf");
+        std::fs::write(
+            &cf,
+            format!(
+                "virtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq 1\n\tchecktype=on\n\tmonitorfile={}\n",
+                target.display()
+            ),
+        )
+        .unwrap();
+        let mut c = Command::new(LVSD);
+        c.arg("check-config").arg(&cf);
+        let out = output_within(c, Duration::from_secs(20));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains("l.cf:4") && text.contains(why), "{text}");
+    }
+}

@@ -422,3 +422,57 @@ fn man_renders_every_page_without_warnings() {
         );
     }
 }
+
+/// The value of `Key=` in a systemd unit (last assignment wins, as in
+/// systemd); None when the key is absent.
+fn unit_value(unit: &str, key: &str) -> Option<String> {
+    unit.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim().to_string())
+        .next_back()
+}
+
+/// Defect 11 of issue 13: the HA docs say the HA thread runs at SCHED_RR
+/// (`rt_priority`, default 20); the shipped unit must let it: real-time
+/// scheduling not restricted, and CAP_SYS_NICE kept in the bounding set
+/// (the service runs as root, so the bounding set is what limits it; any
+/// ambient set must carry it too).
+#[test]
+fn shipped_unit_allows_the_ha_threads_realtime_priority() {
+    let unit = read("systemd/lvsd.service");
+    let docs = read("docs/ha-protocol.md") + &read("docs/lvsd.toml.md");
+    assert!(
+        docs.contains("SCHED_RR"),
+        "the HA docs no longer ask for SCHED_RR"
+    );
+    let rr = unit_value(&unit, "RestrictRealtime").unwrap_or_else(|| "no".into());
+    assert!(
+        matches!(rr.as_str(), "no" | "false" | "0" | "off"),
+        "RestrictRealtime={rr} forbids the HA thread's SCHED_RR"
+    );
+    if let Some(bound) = unit_value(&unit, "CapabilityBoundingSet") {
+        assert!(
+            !bound.starts_with('~') && bound.split_whitespace().any(|c| c == "CAP_SYS_NICE"),
+            "CapabilityBoundingSet={bound} drops CAP_SYS_NICE"
+        );
+    }
+    if let Some(amb) = unit_value(&unit, "AmbientCapabilities").filter(|a| !a.is_empty()) {
+        assert!(
+            amb.split_whitespace().any(|c| c == "CAP_SYS_NICE"),
+            "AmbientCapabilities={amb} lacks CAP_SYS_NICE"
+        );
+    }
+    // A User= other than root would need the ambient capability.
+    if let Some(user) = unit_value(&unit, "User").filter(|u| u != "root") {
+        let amb = unit_value(&unit, "AmbientCapabilities").unwrap_or_default();
+        assert!(
+            amb.contains("CAP_SYS_NICE"),
+            "User={user} without CAP_SYS_NICE"
+        );
+    }
+    // The unit's own comment and docs/daemon.md name the capability.
+    assert!(read("docs/daemon.md").contains("CAP_SYS_NICE"));
+}

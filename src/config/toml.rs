@@ -84,13 +84,13 @@ struct RawNode {
 #[serde(deny_unknown_fields)]
 struct RawHa {
     key_file: PathBuf,
-    port: Option<u16>,
+    port: Option<Spanned<u16>>,
     keepalive_ms: Option<Spanned<u64>>,
     warntime_ms: Option<Spanned<u64>>,
     deadtime_ms: Option<Spanned<u64>>,
     initdead_ms: Option<Spanned<u64>>,
     auto_failback: Option<bool>,
-    failback_delay_ms: Option<u64>,
+    failback_delay_ms: Option<Spanned<u64>>,
     #[serde(default)]
     link: Vec<Spanned<RawLink>>,
     #[serde(default)]
@@ -107,9 +107,9 @@ struct RawHa {
 #[serde(deny_unknown_fields)]
 struct RawLink {
     name: Option<String>,
-    interface: Option<String>,
+    interface: Option<Spanned<String>>,
     bind: Option<Spanned<String>>,
-    port: Option<u16>,
+    port: Option<Spanned<u16>>,
     #[serde(default)]
     peers: Vec<Spanned<String>>,
     multicast: Option<Spanned<String>>,
@@ -127,8 +127,8 @@ struct RawVip {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAnnounce {
-    count: Option<u32>,
-    interval_ms: Option<u64>,
+    count: Option<Spanned<u32>>,
+    interval_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -136,18 +136,18 @@ struct RawAnnounce {
 struct RawPing {
     #[serde(default)]
     nodes: Vec<Spanned<String>>,
-    interval_ms: Option<u64>,
+    interval_ms: Option<Spanned<u64>>,
     deadping_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSync {
-    interface: String,
+    interface: Spanned<String>,
     syncid: Option<Spanned<u32>>,
     maxlen: Option<u16>,
     group: Option<Spanned<String>>,
-    port: Option<u16>,
+    port: Option<Spanned<u16>>,
     ttl: Option<u8>,
 }
 
@@ -164,7 +164,7 @@ enum RawWhen {
 struct RawHook {
     when: RawWhen,
     command: Spanned<Vec<String>>,
-    timeout_ms: Option<u64>,
+    timeout_ms: Option<Spanned<u64>>,
 }
 
 struct Ctx<'a> {
@@ -200,13 +200,130 @@ impl Ctx<'_> {
     }
 }
 
+/// Largest configuration file read (`lvsd.toml`, `ldirectord.cf`): far
+/// above any real file, small enough that `--toml /dev/zero`-like
+/// mistakes end at once.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a configuration file was not read (wrapped in an `io::Error` of
+/// kind `InvalidInput`, so callers keep their `Io { path, source }`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A FIFO, device, socket or directory.
+    #[error("not a regular file")]
+    NotRegular,
+    /// Over [`MAX_FILE_BYTES`].
+    #[error("larger than {} bytes", MAX_FILE_BYTES)]
+    TooLarge,
+}
+
+/// Read a configuration file: a regular file of at most
+/// [`MAX_FILE_BYTES`]. Opened non-blocking so a FIFO cannot hang the open,
+/// checked with fstat on the open descriptor (no race with a rename),
+/// read through `take` so a growing file cannot make it read forever.
+/// `/dev/null` reads as empty: it is the documented "no settings".
+pub fn read_config_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        let null = std::fs::metadata("/dev/null").ok();
+        let is_null = meta.file_type().is_char_device()
+            && null.is_some_and(|n| n.file_type().is_char_device() && n.rdev() == meta.rdev());
+        if is_null {
+            return Ok(Vec::new());
+        }
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            ReadError::NotRegular,
+        ));
+    }
+    let mut out = Vec::new();
+    f.take(MAX_FILE_BYTES + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            ReadError::TooLarge,
+        ));
+    }
+    Ok(out)
+}
+
 /// Read and validate `lvsd.toml` at `path`.
 pub fn load(path: &Path) -> Result<LvsdToml, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
+    };
+    let bytes = read_config_file(path).map_err(io)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
     })?;
     parse(&text, path)
+}
+
+/// Longest accepted duration setting: an hour. Bounds every `*_ms` key so
+/// arithmetic on them (deadtime = 5 x keepalive...) cannot overflow and a
+/// typo cannot silence a timer for centuries.
+const MAX_MS: u64 = 3_600_000;
+
+/// Most announcements per VIP after a takeover.
+const MAX_ANNOUNCE_COUNT: u32 = 100;
+
+/// Longest pause between two announcements.
+const MAX_ANNOUNCE_INTERVAL_MS: u64 = 10_000;
+
+/// A port given in the file: 1..=65535 (0 would mean "any" to the kernel).
+fn checked_port(cx: &Ctx<'_>, p: &Option<Spanned<u16>>, key: &str) -> Result<Option<u16>, Error> {
+    match p {
+        Some(v) if *v.get_ref() == 0 => Err(cx.err(v.span(), key, "must be 1 to 65535")),
+        Some(v) => Ok(Some(*v.get_ref())),
+        None => Ok(None),
+    }
+}
+
+/// A `*_ms` setting bounded to `lo..=MAX_MS`.
+fn millis(
+    cx: &Ctx<'_>,
+    v: &Option<Spanned<u64>>,
+    key: &str,
+    lo: u64,
+) -> Result<Option<u64>, Error> {
+    match v {
+        Some(x) if !(lo..=MAX_MS).contains(x.get_ref()) => {
+            Err(cx.err(x.span(), key, format!("must be {lo} to {MAX_MS}")))
+        }
+        Some(x) => Ok(Some(*x.get_ref())),
+        None => Ok(None),
+    }
+}
+
+/// A Linux interface name: 1 to 15 bytes (IFNAMSIZ with its NUL) of
+/// letters, digits and `_ . : -`, not `.` or `..` (the kernel's
+/// `dev_valid_name`, narrowed to what `ip` prints safely in logs).
+fn ifname(cx: &Ctx<'_>, name: &str, span: Range<usize>, key: &str) -> Result<(), Error> {
+    let ok = (1..=15).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(cx.err(
+            span,
+            key,
+            format!("invalid interface name {name:?} (1 to 15 bytes of A-Z a-z 0-9 _ . : -)"),
+        ))
+    }
 }
 
 fn hostname() -> String {
@@ -240,6 +357,9 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
         None => None,
         Some(l) if l.get_ref() == "off" => Some(None),
         Some(l) => match l.get_ref().parse::<SocketAddr>() {
+            Ok(a) if a.port() == 0 => {
+                return Err(cx.err(l.span(), "metrics.listen", "port must be 1 to 65535"))
+            }
             Ok(a) => Some(Some(a)),
             Err(_) => {
                 return Err(cx.err(
@@ -282,7 +402,7 @@ fn ha_config(
         return Err(cx.err(ha_span, "node.name", "not set and the hostname is unknown"));
     }
     let timings = timings(cx, &ha, ha_span.clone())?;
-    let port = ha.port.unwrap_or(DEFAULT_HA_PORT);
+    let port = checked_port(cx, &ha.port, "ha.port")?.unwrap_or(DEFAULT_HA_PORT);
     if ha.link.is_empty() {
         return Err(cx.err(
             ha_span,
@@ -301,10 +421,29 @@ fn ha_config(
     let announce = {
         let d = Announce::default();
         let a = ha.announce.as_ref();
-        Announce {
-            count: a.and_then(|a| a.count).unwrap_or(d.count),
-            interval: a.and_then(|a| a.interval_ms).map(ms).unwrap_or(d.interval),
-        }
+        let count = match a.and_then(|a| a.count.as_ref()) {
+            Some(c) if *c.get_ref() > MAX_ANNOUNCE_COUNT => {
+                return Err(cx.err(
+                    c.span(),
+                    "ha.announce.count",
+                    format!("must be 0 to {MAX_ANNOUNCE_COUNT}"),
+                ));
+            }
+            Some(c) => *c.get_ref(),
+            None => d.count,
+        };
+        let interval = match a.and_then(|a| a.interval_ms.as_ref()) {
+            Some(i) if !(1..=MAX_ANNOUNCE_INTERVAL_MS).contains(i.get_ref()) => {
+                return Err(cx.err(
+                    i.span(),
+                    "ha.announce.interval_ms",
+                    format!("must be 1 to {MAX_ANNOUNCE_INTERVAL_MS}"),
+                ));
+            }
+            Some(i) => ms(*i.get_ref()),
+            None => d.interval,
+        };
+        Announce { count, interval }
     };
     let ping = match &ha.ping {
         None => PingConfig {
@@ -318,7 +457,9 @@ fn ha_config(
                 .iter()
                 .map(|n| cx.ip(n, "ha.ping.nodes"))
                 .collect::<Result<Vec<_>, _>>()?;
-            let interval = ms(p.interval_ms.unwrap_or(1000).max(1));
+            let interval =
+                ms(millis(cx, &p.interval_ms, "ha.ping.interval_ms", 1)?.unwrap_or(1000));
+            millis(cx, &p.deadping_ms, "ha.ping.deadping_ms", 1)?;
             let deadping = match &p.deadping_ms {
                 Some(d) if ms(*d.get_ref()) <= interval * 2 => {
                     return Err(cx.err(
@@ -347,10 +488,16 @@ fn ha_config(
                 Some(id) => *id.get_ref(),
                 None => 0,
             };
+            ifname(
+                cx,
+                s.interface.get_ref(),
+                s.interface.span(),
+                "ha.sync_daemon.interface",
+            )?;
             Some(SyncDaemon {
                 // The runner flips master/backup with the role.
                 state: SyncState::Backup,
-                mcast_ifn: s.interface.clone(),
+                mcast_ifn: s.interface.get_ref().clone(),
                 syncid,
                 sync_maxlen: s.maxlen.unwrap_or(0),
                 mcast_group: s
@@ -358,7 +505,8 @@ fn ha_config(
                     .as_ref()
                     .map(|g| cx.ip(g, "ha.sync_daemon.group"))
                     .transpose()?,
-                mcast_port: s.port.unwrap_or(0),
+                // Absent: 0, the kernel's default port (8848).
+                mcast_port: checked_port(cx, &s.port, "ha.sync_daemon.port")?.unwrap_or(0),
                 mcast_ttl: s.ttl.unwrap_or(0),
             })
         }
@@ -375,7 +523,7 @@ fn ha_config(
                 RawWhen::Any => HookWhen::Any,
             },
             argv: h.command.get_ref().clone(),
-            timeout: ms(h.timeout_ms.unwrap_or(10_000)),
+            timeout: ms(millis(cx, &h.timeout_ms, "ha.hook.timeout_ms", 1)?.unwrap_or(10_000)),
         });
     }
     let rt_priority = match &ha.rt_priority {
@@ -392,7 +540,9 @@ fn ha_config(
         key_file: ha.key_file,
         timings,
         auto_failback: ha.auto_failback.unwrap_or(false),
-        failback_delay: ms(ha.failback_delay_ms.unwrap_or(0)),
+        failback_delay: ms(
+            millis(cx, &ha.failback_delay_ms, "ha.failback_delay_ms", 0)?.unwrap_or(0),
+        ),
         links,
         vips,
         announce,
@@ -403,6 +553,14 @@ fn ha_config(
 }
 
 fn timings(cx: &Ctx<'_>, ha: &RawHa, span: Range<usize>) -> Result<Timings, Error> {
+    for (v, key) in [
+        (&ha.keepalive_ms, "ha.keepalive_ms"),
+        (&ha.warntime_ms, "ha.warntime_ms"),
+        (&ha.deadtime_ms, "ha.deadtime_ms"),
+        (&ha.initdead_ms, "ha.initdead_ms"),
+    ] {
+        millis(cx, v, key, 1)?;
+    }
     let get = |v: &Option<Spanned<u64>>| v.as_ref().map(|s| (*s.get_ref(), s.span()));
     let (keepalive, ka_span) = get(&ha.keepalive_ms).unwrap_or((1000, span.clone()));
     if keepalive == 0 {
@@ -441,7 +599,10 @@ fn timings(cx: &Ctx<'_>, ha: &RawHa, span: Range<usize>) -> Result<Timings, Erro
 fn link(cx: &Ctx<'_>, l: &Spanned<RawLink>, i: usize, port: u16) -> Result<LinkConfig, Error> {
     let key = format!("ha.link[{i}]");
     let r = l.get_ref();
-    let port = r.port.unwrap_or(port);
+    let port = checked_port(cx, &r.port, &format!("{key}.port"))?.unwrap_or(port);
+    if let Some(i) = &r.interface {
+        ifname(cx, i.get_ref(), i.span(), &format!("{key}.interface"))?;
+    }
     let mut peers = Vec::new();
     for p in &r.peers {
         let s = p.get_ref();
@@ -455,6 +616,9 @@ fn link(cx: &Ctx<'_>, l: &Spanned<RawLink>, i: usize, port: u16) -> Result<LinkC
                     format!("invalid address {s:?} (IP or IP:port)"),
                 )
             })?;
+        if addr.port() == 0 {
+            return Err(cx.err(p.span(), &format!("{key}.peers"), "port must be 1 to 65535"));
+        }
         peers.push(addr);
     }
     let bind = r
@@ -509,11 +673,12 @@ fn link(cx: &Ctx<'_>, l: &Spanned<RawLink>, i: usize, port: u16) -> Result<LinkC
         ));
     }
     Ok(LinkConfig {
-        name: r
-            .name
-            .clone()
-            .unwrap_or_else(|| r.interface.clone().unwrap_or_else(|| format!("link{i}"))),
-        interface: r.interface.clone(),
+        name: r.name.clone().unwrap_or_else(|| {
+            r.interface
+                .as_ref()
+                .map_or_else(|| format!("link{i}"), |n| n.get_ref().clone())
+        }),
+        interface: r.interface.as_ref().map(|i| i.get_ref().clone()),
         bind,
         port,
         peers,
@@ -543,18 +708,18 @@ fn vip(cx: &Ctx<'_>, v: &RawVip, i: usize) -> Result<Vip, Error> {
         None => max,
     };
     let interface = v.interface.get_ref().clone();
-    // IFNAMSIZ is 16 including the NUL.
-    if interface.is_empty() || interface.len() > 15 {
-        return Err(cx.err(
-            v.interface.span(),
-            &format!("{key}.interface"),
-            "must be 1 to 15 bytes",
-        ));
-    }
+    ifname(
+        cx,
+        &interface,
+        v.interface.span(),
+        &format!("{key}.interface"),
+    )?;
     let label = match &v.label {
         Some(l) => {
-            let ok =
-                address.is_ipv4() && l.get_ref().len() <= 15 && l.get_ref().starts_with(&interface);
+            // A label is an interface name too (`eth0:vip`).
+            let ok = address.is_ipv4()
+                && ifname(cx, l.get_ref(), l.span(), "").is_ok()
+                && l.get_ref().starts_with(&interface);
             if !ok {
                 return Err(cx.err(
                     l.span(),

@@ -208,3 +208,126 @@ fn metrics_listen_address_or_off() {
         "{e}"
     );
 }
+
+/// Issue 13 defect 12: values the kernel or the HA runner cannot use are
+/// refused with `file:line:col: key`, not accepted silently.
+#[test]
+fn ports_interfaces_announce_and_durations_are_bounded() {
+    let vip = |ifname: &str| {
+        format!("{MIN}[[ha.vip]]\naddress = \"10.0.0.9\"\ninterface = \"{ifname}\"\n")
+    };
+    let cases = [
+        (
+            MIN.replace("[ha]\n", "[ha]\nport = 0\n"),
+            "lvsd.toml:5:8: ha.port: must be 1 to 65535",
+        ),
+        (
+            MIN.replace("peers = [\"10.0.0.2\"]", "peers = [\"10.0.0.2\"]\nport = 0"),
+            "ha.link[0].port",
+        ),
+        (
+            MIN.replace("10.0.0.2", "10.0.0.2:0"),
+            "ha.link[0].peers: port must be 1 to 65535",
+        ),
+        (
+            format!("{MIN}[ha.sync_daemon]\ninterface = \"eth1\"\nport = 0\n"),
+            "ha.sync_daemon.port",
+        ),
+        (
+            "[metrics]\nlisten = \"127.0.0.1:0\"\n".to_string(),
+            "lvsd.toml:2:10: metrics.listen: port must be",
+        ),
+        (
+            vip("abcdefghijklmnop"),
+            "ha.vip[0].interface: invalid interface name",
+        ),
+        (vip("eth\\u0000"), "ha.vip[0].interface"),
+        (vip("a/b"), "ha.vip[0].interface"),
+        (vip(".."), "ha.vip[0].interface"),
+        (vip(""), "ha.vip[0].interface"),
+        (vip("eth 0"), "ha.vip[0].interface"),
+        (
+            MIN.replace(
+                "peers = [\"10.0.0.2\"]",
+                "peers = [\"10.0.0.2\"]\ninterface = \"x/y\"",
+            ),
+            "ha.link[0].interface",
+        ),
+        (
+            format!(
+                "{MIN}[ha.sync_daemon]\ninterface = \"{}\"\n",
+                "e".repeat(16)
+            ),
+            "ha.sync_daemon.interface",
+        ),
+        (
+            format!("{MIN}[ha.announce]\ncount = 4294967295\n"),
+            "ha.announce.count: must be 0 to 100",
+        ),
+        (
+            format!("{MIN}[ha.announce]\ninterval_ms = 0\n"),
+            "ha.announce.interval_ms: must be 1 to",
+        ),
+        (
+            format!("{MIN}[ha.announce]\ninterval_ms = 86400000\n"),
+            "ha.announce.interval_ms",
+        ),
+        // Would overflow deadtime = 5 x keepalive.
+        (
+            MIN.replace("[ha]\n", "[ha]\nkeepalive_ms = 9223372036854775807\n"),
+            "ha.keepalive_ms: must be 1 to 3600000",
+        ),
+        (
+            MIN.replace("[ha]\n", "[ha]\nfailback_delay_ms = 9223372036854775807\n"),
+            "ha.failback_delay_ms",
+        ),
+        (
+            format!("{MIN}[ha.ping]\nnodes = [\"10.0.0.1\"]\ninterval_ms = 0\n"),
+            "ha.ping.interval_ms",
+        ),
+        (
+            format!("{MIN}[[ha.hook]]\nwhen = \"active\"\ncommand = [\"x\"]\ntimeout_ms = 0\n"),
+            "ha.hook.timeout_ms",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "{want:?} not in {e:?}\n{text}");
+    }
+    // Still accepted: aliases, VLANs, labels, the kernel's default sync port.
+    for ok in ["eth0", "bond0.100", "br-lan_1", "e:1"] {
+        p(&vip(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    let c = p(&format!(
+        "{MIN}[ha.announce]\ncount = 100\ninterval_ms = 1\n[ha.sync_daemon]\ninterface = \"eth1\"\n"
+    ))
+    .unwrap();
+    let ha = c.ha.unwrap();
+    assert_eq!(ha.announce.count, 100);
+    assert_eq!(ha.sync_daemon.map(|s| s.mcast_port), Some(0));
+}
+
+/// `--toml` naming a device, a FIFO or a huge file: refused at once with
+/// the path, never read forever or blocked on.
+#[test]
+fn only_bounded_regular_files_are_read() {
+    let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(
+        e.contains("/dev/zero") && e.contains("not a regular file"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let e = load(&fifo).unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let big = dir.path().join("big.toml");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(MAX_FILE_BYTES + 1).unwrap();
+    let e = load(&big).unwrap_err().to_string();
+    assert!(e.contains("larger than"), "{e}");
+    // /dev/null stays "no settings" (execute= instances use it).
+    assert_eq!(load(Path::new("/dev/null")).unwrap().ha, None);
+    let e = load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+}

@@ -29,7 +29,7 @@ pub const DEFAULT_METRICS: &str = "127.0.0.1:9612";
 const WAIT: Duration = Duration::from_secs(600);
 
 /// Marks the re-executed child of `start`, so it knows stdio is set up.
-const CHILD_ENV: &str = "LVSD_DAEMON_CHILD";
+pub(crate) const CHILD_ENV: &str = "LVSD_DAEMON_CHILD";
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

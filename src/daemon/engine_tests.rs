@@ -840,8 +840,8 @@ async fn execute_instances_start_reload_and_stop_with_this_one() {
     .await;
     let sock = |n: &str| {
         format!(
-            "--socket {}/lvsd.{n}.sock --metrics off --toml /dev/null",
-            dir.path().display()
+            "--socket {d}/lvsd.{n}.sock --pid-file {d}/lvsd.{n}.pid --metrics off --toml /dev/null",
+            d = dir.path().display()
         )
     };
     lines_when(&out, "start", |l| l.len() == 1).await;

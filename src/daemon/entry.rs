@@ -109,9 +109,38 @@ fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
     guard
 }
 
+/// Raise the soft limit of open descriptors to the hard limit: checks,
+/// the status listener and the control socket share it, and the default
+/// soft limit (1024) is far below what systemd's hard limit allows. The
+/// status listener still caps its own share (`metrics::Limits`).
+fn raise_nofile_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    if !ok || lim.rlim_cur >= lim.rlim_max {
+        return;
+    }
+    let old = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+        tracing::debug!(from = old, to = lim.rlim_max, "raised RLIMIT_NOFILE");
+    }
+}
+
 /// Run the daemon in this process until it is told to stop.
 fn foreground(args: &Args, path: &Path) -> i32 {
+    // The marker `lvsd start` gives its re-executed child is for that one
+    // process: a command it runs (execute= instances, fallbackcommand,
+    // hooks) that calls `lvsd start` must daemonise normally. Removed
+    // here, before any thread exists (set_var/remove_var are not
+    // thread-safe).
+    std::env::remove_var(admin::CHILD_ENV);
     let _log_guard = init_logging(args.debug);
+    raise_nofile_limit();
     let t0 = std::time::Instant::now();
     let plan = match load_plan(path) {
         Ok(p) => {

@@ -277,8 +277,10 @@ fn spawn_sendmail(message: String, sendmail: std::path::PathBuf) {
 }
 
 /// How `execute=` instances are run: this program, with a control socket
-/// of their own next to ours (`lvsd.CFGNAME.sock`), no metrics listener
-/// and no `lvsd.toml` (HA belongs to the main instance).
+/// and a pid file of their own next to our socket (`lvsd.CFGNAME.sock`,
+/// `lvsd.CFGNAME.pid`: with the default socket that is ldirectord's
+/// layout), no metrics listener and no `lvsd.toml` (HA belongs to the main
+/// instance).
 #[derive(Debug, Clone)]
 pub struct Instances {
     /// The lvsd executable.
@@ -297,6 +299,8 @@ impl Instances {
         let mut c = Command::new(&self.exe);
         c.arg("--socket")
             .arg(self.socket_dir.join(format!("lvsd.{cfgname}.sock")))
+            .arg("--pid-file")
+            .arg(self.socket_dir.join(format!("lvsd.{cfgname}.pid")))
             .arg("--metrics")
             .arg("off")
             .arg("--toml")
@@ -304,6 +308,10 @@ impl Instances {
             .arg(name)
             .arg(verb)
             .stdin(Stdio::null())
+            // We may be the re-executed child of `lvsd start`: without
+            // this the instance would take the marker as its own, run in
+            // the foreground and be killed by INSTANCE_TIMEOUT.
+            .env_remove(super::admin::CHILD_ENV)
             .kill_on_drop(true);
         c
     }

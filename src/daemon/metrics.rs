@@ -3,8 +3,12 @@
 //! which is not for the world to read.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use http_body_util::Full;
@@ -12,9 +16,10 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
 
 /// Which page to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,31 +37,215 @@ pub enum Page {
 /// Renders a page on demand (reads fresh kernel stats).
 pub type Render = Arc<dyn Fn(Page) -> BoxFuture<'static, String> + Send + Sync>;
 
-/// Serve until shutdown.
-pub async fn serve(listener: TcpListener, render: Render, mut shutdown: watch::Receiver<bool>) {
+/// Limits of the listener. Anyone who can reach the port (by default any
+/// local user) can open connections, so descriptors and time spent on
+/// clients stay bounded whatever they do: idle, slowloris, never reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most connections served at once; beyond it a new connection is
+    /// closed as soon as it is accepted (one descriptor, for an instant).
+    pub max_connections: usize,
+    /// Time for a request's headers to arrive completely (slowloris).
+    pub header_timeout: Duration,
+    /// A connection with no byte read or written for this long is closed:
+    /// an idle keep-alive client, or one that never reads its response.
+    pub idle_timeout: Duration,
+    /// Longest life of one connection, whatever it does.
+    pub max_lifetime: Duration,
+    /// Largest request head (request line and headers) read, in bytes.
+    pub max_request_bytes: usize,
+    /// Most header lines in a request.
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 64,
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            max_lifetime: Duration::from_secs(300),
+            max_request_bytes: 16 * 1024,
+            max_headers: 64,
+        }
+    }
+}
+
+/// Test hook: `header,idle,lifetime` in milliseconds overrides the
+/// timeouts of [`Limits`], so the real binary's limits can be tested
+/// without waiting for the defaults. Not documented for operators.
+pub const TEST_TIMEOUTS_ENV: &str = "LVSD_TEST_HTTP_TIMEOUTS_MS";
+
+impl Limits {
+    /// The defaults, with [`TEST_TIMEOUTS_ENV`] applied when it is set
+    /// and well formed.
+    pub fn from_env() -> Limits {
+        let mut l = Limits::default();
+        if let Some(v) = std::env::var_os(TEST_TIMEOUTS_ENV) {
+            let ms: Vec<u64> = v
+                .to_string_lossy()
+                .split(',')
+                .filter_map(|x| x.trim().parse().ok())
+                .filter(|x| (1..=3_600_000).contains(x))
+                .collect();
+            if let [h, i, t] = ms[..] {
+                l.header_timeout = Duration::from_millis(h);
+                l.idle_timeout = Duration::from_millis(i);
+                l.max_lifetime = Duration::from_millis(t);
+            }
+        }
+        l
+    }
+}
+
+/// The instant of a connection's last byte in either direction, in
+/// milliseconds since the connection was accepted.
+#[derive(Debug)]
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let now = self.start.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// A socket that records when bytes move, for the idle timeout.
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Serve until shutdown, with the default [`Limits`] (and the test hook).
+pub async fn serve(listener: TcpListener, render: Render, shutdown: watch::Receiver<bool>) {
+    serve_with(listener, render, shutdown, Limits::from_env()).await
+}
+
+/// Serve until shutdown within `limits`.
+pub async fn serve_with(
+    listener: TcpListener,
+    render: Render,
+    mut shutdown: watch::Receiver<bool>,
+    limits: Limits,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut refused: u64 = 0;
+    let mut conns = tokio::task::JoinSet::new();
     loop {
+        // Reap finished connection tasks so the set stays small.
+        while conns.try_join_next().is_some() {}
         let (stream, _) = tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
             acc = listener.accept() => match acc {
                 Ok(a) => a,
                 Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(error = %e, "metrics accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
         };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            // Full: close at once (dropping the stream), logging rarely.
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(
+                    refused,
+                    max = limits.max_connections,
+                    "metrics listener full; connections closed"
+                );
+            }
+            continue;
+        };
+        // Hosts the page answers to: loopback names plus the address this
+        // client connected to (and so knows) and our own host name.
+        let local = stream.local_addr().ok().map(|a| a.ip());
         let render = render.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| handle(req, render.clone()));
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
-                tracing::debug!(error = %e, "metrics connection failed");
+        conns.spawn(async move {
+            let _permit = permit;
+            let activity = Arc::new(Activity {
+                start: Instant::now(),
+                last_ms: AtomicU64::new(0),
+            });
+            let io = Watched {
+                inner: stream,
+                activity: activity.clone(),
+            };
+            let svc = service_fn(move |req| handle(req, render.clone(), local));
+            let mut b = http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(limits.max_request_bytes.max(8192))
+                .max_headers(limits.max_headers);
+            let conn = b.serve_connection(TokioIo::new(io), svc);
+            let lifetime = tokio::time::sleep(limits.max_lifetime);
+            tokio::pin!(conn, lifetime);
+            let step = (limits.idle_timeout / 4).max(Duration::from_millis(10));
+            loop {
+                tokio::select! {
+                    r = &mut conn => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "metrics connection failed");
+                        }
+                        return;
+                    }
+                    _ = &mut lifetime => return,
+                    _ = tokio::time::sleep(step) => {
+                        if activity.idle_for() >= limits.idle_timeout {
+                            return;
+                        }
+                    }
+                }
             }
         });
     }
+    conns.shutdown().await;
 }
 
 /// Bind the metrics address.
@@ -64,10 +253,72 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
+/// Whether a `Host` header value names this server in a way a DNS
+/// rebinding page cannot: `localhost`, a loopback address, the address the
+/// client connected to (`local`), or this machine's host name, each with an
+/// optional numeric port. A name the attacker controls that resolves to
+/// 127.0.0.1 is refused, so a browser page cannot read the status.
+pub fn host_allowed(host: &str, local: Option<IpAddr>) -> bool {
+    let host = host.trim();
+    // Split off ":PORT"; an IPv6 literal is bracketed.
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((addr, tail)) = rest.split_once(']') else {
+            return false;
+        };
+        match (tail, tail.strip_prefix(':')) {
+            ("", _) => (addr, None),
+            (_, Some(p)) => (addr, Some(p)),
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((a, p)) => (a, Some(p)),
+            None => (host, None),
+        }
+    };
+    if let Some(p) = port {
+        if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        // A bare IPv6 literal is only valid bracketed.
+        if ip.is_ipv6() && !host.starts_with('[') {
+            return false;
+        }
+        return ip.is_loopback() || Some(ip) == local;
+    }
+    let me = own_hostname();
+    !me.is_empty() && name.eq_ignore_ascii_case(&me)
+}
+
+fn own_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
 async fn handle(
     req: Request<Incoming>,
     render: Render,
+    local: Option<IpAddr>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    // No Host at all (HTTP/1.0 tools) cannot come from a browser page.
+    let host_ok = match req.headers().get(hyper::header::HOST) {
+        None => true,
+        Some(h) => h.to_str().is_ok_and(|h| host_allowed(h, local)),
+    };
+    if !host_ok || req.headers().get_all(hyper::header::HOST).iter().count() > 1 {
+        let resp = Response::builder()
+            .status(StatusCode::MISDIRECTED_REQUEST)
+            .header("connection", "close")
+            .body(Full::new(Bytes::from_static(b"host not allowed\n")));
+        return Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))));
+    }
     let page = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => Some(Page::Metrics),
         (&Method::GET, "/status") => Some(Page::Status),
@@ -105,9 +356,13 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     async fn get(addr: SocketAddr, path: &str) -> String {
+        get_as(addr, path, "localhost:9612").await
+    }
+
+    async fn get_as(addr: SocketAddr, path: &str, host: &str) -> String {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
         )
         .await
         .unwrap();
@@ -144,6 +399,146 @@ mod tests {
         );
         assert!(get(addr, "/status.json").await.ends_with("{}\n"));
         assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+        // DNS rebinding: a name that merely resolves to us gets no data.
+        let r = get_as(addr, "/status.json", "evil.example:9612").await;
+        assert!(r.starts_with("HTTP/1.1 421"), "{r}");
+        assert!(!r.contains("{}"), "{r}");
+        assert!(get_as(addr, "/status", "127.0.0.1:1")
+            .await
+            .ends_with("wrr\n"));
+        stx.send(true).unwrap();
+        h.await.unwrap();
+    }
+
+    #[test]
+    fn host_allow_list() {
+        let local: Option<IpAddr> = Some("192.0.2.7".parse().unwrap());
+        for ok in [
+            "localhost",
+            "LOCALHOST:9612",
+            "localhost.",
+            "127.0.0.1",
+            "127.1.2.3:80",
+            "[::1]",
+            "[::1]:9612",
+            "192.0.2.7:9612",
+        ] {
+            assert!(host_allowed(ok, local), "{ok} refused");
+        }
+        for bad in [
+            "evil.example",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+            "192.0.2.8",
+            "::1",
+            "[::1",
+            "[::1]x",
+            "localhost:",
+            "localhost:99999a",
+            "10.0.0.1:9612",
+            "",
+        ] {
+            assert!(!host_allowed(bad, local), "{bad} allowed");
+        }
+    }
+
+    /// Idle and slowloris clients are dropped after their timeouts, and
+    /// connections beyond the limit are closed at once.
+    #[tokio::test]
+    async fn idle_slow_and_excess_connections_are_closed() {
+        let l = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let render: Render = Arc::new(|_| Box::pin(async { "ok\n".to_string() }));
+        let limits = Limits {
+            max_connections: 4,
+            header_timeout: Duration::from_millis(600),
+            idle_timeout: Duration::from_millis(400),
+            max_lifetime: Duration::from_secs(30),
+            ..Limits::default()
+        };
+        let (stx, srx) = watch::channel(false);
+        let h = tokio::spawn(serve_with(l, render, srx, limits));
+        let closed = |mut s: tokio::net::TcpStream| async move {
+            let mut b = [0u8; 64];
+            matches!(
+                tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await,
+                Ok(Ok(0)) | Ok(Err(_))
+            )
+        };
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Full: the fifth is closed without an answer.
+        let extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(closed(extra).await, "excess connection kept");
+        for s in idle {
+            assert!(closed(s).await, "idle connection kept");
+        }
+        // Slowloris: a header byte every 100 ms keeps it active but the
+        // headers never complete within header_timeout.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let t0 = Instant::now();
+        let mut dropped = false;
+        for b in b"GET / HTTP/1.1\r\nX-a: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+            if slow.write_all(&[*b]).await.is_err() {
+                dropped = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(dropped || closed(slow).await, "slowloris kept");
+        assert!(t0.elapsed() < Duration::from_secs(4));
+        // Still serving.
+        assert!(get(addr, "/metrics").await.ends_with("ok\n"));
+        stx.send(true).unwrap();
+        h.await.unwrap();
+    }
+
+    /// A client that asks for a big page and never reads it is closed by
+    /// the idle (write) timeout; an oversized request head is refused.
+    #[tokio::test]
+    async fn non_reading_client_and_huge_headers_are_dropped() {
+        let l = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let render: Render = Arc::new(|_| Box::pin(async { "x".repeat(16 << 20) }));
+        let limits = Limits {
+            idle_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        };
+        let (stx, srx) = watch::channel(false);
+        let h = tokio::spawn(serve_with(l, render, srx, limits));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        // Let the server fill the socket buffers, then read: the stream
+        // must end (closed by the server) long before 16 MiB arrived.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 65536];
+        let t0 = Instant::now();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => got += n,
+                Err(_) => panic!("neither data nor close"),
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10));
+        }
+        assert!(got < 16 << 20, "whole response sent to a stalled client");
+
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(64 * 1024)
+        );
+        let _ = s.write_all(big.as_bytes()).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        let out = String::from_utf8_lossy(&out);
+        assert!(!out.contains("200 OK"), "{out}");
         stx.send(true).unwrap();
         h.await.unwrap();
     }

@@ -3,10 +3,17 @@
 //! that parse ldirectord's monitor files keep working.
 //!
 //! The file is opened, appended to and closed for every line (as
-//! ldirectord does), so logrotate needs no signal.
+//! ldirectord does), so logrotate needs no signal. Lines are written by
+//! one writer thread fed through a bounded queue ([`append`] never
+//! blocks): a file on a slow or hung disk must not stall the engine's
+//! runtime. The file is opened with `O_NOFOLLOW|O_NONBLOCK` and must be a
+//! regular file: a symlink planted at its path or a FIFO is refused (and
+//! logged), never written through or blocked on.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use crate::model::{CheckSpec, CheckType, Forward, Protocol, RealServer, ServiceKey};
@@ -96,14 +103,86 @@ pub fn line(when: SystemTime, pid: u32, id: &str, up: bool, msg: &str) -> String
     )
 }
 
-/// Append one verdict to `path`.
+/// Why a monitor line was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The path names a FIFO, device, directory... (or a symlink: the
+    /// open fails with `ELOOP`, reported as [`Error::Io`]).
+    #[error("not a regular file")]
+    NotRegular,
+    /// The writer's queue is full (the disk is slower than the checks):
+    /// the line is dropped.
+    #[error("monitorfile writer is behind; line dropped")]
+    QueueFull,
+    /// The writer thread could not be started.
+    #[error("monitorfile writer thread unavailable")]
+    NoWriter,
+    /// open/write failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        match e {
+            Error::Io(e) => e,
+            Error::QueueFull => std::io::Error::new(std::io::ErrorKind::WouldBlock, e),
+            e => std::io::Error::other(e),
+        }
+    }
+}
+
+/// Lines waiting for the writer thread at most.
+pub const QUEUE_LINES: usize = 4096;
+
+/// Queue one verdict for `path` (timestamped now). Never blocks: the
+/// write happens on the monitor writer thread, which logs its own
+/// failures; `Err` here means the line was not even queued. The return
+/// type is the one the engine has always used.
 pub fn append(path: &Path, id: &str, up: bool, msg: &str) -> std::io::Result<()> {
     let l = line(SystemTime::now(), std::process::id(), id, up, msg);
+    queue(path.to_path_buf(), l).map_err(Into::into)
+}
+
+fn queue(path: PathBuf, line: String) -> Result<(), Error> {
+    static WRITER: OnceLock<Option<SyncSender<(PathBuf, String)>>> = OnceLock::new();
+    let tx = WRITER.get_or_init(|| {
+        let (tx, rx) = sync_channel::<(PathBuf, String)>(QUEUE_LINES);
+        std::thread::Builder::new()
+            .name("lvsd-monitor".into())
+            .spawn(move || {
+                for (path, line) in rx {
+                    if let Err(e) = write_line(&path, &line) {
+                        tracing::error!("Error writing to monitorfile '{}': {e}", path.display());
+                    }
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    match tx.as_ref().map(|tx| tx.try_send((path, line))) {
+        Some(Ok(())) => Ok(()),
+        Some(Err(TrySendError::Full(_))) => Err(Error::QueueFull),
+        Some(Err(TrySendError::Disconnected(_))) | None => Err(Error::NoWriter),
+    }
+}
+
+/// Write one line (newline added) to `path` now: created `0640` if
+/// missing, opened `O_APPEND|O_NOFOLLOW|O_NONBLOCK`, refused unless a
+/// regular file. Blocking I/O: call it off the async runtime.
+pub fn write_line(path: &Path, line: &str) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)?;
-    f.write_all(format!("{l}\n").as_bytes())
+    if !f.metadata()?.is_file() {
+        return Err(Error::NotRegular);
+    }
+    f.write_all(format!("{line}\n").as_bytes())?;
+    Ok(())
 }
 
 /// Perl's scalar `localtime`: `Tue Nov 24 05:01:39 2026` (day padded
@@ -140,6 +219,7 @@ pub fn perl_localtime(when: SystemTime) -> String {
 mod tests {
     use super::*;
     use crate::model::Service;
+    use std::os::unix::fs::OpenOptionsExt;
     use std::time::Duration;
 
     #[test]
@@ -203,13 +283,84 @@ mod tests {
         assert_eq!(stamp.len(), 24, "{stamp}");
     }
 
+    /// Wait (at most 5 s) until `p` holds `n` lines.
+    fn lines_of(p: &Path, n: usize) -> String {
+        let t0 = std::time::Instant::now();
+        loop {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            if text.lines().count() >= n || t0.elapsed() > Duration::from_secs(5) {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Run `f` on a thread; None if it did not finish within 5 s (the
+    /// thread is left behind, blocked: the test fails anyway).
+    fn within_5s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(5)).ok()
+    }
+
+    /// Issue 13 defect 12: a FIFO as monitorfile blocked the writer in
+    /// open(2) forever; a symlink planted at the path was written through.
+    #[test]
+    fn fifo_and_symlink_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let f2 = fifo.clone();
+        let r = within_5s(move || write_line(&f2, "x").map_err(|e| e.to_string()));
+        let r = r.expect("writing to a FIFO monitorfile blocked");
+        assert!(r.is_err(), "{r:?}");
+        // With a reader on the FIFO the open succeeds: fstat refuses it.
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let f2 = fifo.clone();
+        let r = within_5s(move || write_line(&f2, "x").map_err(|e| e.to_string()));
+        assert_eq!(r, Some(Err("not a regular file".to_string())));
+        drop(reader);
+
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let link = dir.path().join("mon.log");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(write_line(&link, "x").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
+
+    /// The engine's call returns at once even when the file cannot be
+    /// written at all (the writer thread logs it).
+    #[test]
+    fn append_queues_without_blocking_on_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let t0 = std::time::Instant::now();
+        for _ in 0..100 {
+            let _ = append(&fifo, "on tcp 10.0.0.2 80", true, "ok");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        // The writer is not stuck on the FIFO: a later line to a regular
+        // file still arrives.
+        let p = dir.path().join("after.log");
+        append(&p, "on tcp 10.0.0.2 80", true, "ok").unwrap();
+        assert_eq!(lines_of(&p, 1).lines().count(), 1);
+    }
+
     #[test]
     fn append_adds_one_line_per_call() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("mon.log");
         append(&p, "on tcp 10.0.0.2 80", true, "ok").unwrap();
         append(&p, "on tcp 10.0.0.2 80", false, "refused").unwrap();
-        let text = std::fs::read_to_string(&p).unwrap();
+        let text = lines_of(&p, 2);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(

@@ -15,21 +15,51 @@ pub struct PidFile {
 }
 
 impl PidFile {
-    /// Write our pid to `path` (atomically: temp file, then rename).
+    /// Write our pid to `path` atomically: a new temporary file with a
+    /// random name beside it, created with `O_EXCL|O_NOFOLLOW` (a symlink
+    /// planted under a guessable name cannot redirect the write), then
+    /// renamed over `path` (rename replaces a symlink at `path` itself,
+    /// it never writes through it).
     pub fn create(path: &Path) -> io::Result<PidFile> {
+        use std::os::unix::fs::OpenOptionsExt;
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        {
-            let mut f = fs::File::create(&tmp)?;
-            writeln!(f, "{}", std::process::id())?;
-            f.sync_all()?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "lvsd.pid".into());
+        let mut last = None;
+        // A clash with an existing name is astronomically unlikely with
+        // 64 random bits; bounded retries all the same.
+        for _ in 0..16 {
+            let tmp = path.with_file_name(format!(".{name}.{:016x}", rand::random::<u64>()));
+            let opened = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&tmp);
+            let mut f = match opened {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    last = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let written = writeln!(f, "{}", std::process::id())
+                .and_then(|()| f.sync_all())
+                .and_then(|()| fs::rename(&tmp, path));
+            if let Err(e) = written {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+            return Ok(PidFile {
+                path: path.to_path_buf(),
+            });
         }
-        fs::rename(&tmp, path)?;
-        Ok(PidFile {
-            path: path.to_path_buf(),
-        })
+        Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
     }
 }
 
@@ -44,8 +74,21 @@ impl Drop for PidFile {
 }
 
 /// The pid recorded in `path`, if the file exists and holds a number.
+/// Reads at most 64 bytes of a regular file, opened non-blocking: a FIFO
+/// or a device put there cannot hang or flood the verbs.
 pub fn read_pid(path: &Path) -> Option<i32> {
-    let text = fs::read_to_string(path).ok()?;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    f.take(64).read_to_string(&mut text).ok()?;
     text.trim().parse().ok().filter(|p| *p > 0)
 }
 
@@ -93,6 +136,41 @@ mod tests {
         assert_eq!(liveness(&p), Liveness::Running(me));
         drop(f);
         assert!(!p.exists());
+    }
+
+    /// Issue 13 defect 12: the temporary name was `PATH.tmpPID` and was
+    /// opened following symlinks, so a link planted there made the daemon
+    /// (root) overwrite any file. Now nothing is written through links
+    /// and no temporary file is left.
+    #[test]
+    fn pid_file_write_does_not_follow_planted_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        let p = dir.path().join("x.pid");
+        // The old predictable name, and the pid file itself, as links.
+        let old_tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_tmp).unwrap();
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        let f = PidFile::create(&p).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
+        assert_eq!(read_pid(&p), Some(std::process::id() as i32));
+        drop(f);
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "victim" && !n.starts_with("x.tmp"))
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    #[test]
+    fn a_fifo_as_pid_file_reads_as_stopped_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.pid");
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert_eq!(liveness(&p), Liveness::Stopped);
     }
 
     #[test]

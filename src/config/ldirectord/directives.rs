@@ -120,9 +120,19 @@ pub fn monitorfile(v: &str) -> Parsed<std::path::PathBuf> {
     let p = std::path::PathBuf::from(maybe_quoted(v)?);
     let cannot =
         |e: &dyn std::fmt::Display| format!("unable to open monitorfile {}: {e}", p.display());
-    if p.exists() {
+    // Not `exists()`/a plain open: both follow a symlink, and opening a
+    // FIFO for writing blocks until a reader comes (check-config hung).
+    if let Ok(meta) = std::fs::symlink_metadata(&p) {
+        if meta.file_type().is_symlink() {
+            return Err(cannot(&"is a symbolic link"));
+        }
+        if !meta.is_file() {
+            return Err(cannot(&"not a regular file"));
+        }
+        use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&p)
             .map_err(|e| cannot(&e))?;
     } else {

@@ -242,7 +242,9 @@ impl Config {
 
     /// Read, parse and validate the file at `path` with the system resolver.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        // Bounded and regular files only: a FIFO or /dev/zero must not
+        // hang or exhaust `check-config` and the daemon.
+        let bytes = crate::config::toml::read_config_file(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;

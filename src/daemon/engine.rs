@@ -29,8 +29,8 @@ use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
 use super::hooks;
-use super::monitor;
 use super::load::ConfigError;
+use super::monitor;
 use super::plan::{Phase, Plan, VirtualPlan};
 use super::status::{LastCheck, RealView, Shown, Status, VirtualView};
 use super::systemd;
@@ -310,7 +310,8 @@ impl Engine {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let far = || tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
-        let mut next_resync = (!self.resync.is_zero()).then(|| tokio::time::Instant::now() + self.resync);
+        let mut next_resync =
+            (!self.resync.is_zero()).then(|| tokio::time::Instant::now() + self.resync);
         loop {
             let mut dirty: HashSet<ServiceKey> = HashSet::new();
             let retry_at = self.retry_at.unwrap_or_else(far);
@@ -372,7 +373,11 @@ impl Engine {
             return;
         }
         tracing::info!(
-            services = if p.all { "all".to_string() } else { p.keys.len().to_string() },
+            services = if p.all {
+                "all".to_string()
+            } else {
+                p.keys.len().to_string()
+            },
             "retrying a failed reconcile pass"
         );
         let scope = (!p.all).then_some(p.keys);
@@ -385,7 +390,8 @@ impl Engine {
     async fn resync_pass(&mut self) {
         let p = std::mem::take(&mut self.pending);
         self.retry_at = None;
-        self.reconcile(None, &p.removed, None, PassKind::Resync).await;
+        self.reconcile(None, &p.removed, None, PassKind::Resync)
+            .await;
         self.maybe_running();
     }
 
@@ -542,7 +548,10 @@ impl Engine {
     }
 
     /// A load finished: apply it, answer who asked, start a queued one.
-    async fn finish_reload(&mut self, res: Result<Result<Plan, ConfigError>, tokio::task::JoinError>) {
+    async fn finish_reload(
+        &mut self,
+        res: Result<Result<Plan, ConfigError>, tokio::task::JoinError>,
+    ) {
         let Some(l) = self.loading.take() else {
             return;
         };
@@ -672,14 +681,16 @@ impl Engine {
         owned.extend(extra_owned.iter().copied());
         let scope_keys: Option<HashSet<ServiceKey>> = scope.cloned();
         let ipvs = self.ipvs.clone();
-        let job = tokio::task::spawn_blocking(move || -> Result<(Applied, Table), crate::kernel::Error> {
-            let actual = match known {
-                Some(t) => t,
-                None => read_scope(ipvs.as_ref(), scope_keys.as_ref())?,
-            };
-            let changes = reconcile::diff(&desired, &actual, &|k| owned.contains(k));
-            Ok((reconcile::apply(ipvs.as_ref(), changes), actual))
-        });
+        let job = tokio::task::spawn_blocking(
+            move || -> Result<(Applied, Table), crate::kernel::Error> {
+                let actual = match known {
+                    Some(t) => t,
+                    None => read_scope(ipvs.as_ref(), scope_keys.as_ref())?,
+                };
+                let changes = reconcile::diff(&desired, &actual, &|k| owned.contains(k));
+                Ok((reconcile::apply(ipvs.as_ref(), changes), actual))
+            },
+        );
         let t0 = Instant::now();
         let res = job.await;
         self.last_job = t0.elapsed();
@@ -728,7 +739,10 @@ impl Engine {
         if self.retry_at.is_none() {
             let delay = self.retry_delay;
             self.retry_delay = (delay * 2).min(RETRY_MAX);
-            tracing::warn!(retry_ms = delay.as_millis() as u64, "reconcile pass failed; retrying");
+            tracing::warn!(
+                retry_ms = delay.as_millis() as u64,
+                "reconcile pass failed; retrying"
+            );
             self.retry_at = Some(tokio::time::Instant::now() + delay);
         }
     }
@@ -1090,16 +1104,17 @@ impl Engine {
         // One directory read per tick instead of a stat per real, on a
         // blocking thread (a hung NFS directory must not stall the engine).
         // Bounded: a directory flooded with files cannot grow the engine.
-        let names: HashSet<String> = tokio::task::spawn_blocking(move || match std::fs::read_dir(&dir) {
-            Ok(rd) => rd
-                .flatten()
-                .take(MAX_MAINTENANCE_NAMES)
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect(),
-            Err(_) => HashSet::new(),
-        })
-        .await
-        .unwrap_or_default();
+        let names: HashSet<String> =
+            tokio::task::spawn_blocking(move || match std::fs::read_dir(&dir) {
+                Ok(rd) => rd
+                    .flatten()
+                    .take(MAX_MAINTENANCE_NAMES)
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect(),
+                Err(_) => HashSet::new(),
+            })
+            .await
+            .unwrap_or_default();
         let mut now = HashSet::new();
         for v in &self.plan.virtuals {
             for (rk, _, _) in v.reals() {
@@ -1234,7 +1249,10 @@ impl Engine {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(tasks = self.tasks.len(), "daemon tasks still running at stop; aborting them");
+            tracing::warn!(
+                tasks = self.tasks.len(),
+                "daemon tasks still running at stop; aborting them"
+            );
             self.tasks.abort_all();
             while self.tasks.join_next().await.is_some() {}
         }

@@ -886,15 +886,32 @@ use crate::kernel::{Op, OpKind};
 /// Two virtuals with checked reals, both reals of each up.
 async fn two_up_virtuals(fake: FakeTable) -> Harness {
     let plan = plan_of(vec![
-        vplan(1, &[("10.1.0.1", 1), ("10.1.0.2", 2)], CheckType::Connect, false),
-        vplan(2, &[("10.2.0.1", 3), ("10.2.0.2", 4)], CheckType::Connect, false),
+        vplan(
+            1,
+            &[("10.1.0.1", 1), ("10.1.0.2", 2)],
+            CheckType::Connect,
+            false,
+        ),
+        vplan(
+            2,
+            &[("10.2.0.1", 3), ("10.2.0.2", 4)],
+            CheckType::Connect,
+            false,
+        ),
     ]);
     let h = start(fake, plan).await;
-    for (n, a) in [(1, "10.1.0.1"), (1, "10.1.0.2"), (2, "10.2.0.1"), (2, "10.2.0.2")] {
+    for (n, a) in [
+        (1, "10.1.0.1"),
+        (1, "10.1.0.2"),
+        (2, "10.2.0.1"),
+        (2, "10.2.0.2"),
+    ] {
         h.report(n, a, true).await;
     }
-    h.until("all reals up", |h| h.weights(1).len() == 2 && h.weights(2).len() == 2)
-        .await;
+    h.until("all reals up", |h| {
+        h.weights(1).len() == 2 && h.weights(2).len() == 2
+    })
+    .await;
     h
 }
 
@@ -991,7 +1008,11 @@ async fn retries_back_off_and_stop_once_through() {
     assert!(waited < Duration::from_millis(4000), "{waited:?}");
     let reads_then = h.fake.ops();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(h.fake.ops(), reads_then, "no retry once the pass went through");
+    assert_eq!(
+        h.fake.ops(),
+        reads_then,
+        "no retry once the pass went through"
+    );
     h.stop().await;
 }
 
@@ -1010,7 +1031,11 @@ async fn drift_is_restored(what: &str, mutate: impl FnOnce(&FakeTable)) {
     let h = two_up_virtuals(fake).await;
     let want = h.fake.snapshot();
     mutate(&h.fake);
-    assert_ne!(h.fake.snapshot(), want, "{what}: the mutation changed nothing");
+    assert_ne!(
+        h.fake.snapshot(),
+        want,
+        "{what}: the mutation changed nothing"
+    );
     tokio::time::sleep(DEFAULT_RESYNC + Duration::from_secs(1)).await;
     let mut got = h.fake.snapshot();
     let mut want = want;
@@ -1024,7 +1049,10 @@ async fn drift_is_restored(what: &str, mutate: impl FnOnce(&FakeTable)) {
     if what != "foreign service added" {
         assert_eq!(got, want, "{what}: not restored");
     }
-    assert!(counter(&h, |s| s.resync_repairs) >= 1 || what == "foreign service added", "{what}");
+    assert!(
+        counter(&h, |s| s.resync_repairs) >= 1 || what == "foreign service added",
+        "{what}"
+    );
     h.stop().await;
 }
 

@@ -1364,7 +1364,15 @@ async fn fingerprint_off_runtime(path: &Path) -> Option<(SystemTime, u64, u64)> 
 
 /// The log line of a resync repair: what was wrong and what was restored.
 fn repair_line(c: &Change) -> String {
-    let vs = |k: &ServiceKey| hooks::fallback_args(k).0;
+    // "tcp 10.0.0.1:80", "fwmark 7": the protocol tells a TCP and a UDP
+    // service on one address apart.
+    let vs = |k: &ServiceKey| match k {
+        ServiceKey::Addr { .. } => {
+            let (addr, proto) = hooks::fallback_args(k);
+            format!("{proto} {addr}")
+        }
+        _ => k.to_string(),
+    };
     let rs = |k: &ServiceKey, r: &RealServer| {
         format!(
             "{} of {}",

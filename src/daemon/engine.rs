@@ -188,7 +188,7 @@ pub struct Engine {
     /// The config load in flight, if any.
     loading: Option<Loading>,
     /// Tasks the engine started (hooks, instances): awaited on stop.
-    tasks: tokio::task::JoinSet<()>,
+    tasks: hooks::Tasks,
 }
 
 impl Engine {
@@ -237,7 +237,7 @@ impl Engine {
             retry_delay: RETRY_MIN,
             resync: DEFAULT_RESYNC,
             loading: None,
-            tasks: tokio::task::JoinSet::new(),
+            tasks: hooks::Tasks::new(),
             instances: hooks::Instances {
                 exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
                 socket_dir: PathBuf::from("/run/lvsd"),
@@ -625,7 +625,7 @@ impl Engine {
         }
         self.health = health;
         self.instances
-            .spawn_reload(&self.plan.execute, &new.execute);
+            .spawn_reload(&mut self.tasks, &self.plan.execute, &new.execute);
         let health = &self.health;
         self.placed.retain(|k| health.contains_key(k));
         self.fallback_cmd.retain(|k, _| new_keys.contains(k));
@@ -877,10 +877,10 @@ impl Engine {
             }
             let started = self.fallback_cmd.get(&key).copied().unwrap_or(false);
             if !any_up && known && !started {
-                hooks::spawn_fallbackcommand(cmd, true, &key);
+                hooks::spawn_fallbackcommand(&mut self.tasks, cmd, true, &key);
                 self.fallback_cmd.insert(key, true);
             } else if any_up && started {
-                hooks::spawn_fallbackcommand(cmd, false, &key);
+                hooks::spawn_fallbackcommand(&mut self.tasks, cmd, false, &key);
                 self.fallback_cmd.insert(key, false);
             }
         }
@@ -1172,7 +1172,7 @@ impl Engine {
             tracing::info!("- ignore new configuration");
         }
         if let Some(cb) = callback {
-            hooks::spawn_callback(&cb, &self.path);
+            hooks::spawn_callback(&mut self.tasks, &cb, &self.path);
         }
     }
 
@@ -1192,6 +1192,7 @@ impl Engine {
         }
         if hooks::alerts_enabled(&v.alerts, self.phase) {
             hooks::spawn_mail(
+                &mut self.tasks,
                 hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
                 &v.alerts,
                 &self.sendmail,
@@ -1228,7 +1229,7 @@ impl Engine {
             }
         }
         for (m, a) in mails {
-            hooks::spawn_mail(m, &a, &self.sendmail);
+            hooks::spawn_mail(&mut self.tasks, m, &a, &self.sendmail);
         }
     }
 

@@ -1204,3 +1204,44 @@ async fn a_slow_loader_does_not_block_status() {
     holder.join().unwrap();
     h.stop().await;
 }
+
+/// A hook still running when the daemon stops is waited for (bounded):
+/// no task outlives the engine unseen, and the task count is published.
+#[tokio::test]
+async fn hook_tasks_are_tracked_and_awaited_at_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let done = dir.path().join("done");
+    let cmd = script(
+        dir.path(),
+        "fb",
+        &format!(
+            "touch {}; sleep 1; touch {}",
+            started.display(),
+            done.display()
+        ),
+    );
+    let mut v = vplan(1, &[("10.1.0.1", 1)], CheckType::Connect, false);
+    v.fallbackcommand = Some(cmd.display().to_string());
+    let h = start(FakeTable::new(), plan_of(vec![v])).await;
+    h.report(1, "10.1.0.1", false).await;
+    for _ in 0..500 {
+        if started.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(started.exists(), "fallbackcommand did not start");
+    // Published within a tick while the hook runs.
+    for _ in 0..300 {
+        if counter(&h, |s| s.tasks) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(counter(&h, |s| s.tasks), 1);
+    let state = h.state.clone();
+    h.stop().await;
+    assert!(done.exists(), "stop returned before the hook ended");
+    assert_eq!(state.lock().unwrap().tasks, 0);
+}

@@ -28,6 +28,7 @@ use crate::model::{RealServer, ServiceKey, Table, TableEntry};
 use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
+use super::core::{fallback_intent, Intent, Schedule, Scope};
 use super::hooks;
 use super::load::ConfigError;
 use super::monitor;
@@ -53,12 +54,6 @@ pub enum EngineError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// First retry delay of a failed pass; doubles up to [`RETRY_MAX`].
-pub const RETRY_MIN: Duration = Duration::from_millis(100);
-
-/// Longest delay between retries of a failed pass.
-pub const RETRY_MAX: Duration = Duration::from_secs(5);
-
 /// Default period of the resync (`[daemon] resync` in lvsd.toml).
 pub const DEFAULT_RESYNC: Duration = Duration::from_secs(5);
 
@@ -70,23 +65,6 @@ enum PassKind {
     /// Periodic resync: any change repairs something done behind lvsd's
     /// back.
     Resync,
-}
-
-/// Services whose last pass failed and must be tried again.
-#[derive(Debug, Default)]
-struct Pending {
-    /// Every owned service.
-    all: bool,
-    /// These services.
-    keys: HashSet<ServiceKey>,
-    /// Services of an old config still to delete.
-    removed: HashSet<ServiceKey>,
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        !self.all && self.keys.is_empty() && self.removed.is_empty()
-    }
 }
 
 /// A config load running on a blocking thread, with who waits for it.
@@ -177,12 +155,8 @@ pub struct Engine {
     /// first pass logs its (up to 11,000) lines after READY, so readiness
     /// is not delayed by writing them.
     deferred_log: Option<Vec<String>>,
-    /// Work of failed passes, retried at `retry_at`.
-    pending: Pending,
-    /// When the pending work is retried.
-    retry_at: Option<tokio::time::Instant>,
-    /// Delay before the next retry (doubles per failure).
-    retry_delay: Duration,
+    /// When passes run again: retries of failed passes, the resync.
+    schedule: Schedule,
     /// Period of the resync; zero = off.
     resync: Duration,
     /// The config load in flight, if any.
@@ -232,9 +206,7 @@ impl Engine {
             sendmail: PathBuf::from(hooks::SENDMAIL),
             last_job: Duration::ZERO,
             deferred_log: None,
-            pending: Pending::default(),
-            retry_at: None,
-            retry_delay: RETRY_MIN,
+            schedule: Schedule::new(DEFAULT_RESYNC, tokio::time::Instant::now()),
             resync: DEFAULT_RESYNC,
             loading: None,
             tasks: hooks::Tasks::new(),
@@ -269,6 +241,9 @@ impl Engine {
         mut shutdown: watch::Receiver<bool>,
         ready: impl FnOnce(),
     ) -> Result<(), EngineError> {
+        // Built here, not in `new`: `with_resync` may have set the period.
+        // A failed first pass is retried like any other.
+        self.schedule = Schedule::new(self.resync, tokio::time::Instant::now());
         let t0 = Instant::now();
         let actual = self.read_full().await?;
         let read = t0.elapsed();
@@ -310,12 +285,9 @@ impl Engine {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let far = || tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
-        let mut next_resync =
-            (!self.resync.is_zero()).then(|| tokio::time::Instant::now() + self.resync);
         loop {
             let mut dirty: HashSet<ServiceKey> = HashSet::new();
-            let retry_at = self.retry_at.unwrap_or_else(far);
-            let resync_at = next_resync.unwrap_or_else(far);
+            let wake = self.schedule.next_wakeup();
             tokio::select! {
                 _ = shutdown.changed() => break,
                 Some(r) = reports.recv() => {
@@ -331,14 +303,11 @@ impl Engine {
                 Some(req) = requests.recv() => self.on_request(req).await,
                 Some(()) = hup.recv() => self.start_reload("SIGHUP", None),
                 res = wait_loading(&mut self.loading) => self.finish_reload(res).await,
-                _ = tokio::time::sleep_until(retry_at), if self.retry_at.is_some() => {
-                    self.retry_at = None;
-                    self.retry().await;
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(far)), if wake.is_some() => {
+                    if let Some(i) = self.schedule.on_time(tokio::time::Instant::now()) {
+                        self.perform(i).await;
+                    }
                     self.maybe_running();
-                }
-                _ = tokio::time::sleep_until(resync_at), if next_resync.is_some() => {
-                    self.resync_pass().await;
-                    next_resync = Some(tokio::time::Instant::now() + self.resync);
                 }
                 _ = tick.tick() => {
                     systemd::watchdog();
@@ -366,33 +335,44 @@ impl Engine {
         Ok(())
     }
 
-    /// Retry the work of failed passes (all of it in one pass).
-    async fn retry(&mut self) {
-        let p = std::mem::take(&mut self.pending);
-        if p.is_empty() {
-            return;
+    /// Carry out an intent of the core.
+    async fn perform(&mut self, intent: Intent) {
+        match intent {
+            Intent::Reconcile {
+                scope,
+                removed,
+                resync,
+            } => {
+                let scope = match scope {
+                    Scope::All => None,
+                    Scope::Some(k) => Some(k),
+                };
+                let kind = if resync {
+                    PassKind::Resync
+                } else {
+                    tracing::info!(
+                        services = scope
+                            .as_ref()
+                            .map_or("all".to_string(), |k| k.len().to_string()),
+                        "retrying a failed reconcile pass"
+                    );
+                    PassKind::Normal
+                };
+                self.reconcile(scope.as_ref(), &removed, None, kind).await;
+            }
+            Intent::Fallback(key, start) => {
+                let cmd = self
+                    .plan
+                    .virtuals
+                    .iter()
+                    .find(|v| v.key() == key)
+                    .and_then(|v| v.fallbackcommand.clone());
+                if let Some(cmd) = cmd {
+                    hooks::spawn_fallbackcommand(&mut self.tasks, &cmd, start, &key);
+                    self.fallback_cmd.insert(key, start);
+                }
+            }
         }
-        tracing::info!(
-            services = if p.all {
-                "all".to_string()
-            } else {
-                p.keys.len().to_string()
-            },
-            "retrying a failed reconcile pass"
-        );
-        let scope = (!p.all).then_some(p.keys);
-        self.reconcile(scope.as_ref(), &p.removed, None, PassKind::Normal)
-            .await;
-    }
-
-    /// The periodic resync: one dump of the table, diff against every owned
-    /// service, apply only the differences. Pending retries ride along.
-    async fn resync_pass(&mut self) {
-        let p = std::mem::take(&mut self.pending);
-        self.retry_at = None;
-        self.reconcile(None, &p.removed, None, PassKind::Resync)
-            .await;
-        self.maybe_running();
     }
 
     /// Drop finished hook tasks (their results are logged by themselves)
@@ -725,43 +705,27 @@ impl Engine {
         }
     }
 
-    /// Keep the work of a failed pass and schedule its retry (backoff
-    /// doubles per failure up to [`RETRY_MAX`]).
+    /// Keep the work of a failed pass and schedule its retry (the core
+    /// decides when).
     fn pass_failed(&mut self, scope: Option<&HashSet<ServiceKey>>, removed: &HashSet<ServiceKey>) {
-        match scope {
-            None => self.pending.all = true,
-            Some(s) => self.pending.keys.extend(s.iter().copied()),
-        }
-        self.pending.removed.extend(removed.iter().copied());
         if let Ok(mut st) = self.status.lock() {
             st.failed_passes += 1;
         }
-        if self.retry_at.is_none() {
-            let delay = self.retry_delay;
-            self.retry_delay = (delay * 2).min(RETRY_MAX);
+        let scope = to_scope(scope);
+        if let Some(delay) =
+            self.schedule
+                .on_pass_failed(&scope, removed, tokio::time::Instant::now())
+        {
             tracing::warn!(
                 retry_ms = delay.as_millis() as u64,
                 "reconcile pass failed; retrying"
             );
-            self.retry_at = Some(tokio::time::Instant::now() + delay);
         }
     }
 
-    /// A pass went through: what it covered is no longer pending; with
-    /// nothing left pending the backoff starts over.
+    /// A pass went through: what it covered is no longer pending.
     fn pass_succeeded(&mut self, scope: Option<&HashSet<ServiceKey>>) {
-        match scope {
-            None => {
-                self.pending.all = false;
-                self.pending.keys.clear();
-            }
-            Some(s) if !self.pending.all => self.pending.keys.retain(|k| !s.contains(k)),
-            Some(_) => {}
-        }
-        if self.pending.is_empty() {
-            self.retry_at = None;
-            self.retry_delay = RETRY_MIN;
-        }
+        self.schedule.on_pass_succeeded(&to_scope(scope));
     }
 
     /// What the table should do with a real: health and maintenance (the
@@ -876,12 +840,9 @@ impl Engine {
                 }
             }
             let started = self.fallback_cmd.get(&key).copied().unwrap_or(false);
-            if !any_up && known && !started {
-                hooks::spawn_fallbackcommand(&mut self.tasks, cmd, true, &key);
-                self.fallback_cmd.insert(key, true);
-            } else if any_up && started {
-                hooks::spawn_fallbackcommand(&mut self.tasks, cmd, false, &key);
-                self.fallback_cmd.insert(key, false);
+            if let Some(Intent::Fallback(k, start)) = fallback_intent(key, known, any_up, started) {
+                hooks::spawn_fallbackcommand(&mut self.tasks, cmd, start, &k);
+                self.fallback_cmd.insert(k, start);
             }
         }
     }
@@ -1336,6 +1297,14 @@ fn read_scope(
         entries.push(TableEntry { service, reals });
     }
     Ok(Table { entries })
+}
+
+/// The core's scope of a pass (None: every owned service).
+fn to_scope(scope: Option<&HashSet<ServiceKey>>) -> Scope {
+    match scope {
+        None => Scope::All,
+        Some(k) => Scope::Some(k.clone()),
+    }
 }
 
 /// Longest wait for hook tasks at stop.

@@ -2,8 +2,9 @@
 //! taking events and the current time and returning intents for the shell
 //! (`daemon::engine`), which owns the channels, timers, kernel and
 //! processes. What lives here so far: when a reconcile pass runs again
-//! (retries of failed passes with backoff, the periodic resync) and when a
-//! `fallbackcommand` runs. Clock-injected (`now` is an argument), so it is
+//! (retries of failed passes with backoff, the periodic resync), what a
+//! check report does to a real's health, and when a `fallbackcommand`
+//! runs. Clock-injected (`now` is an argument), so it is
 //! tested without sleeping.
 //!
 //! Health bookkeeping, alerts and reload diffs still live in the shell;
@@ -190,6 +191,45 @@ pub fn fallback_intent(
     }
 }
 
+/// What a check report does to a real's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthStep {
+    /// The new health.
+    pub up: Option<bool>,
+    /// The health changed: the real's virtual needs a pass.
+    pub reconcile: bool,
+    /// News to log and mail: `Some(true)` restored, `Some(false)` down.
+    /// A first "up" is not news; a first "down" is.
+    pub alert: Option<bool>,
+    /// A failed check of a real still up (failurecount not reached).
+    pub soft_failure: bool,
+}
+
+/// Apply a check report (`ok`, and `verdict` when the check engine
+/// decided the health changed) to a real whose health was `was`.
+pub fn health_step(was: Option<bool>, ok: bool, verdict: Option<bool>) -> HealthStep {
+    match verdict {
+        Some(up) if was != Some(up) => HealthStep {
+            up: Some(up),
+            reconcile: true,
+            alert: (was.is_some() || !up).then_some(up),
+            soft_failure: false,
+        },
+        Some(_) => HealthStep {
+            up: was,
+            reconcile: false,
+            alert: None,
+            soft_failure: false,
+        },
+        None => HealthStep {
+            up: was,
+            reconcile: false,
+            alert: None,
+            soft_failure: !ok && was == Some(true),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +339,31 @@ mod tests {
         );
         assert!(!s.has_pending());
         assert_eq!(s.next_wakeup(), Some(t0 + period * 2));
+    }
+
+    #[test]
+    fn health_steps() {
+        // First verdicts: up is quiet, down is news.
+        let s = health_step(None, true, Some(true));
+        assert_eq!((s.up, s.reconcile, s.alert), (Some(true), true, None));
+        let s = health_step(None, false, Some(false));
+        assert_eq!(
+            (s.up, s.reconcile, s.alert),
+            (Some(false), true, Some(false))
+        );
+        // Changes are news both ways.
+        assert_eq!(
+            health_step(Some(true), false, Some(false)).alert,
+            Some(false)
+        );
+        assert_eq!(health_step(Some(false), true, Some(true)).alert, Some(true));
+        // Same verdict again: nothing.
+        let s = health_step(Some(true), true, Some(true));
+        assert!(!s.reconcile && s.alert.is_none());
+        // A failure below failurecount: soft, no pass.
+        let s = health_step(Some(true), false, None);
+        assert!(s.soft_failure && !s.reconcile && s.up == Some(true));
+        assert!(!health_step(Some(false), false, None).soft_failure);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::model::{RealServer, ServiceKey, Table, TableEntry};
 use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
-use super::core::{fallback_intent, Intent, Schedule, Scope};
+use super::core::{fallback_intent, health_step, Intent, Schedule, Scope};
 use super::hooks;
 use super::load::ConfigError;
 use super::monitor;
@@ -451,20 +451,15 @@ impl Engine {
         let Some(h) = self.health.get_mut(&r.key) else {
             return;
         };
-        let mut transition = None;
-        if let Some(up) = r.verdict {
-            if h.up != Some(up) {
-                let was = h.up;
-                h.up = Some(up);
-                dirty.insert(r.key.service);
-                // A first "up" is not news; a first "down" is.
-                if was.is_some() || !up {
-                    transition = Some(up);
-                }
-            }
-        } else if !r.ok && h.up == Some(true) {
+        let step = health_step(h.up, r.ok, r.verdict);
+        h.up = step.up;
+        if step.reconcile {
+            dirty.insert(r.key.service);
+        }
+        if step.soft_failure {
             tracing::info!(real = %show_real(&r.key), "soft failure: {}", r.detail);
         }
+        let transition = step.alert;
         if let Some(up) = transition {
             self.alert_transition(&r.key, up, &r.detail);
         }

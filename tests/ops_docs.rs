@@ -227,6 +227,7 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
     let tables = [
         ("node", "RawNode"),
         ("metrics", "RawMetrics"),
+        ("daemon", "RawDaemon"),
         ("ha", "RawHa"),
         ("ha.link", "RawLink"),
         ("ha.vip", "RawVip"),
@@ -238,7 +239,7 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
     let top = raw_fields(&src, "RawFile");
     assert_eq!(
         top,
-        ["ha", "metrics", "node"]
+        ["daemon", "ha", "metrics", "node"]
             .iter()
             .map(|s| s.to_string())
             .collect(),

@@ -57,6 +57,10 @@ pub struct LvsdToml {
     /// `None`: the key is absent (the daemon's default, loopback);
     /// `Some(None)`: `"off"`.
     pub metrics_listen: Option<Option<SocketAddr>>,
+    /// `[daemon] resync_ms`: period of the resync that restores owned
+    /// services changed behind lvsd's back; `None`: the key is absent (the
+    /// daemon's default); zero: off.
+    pub resync: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -65,7 +69,20 @@ struct RawFile {
     node: Option<RawNode>,
     ha: Option<Spanned<RawHa>>,
     metrics: Option<RawMetrics>,
+    daemon: Option<RawDaemon>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    resync_ms: Option<Spanned<u64>>,
+}
+
+/// Shortest resync period (a full dump every few ms would load the kernel).
+const MIN_RESYNC_MS: u64 = 100;
+
+/// Longest resync period: one day.
+const MAX_RESYNC_MS: u64 = 86_400_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -370,10 +387,25 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
             }
         },
     };
+    let resync = match raw.daemon.as_ref().and_then(|d| d.resync_ms.as_ref()) {
+        None => None,
+        Some(v) => {
+            let ms = *v.get_ref();
+            if ms != 0 && !(MIN_RESYNC_MS..=MAX_RESYNC_MS).contains(&ms) {
+                return Err(cx.err(
+                    v.span(),
+                    "daemon.resync_ms",
+                    format!("must be 0 (off) or {MIN_RESYNC_MS} to {MAX_RESYNC_MS}"),
+                ));
+            }
+            Some(Duration::from_millis(ms))
+        }
+    };
     Ok(LvsdToml {
         node: name,
         ha,
         metrics_listen,
+        resync,
     })
 }
 

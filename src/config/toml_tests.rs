@@ -331,3 +331,21 @@ fn only_bounded_regular_files_are_read() {
     let e = load(dir.path()).unwrap_err().to_string();
     assert!(e.contains("not a regular file"), "{e}");
 }
+
+#[test]
+fn daemon_resync_ms_default_off_and_range() {
+    assert_eq!(p("").unwrap().resync, None);
+    assert_eq!(
+        p("[daemon]\nresync_ms = 2000\n").unwrap().resync,
+        Some(Duration::from_millis(2000))
+    );
+    assert_eq!(
+        p("[daemon]\nresync_ms = 0\n").unwrap().resync,
+        Some(Duration::ZERO)
+    );
+    let e = err("[daemon]\nresync_ms = 5\n");
+    assert!(e.contains(":2:") && e.contains("daemon.resync_ms"), "{e}");
+    let e = err("[daemon]\nresync_ms = 99999999999\n");
+    assert!(e.contains("daemon.resync_ms"), "{e}");
+    assert!(err("[daemon]\nresync = 5\n").contains("resync"));
+}

@@ -5,7 +5,15 @@
 //! apply).
 //!
 //! Kernel calls are synchronous and run on a blocking thread, one pass at a
-//! time, so two passes never interleave their reads and writes.
+//! time, so two passes never interleave their reads and writes. So do the
+//! config loader (parsing, name resolution), the config file fingerprint
+//! and the maintenance directory scan: the engine task itself never blocks,
+//! so status requests, reports and the watchdog are served meanwhile.
+//!
+//! A pass that fails (a read refused, an op refused) is not dropped: its
+//! services stay pending and are retried with a doubling backoff until a
+//! pass succeeds. A periodic resync re-reads every owned service and
+//! restores whatever someone else changed, logging each repair.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,7 +28,9 @@ use crate::model::{RealServer, ServiceKey, Table, TableEntry};
 use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
+use super::core::{fallback_intent, health_step, Intent, Schedule, Scope};
 use super::hooks;
+use super::load::ConfigError;
 use super::monitor;
 use super::plan::{Phase, Plan, VirtualPlan};
 use super::status::{LastCheck, RealView, Shown, Status, VirtualView};
@@ -30,7 +40,43 @@ use super::systemd;
 pub type SharedIpvs = Arc<dyn Ipvs + Send + Sync>;
 
 /// Parses the config file into a plan; `Err` holds the messages to log.
-pub type Loader = Arc<dyn Fn(&Path) -> Result<Plan, String> + Send + Sync>;
+/// Runs on a blocking thread: it may resolve host names.
+pub type Loader = Arc<dyn Fn(&Path) -> Result<Plan, ConfigError> + Send + Sync>;
+
+/// Why the engine stopped before serving.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The first read of the IPVS table failed (errno kept).
+    #[error("reading the IPVS table failed: {0}")]
+    Kernel(#[from] crate::kernel::Error),
+    /// A blocking kernel job panicked or was cancelled.
+    #[error("kernel job failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Default period of the resync (`[daemon] resync` in lvsd.toml).
+pub const DEFAULT_RESYNC: Duration = Duration::from_secs(5);
+
+/// What a pass is for: it decides how its changes are logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PassKind {
+    /// Health, maintenance, reload or a retry: changes the engine wanted.
+    Normal,
+    /// Periodic resync: any change repairs something done behind lvsd's
+    /// back.
+    Resync,
+}
+
+/// A config load running on a blocking thread, with who waits for it.
+struct Loading {
+    job: tokio::task::JoinHandle<Result<Plan, ConfigError>>,
+    why: &'static str,
+    replies: Vec<ReloadReply>,
+    /// Another reload was asked for after this load began reading.
+    again: Option<(&'static str, Vec<ReloadReply>)>,
+}
+
+type ReloadReply = tokio::sync::oneshot::Sender<Result<String, String>>;
 
 /// One finished check, as the check runner reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +155,14 @@ pub struct Engine {
     /// first pass logs its (up to 11,000) lines after READY, so readiness
     /// is not delayed by writing them.
     deferred_log: Option<Vec<String>>,
+    /// When passes run again: retries of failed passes, the resync.
+    schedule: Schedule,
+    /// Period of the resync; zero = off.
+    resync: Duration,
+    /// The config load in flight, if any.
+    loading: Option<Loading>,
+    /// Tasks the engine started (hooks, instances): awaited on stop.
+    tasks: hooks::Tasks,
 }
 
 impl Engine {
@@ -152,11 +206,22 @@ impl Engine {
             sendmail: PathBuf::from(hooks::SENDMAIL),
             last_job: Duration::ZERO,
             deferred_log: None,
+            schedule: Schedule::new(DEFAULT_RESYNC, tokio::time::Instant::now()),
+            resync: DEFAULT_RESYNC,
+            loading: None,
+            tasks: hooks::Tasks::new(),
             instances: hooks::Instances {
                 exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
                 socket_dir: PathBuf::from("/run/lvsd"),
             },
         }
+    }
+
+    /// Re-read every owned service each `period` and restore what someone
+    /// else changed (zero turns the resync off).
+    pub fn with_resync(mut self, period: Duration) -> Engine {
+        self.resync = period;
+        self
     }
 
     /// Run `execute=` instances with this program and control sockets in
@@ -175,17 +240,21 @@ impl Engine {
         mut hup: mpsc::Receiver<()>,
         mut shutdown: watch::Receiver<bool>,
         ready: impl FnOnce(),
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
+        // Built here, not in `new`: `with_resync` may have set the period.
+        // A failed first pass is retried like any other.
+        self.schedule = Schedule::new(self.resync, tokio::time::Instant::now());
         let t0 = Instant::now();
         let actual = self.read_full().await?;
         let read = t0.elapsed();
         self.adopt(&actual);
-        self.scan_maintenance();
+        self.scan_maintenance().await;
         // The table just read is the one to diff against: reading it twice
         // costs one dump per service.
         let t1 = Instant::now();
         self.deferred_log = Some(Vec::new());
-        self.reconcile(None, &HashSet::new(), Some(actual)).await;
+        self.reconcile(None, &HashSet::new(), Some(actual), PassKind::Normal)
+            .await;
         let applied = t1.elapsed();
         let t2 = Instant::now();
         self.spawn_checks();
@@ -207,7 +276,7 @@ impl Engine {
         let instances = self.instances.clone();
         let names = self.plan.execute.clone();
         if !names.is_empty() {
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 for n in &names {
                     instances.run(n, "start").await;
                 }
@@ -215,8 +284,10 @@ impl Engine {
         }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let far = || tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
         loop {
             let mut dirty: HashSet<ServiceKey> = HashSet::new();
+            let wake = self.schedule.next_wakeup();
             tokio::select! {
                 _ = shutdown.changed() => break,
                 Some(r) = reports.recv() => {
@@ -230,25 +301,94 @@ impl Engine {
                     }
                 }
                 Some(req) = requests.recv() => self.on_request(req).await,
-                Some(()) = hup.recv() => {
-                    let _ = self.reload("SIGHUP").await;
+                Some(()) = hup.recv() => self.start_reload("SIGHUP", None),
+                res = wait_loading(&mut self.loading) => self.finish_reload(res).await,
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(far)), if wake.is_some() => {
+                    if let Some(i) = self.schedule.on_time(tokio::time::Instant::now()) {
+                        self.perform(i).await;
+                    }
+                    self.maybe_running();
                 }
                 _ = tick.tick() => {
                     systemd::watchdog();
-                    if self.scan_maintenance() {
+                    if self.scan_maintenance().await {
                         dirty.extend(self.plan.keys());
                     }
                     self.watch_config().await;
                     self.resend_alerts();
+                    self.reap_tasks();
                 }
             }
             if !dirty.is_empty() {
-                self.reconcile(Some(&dirty), &HashSet::new(), None).await;
+                self.reconcile(Some(&dirty), &HashSet::new(), None, PassKind::Normal)
+                    .await;
                 self.maybe_running();
+            }
+        }
+        if let Some(l) = self.loading.take() {
+            l.job.abort();
+            for r in l.replies {
+                let _ = r.send(Err("the daemon is stopping".into()));
             }
         }
         self.stop().await;
         Ok(())
+    }
+
+    /// Carry out an intent of the core.
+    async fn perform(&mut self, intent: Intent) {
+        match intent {
+            Intent::Reconcile {
+                scope,
+                removed,
+                resync,
+            } => {
+                let scope = match scope {
+                    Scope::All => None,
+                    Scope::Some(k) => Some(k),
+                };
+                let kind = if resync {
+                    PassKind::Resync
+                } else {
+                    tracing::info!(
+                        services = scope
+                            .as_ref()
+                            .map_or("all".to_string(), |k| k.len().to_string()),
+                        "retrying a failed reconcile pass"
+                    );
+                    PassKind::Normal
+                };
+                self.reconcile(scope.as_ref(), &removed, None, kind).await;
+            }
+            Intent::Fallback(key, start) => {
+                let cmd = self
+                    .plan
+                    .virtuals
+                    .iter()
+                    .find(|v| v.key() == key)
+                    .and_then(|v| v.fallbackcommand.clone());
+                if let Some(cmd) = cmd {
+                    hooks::spawn_fallbackcommand(&mut self.tasks, &cmd, start, &key);
+                    self.fallback_cmd.insert(key, start);
+                }
+            }
+        }
+    }
+
+    /// Drop finished hook tasks (their results are logged by themselves)
+    /// and publish how many still run.
+    fn reap_tasks(&mut self) {
+        while let Some(r) = self.tasks.try_join_next() {
+            if let Err(e) = r {
+                if e.is_panic() {
+                    tracing::error!("a daemon task panicked: {e}");
+                }
+            }
+        }
+        let n = self.tasks.len() as u64;
+        if let Ok(mut st) = self.status.lock() {
+            st.tasks = n;
+        }
     }
 
     /// Seed health from the kernel: a real the kernel serves with weight > 0
@@ -311,20 +451,15 @@ impl Engine {
         let Some(h) = self.health.get_mut(&r.key) else {
             return;
         };
-        let mut transition = None;
-        if let Some(up) = r.verdict {
-            if h.up != Some(up) {
-                let was = h.up;
-                h.up = Some(up);
-                dirty.insert(r.key.service);
-                // A first "up" is not news; a first "down" is.
-                if was.is_some() || !up {
-                    transition = Some(up);
-                }
-            }
-        } else if !r.ok && h.up == Some(true) {
+        let step = health_step(h.up, r.ok, r.verdict);
+        h.up = step.up;
+        if step.reconcile {
+            dirty.insert(r.key.service);
+        }
+        if step.soft_failure {
             tracing::info!(real = %show_real(&r.key), "soft failure: {}", r.detail);
         }
+        let transition = step.alert;
         if let Some(up) = transition {
             self.alert_transition(&r.key, up, &r.detail);
         }
@@ -332,10 +467,7 @@ impl Engine {
 
     async fn on_request(&mut self, req: Request) {
         match req {
-            Request::Reload(reply) => {
-                let res = self.reload("control socket").await;
-                let _ = reply.send(res);
-            }
+            Request::Reload(reply) => self.start_reload("control socket", Some(reply)),
             Request::Status(reply) => {
                 let table = self.read_full().await.ok();
                 let mut st = self.snapshot();
@@ -367,26 +499,72 @@ impl Engine {
         }
     }
 
-    /// Re-read the config; apply it by diff, or keep everything on error.
-    pub async fn reload(&mut self, why: &str) -> Result<String, String> {
+    /// Start re-reading the config on a blocking thread (the loader may
+    /// resolve names for a long time); [`Engine::finish_reload`] applies
+    /// it. A reload asked for while one loads runs after it, so a file
+    /// changed in between is read again.
+    fn start_reload(&mut self, why: &'static str, reply: Option<ReloadReply>) {
+        if let Some(l) = self.loading.as_mut() {
+            let again = l.again.get_or_insert((why, Vec::new()));
+            again.1.extend(reply);
+            return;
+        }
         tracing::info!(config = %self.path.display(), trigger = why, "reloading configuration");
         self.set_phase(Phase::Reloading);
         systemd::reloading();
-        let loaded = (self.loader)(&self.path);
+        let loader = self.loader.clone();
+        let path = self.path.clone();
+        self.loading = Some(Loading {
+            job: tokio::task::spawn_blocking(move || loader(&path)),
+            why,
+            replies: reply.into_iter().collect(),
+            again: None,
+        });
+    }
+
+    /// A load finished: apply it, answer who asked, start a queued one.
+    async fn finish_reload(
+        &mut self,
+        res: Result<Result<Plan, ConfigError>, tokio::task::JoinError>,
+    ) {
+        let Some(l) = self.loading.take() else {
+            return;
+        };
+        let loaded = match res {
+            Ok(r) => r,
+            Err(e) => Err(ConfigError::one(format!("config loader failed: {e}"))),
+        };
+        tracing::debug!(trigger = l.why, "configuration loaded");
+        let out = self.apply_loaded(loaded).await;
+        for r in l.replies {
+            let _ = r.send(out.clone());
+        }
+        if let Some((why, replies)) = l.again {
+            let mut replies = replies.into_iter();
+            self.start_reload(why, replies.next());
+            if let Some(cur) = self.loading.as_mut() {
+                cur.replies.extend(replies);
+            }
+        }
+    }
+
+    /// Apply a loaded config by diff, or keep everything on error.
+    async fn apply_loaded(&mut self, loaded: Result<Plan, ConfigError>) -> Result<String, String> {
         let new = match loaded {
             Ok(p) => p,
             Err(e) => {
-                for line in e.lines() {
+                for line in &e.diagnostics {
                     tracing::error!("{line}");
                 }
                 tracing::error!("configuration rejected; the running table is kept");
+                let first = e.diagnostics.first().cloned().unwrap_or_default();
                 if let Ok(mut st) = self.status.lock() {
                     st.reload_failures += 1;
-                    st.last_reload = Some(format!("rejected: {}", e.lines().next().unwrap_or("")));
+                    st.last_reload = Some(format!("rejected: {first}"));
                 }
                 self.set_phase(Phase::Running);
                 systemd::ready("running (reload rejected)");
-                return Err(e);
+                return Err(e.to_string());
             }
         };
         let old_keys = self.plan.keys();
@@ -422,18 +600,19 @@ impl Engine {
         }
         self.health = health;
         self.instances
-            .spawn_reload(&self.plan.execute, &new.execute);
+            .spawn_reload(&mut self.tasks, &self.plan.execute, &new.execute);
         let health = &self.health;
         self.placed.retain(|k| health.contains_key(k));
         self.fallback_cmd.retain(|k, _| new_keys.contains(k));
         self.plan = new;
-        self.fingerprint = fingerprint(&self.path);
-        let maintenance_changed = self.scan_maintenance();
+        self.fingerprint = fingerprint_off_runtime(&self.path).await;
+        let maintenance_changed = self.scan_maintenance().await;
         let before = self.kernel_ops();
         if global_change || maintenance_changed {
-            self.reconcile(None, &removed, None).await;
+            self.reconcile(None, &removed, None, PassKind::Normal).await;
         } else if !scope.is_empty() {
-            self.reconcile(Some(&scope), &removed, None).await;
+            self.reconcile(Some(&scope), &removed, None, PassKind::Normal)
+                .await;
         }
         let ops = self.kernel_ops() - before;
         self.spawn_checks();
@@ -453,12 +632,16 @@ impl Engine {
     /// service), diff, apply. `extra_owned` are services of an old config
     /// that must go. `known` is the kernel table when the caller has just
     /// read it (it must cover `scope`).
+    ///
+    /// A pass that fails (read refused, any op refused) leaves its services
+    /// pending and schedules a retry; false then.
     async fn reconcile(
         &mut self,
         scope: Option<&HashSet<ServiceKey>>,
         extra_owned: &HashSet<ServiceKey>,
         known: Option<Table>,
-    ) {
+        kind: PassKind,
+    ) -> bool {
         let specs: Vec<_> = self
             .plan
             .virtuals
@@ -466,30 +649,23 @@ impl Engine {
             .filter(|v| scope.is_none_or(|s| s.contains(&v.key())))
             .map(|v| v.spec.clone())
             .collect();
-        let state = |k: &RealKey| {
-            if self.maintenance.contains(k) {
-                return RealState::Down;
-            }
-            match self.health.get(k).and_then(|h| h.up) {
-                Some(true) => RealState::Up,
-                Some(false) => RealState::Down,
-                None => RealState::Unknown,
-            }
-        };
+        let state = |k: &RealKey| self.real_state(k);
         let readd = |k: &RealKey| self.plan.readdquiescent || !self.placed.contains(k);
         let desired = reconcile::desired(&specs, &state, &readd);
         let mut owned = self.plan.keys();
         owned.extend(extra_owned.iter().copied());
         let scope_keys: Option<HashSet<ServiceKey>> = scope.cloned();
         let ipvs = self.ipvs.clone();
-        let job = tokio::task::spawn_blocking(move || -> Result<(Applied, Table), String> {
-            let actual = match known {
-                Some(t) => t,
-                None => read_scope(ipvs.as_ref(), scope_keys.as_ref())?,
-            };
-            let changes = reconcile::diff(&desired, &actual, &|k| owned.contains(k));
-            Ok((reconcile::apply(ipvs.as_ref(), changes), actual))
-        });
+        let job = tokio::task::spawn_blocking(
+            move || -> Result<(Applied, Table), crate::kernel::Error> {
+                let actual = match known {
+                    Some(t) => t,
+                    None => read_scope(ipvs.as_ref(), scope_keys.as_ref())?,
+                };
+                let changes = reconcile::diff(&desired, &actual, &|k| owned.contains(k));
+                Ok((reconcile::apply(ipvs.as_ref(), changes), actual))
+            },
+        );
         let t0 = Instant::now();
         let res = job.await;
         self.last_job = t0.elapsed();
@@ -498,17 +674,66 @@ impl Engine {
             Ok(Err(e)) => {
                 tracing::error!("reading the IPVS table failed: {e}");
                 self.report_health(false);
-                return;
+                self.pass_failed(scope, extra_owned);
+                return false;
             }
             Err(e) => {
                 tracing::error!("reconcile task failed: {e}");
-                return;
+                self.pass_failed(scope, extra_owned);
+                return false;
             }
         };
         // The kernel answered: this director can serve. (A refused op is
-        // retried by the next pass; it is no reason to hand over the VIPs.)
+        // retried with backoff; it is no reason to hand over the VIPs.)
         self.report_health(true);
-        self.after_apply(&applied, &actual, scope);
+        self.after_apply(&applied, &actual, scope, kind);
+        if applied.failed.is_empty() {
+            self.pass_succeeded(scope);
+            true
+        } else {
+            // Retry only the services whose ops failed: the others are done.
+            let failed: HashSet<ServiceKey> =
+                applied.failed.iter().map(|(c, _)| c.service()).collect();
+            let removed: HashSet<ServiceKey> = failed.intersection(extra_owned).copied().collect();
+            self.pass_failed(Some(&failed), &removed);
+            false
+        }
+    }
+
+    /// Keep the work of a failed pass and schedule its retry (the core
+    /// decides when).
+    fn pass_failed(&mut self, scope: Option<&HashSet<ServiceKey>>, removed: &HashSet<ServiceKey>) {
+        if let Ok(mut st) = self.status.lock() {
+            st.failed_passes += 1;
+        }
+        let scope = to_scope(scope);
+        if let Some(delay) =
+            self.schedule
+                .on_pass_failed(&scope, removed, tokio::time::Instant::now())
+        {
+            tracing::warn!(
+                retry_ms = delay.as_millis() as u64,
+                "reconcile pass failed; retrying"
+            );
+        }
+    }
+
+    /// A pass went through: what it covered is no longer pending.
+    fn pass_succeeded(&mut self, scope: Option<&HashSet<ServiceKey>>) {
+        self.schedule.on_pass_succeeded(&to_scope(scope));
+    }
+
+    /// What the table should do with a real: health and maintenance (the
+    /// one place a runtime override would slot in).
+    fn real_state(&self, k: &RealKey) -> RealState {
+        if self.maintenance.contains(k) {
+            return RealState::Down;
+        }
+        match self.health.get(k).and_then(|h| h.up) {
+            Some(true) => RealState::Up,
+            Some(false) => RealState::Down,
+            None => RealState::Unknown,
+        }
     }
 
     fn after_apply(
@@ -516,13 +741,17 @@ impl Engine {
         applied: &Applied,
         actual: &Table,
         scope: Option<&HashSet<ServiceKey>>,
+        kind: PassKind,
     ) {
         // Indexed once per pass: a start describes 11,000 changes.
         let fallbacks = self.fallbacks();
         let done: Vec<String> = applied
             .done
             .iter()
-            .map(|c| self.describe(c, &fallbacks))
+            .map(|c| match kind {
+                PassKind::Normal => self.describe(c, &fallbacks),
+                PassKind::Resync => repair_line(c),
+            })
             .collect();
         for (c, e) in &applied.failed {
             tracing::error!("{} failed: {e}", self.describe(c, &fallbacks));
@@ -576,6 +805,9 @@ impl Engine {
             st.reconciles += 1;
             st.kernel_ops += (applied.done.len() + applied.failed.len()) as u64;
             st.kernel_errors += applied.failed.len() as u64;
+            if kind == PassKind::Resync {
+                st.resync_repairs += applied.done.len() as u64;
+            }
             std::mem::swap(&mut st.virtuals, &mut views);
             st.phase = self.phase;
         }
@@ -603,12 +835,9 @@ impl Engine {
                 }
             }
             let started = self.fallback_cmd.get(&key).copied().unwrap_or(false);
-            if !any_up && known && !started {
-                hooks::spawn_fallbackcommand(cmd, true, &key);
-                self.fallback_cmd.insert(key, true);
-            } else if any_up && started {
-                hooks::spawn_fallbackcommand(cmd, false, &key);
-                self.fallback_cmd.insert(key, false);
+            if let Some(Intent::Fallback(k, start)) = fallback_intent(key, known, any_up, started) {
+                hooks::spawn_fallbackcommand(&mut self.tasks, cmd, start, &k);
+                self.fallback_cmd.insert(k, start);
             }
         }
     }
@@ -824,18 +1053,24 @@ impl Engine {
     }
 
     /// Re-read the maintenance directory; true if the set changed.
-    fn scan_maintenance(&mut self) -> bool {
-        let Some(dir) = &self.plan.maintenancedir else {
+    async fn scan_maintenance(&mut self) -> bool {
+        let Some(dir) = self.plan.maintenancedir.clone() else {
             return !std::mem::take(&mut self.maintenance).is_empty();
         };
-        // One directory read per tick instead of a stat per real.
-        let names: HashSet<String> = match std::fs::read_dir(dir) {
-            Ok(rd) => rd
-                .flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect(),
-            Err(_) => HashSet::new(),
-        };
+        // One directory read per tick instead of a stat per real, on a
+        // blocking thread (a hung NFS directory must not stall the engine).
+        // Bounded: a directory flooded with files cannot grow the engine.
+        let names: HashSet<String> =
+            tokio::task::spawn_blocking(move || match std::fs::read_dir(&dir) {
+                Ok(rd) => rd
+                    .flatten()
+                    .take(MAX_MAINTENANCE_NAMES)
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect(),
+                Err(_) => HashSet::new(),
+            })
+            .await
+            .unwrap_or_default();
         let mut now = HashSet::new();
         for v in &self.plan.virtuals {
             for (rk, _, _) in v.reals() {
@@ -868,7 +1103,7 @@ impl Engine {
         if !self.plan.autoreload && self.plan.callback.is_none() {
             return;
         }
-        let fp = fingerprint(&self.path);
+        let fp = fingerprint_off_runtime(&self.path).await;
         let changed = match (&self.fingerprint, &fp) {
             (Some(a), Some(b)) => a.0 != b.0 || a.1 != b.1 || a.2 != b.2,
             (None, Some(_)) => true,
@@ -888,12 +1123,12 @@ impl Engine {
         );
         let callback = self.plan.callback.clone();
         if self.plan.autoreload {
-            let _ = self.reload("autoreload").await;
+            self.start_reload("autoreload", None);
         } else {
             tracing::info!("- ignore new configuration");
         }
         if let Some(cb) = callback {
-            hooks::spawn_callback(&cb, &self.path);
+            hooks::spawn_callback(&mut self.tasks, &cb, &self.path);
         }
     }
 
@@ -913,6 +1148,7 @@ impl Engine {
         }
         if hooks::alerts_enabled(&v.alerts, self.phase) {
             hooks::spawn_mail(
+                &mut self.tasks,
                 hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
                 &v.alerts,
                 &self.sendmail,
@@ -949,7 +1185,7 @@ impl Engine {
             }
         }
         for (m, a) in mails {
-            hooks::spawn_mail(m, &a, &self.sendmail);
+            hooks::spawn_mail(&mut self.tasks, m, &a, &self.sendmail);
         }
     }
 
@@ -961,6 +1197,23 @@ impl Engine {
         for n in &self.plan.execute {
             self.instances.run(n, "stop").await;
         }
+        // Hooks and instance starts still running get a bounded time to
+        // end; the rest are aborted (their children die with them:
+        // kill_on_drop).
+        let tasks = &mut self.tasks;
+        let drained = tokio::time::timeout(TASKS_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                tasks = self.tasks.len(),
+                "daemon tasks still running at stop; aborting them"
+            );
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+        self.reap_tasks();
         let doomed: Vec<Change> = self
             .plan
             .virtuals
@@ -1000,11 +1253,9 @@ impl Engine {
         }
     }
 
-    async fn read_full(&self) -> Result<Table, String> {
+    async fn read_full(&self) -> Result<Table, EngineError> {
         let ipvs = self.ipvs.clone();
-        tokio::task::spawn_blocking(move || read_scope(ipvs.as_ref(), None))
-            .await
-            .map_err(|e| e.to_string())?
+        Ok(tokio::task::spawn_blocking(move || read_scope(ipvs.as_ref(), None)).await??)
     }
 }
 
@@ -1016,7 +1267,7 @@ const FEW_SERVICES: usize = 64;
 fn read_scope(
     ipvs: &(dyn Ipvs + Send + Sync),
     scope: Option<&HashSet<ServiceKey>>,
-) -> Result<Table, String> {
+) -> Result<Table, crate::kernel::Error> {
     let mut entries = Vec::new();
     if let Some(keys) = scope.filter(|s| s.len() <= FEW_SERVICES) {
         // A check verdict or a one-virtual reload: two small reads per
@@ -1025,22 +1276,106 @@ fn read_scope(
             let service = match ipvs.service(key) {
                 Ok(s) => s,
                 Err(crate::kernel::Error::Kernel { errno, .. }) if errno == libc::ESRCH => continue,
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e),
             };
-            let reals = ipvs.dests(key).map_err(|e| e.to_string())?;
+            let reals = ipvs.dests(key)?;
             entries.push(TableEntry { service, reals });
         }
         return Ok(Table { entries });
     }
-    let services = ipvs.services().map_err(|e| e.to_string())?;
+    let services = ipvs.services()?;
     for service in services {
         if scope.is_some_and(|s| !s.contains(&service.key)) {
             continue;
         }
-        let reals = ipvs.dests(&service.key).map_err(|e| e.to_string())?;
+        let reals = ipvs.dests(&service.key)?;
         entries.push(TableEntry { service, reals });
     }
     Ok(Table { entries })
+}
+
+/// The core's scope of a pass (None: every owned service).
+fn to_scope(scope: Option<&HashSet<ServiceKey>>) -> Scope {
+    match scope {
+        None => Scope::All,
+        Some(k) => Scope::Some(k.clone()),
+    }
+}
+
+/// Longest wait for hook tasks at stop.
+const TASKS_GRACE: Duration = Duration::from_secs(5);
+
+/// Most names read from the maintenance directory per scan.
+const MAX_MAINTENANCE_NAMES: usize = 65_536;
+
+/// The config load in flight, or never (a `select!` branch).
+async fn wait_loading(
+    loading: &mut Option<Loading>,
+) -> Result<Result<Plan, ConfigError>, tokio::task::JoinError> {
+    match loading.as_mut() {
+        Some(l) => (&mut l.job).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// [`fingerprint`] on a blocking thread: it reads the whole file.
+async fn fingerprint_off_runtime(path: &Path) -> Option<(SystemTime, u64, u64)> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || fingerprint(&path))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The log line of a resync repair: what was wrong and what was restored.
+fn repair_line(c: &Change) -> String {
+    // "tcp 10.0.0.1:80", "fwmark 7": the protocol tells a TCP and a UDP
+    // service on one address apart.
+    let vs = |k: &ServiceKey| match k {
+        ServiceKey::Addr { .. } => {
+            let (addr, proto) = hooks::fallback_args(k);
+            format!("{proto} {addr}")
+        }
+        _ => k.to_string(),
+    };
+    let rs = |k: &ServiceKey, r: &RealServer| {
+        format!(
+            "{} of {}",
+            hooks::fallback_args(&ServiceKey::Addr {
+                protocol: crate::model::Protocol::Tcp,
+                addr: r.addr,
+                port: r.port,
+            })
+            .0,
+            vs(k)
+        )
+    };
+    match c {
+        Change::AddService(s) => format!(
+            "resync: restored virtual server {} (deleted behind lvsd's back)",
+            vs(&s.key)
+        ),
+        Change::EditService(s) => format!(
+            "resync: restored scheduler {}, flags and persistence of virtual server {} (changed behind lvsd's back)",
+            s.scheduler,
+            vs(&s.key)
+        ),
+        Change::DelService(k) => format!("resync: removed virtual server {} (no longer configured)", vs(k)),
+        Change::AddReal(k, r) => format!(
+            "resync: restored real {} with weight {} (deleted behind lvsd's back)",
+            rs(k, r),
+            r.weight
+        ),
+        Change::EditReal(k, r) => format!(
+            "resync: restored weight {} of real {} (changed behind lvsd's back)",
+            r.weight,
+            rs(k, r)
+        ),
+        Change::DelReal(k, r) => format!(
+            "resync: removed real {} (added behind lvsd's back)",
+            rs(k, r)
+        ),
+    }
 }
 
 /// mtime, length and content hash of the config file.

@@ -66,8 +66,10 @@ struct Harness {
     requests: mpsc::Sender<Request>,
     hup: mpsc::Sender<()>,
     shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
-    next_plan: Arc<Mutex<Result<Plan, String>>>,
+    task: tokio::task::JoinHandle<Result<(), EngineError>>,
+    next_plan: Arc<Mutex<Result<Plan, ConfigError>>>,
+    /// The engine's status (counters of repairs, failed passes).
+    state: Arc<Mutex<Status>>,
 }
 
 async fn start(fake: FakeTable, plan: Plan) -> Harness {
@@ -99,6 +101,7 @@ async fn start_full(
     let (htx, hrx) = mpsc::channel(1);
     let (stx, srx) = watch::channel(false);
     let status = Arc::new(Mutex::new(Status::new("test.cf".into())));
+    let state = status.clone();
     let engine = setup(Engine::new(
         path,
         loader,
@@ -123,6 +126,7 @@ async fn start_full(
         shutdown: stx,
         task,
         next_plan,
+        state,
     }
 }
 
@@ -474,7 +478,7 @@ async fn rejected_reload_keeps_the_table_and_the_daemon() {
     let h = start(FakeTable::new(), plan).await;
     let before = h.fake.snapshot();
     let ops = h.fake.ops();
-    *h.next_plan.lock().unwrap() = Err("test.cf:3: Unknown command foo".into());
+    *h.next_plan.lock().unwrap() = Err(ConfigError::one("test.cf:3: Unknown command foo"));
     let err = h.reload().await.unwrap_err();
     assert!(err.contains("test.cf:3"));
     assert_eq!(h.fake.snapshot(), before);
@@ -560,7 +564,7 @@ async fn checktype_off_reals_stay_quiesced() {
 async fn standby_and_takeover_go_to_the_ha_runner() {
     let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
     let fake = Arc::new(FakeTable::new());
-    let loader: Loader = Arc::new(|_| Err("unused".into()));
+    let loader: Loader = Arc::new(|_| Err(ConfigError::one("unused")));
     let (_rtx, rrx) = mpsc::channel(4);
     let (qtx, qrx) = mpsc::channel(4);
     let (_htx, hrx) = mpsc::channel(1);
@@ -870,4 +874,374 @@ async fn execute_instances_start_reload_and_stop_with_this_one() {
             format!("{} /etc/ha.d/third.cf stop", sock("third.cf")),
         ]
     );
+}
+
+// ---- Retries of failed passes and the periodic resync (issue 13) ----
+//
+// These run on tokio's paused clock: backoff and resync periods pass in
+// virtual time, so the tests are fast and deterministic.
+
+use crate::kernel::{Op, OpKind};
+
+/// Two virtuals with checked reals, both reals of each up.
+async fn two_up_virtuals(fake: FakeTable) -> Harness {
+    let plan = plan_of(vec![
+        vplan(
+            1,
+            &[("10.1.0.1", 1), ("10.1.0.2", 2)],
+            CheckType::Connect,
+            false,
+        ),
+        vplan(
+            2,
+            &[("10.2.0.1", 3), ("10.2.0.2", 4)],
+            CheckType::Connect,
+            false,
+        ),
+    ]);
+    let h = start(fake, plan).await;
+    for (n, a) in [
+        (1, "10.1.0.1"),
+        (1, "10.1.0.2"),
+        (2, "10.2.0.1"),
+        (2, "10.2.0.2"),
+    ] {
+        h.report(n, a, true).await;
+    }
+    h.until("all reals up", |h| {
+        h.weights(1).len() == 2 && h.weights(2).len() == 2
+    })
+    .await;
+    h
+}
+
+fn counter(h: &Harness, f: impl Fn(&Status) -> u64) -> u64 {
+    f(&h.state.lock().unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_read_is_retried_until_it_succeeds() {
+    let h = two_up_virtuals(FakeTable::new()).await;
+    // The next three reads of the service fail (a netlink hiccup).
+    h.fake.fail_times(OpKind::GetService, libc::EIO, 3);
+    h.report(1, "10.1.0.2", false).await;
+    h.until("real removed after retries", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 1)]
+    })
+    .await;
+    assert_eq!(h.fake.pending_faults(), 0);
+    assert_eq!(counter(&h, |s| s.failed_passes), 3);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_dump_is_retried_until_it_succeeds() {
+    let h = two_up_virtuals(FakeTable::new()).await;
+    // Reading the reals fails twice in a row.
+    h.fake.fail_times(OpKind::GetDest, libc::ENOMEM, 2);
+    h.report(2, "10.2.0.1", false).await;
+    h.until("real removed after retries", |h| {
+        h.weights(2) == vec![("10.2.0.2".into(), 4)]
+    })
+    .await;
+    assert_eq!(counter(&h, |s| s.failed_passes), 2);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_op_is_retried_until_the_kernel_takes_it() {
+    let h = two_up_virtuals(FakeTable::new()).await;
+    h.fake.fail_times(OpKind::DelDest, libc::EBUSY, 4);
+    h.report(1, "10.1.0.1", false).await;
+    h.until("real removed after retries", |h| {
+        h.weights(1) == vec![("10.1.0.2".into(), 2)]
+    })
+    .await;
+    assert_eq!(counter(&h, |s| s.failed_passes), 4);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_broken_in_the_middle_is_retried() {
+    let h = two_up_virtuals(FakeTable::new()).await;
+    // One pass removes a real of each virtual; its second op fails.
+    h.fake.fail_nth_op(1, libc::ENOBUFS);
+    h.report(1, "10.1.0.1", false).await;
+    h.report(2, "10.2.0.1", false).await;
+    h.until("both reals removed", |h| {
+        h.weights(1) == vec![("10.1.0.2".into(), 2)] && h.weights(2) == vec![("10.2.0.2".into(), 4)]
+    })
+    .await;
+    assert!(counter(&h, |s| s.failed_passes) >= 1);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_first_table_is_retried() {
+    let fake = FakeTable::new();
+    fake.fail_next(OpKind::AddService, libc::EIO);
+    let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    let h = start(fake, plan).await;
+    h.until("service and real added", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 1)]
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_back_off_and_stop_once_through() {
+    let h = two_up_virtuals(FakeTable::new()).await;
+    h.fake.fail_times(OpKind::GetService, libc::EIO, 5);
+    let t0 = tokio::time::Instant::now();
+    h.report(1, "10.1.0.2", false).await;
+    for _ in 0..1000 {
+        if h.weights(1).len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(h.weights(1).len(), 1, "not converged");
+    // 100 + 200 + 400 + 800 + 1600 ms of backoff before the sixth try.
+    let waited = t0.elapsed();
+    assert!(waited >= Duration::from_millis(3100), "{waited:?}");
+    assert!(waited < Duration::from_millis(4000), "{waited:?}");
+    let reads_then = h.fake.ops();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        h.fake.ops(),
+        reads_then,
+        "no retry once the pass went through"
+    );
+    h.stop().await;
+}
+
+/// Change the table behind the engine's back with `mutate`, then show the
+/// resync (5 s by default) puts the owned services back as they were and
+/// leaves the foreign one alone.
+async fn drift_is_restored(what: &str, mutate: impl FnOnce(&FakeTable)) {
+    let fake = FakeTable::new();
+    // A service lvsd does not own.
+    let mut foreign = VirtualService::new(vkey(99));
+    foreign.scheduler = "lc".into();
+    let _ = fake.apply(&[
+        Op::AddService(foreign),
+        Op::AddDest(vkey(99), real("10.99.0.1", 9)),
+    ]);
+    let h = two_up_virtuals(fake).await;
+    let want = h.fake.snapshot();
+    mutate(&h.fake);
+    assert_ne!(
+        h.fake.snapshot(),
+        want,
+        "{what}: the mutation changed nothing"
+    );
+    tokio::time::sleep(DEFAULT_RESYNC + Duration::from_secs(1)).await;
+    let mut got = h.fake.snapshot();
+    let mut want = want;
+    // The kernel lists reals newest first: compare as sets.
+    for t in [&mut got, &mut want] {
+        t.entries.sort_by_key(|e| e.service.key.to_string());
+        for e in &mut t.entries {
+            e.reals.sort_by_key(|r| r.addr);
+        }
+    }
+    if what != "foreign service added" {
+        assert_eq!(got, want, "{what}: not restored");
+    }
+    assert!(
+        counter(&h, |s| s.resync_repairs) >= 1 || what == "foreign service added",
+        "{what}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resync_restores_a_deleted_real() {
+    drift_is_restored("real deleted", |f| {
+        let _ = f.apply(&[Op::DelDest(vkey(1), "10.1.0.2".parse().unwrap(), 80)]);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resync_restores_a_changed_weight() {
+    drift_is_restored("weight changed", |f| {
+        let _ = f.apply(&[Op::EditDest(vkey(2), real("10.2.0.1", 77))]);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resync_restores_a_changed_scheduler() {
+    drift_is_restored("scheduler changed", |f| {
+        let mut svc = f.snapshot().get(&vkey(1)).unwrap().service.clone();
+        svc.scheduler = "sh".into();
+        let _ = f.apply(&[Op::EditService(svc)]);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resync_restores_a_deleted_service() {
+    drift_is_restored("service deleted", |f| {
+        let _ = f.apply(&[Op::DelService(vkey(2))]);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resync_restores_a_flushed_table() {
+    drift_is_restored("table flushed", |f| {
+        let _ = f.apply(&[Op::Flush]);
+        // The foreign service is gone with the flush; whoever owns it
+        // restores it: put it back so the comparison covers ours only.
+        let mut foreign = VirtualService::new(vkey(99));
+        foreign.scheduler = "lc".into();
+        let _ = f.apply(&[
+            Op::AddService(foreign),
+            Op::AddDest(vkey(99), real("10.99.0.1", 9)),
+        ]);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resync_never_touches_a_foreign_service() {
+    let fake = FakeTable::new();
+    let h = two_up_virtuals(fake).await;
+    let mut foreign = VirtualService::new(vkey(98));
+    foreign.scheduler = "rr".into();
+    let _ = h.fake.apply(&[
+        Op::AddService(foreign),
+        Op::AddDest(vkey(98), real("10.98.0.1", 3)),
+    ]);
+    let with_foreign = h.fake.snapshot();
+    let ops = h.fake.ops();
+    tokio::time::sleep(DEFAULT_RESYNC * 3).await;
+    assert_eq!(h.fake.snapshot(), with_foreign);
+    assert_eq!(h.fake.ops(), ops, "the resync changed something");
+    assert_eq!(counter(&h, |s| s.resync_repairs), 0);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resync_of_an_unchanged_table_is_one_dump_and_no_op() {
+    let plan = plan_of(
+        (1..=30)
+            .map(|n| vplan(n, &[(&format!("10.{n}.0.1"), 1)], CheckType::On, false))
+            .collect(),
+    );
+    let fake = Arc::new(FakeTable::new());
+    let counting = Arc::new(CountingIpvs {
+        fake: fake.clone(),
+        dest_reads: Mutex::new(Vec::new()),
+        service_dumps: Mutex::new(0),
+    });
+    let h = start_on(counting.clone(), fake, plan).await;
+    counting.reset();
+    let ops = h.fake.ops();
+    tokio::time::sleep(DEFAULT_RESYNC + Duration::from_millis(500)).await;
+    assert_eq!(*counting.service_dumps.lock().unwrap(), 1);
+    assert_eq!(counting.dest_reads.lock().unwrap().len(), 30);
+    assert_eq!(h.fake.ops(), ops);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resync_zero_is_off() {
+    let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(
+        fake.clone(),
+        fake,
+        plan,
+        PathBuf::from("/nonexistent/test.cf"),
+        |e| e.with_resync(Duration::ZERO),
+    )
+    .await;
+    let _ = h.fake.apply(&[Op::DelService(vkey(1))]);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(h.fake.snapshot().get(&vkey(1)).is_none());
+    h.stop().await;
+}
+
+/// A loader that takes long (a blackholed resolver) does not stall the
+/// engine: a status request is answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_loader_does_not_block_status() {
+    let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    let fake = Arc::new(FakeTable::new());
+    let h = start_on(fake.clone(), fake, plan.clone()).await;
+    // Swap in a slow loader by making the shared plan slow: the loader
+    // reads `next_plan`, so hold its lock for the loader's duration.
+    let slow = h.next_plan.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let _g = slow.lock().unwrap();
+        let _ = locked_tx.send(());
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    locked_rx.recv().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    h.requests.send(Request::Reload(tx)).await.unwrap();
+    let t0 = std::time::Instant::now();
+    let st = tokio::time::timeout(Duration::from_secs(10), h.status())
+        .await
+        .unwrap();
+    let waited = t0.elapsed();
+    assert!(st.contains("10.1.0.1"), "{st}");
+    assert!(
+        waited < Duration::from_secs(1),
+        "status waited {waited:?} for the loader"
+    );
+    // The reload completes once the loader returns.
+    let r = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    holder.join().unwrap();
+    h.stop().await;
+}
+
+/// A hook still running when the daemon stops is waited for (bounded):
+/// no task outlives the engine unseen, and the task count is published.
+#[tokio::test]
+async fn hook_tasks_are_tracked_and_awaited_at_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let done = dir.path().join("done");
+    let cmd = script(
+        dir.path(),
+        "fb",
+        &format!(
+            "touch {}; sleep 1; touch {}",
+            started.display(),
+            done.display()
+        ),
+    );
+    let mut v = vplan(1, &[("10.1.0.1", 1)], CheckType::Connect, false);
+    v.fallbackcommand = Some(cmd.display().to_string());
+    let h = start(FakeTable::new(), plan_of(vec![v])).await;
+    h.report(1, "10.1.0.1", false).await;
+    for _ in 0..500 {
+        if started.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(started.exists(), "fallbackcommand did not start");
+    // Published within a tick while the hook runs.
+    for _ in 0..300 {
+        if counter(&h, |s| s.tasks) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(counter(&h, |s| s.tasks), 1);
+    let state = h.state.clone();
+    h.stop().await;
+    assert!(done.exists(), "stop returned before the hook ended");
+    assert_eq!(state.lock().unwrap().tasks, 0);
 }

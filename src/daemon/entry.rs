@@ -152,7 +152,7 @@ fn foreground(args: &Args, path: &Path) -> i32 {
             p
         }
         Err(e) => {
-            for l in e.lines() {
+            for l in &e.diagnostics {
                 tracing::error!("{l}");
             }
             return 2;
@@ -200,6 +200,10 @@ fn foreground(args: &Args, path: &Path) -> i32 {
         pid_file: Some(admin::pid_path(args)),
         socket: args.socket.clone(),
         metrics,
+        resync: toml
+            .as_ref()
+            .and_then(|t| t.resync)
+            .unwrap_or(super::engine::DEFAULT_RESYNC),
         ha: toml.and_then(|t| t.ha),
     };
     let loader: Loader = Arc::new(|p: &Path| load_plan(p));

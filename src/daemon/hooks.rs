@@ -22,6 +22,10 @@ const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 /// The MTA entry point every Debian MTA (exim, postfix, msmtp-mta, ...) provides.
 pub const SENDMAIL: &str = "/usr/sbin/sendmail";
 
+/// The set hook tasks run in: the caller owns it and waits for it at stop,
+/// so no hook outlives the daemon unseen.
+pub type Tasks = tokio::task::JoinSet<()>;
+
 /// `VIP:VPORT PROTO` as ldirectord passes them to `fallbackcommand`
 /// (`:0`-less mark for fwmark services, proto `fwm`).
 pub fn fallback_args(key: &ServiceKey) -> (String, &'static str) {
@@ -49,24 +53,26 @@ pub fn fallback_args(key: &ServiceKey) -> (String, &'static str) {
 
 /// Run `fallbackcommand start|stop VIP:VPORT PROTO` through the shell
 /// (ldirectord uses `system()`, so the command may carry arguments).
-pub fn spawn_fallbackcommand(cmd: &str, start: bool, key: &ServiceKey) {
+/// The task runs in `tasks` (the engine's, awaited at stop).
+pub fn spawn_fallbackcommand(tasks: &mut Tasks, cmd: &str, start: bool, key: &ServiceKey) {
     let (addr, proto) = fallback_args(key);
     let verb = if start { "start" } else { "stop" };
     let line = format!("{cmd} {verb} {addr} {proto}");
-    spawn_shell(line);
+    spawn_shell(tasks, line);
 }
 
 /// Run `callback CONFIG` when the config file changed (ldirectord: only if
 /// the program is executable).
-pub fn spawn_callback(cmd: &str, config: &Path) {
-    spawn_shell(format!(
-        "{cmd} {}",
-        shell_quote(&config.display().to_string())
-    ));
+/// The task runs in `tasks`.
+pub fn spawn_callback(tasks: &mut Tasks, cmd: &str, config: &Path) {
+    spawn_shell(
+        tasks,
+        format!("{cmd} {}", shell_quote(&config.display().to_string())),
+    );
 }
 
-fn spawn_shell(line: String) {
-    tokio::spawn(async move {
+fn spawn_shell(tasks: &mut Tasks, line: String) {
+    tasks.spawn(async move {
         let mut c = Command::new("/bin/sh");
         c.arg("-c").arg(&line).stdin(Stdio::null());
         // Own process group, killed whole on timeout (and if the daemon
@@ -140,12 +146,13 @@ fn header_value(s: &str) -> String {
 /// Send an alert: through the `smtp` server when the virtual names one
 /// (port 25, as ldirectord's Net::SMTP), else through the local MTA
 /// (`sendmail -t`, the program at `sendmail`).
-pub fn spawn_mail(message: String, alerts: &Alerts, sendmail: &Path) {
+/// The task runs in `tasks`.
+pub fn spawn_mail(tasks: &mut Tasks, message: String, alerts: &Alerts, sendmail: &Path) {
     match &alerts.smtp {
         Some(server) => {
             let server = server.clone();
             let to = alerts.to.clone();
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let from = envelope_from();
                 let work = send_smtp(&server, SMTP_PORT, &from, &to, &message);
                 match tokio::time::timeout(HOOK_TIMEOUT, work).await {
@@ -157,7 +164,7 @@ pub fn spawn_mail(message: String, alerts: &Alerts, sendmail: &Path) {
                 }
             });
         }
-        None => spawn_sendmail(message, sendmail.to_path_buf()),
+        None => spawn_sendmail(tasks, message, sendmail.to_path_buf()),
     }
 }
 
@@ -261,8 +268,8 @@ pub async fn send_smtp(
 }
 
 /// Hand a mail to the local MTA (`sendmail -t`).
-fn spawn_sendmail(message: String, sendmail: std::path::PathBuf) {
-    tokio::spawn(async move {
+fn spawn_sendmail(tasks: &mut Tasks, message: String, sendmail: std::path::PathBuf) {
+    tasks.spawn(async move {
         let mut c = Command::new(&sendmail);
         c.arg("-t").stdin(Stdio::piped()).stdout(Stdio::null());
         match process::run(c, HOOK_TIMEOUT, Some(message.as_bytes()), Leftovers::Keep).await {
@@ -342,7 +349,8 @@ impl Instances {
     /// What a reload does with the instances, as ldirectord's
     /// `reread_config`: removed ones `stop`, kept ones `reload` (`start`
     /// when that fails), new ones `start`. Runs in the background.
-    pub fn spawn_reload(&self, old: &[String], new: &[String]) {
+    /// The task runs in `tasks`.
+    pub fn spawn_reload(&self, tasks: &mut Tasks, old: &[String], new: &[String]) {
         let me = self.clone();
         let stop: Vec<String> = old.iter().filter(|o| !new.contains(o)).cloned().collect();
         let keep: Vec<String> = new.iter().filter(|n| old.contains(n)).cloned().collect();
@@ -350,7 +358,7 @@ impl Instances {
         if stop.is_empty() && keep.is_empty() && start.is_empty() {
             return;
         }
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             for n in &stop {
                 me.run(n, "stop").await;
             }
@@ -479,7 +487,8 @@ mod tests {
             addr: "10.0.0.1".parse().unwrap(),
             port: 80,
         };
-        spawn_fallbackcommand(&cmd, true, &k);
+        let mut tasks = Tasks::new();
+        spawn_fallbackcommand(&mut tasks, &cmd, true, &k);
         for _ in 0..100 {
             if std::fs::read_to_string(&out).is_ok_and(|s| !s.is_empty()) {
                 break;

@@ -9,9 +9,29 @@ use crate::reconcile::VirtualSpec;
 
 use super::plan::{Alerts, Phase, Plan, VirtualPlan};
 
-/// Load and convert `path`; `Err` carries every diagnostic, one per line.
-pub fn load_plan(path: &Path) -> Result<Plan, String> {
-    let cfg = Config::load(path).map_err(|e| e.diagnostics().join("\n"))?;
+/// A configuration the daemon cannot run from: every diagnostic, each a
+/// `file:line: message` line, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .diagnostics.join("\n"))]
+pub struct ConfigError {
+    /// One message per problem found.
+    pub diagnostics: Vec<String>,
+}
+
+impl ConfigError {
+    /// An error with one message (tests, loaders that fail as a whole).
+    pub fn one(msg: impl Into<String>) -> ConfigError {
+        ConfigError {
+            diagnostics: vec![msg.into()],
+        }
+    }
+}
+
+/// Load and convert `path`; `Err` carries every diagnostic.
+pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
+    let cfg = Config::load(path).map_err(|e| ConfigError {
+        diagnostics: e.diagnostics(),
+    })?;
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod check_config;
 pub mod checks;
 pub mod control;
+pub mod core;
 pub mod engine;
 pub mod entry;
 pub mod hooks;

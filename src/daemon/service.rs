@@ -16,7 +16,7 @@ use crate::kernel::NetlinkIpvs;
 use crate::model::{HaConfig, Role};
 
 use super::control;
-use super::engine::{CheckReport, CheckRunner, Engine, Loader, SharedIpvs};
+use super::engine::{CheckReport, CheckRunner, Engine, EngineError, Loader, SharedIpvs};
 use super::metrics::{self, Page, Render};
 use super::pidfile::PidFile;
 use super::plan::Plan;
@@ -37,6 +37,8 @@ pub struct Options {
     pub metrics: Option<SocketAddr>,
     /// Paired-director settings (`[ha]` of lvsd.toml), if any.
     pub ha: Option<HaConfig>,
+    /// Period of the resync (`[daemon] resync_ms`; zero: off).
+    pub resync: Duration,
 }
 
 /// Why the daemon could not run.
@@ -61,9 +63,10 @@ pub enum Error {
     /// Installing a signal handler failed.
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
-    /// The engine stopped with an error (first table read failed).
+    /// The engine stopped with an error (first table read failed); the
+    /// kernel's errno is kept.
     #[error("{0}")]
-    Engine(String),
+    Engine(#[from] EngineError),
 }
 
 /// Run the daemon until `shutdown` completes or SIGTERM/SIGINT arrives.
@@ -128,7 +131,8 @@ pub async fn run(
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
     let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
     let runner = make_runner(rep_tx);
-    let mut engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status);
+    let mut engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status)
+        .with_resync(opts.resync);
     if let (Ok(exe), Some(dir)) = (std::env::current_exe(), opts.socket.parent()) {
         engine = engine.with_instances(exe, dir.to_path_buf());
     }
@@ -184,7 +188,7 @@ pub async fn run(
     match engine_result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Error::Engine(e)),
-        Err(e) => Err(Error::Engine(format!("engine task failed: {e}"))),
+        Err(e) => Err(Error::Engine(EngineError::Task(e))),
     }
 }
 

@@ -109,6 +109,13 @@ pub struct Status {
     pub reload_failures: u64,
     /// Result of the last reload, for `lvsd status`.
     pub last_reload: Option<String>,
+    /// Changes made by the periodic resync: each restores something
+    /// changed behind lvsd's back.
+    pub resync_repairs: u64,
+    /// Reconcile passes that failed (and were retried).
+    pub failed_passes: u64,
+    /// Tasks the engine tracks (hooks, instance starts).
+    pub tasks: u64,
 }
 
 impl Status {
@@ -125,6 +132,9 @@ impl Status {
             reloads: 0,
             reload_failures: 0,
             last_reload: None,
+            resync_repairs: 0,
+            failed_passes: 0,
+            tasks: 0,
         }
     }
 
@@ -360,10 +370,27 @@ impl Status {
                 "config reloads rejected",
                 self.reload_failures,
             ),
+            (
+                "lvsd_resync_repairs_total",
+                "changes made behind lvsd's back that the resync restored",
+                self.resync_repairs,
+            ),
+            (
+                "lvsd_failed_passes_total",
+                "reconcile passes that failed and were retried",
+                self.failed_passes,
+            ),
         ] {
             gauge(&mut s, name, help, "counter");
             let _ = writeln!(s, "{name} {val}");
         }
+        gauge(
+            &mut s,
+            "lvsd_tasks",
+            "background tasks the engine tracks (hooks, instance starts)",
+            "gauge",
+        );
+        let _ = writeln!(s, "lvsd_tasks {}", self.tasks);
         s
     }
 

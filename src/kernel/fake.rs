@@ -35,6 +35,9 @@ struct State {
     schedulers: Vec<String>,
     /// Injected failures: the next op of that kind fails with that errno.
     faults: Vec<(OpKind, i32)>,
+    /// Injected failures by position: `(n, errno)` fails the op `n` ops
+    /// from when it was set (0 = the next op of any kind).
+    op_faults: Vec<(usize, i32)>,
     /// Number of `apply` calls (a batch counts once), for batching tests.
     batches: usize,
     /// Total number of ops applied or refused.
@@ -71,6 +74,7 @@ impl FakeTable {
                 daemons: Vec::new(),
                 schedulers: SCHEDULERS.iter().map(|s| s.to_string()).collect(),
                 faults: Vec::new(),
+                op_faults: Vec::new(),
                 batches: 0,
                 ops: 0,
             }),
@@ -93,6 +97,27 @@ impl FakeTable {
     /// table holds: for testing error messages of every kernel errno.
     pub fn fail_next(&self, kind: OpKind, errno: i32) {
         self.lock().faults.push((kind, errno));
+    }
+
+    /// Make the next `times` ops of `kind` fail with `errno`: a kernel
+    /// that keeps refusing for a while (retry tests).
+    pub fn fail_times(&self, kind: OpKind, errno: i32, times: usize) {
+        let mut st = self.lock();
+        for _ in 0..times {
+            st.faults.push((kind, errno));
+        }
+    }
+
+    /// Make the op `n` ops from now (0 = the next one, of any kind and in
+    /// any batch) fail with `errno`: a batch broken in its middle.
+    pub fn fail_nth_op(&self, n: usize, errno: i32) {
+        self.lock().op_faults.push((n, errno));
+    }
+
+    /// Injected failures not consumed yet (both kinds).
+    pub fn pending_faults(&self) -> usize {
+        let st = self.lock();
+        st.faults.len() + st.op_faults.len()
     }
 
     /// Replace the set of schedulers the fake kernel can load.
@@ -192,8 +217,26 @@ fn stored_dest(rs: &RealServer) -> RealServer {
     }
 }
 
+/// Count down the positional faults; the one reaching this op fires.
+fn take_op_fault(st: &mut State) -> Option<i32> {
+    let mut hit = None;
+    st.op_faults.retain_mut(|(n, errno)| {
+        if *n == 0 {
+            hit = hit.or(Some(*errno));
+            false
+        } else {
+            *n -= 1;
+            true
+        }
+    });
+    hit
+}
+
 fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
     let kind = op.kind();
+    if let Some(errno) = take_op_fault(st) {
+        return Err(kerr(kind, errno));
+    }
     if let Some(errno) = take_fault(st, kind) {
         return Err(kerr(kind, errno));
     }

@@ -316,6 +316,11 @@ pub fn render_json(
         st.reload_failures,
         st.last_reload.as_deref().map_or("null".into(), js),
     );
+    let _ = write!(
+        s,
+        "\"resync_repairs\":{},\"failed_passes\":{},\"tasks\":{},",
+        st.resync_repairs, st.failed_passes, st.tasks
+    );
     s.push_str("\"ha\":");
     match ha {
         None => s.push_str("null"),

@@ -649,5 +649,9 @@ fn log_event(e: &Event) {
         Event::PeerTakeover(n) => {
             tracing::warn!(peer = %n, "peer requested takeover; holding in standby")
         }
+        Event::PeerUnproven(n) => tracing::warn!(
+            peer = %n,
+            "heartbeats from the peer do not echo this boot (it does not hear us, or they were sent before this restart): not counted as alive"
+        ),
     }
 }

@@ -1,8 +1,10 @@
-//! HA in network namespaces: runs `tests/ha/netns.sh` (two lvsd-ha runners
-//! and a client on a bridge; failover, links, attacks, verbs, partition,
-//! ping nodes, auto_failback) with 3 failover iterations. Needs root and
-//! `ip netns`; skipped (with a message) otherwise. The script creates and
-//! always deletes its own namespaces and uses only addresses it created.
+//! HA of the real `lvsd` binary. In network namespaces: runs
+//! `tests/ha/netns.sh` (two `lvsd run` daemons with `[ha]` and a client on
+//! a bridge; failover, links, attacks, replays after a restart, verbs,
+//! partition, ping nodes, auto_failback) with 3 failover iterations; needs
+//! root and `ip netns`, skipped (with a message) otherwise; the script
+//! creates and always deletes its own namespaces and uses only addresses it
+//! created. On the host: a daemon whose `[ha]` cannot start refuses to run.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -30,30 +32,13 @@ fn ha_netns_failover_suite() {
         return;
     }
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // `cargo test --test ha` does not rebuild examples: build lvsd-ha now so
-    // the suite never runs a stale binary.
-    let built = Command::new(env!("CARGO"))
-        .args(["build", "-q", "--example", "lvsd-ha"])
-        .current_dir(&repo)
-        .status()
-        .unwrap_or_else(|e| panic!("cargo build --example lvsd-ha: {e}"));
-    assert!(built.success(), "cargo build --example lvsd-ha failed");
-    // The dev profile puts it next to the test binaries' deps dir.
-    let example = std::env::current_exe()
-        .ok()
-        .and_then(|p| {
-            p.parent()
-                .and_then(|d| d.parent())
-                .map(|d| d.join("examples/lvsd-ha"))
-        })
-        .filter(|p| p.exists());
+    // Cargo builds the lvsd binary for integration tests: the suite runs
+    // exactly the daemon this test was built with.
     let mut cmd = Command::new("bash");
     cmd.arg(repo.join("tests/ha/netns.sh"))
         .arg("3")
+        .env("LVSD_BIN", LVSD)
         .current_dir(&repo);
-    if let Some(bin) = example {
-        cmd.env("LVSD_HA_BIN", bin);
-    }
     let out = cmd.output().unwrap_or_else(|e| panic!("run netns.sh: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     print!("{stdout}");

@@ -159,15 +159,21 @@ nsx "$NS_C" python3 tests/ha/replay.py replay "$WORK/cap.bin" 10.77.0.2:694 50 >
 rp=$!
 sleep 0.3
 t0=$(now_ms)
+logl=$(wc -l <"$WORK/b.log")
 start b
 if wait_until 3 is_role b active; then
     took=$(($(now_ms) - t0))
     still=no
     if kill -0 "$rp" 2>/dev/null; then still=yes; fi
-    if ((took <= 2000)) && [[ $still == yes && $(field b peer_alive) == 0 ]] && has_vip b; then
+    # Polled through a 500 ms status refresh on a shared machine: the bound
+    # is loose, the log says which rule fired (before the fix b stayed
+    # standby until the 4 s of replays ended, then "peer dead").
+    why=$(tail -n +"$((logl + 1))" "$WORK/b.log" | grep -m1 "becoming active" || true)
+    if ((took <= 3000)) && [[ $still == yes && $why == *"no peer heard within initdead"* ]] &&
+        [[ $(field b peer_alive) == 0 ]] && has_vip b; then
         pass "replay after restart ($cap): b active with the VIP after ${took} ms, replays ignored"
     else
-        fail "replay after restart: took=${took} ms replays_running=$still peer_alive=$(field b peer_alive)"
+        fail "replay after restart: took=${took} ms replays_running=$still peer_alive=$(field b peer_alive) log: $why"
     fi
 else
     fail "replay after restart: b stayed $(field b role) (peer_alive=$(field b peer_alive))"

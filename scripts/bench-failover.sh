@@ -8,7 +8,9 @@
 #
 # Usage: scripts/bench-failover.sh [ITERATIONS]   (root; default 20)
 # Env: KEEPALIVE_MS (lvsd, default 100), DEADTIME_MS (default 300),
-#      ADVERT_MS (keepalived advert_int, default 100), LVSD_HA_BIN.
+#      ADVERT_MS (keepalived advert_int, default 100), LVSD_BIN (prebuilt
+#      lvsd; default: release build). lvsd runs as the real daemon, `lvsd
+#      run` with the in-memory IPVS table (tests/ha/lib.sh).
 # Installs (if missing): keepalived, iputils-ping, iproute2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +23,11 @@ trap cleanup EXIT
 install_deps
 command -v keepalived >/dev/null ||
     apt-get -o DPkg::Lock::Timeout=300 install -y keepalived >/dev/null
-if [[ -z ${LVSD_HA_BIN:-} ]]; then
-    cargo build -q --release --example lvsd-ha
-    LVSD_HA_BIN=target/release/examples/lvsd-ha
+if [[ -z ${LVSD_BIN:-} ]]; then
+    cargo build -q --release --bin lvsd
+    LVSD_BIN=target/release/lvsd
 fi
+LVSD_BIN=$(realpath "$LVSD_BIN")
 ha_key
 conf_lvsd() { # NODE PRIO
     HA_KEEPALIVE_MS=$KEEPALIVE_MS HA_DEADTIME_MS=$DEADTIME_MS HA_LINKS=lan HA_ANNOUNCE="5 200" \
@@ -62,7 +65,9 @@ EOT
 start_impl() { # IMPL NODE
     local ns="${P}$2"
     if [[ $1 == lvsd ]]; then
-        ip netns exec "$ns" "$LVSD_HA_BIN" run "$WORK/$2.toml" >>"$WORK/$2.lvsd.log" 2>&1 &
+        ip netns exec "$ns" env LVSD_TEST_FAKE_KERNEL=1 "$LVSD_BIN" --socket "$WORK/$2.sock" \
+            --pid-file "$WORK/$2.pid" --metrics off --toml "$WORK/$2.toml" run "$WORK/$2.cf" \
+            >>"$WORK/$2.lvsd.log" 2>&1 &
         PID[$2]=$!
     else
         # A reboot clears /run; here a killed keepalived's child can linger

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Soak: an lvsd HA pair (netns topology of tests/ha/lib.sh, keepalive 50 ms,
+# Soak: an lvsd HA pair (two real `lvsd run` daemons with the in-memory IPVS
+# table, netns topology of tests/ha/lib.sh, keepalive 50 ms,
 # deadtime 200 ms, two links) runs for SOAK_SECONDS (default 300) while a
 # load generator keeps every CPU core busy. Passes if no transition happened
 # (zero false failovers) and the peer never died. Reports late-heartbeat
 # warnings and the packet counters.
 #
 # Usage: scripts/soak-ha.sh [SECONDS]   (root)
-# Env: LVSD_HA_BIN (prebuilt lvsd-ha; default: debug build), LOAD_PROCS
+# Env: LVSD_BIN (prebuilt lvsd; default: debug build), LOAD_PROCS
 #      (default: nproc), KEEPALIVE_MS (50), DEADTIME_MS (200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +20,12 @@ LOADPIDS=()
 stop_load() { for p in "${LOADPIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap 'stop_load; cleanup' EXIT
 install_deps
-if [[ -z ${LVSD_HA_BIN:-} ]]; then
-    cargo build -q --example lvsd-ha
-    LVSD_HA_BIN=target/debug/examples/lvsd-ha
+HA_RUNNER=lvsd
+if [[ -z ${LVSD_BIN:-} ]]; then
+    cargo build -q --bin lvsd
+    LVSD_BIN=target/debug/lvsd
 fi
+LVSD_BIN=$(realpath "$LVSD_BIN")
 ha_key
 for n in a b; do
     prio=200

@@ -1,11 +1,17 @@
-//! HA in network namespaces: runs `tests/ha/netns.sh` (two lvsd-ha runners
-//! and a client on a bridge; failover, links, attacks, verbs, partition,
-//! ping nodes, auto_failback) with 3 failover iterations. Needs root and
-//! `ip netns`; skipped (with a message) otherwise. The script creates and
-//! always deletes its own namespaces and uses only addresses it created.
+//! HA of the real `lvsd` binary. In network namespaces: runs
+//! `tests/ha/netns.sh` (two `lvsd run` daemons with `[ha]` and a client on
+//! a bridge; failover, links, attacks, replays after a restart, verbs,
+//! partition, ping nodes, auto_failback) with 3 failover iterations; needs
+//! root and `ip netns`, skipped (with a message) otherwise; the script
+//! creates and always deletes its own namespaces and uses only addresses it
+//! created. On the host: a daemon whose `[ha]` cannot start refuses to run.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
 
 fn can_netns() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -26,30 +32,13 @@ fn ha_netns_failover_suite() {
         return;
     }
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // `cargo test --test ha` does not rebuild examples: build lvsd-ha now so
-    // the suite never runs a stale binary.
-    let built = Command::new(env!("CARGO"))
-        .args(["build", "-q", "--example", "lvsd-ha"])
-        .current_dir(&repo)
-        .status()
-        .unwrap_or_else(|e| panic!("cargo build --example lvsd-ha: {e}"));
-    assert!(built.success(), "cargo build --example lvsd-ha failed");
-    // The dev profile puts it next to the test binaries' deps dir.
-    let example = std::env::current_exe()
-        .ok()
-        .and_then(|p| {
-            p.parent()
-                .and_then(|d| d.parent())
-                .map(|d| d.join("examples/lvsd-ha"))
-        })
-        .filter(|p| p.exists());
+    // Cargo builds the lvsd binary for integration tests: the suite runs
+    // exactly the daemon this test was built with.
     let mut cmd = Command::new("bash");
     cmd.arg(repo.join("tests/ha/netns.sh"))
         .arg("3")
+        .env("LVSD_BIN", LVSD)
         .current_dir(&repo);
-    if let Some(bin) = example {
-        cmd.env("LVSD_HA_BIN", bin);
-    }
     let out = cmd.output().unwrap_or_else(|e| panic!("run netns.sh: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     print!("{stdout}");
@@ -57,4 +46,148 @@ fn ha_netns_failover_suite() {
     assert!(out.status.success(), "netns.sh failed:\n{stdout}");
     assert!(stdout.contains("ha netns: 0 failed"));
     assert!(stdout.contains("3 host-death failovers"));
+}
+
+/// An lvsd.toml with `[ha]` whose heartbeat link binds loopback port 21301
+/// (this suite's range) and whose VIP is a loopback address; the caller
+/// breaks one thing (key file, link or VIP interface).
+fn ha_toml(dir: &Path, key: &Path, link_iface: &str, vip_iface: &str) -> PathBuf {
+    let t = dir.join("lvsd.toml");
+    std::fs::write(
+        &t,
+        format!(
+            "[node]\nname = \"n1\"\npriority = 100\n[ha]\nkey_file = \"{}\"\n\
+             keepalive_ms = 100\nwarntime_ms = 200\ndeadtime_ms = 400\ninitdead_ms = 800\n\
+             [[ha.link]]\nname = \"l0\"\ninterface = \"{link_iface}\"\nbind = \"127.0.0.1\"\n\
+             port = 21301\npeers = [\"127.0.0.2\"]\n\
+             [[ha.vip]]\naddress = \"127.0.0.77/32\"\ninterface = \"{vip_iface}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    t
+}
+
+/// Run `lvsd run` with `toml` on the in-memory kernel, a private systemd
+/// notify socket, and at most 20 s; returns (exit code, stderr, what was
+/// sent to the notify socket).
+fn run_lvsd(dir: &Path, toml: &Path) -> (Option<i32>, String, String) {
+    let cf = dir.join("l.cf");
+    std::fs::write(
+        &cf,
+        "virtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq 1\n\tchecktype=on\n",
+    )
+    .unwrap();
+    let notify_path = dir.join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_nonblocking(true).unwrap();
+    let mut child = Command::new(LVSD)
+        .env("LVSD_TEST_FAKE_KERNEL", "1")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .arg("--socket")
+        .arg(dir.join("s.sock"))
+        .arg("--pid-file")
+        .arg(dir.join("l.pid"))
+        .arg("--metrics")
+        .arg("off")
+        .arg("--toml")
+        .arg(toml)
+        .arg("run")
+        .arg(&cf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if Instant::now() > deadline {
+            // It kept running: that is the defect; stop it.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut sent = String::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = notify.recv(&mut buf) {
+        sent.push_str(&String::from_utf8_lossy(&buf[..n]));
+        sent.push('\n');
+    }
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    (code, log, sent)
+}
+
+fn key_file(dir: &Path, mode: u32) -> PathBuf {
+    let k = dir.join("ha.key");
+    std::fs::write(&k, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(mode)).unwrap();
+    k
+}
+
+fn assert_refused(dir: &Path, toml: &Path, needles: &[&str]) {
+    let (code, log, sent) = run_lvsd(dir, toml);
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "lvsd must exit non-zero, got {code:?}; log:\n{log}"
+    );
+    for n in needles {
+        assert!(log.contains(n), "message must name {n:?}; log:\n{log}");
+    }
+    assert!(!sent.contains("READY=1"), "systemd was told ready: {sent}");
+    assert!(!log.contains("ready"), "reported ready:\n{log}");
+}
+
+/// Issue 13 defect 6: a key file readable by others made HA log an error
+/// while the daemon reported ready and never took the VIP.
+#[test]
+fn lvsd_refuses_to_start_with_a_world_readable_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), 0o644);
+    let toml = ha_toml(dir.path(), &key, "lo", "lo");
+    let key_s = key.display().to_string();
+    assert_refused(
+        dir.path(),
+        &toml,
+        &["HA cannot start", &key_s, "mode 644", "chmod 600"],
+    );
+}
+
+#[test]
+fn lvsd_refuses_to_start_without_its_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("missing.key");
+    let toml = ha_toml(dir.path(), &key, "lo", "lo");
+    let key_s = key.display().to_string();
+    assert_refused(
+        dir.path(),
+        &toml,
+        &["HA cannot start", &key_s, "No such file"],
+    );
+}
+
+#[test]
+fn lvsd_refuses_to_start_with_a_missing_interface() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), 0o600);
+    // The heartbeat link's interface does not exist.
+    let toml = ha_toml(dir.path(), &key, "nosuch-lvsd0", "lo");
+    assert_refused(
+        dir.path(),
+        &toml,
+        &["HA cannot start", "l0", "nosuch-lvsd0"],
+    );
+    // The VIP's interface does not exist.
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), 0o600);
+    let toml = ha_toml(dir.path(), &key, "lo", "nosuch-lvsd1");
+    assert_refused(
+        dir.path(),
+        &toml,
+        &["HA cannot start", "127.0.0.77", "nosuch-lvsd1"],
+    );
 }

@@ -67,6 +67,13 @@ pub enum Error {
     /// kernel's errno is kept.
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// `[ha]` is configured but cannot start (key file, link, interface):
+    /// the daemon refuses to run rather than serve without its peer.
+    #[error("HA cannot start: {0}")]
+    Ha(#[from] ha::Error),
+    /// The HA thread or its runtime could not be started.
+    #[error("HA cannot start: {0}")]
+    HaThread(std::io::Error),
 }
 
 /// Run the daemon until `shutdown` completes or SIGTERM/SIGINT arrives.
@@ -92,6 +99,12 @@ pub async fn run(
         None => None,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    // HA first: a broken [ha] (key file mode, missing key, bad interface)
+    // must stop the daemon before it reports ready.
+    let ha_started = match opts.ha.clone() {
+        Some(cfg) => Some(spawn_ha(cfg, stop_rx.clone()).await?),
+        None => None,
+    };
     let status = Arc::new(Mutex::new(Status::new(opts.config.display().to_string())));
     let (req_tx, req_rx) = mpsc::channel(16);
     let (rep_tx, rep_rx) = mpsc::channel(4096);
@@ -136,9 +149,8 @@ pub async fn run(
     if let (Ok(exe), Some(dir)) = (std::env::current_exe(), opts.socket.parent()) {
         engine = engine.with_instances(exe, dir.to_path_buf());
     }
-    let ha_thread = match opts.ha.clone() {
-        Some(cfg) => {
-            let (ctl, thread) = spawn_ha(cfg, stop_rx.clone());
+    let ha_thread = match ha_started {
+        Some((ctl, thread)) => {
             if opts.metrics.is_some() {
                 tasks.push(tokio::spawn(web::poll_ha(
                     ctl.clone(),
@@ -233,12 +245,14 @@ fn renderer(
 
 /// Run the HA subsystem on its own thread and runtime, so a busy check or
 /// reconcile never delays a heartbeat (and it can run SCHED_RR with
-/// `rt_priority`). Returns the control channel and the thread.
-fn spawn_ha(
+/// `rt_priority`). Returns the control channel and the thread once the
+/// runner is prepared, or why it could not start.
+async fn spawn_ha(
     cfg: HaConfig,
     mut stop: watch::Receiver<bool>,
-) -> (mpsc::Sender<ha::Control>, std::thread::JoinHandle<()>) {
+) -> Result<(mpsc::Sender<ha::Control>, std::thread::JoinHandle<()>), Error> {
     let (ctl, ctl_rx, role_tx, mut role_rx) = ha::channels();
+    let (prep_tx, prep_rx) = tokio::sync::oneshot::channel::<Result<(), ha::Error>>();
     let thread = std::thread::Builder::new()
         .name("lvsd-ha".into())
         .spawn(move || {
@@ -253,7 +267,7 @@ fn spawn_ha(
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    tracing::error!(error = %e, "HA runtime failed; running without HA");
+                    tracing::error!(error = %e, "HA runtime failed");
                     return;
                 }
             };
@@ -265,20 +279,45 @@ fn spawn_ha(
                     Box::new(ha::NoSync)
                 }
             };
-            let res = rt.block_on(ha::run(cfg, sync, ctl_rx, role_tx, async move {
-                let _ = stop.changed().await;
-            }));
+            let res = rt.block_on(async move {
+                let prepared = match ha::prepare(cfg) {
+                    Ok(p) => {
+                        let _ = prep_tx.send(Ok(()));
+                        p
+                    }
+                    Err(e) => {
+                        let _ = prep_tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                prepared
+                    .run(sync, ctl_rx, role_tx, async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await
+            });
             if let Err(e) = res {
                 tracing::error!("HA runner failed: {e}");
             }
         });
     let thread = match thread {
         Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the HA thread");
-            std::thread::spawn(|| {})
-        }
+        Err(e) => return Err(Error::HaThread(e)),
     };
+    match prep_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            return Err(Error::Ha(e));
+        }
+        // The thread ended without a word (its runtime could not start).
+        Err(_) => {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            return Err(Error::HaThread(std::io::Error::other(
+                "HA thread ended during start",
+            )));
+        }
+    }
     // Log role changes and show them in `systemctl status`.
     tokio::spawn(async move {
         while role_rx.changed().await.is_ok() {
@@ -287,5 +326,5 @@ fn spawn_ha(
             systemd::status(&format!("running, HA role {role:?}"));
         }
     });
-    (ctl, thread)
+    Ok((ctl, thread))
 }

@@ -69,16 +69,27 @@ pub fn load_key(path: &Path) -> Result<Vec<u8>, KeyError> {
     Ok(key)
 }
 
-/// A generation number for this boot of the daemon: microseconds since the
-/// epoch, so a restarted peer always outranks packets recorded earlier
-/// (heartbeat's `hbgenmethod time`). Assumes the clock does not step back
-/// across a restart by more than the restart took.
+/// A generation number for this boot of the daemon: milliseconds since the
+/// epoch in the high bits, so a restarted node outranks packets recorded
+/// from its earlier boots (heartbeat's `hbgenmethod time`; the peer drops
+/// lower generations), and 20 random bits below them, so a value never
+/// repeats across restarts even if the clock stepped back (a reset RTC
+/// before NTP). The peer echoes it; a report echoing the current value
+/// proves it was sent after this boot (see `state`), which is what keeps
+/// captured heartbeats replayed after a restart from faking a live peer.
+/// Good until the year 10000 (ms < 2^44).
 pub fn boot_generation() -> u64 {
-    SystemTime::now()
+    let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(1)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let low: u64 = rand::random::<u64>() & GEN_RANDOM_MASK;
+    (ms << GEN_RANDOM_BITS) | low | 1
 }
+
+/// Random low bits of a boot generation.
+const GEN_RANDOM_BITS: u32 = 20;
+const GEN_RANDOM_MASK: u64 = (1 << GEN_RANDOM_BITS) - 1;
 
 /// Packets accepted and dropped, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -303,6 +314,18 @@ mod tests {
         assert_eq!((c.bad_auth, c.malformed, c.own, c.accepted), (1, 1, 1, 0));
         // A forged packet must not have advanced the window.
         assert!(a.check(&pkt("peer", 1, 1)).is_ok());
+    }
+
+    #[test]
+    fn boot_generations_grow_and_never_repeat() {
+        let a = boot_generation();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = boot_generation();
+        assert!(b > a, "{a} then {b}");
+        // Same millisecond: the random bits still tell boots apart.
+        let many: std::collections::HashSet<u64> = (0..64).map(|_| boot_generation()).collect();
+        assert!(many.len() > 60);
+        assert_ne!(a, 0, "0 means 'not heard' in the echo field");
     }
 
     #[test]

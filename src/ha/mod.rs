@@ -82,16 +82,32 @@ pub enum Error {
     #[error(transparent)]
     Key(#[from] auth::KeyError),
     /// A link could not be opened.
-    #[error("link {name}: {source}")]
+    #[error("heartbeat link {name}{}: {source}", iface_note(interface.as_deref()))]
     Link {
         /// Link name.
         name: String,
+        /// The interface it binds to, if any.
+        interface: Option<String>,
         /// The socket error.
+        source: std::io::Error,
+    },
+    /// A VIP names an interface this host does not have.
+    #[error("VIP {vip}: interface {interface:?}: {source}")]
+    VipInterface {
+        /// The VIP.
+        vip: String,
+        /// The missing interface.
+        interface: String,
+        /// The lookup error.
         source: std::io::Error,
     },
     /// rtnetlink unavailable.
     #[error(transparent)]
     Addr(#[from] crate::kernel::addr::AddrError),
+}
+
+fn iface_note(i: Option<&str>) -> String {
+    i.map(|i| format!(" (interface {i:?})")).unwrap_or_default()
 }
 
 /// Unix time in ms (0 if the clock is before 1970).
@@ -163,245 +179,305 @@ struct Runner {
     drained: u64,
 }
 
-/// Run the HA subsystem until `shutdown` completes. Publishes every role
-/// change on `role_tx`. On shutdown an active node tells its peer it is
-/// leaving (standby, held) and removes its VIPs; sync daemons are left
-/// running, like the IPVS table.
-pub async fn run(
+/// The HA subsystem with everything that can fail at start done: key
+/// loaded and checked, links open, VIP interfaces present, rtnetlink open.
+/// The daemon prepares it before it reports ready, so a broken `[ha]`
+/// makes it refuse to start instead of serving without HA.
+pub struct Prepared {
     cfg: HaConfig,
-    sync: Box<dyn SyncDaemons>,
-    mut control: mpsc::Receiver<Control>,
-    role_tx: watch::Sender<Role>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), Error> {
+    key: Vec<u8>,
+    links: Vec<link::Link>,
+    tk: takeover::Takeover,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("Prepared")
+            .field("node", &self.cfg.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Do the start-up work of [`run`] that can fail. Must be called inside
+/// the tokio runtime that will run [`Prepared::run`] (the sockets belong
+/// to it).
+pub fn prepare(cfg: HaConfig) -> Result<Prepared, Error> {
     let key = auth::load_key(&cfg.key_file)?;
     let mut links = Vec::new();
     for l in &cfg.links {
         let opened = link::open(l).map_err(|source| Error::Link {
             name: l.name.clone(),
+            interface: l.interface.clone(),
             source,
         })?;
         links.push(opened);
     }
-    let mut tasks = JoinSet::new();
-    let (pkt_tx, mut pkt_rx) = mpsc::channel::<(usize, Vec<u8>)>(256);
-    for (i, l) in links.iter().enumerate() {
-        let sock = l.socket.clone();
-        let tx = pkt_tx.clone();
-        tasks.spawn(async move {
-            let mut buf = [0u8; heartbeat::MAX_PACKET_LEN + 64];
-            loop {
-                match sock.recv_from(&mut buf).await {
-                    Ok((n, _)) => {
-                        let pkt = buf.get(..n).unwrap_or_default().to_vec();
-                        if tx.send((i, pkt)).await.is_err() {
+    for v in &cfg.vips {
+        nix::net::if_::if_nametoindex(v.interface.as_str()).map_err(|e| Error::VipInterface {
+            vip: v.address.to_string(),
+            interface: v.interface.clone(),
+            source: e.into(),
+        })?;
+    }
+    let tk = takeover::Takeover::new(cfg.vips.clone(), cfg.announce)?;
+    Ok(Prepared {
+        cfg,
+        key,
+        links,
+        tk,
+    })
+}
+
+/// Run the HA subsystem until `shutdown` completes: [`prepare`] then
+/// [`Prepared::run`].
+pub async fn run(
+    cfg: HaConfig,
+    sync: Box<dyn SyncDaemons>,
+    control: mpsc::Receiver<Control>,
+    role_tx: watch::Sender<Role>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    prepare(cfg)?.run(sync, control, role_tx, shutdown).await
+}
+
+impl Prepared {
+    /// Run until `shutdown` completes. Publishes every role change on
+    /// `role_tx`. On shutdown an active node tells its peer it is leaving
+    /// (standby, held) and removes its VIPs; sync daemons are left
+    /// running, like the IPVS table.
+    pub async fn run(
+        self,
+        sync: Box<dyn SyncDaemons>,
+        mut control: mpsc::Receiver<Control>,
+        role_tx: watch::Sender<Role>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let Prepared {
+            cfg,
+            key,
+            links,
+            tk,
+        } = self;
+        let mut tasks = JoinSet::new();
+        let (pkt_tx, mut pkt_rx) = mpsc::channel::<(usize, Vec<u8>)>(256);
+        for (i, l) in links.iter().enumerate() {
+            let sock = l.socket.clone();
+            let tx = pkt_tx.clone();
+            tasks.spawn(async move {
+                let mut buf = [0u8; heartbeat::MAX_PACKET_LEN + 64];
+                loop {
+                    match sock.recv_from(&mut buf).await {
+                        Ok((n, _)) => {
+                            let pkt = buf.get(..n).unwrap_or_default().to_vec();
+                            if tx.send((i, pkt)).await.is_err() {
+                                return;
+                            }
+                        }
+                        // ICMP errors surface here (port unreachable); keep going
+                        // but do not spin.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                    }
+                }
+            });
+        }
+        let (reach_tx, mut reach_rx) = watch::channel(0u16);
+        let ping_on = !cfg.ping.nodes.is_empty();
+        if ping_on {
+            let pcfg = cfg.ping.clone();
+            tasks.spawn(async move {
+                if let Err(e) = ping_nodes::run(pcfg, reach_tx).await {
+                    tracing::error!(error = %e, "ping nodes stopped");
+                }
+            });
+        }
+        let (applied_tx, applied_rx) = watch::channel::<u64>(0);
+        let (hook_tx, mut hook_rx) = mpsc::channel::<(Role, Role, u64)>(32);
+        {
+            let hooks = cfg.hooks.clone();
+            let node = cfg.node.clone();
+            let mut applied_rx = applied_rx;
+            // One worker so hooks of successive transitions run in order, each
+            // after the takeover worker has moved the VIPs for it (bounded).
+            tasks.spawn(async move {
+                while let Some((new, old, seq)) = hook_rx.recv().await {
+                    let moved = applied_rx.wait_for(|a| *a >= seq);
+                    if tokio::time::timeout(2 * takeover::NETLINK_TIMEOUT, moved)
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!(
+                            role = hooks::role_word(new),
+                            "vips not settled; running hooks anyway"
+                        );
+                    }
+                    hooks::run_all(&hooks, &node, new, old).await;
+                }
+            });
+        }
+        // Sync-daemon changes go through the (synchronous) IPVS client and the
+        // kernel may take seconds to stop a sync thread; a worker on the
+        // blocking pool applies the latest wanted state so the heartbeat loop
+        // never waits for it.
+        let (sync_tx, mut sync_rx) = watch::channel::<Option<SyncState>>(None);
+        if let Some(sd) = cfg.sync_daemon.clone() {
+            tasks.spawn(async move {
+                let mut sync = Some(sync);
+                while sync_rx.changed().await.is_ok() {
+                    let Some(state) = *sync_rx.borrow_and_update() else {
+                        continue;
+                    };
+                    let Some(mut s) = sync.take() else { return };
+                    let mut want = sd.clone();
+                    want.state = state;
+                    let done = tokio::task::spawn_blocking(move || {
+                        let r = s.set(state, &want);
+                        (s, r)
+                    })
+                    .await;
+                    match done {
+                        Ok((s, r)) => {
+                            sync = Some(s);
+                            match r {
+                                Ok(()) => tracing::info!(?state, "sync daemon set"),
+                                Err(e) => {
+                                    tracing::error!(?state, error = %e, "sync daemon change failed")
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "sync daemon worker failed");
                             return;
                         }
                     }
-                    // ICMP errors surface here (port unreachable); keep going
-                    // but do not spin.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
                 }
-            }
-        });
-    }
-    let (reach_tx, mut reach_rx) = watch::channel(0u16);
-    let ping_on = !cfg.ping.nodes.is_empty();
-    if ping_on {
-        let pcfg = cfg.ping.clone();
-        tasks.spawn(async move {
-            if let Err(e) = ping_nodes::run(pcfg, reach_tx).await {
-                tracing::error!(error = %e, "ping nodes stopped");
-            }
-        });
-    }
-    let (applied_tx, applied_rx) = watch::channel::<u64>(0);
-    let (hook_tx, mut hook_rx) = mpsc::channel::<(Role, Role, u64)>(32);
-    {
-        let hooks = cfg.hooks.clone();
-        let node = cfg.node.clone();
-        let mut applied_rx = applied_rx;
-        // One worker so hooks of successive transitions run in order, each
-        // after the takeover worker has moved the VIPs for it (bounded).
-        tasks.spawn(async move {
-            while let Some((new, old, seq)) = hook_rx.recv().await {
-                let moved = applied_rx.wait_for(|a| *a >= seq);
-                if tokio::time::timeout(2 * takeover::NETLINK_TIMEOUT, moved)
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(
-                        role = hooks::role_word(new),
-                        "vips not settled; running hooks anyway"
-                    );
-                }
-                hooks::run_all(&hooks, &node, new, old).await;
-            }
-        });
-    }
-    // Sync-daemon changes go through the (synchronous) IPVS client and the
-    // kernel may take seconds to stop a sync thread; a worker on the
-    // blocking pool applies the latest wanted state so the heartbeat loop
-    // never waits for it.
-    let (sync_tx, mut sync_rx) = watch::channel::<Option<SyncState>>(None);
-    if let Some(sd) = cfg.sync_daemon.clone() {
-        tasks.spawn(async move {
-            let mut sync = Some(sync);
-            while sync_rx.changed().await.is_ok() {
-                let Some(state) = *sync_rx.borrow_and_update() else {
-                    continue;
-                };
-                let Some(mut s) = sync.take() else { return };
-                let mut want = sd.clone();
-                want.state = state;
-                let done = tokio::task::spawn_blocking(move || {
-                    let r = s.set(state, &want);
-                    (s, r)
-                })
-                .await;
-                match done {
-                    Ok((s, r)) => {
-                        sync = Some(s);
-                        match r {
-                            Ok(()) => tracing::info!(?state, "sync daemon set"),
-                            Err(e) => {
-                                tracing::error!(?state, error = %e, "sync daemon change failed")
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "sync daemon worker failed");
-                        return;
-                    }
-                }
-            }
-        });
-    }
-    // VIP changes go through rtnetlink, which can be slow or (rarely) lose
-    // an answer; a worker applies the latest wish with timeouts so the
-    // heartbeat loop never waits for it.
-    let (want_tx, want_rx) = watch::channel((0, takeover::Want::Release));
-    let (vip_tx, mut vip_rx) = mpsc::channel::<(takeover::Want, bool)>(16);
-    let tk = takeover::Takeover::new(cfg.vips.clone(), cfg.announce)?;
-    let vip_worker = tokio::spawn(takeover::worker(
-        tk,
-        want_rx,
-        vip_tx,
-        applied_tx,
-        Duration::from_secs(1),
-        cfg.timings.keepalive,
-    ));
-    let generation = auth::boot_generation();
-    let params = Params {
-        node: cfg.node.clone(),
-        priority: cfg.priority,
-        timings: cfg.timings,
-        auto_failback: cfg.auto_failback,
-        failback_delay: cfg.failback_delay,
-        links: cfg.links.len(),
-        generation,
-        epoch_ms: unix_ms(),
-    };
-    let mut r = Runner {
-        machine: Machine::new(params, Instant::now()),
-        auth: Authenticator::new(key, &cfg.node),
-        links,
-        generation,
-        seq: 0,
-        want_tx: Some(want_tx),
-        want: takeover::Want::Release,
-        want_seq: 0,
-        holds: 0,
-        sync_tx,
-        role_tx,
-        hook_tx,
-        daemon_healthy: true,
-        vips_ok: true,
-        peer_name: None,
-        ping_reach: 0,
-        transitions: 0,
-        last_reject_log: None,
-        drained: 0,
-        cfg,
-    };
-    tracing::info!(node = %r.cfg.node, generation = r.generation, "ha starting in init");
-    // The worker starts by releasing: a crash may have left VIPs behind and
-    // the peer may own them by now.
-    r.set_sync(SyncState::Backup);
-    let _ = r.role_tx.send(Role::Init);
-    r.send_heartbeat();
-
-    let keepalive = r.cfg.timings.keepalive;
-    let mut next_send = tokio::time::Instant::now() + keepalive;
-    tokio::pin!(shutdown);
-    loop {
-        let deadline = r
-            .machine
-            .next_deadline(Instant::now())
-            .map(tokio::time::Instant::from_std);
-        let (input, woke) = tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep_until(next_send) => {
-                let now = tokio::time::Instant::now();
-                let late = now.saturating_duration_since(next_send);
-                if late > keepalive {
-                    tracing::warn!(late_ms = late.as_millis() as u64, "heartbeat send ran late (CPU starved?)");
-                }
-                r.send_heartbeat();
-                next_send += keepalive;
-                if next_send < now {
-                    next_send = now + keepalive;
-                }
-                // Also tick on every send: timeouts are judged at least once
-                // per keepalive even if a deadline wake-up were lost.
-                (Some(Input::Tick), now)
-            }
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                (Some(Input::Tick), tokio::time::Instant::now())
-            }
-            Some((i, buf)) = pkt_rx.recv() => (r.packet(i, &buf), tokio::time::Instant::now()),
-            Some(c) = control.recv() => (r.control(c), tokio::time::Instant::now()),
-            Some((want, ok)) = vip_rx.recv() => (r.vip_report(want, ok), tokio::time::Instant::now()),
-            Ok(()) = reach_rx.changed(), if ping_on => {
-                r.ping_reach = *reach_rx.borrow();
-                tracing::info!(reach = r.ping_reach, "ping nodes reachable");
-                (Some(Input::PingReach(r.ping_reach)), tokio::time::Instant::now())
-            }
+            });
+        }
+        // VIP changes go through rtnetlink, which can be slow or (rarely) lose
+        // an answer; a worker applies the latest wish with timeouts so the
+        // heartbeat loop never waits for it.
+        let (want_tx, want_rx) = watch::channel((0, takeover::Want::Release));
+        let (vip_tx, mut vip_rx) = mpsc::channel::<(takeover::Want, bool)>(16);
+        let vip_worker = tokio::spawn(takeover::worker(
+            tk,
+            want_rx,
+            vip_tx,
+            applied_tx,
+            Duration::from_secs(1),
+            cfg.timings.keepalive,
+        ));
+        let generation = auth::boot_generation();
+        let params = Params {
+            node: cfg.node.clone(),
+            priority: cfg.priority,
+            timings: cfg.timings,
+            auto_failback: cfg.auto_failback,
+            failback_delay: cfg.failback_delay,
+            links: cfg.links.len(),
+            generation,
+            epoch_ms: unix_ms(),
         };
-        if input == Some(Input::Tick) {
-            // Judge timeouts only after what already arrived: a heartbeat
-            // waiting in the queue must not be declared missing.
-            for _ in 0..DRAIN_MAX {
-                let Ok((i, buf)) = pkt_rx.try_recv() else {
-                    break;
-                };
-                r.drained += 1;
-                if let Some(heard) = r.packet(i, &buf) {
-                    r.apply(heard);
+        let mut r = Runner {
+            machine: Machine::new(params, Instant::now()),
+            auth: Authenticator::new(key, &cfg.node),
+            links,
+            generation,
+            seq: 0,
+            want_tx: Some(want_tx),
+            want: takeover::Want::Release,
+            want_seq: 0,
+            holds: 0,
+            sync_tx,
+            role_tx,
+            hook_tx,
+            daemon_healthy: true,
+            vips_ok: true,
+            peer_name: None,
+            ping_reach: 0,
+            transitions: 0,
+            last_reject_log: None,
+            drained: 0,
+            cfg,
+        };
+        tracing::info!(node = %r.cfg.node, generation = r.generation, "ha starting in init");
+        // The worker starts by releasing: a crash may have left VIPs behind and
+        // the peer may own them by now.
+        r.set_sync(SyncState::Backup);
+        let _ = r.role_tx.send(Role::Init);
+        r.send_heartbeat();
+
+        let keepalive = r.cfg.timings.keepalive;
+        let mut next_send = tokio::time::Instant::now() + keepalive;
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = r
+                .machine
+                .next_deadline(Instant::now())
+                .map(tokio::time::Instant::from_std);
+            let (input, woke) = tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep_until(next_send) => {
+                    let now = tokio::time::Instant::now();
+                    let late = now.saturating_duration_since(next_send);
+                    if late > keepalive {
+                        tracing::warn!(late_ms = late.as_millis() as u64, "heartbeat send ran late (CPU starved?)");
+                    }
+                    r.send_heartbeat();
+                    next_send += keepalive;
+                    if next_send < now {
+                        next_send = now + keepalive;
+                    }
+                    // Also tick on every send: timeouts are judged at least once
+                    // per keepalive even if a deadline wake-up were lost.
+                    (Some(Input::Tick), now)
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    (Some(Input::Tick), tokio::time::Instant::now())
+                }
+                Some((i, buf)) = pkt_rx.recv() => (r.packet(i, &buf), tokio::time::Instant::now()),
+                Some(c) = control.recv() => (r.control(c), tokio::time::Instant::now()),
+                Some((want, ok)) = vip_rx.recv() => (r.vip_report(want, ok), tokio::time::Instant::now()),
+                Ok(()) = reach_rx.changed(), if ping_on => {
+                    r.ping_reach = *reach_rx.borrow();
+                    tracing::info!(reach = r.ping_reach, "ping nodes reachable");
+                    (Some(Input::PingReach(r.ping_reach)), tokio::time::Instant::now())
+                }
+            };
+            if input == Some(Input::Tick) {
+                // Judge timeouts only after what already arrived: a heartbeat
+                // waiting in the queue must not be declared missing.
+                for _ in 0..DRAIN_MAX {
+                    let Ok((i, buf)) = pkt_rx.try_recv() else {
+                        break;
+                    };
+                    r.drained += 1;
+                    if let Some(heard) = r.packet(i, &buf) {
+                        r.apply(heard);
+                    }
                 }
             }
+            if let Some(input) = input {
+                r.apply(input);
+            }
+            let took = woke.elapsed();
+            if took > keepalive {
+                tracing::warn!(
+                    took_ms = took.as_millis() as u64,
+                    "ha loop iteration took longer than keepalive"
+                );
+            }
         }
-        if let Some(input) = input {
-            r.apply(input);
+        r.leave();
+        // The worker exits after applying the release `leave` asked for.
+        if tokio::time::timeout(2 * takeover::NETLINK_TIMEOUT, vip_worker)
+            .await
+            .is_err()
+        {
+            tracing::error!("vip release at shutdown did not finish");
         }
-        let took = woke.elapsed();
-        if took > keepalive {
-            tracing::warn!(
-                took_ms = took.as_millis() as u64,
-                "ha loop iteration took longer than keepalive"
-            );
-        }
+        tasks.abort_all();
+        Ok(())
     }
-    r.leave();
-    // The worker exits after applying the release `leave` asked for.
-    if tokio::time::timeout(2 * takeover::NETLINK_TIMEOUT, vip_worker)
-        .await
-        .is_err()
-    {
-        tracing::error!("vip release at shutdown did not finish");
-    }
-    tasks.abort_all();
-    Ok(())
 }
 
 impl Runner {
@@ -649,5 +725,9 @@ fn log_event(e: &Event) {
         Event::PeerTakeover(n) => {
             tracing::warn!(peer = %n, "peer requested takeover; holding in standby")
         }
+        Event::PeerUnproven(n) => tracing::warn!(
+            peer = %n,
+            "heartbeats from the peer do not echo this boot (it does not hear us, or they were sent before this restart): not counted as alive"
+        ),
     }
 }

@@ -3,13 +3,17 @@
 //! VIPs, send a heartbeat now, log an event). No sockets, no tokio.
 //!
 //! Rules (documented in `docs/ha-protocol.md`):
-//! - The peer is alive while any link heard it within `deadtime`; a dead
-//!   peer makes this node active (after `initdead` at start).
+//! - Freshness: only a report that echoes this node's current generation
+//!   counts (it was sent after the peer heard this boot). Others (queued
+//!   by the kernel while this node was away, replayed by an attacker after
+//!   a restart, or sent over a link on which the peer cannot hear us) only
+//!   teach us the peer's generation to echo; they never make the peer
+//!   alive, keep a link up or change what we know of its state.
+//! - The peer is alive while any link carried a fresh report within
+//!   `deadtime`; a dead peer makes this node active (after `initdead` at
+//!   start).
 //! - Reports apply in sequence order: an older packet arriving late only
 //!   proves its link is up.
-//! - In init, the peer's state counts only once a packet echoes this
-//!   node's generation (sent after the peer heard this boot): packets the
-//!   kernel queued while this node was away carry stale states.
 //! - An active node keeps the VIPs unless its peer is better: eligible
 //!   (healthy and not held) when it is not, reaches more ping nodes, asked
 //!   for takeover, or (auto_failback) has a higher priority and has been a
@@ -151,6 +155,10 @@ pub enum Event {
     },
     /// The peer asked us to stand down; we now hold in standby.
     PeerTakeover(String),
+    /// Authentic reports that do not echo this boot arrive (one-way link,
+    /// or packets from before our restart): the peer is not counted alive
+    /// on them. Logged once until a fresh report arrives.
+    PeerUnproven(String),
 }
 
 /// What the runner must do.
@@ -176,9 +184,6 @@ struct Peer {
     last: Vec<Option<Instant>>,
     link_alive: Vec<bool>,
     alive: bool,
-    /// It echoed our generation since it last came alive (its state is
-    /// current, not a packet queued before we started).
-    confirmed: bool,
     /// Since when it has reported standby without a break (auto_failback
     /// needs a stable pairing for failback_delay).
     standby_since: Option<Instant>,
@@ -249,6 +254,11 @@ pub struct Machine {
     active_since: Option<Instant>,
     /// A split brain with the current peer was already logged.
     split: bool,
+    /// The peer's newest generation seen in any authentic report: what our
+    /// heartbeats echo, so the peer can prove its reports are fresh.
+    peer_generation: u64,
+    /// An unproven report was logged since the last fresh one.
+    unproven_logged: bool,
 }
 
 impl Machine {
@@ -265,6 +275,8 @@ impl Machine {
             peer: None,
             active_since: None,
             split: false,
+            peer_generation: 0,
+            unproven_logged: false,
         }
     }
 
@@ -317,7 +329,7 @@ impl Machine {
         hb.ping_reach = self.ping_reach;
         hb.generation = self.p.generation;
         hb.active_since_ms = self.active_since_ms();
-        hb.echo_generation = self.peer.as_ref().map_or(0, |p| p.info.generation);
+        hb.echo_generation = self.peer_generation;
     }
 
     /// The next instant after `now` at which `Tick` may change something
@@ -408,13 +420,33 @@ impl Machine {
     }
 
     fn heard(&mut self, link: usize, info: PeerInfo, now: Instant, out: &mut Vec<Action>) {
+        if info.generation > self.peer_generation {
+            // A new boot of the peer (or the first we hear): echo it at
+            // once so the peer can prove its next report fresh without
+            // waiting a keepalive. Bounded: generations only grow.
+            self.peer_generation = info.generation;
+            if !out.contains(&Action::SendNow) {
+                out.push(Action::SendNow);
+            }
+        }
+        if info.echo != self.p.generation {
+            // Not proven fresh: it may predate this boot (queued by the
+            // kernel, or captured and replayed by an attacker after we
+            // restarted), or the peer does not hear us (one-way link). A
+            // live peer that hears us echoes this boot within a keepalive.
+            if !self.unproven_logged {
+                self.unproven_logged = true;
+                out.push(Action::Event(Event::PeerUnproven(info.node.clone())));
+            }
+            return;
+        }
+        self.unproven_logged = false;
         let links = self.p.links.max(link + 1);
         let peer = self.peer.get_or_insert_with(|| Peer {
             info: info.clone(),
             last: vec![None; links],
             link_alive: vec![false; links],
             alive: false,
-            confirmed: false,
             standby_since: None,
             warned: false,
         });
@@ -423,8 +455,8 @@ impl Machine {
             peer.link_alive.resize(links, false);
         }
         if info.generation != peer.info.generation {
-            // The peer restarted: what it confirmed was for its old boot.
-            peer.confirmed = false;
+            // The peer restarted: a stable pairing starts over.
+            peer.standby_since = None;
         }
         if !peer.alive {
             peer.alive = true;
@@ -447,7 +479,6 @@ impl Machine {
             // link works, but the newer report already applied stands.
             return;
         }
-        peer.confirmed |= info.echo == self.p.generation;
         if info.state == PeerState::Standby {
             peer.standby_since.get_or_insert(now);
         } else {
@@ -481,7 +512,6 @@ impl Machine {
             match silence {
                 Some(s) if s >= t.deadtime => {
                     peer.alive = false;
-                    peer.confirmed = false;
                     peer.standby_since = None;
                     out.push(Action::Event(Event::PeerDead(peer.info.node.clone())));
                 }
@@ -524,12 +554,6 @@ impl Machine {
             self.go(Role::Active, "peer dead", now, out);
             return;
         };
-        let in_initdead = now.saturating_duration_since(self.started) < self.p.timings.initdead;
-        if self.role == Role::Init && !peer.confirmed && in_initdead {
-            // Its packets may predate our start (queued by the kernel while
-            // we were away); wait for one that echoes our generation.
-            return;
-        }
         let pi = &peer.info;
         let theirs = Rank {
             eligible: pi.healthy && !pi.hold,
@@ -587,7 +611,6 @@ impl Machine {
                 } else if theirs.eligible == mine.eligible && theirs.ping_reach > mine.ping_reach {
                     Some("peer reaches more ping nodes")
                 } else if self.p.auto_failback
-                    && peer.confirmed
                     && theirs.eligible == mine.eligible
                     && theirs.ping_reach == mine.ping_reach
                     && theirs.priority > mine.priority

@@ -85,6 +85,13 @@ fn became_standby(a: &[Action]) -> bool {
     a.iter().any(|x| matches!(x, Action::BecomeStandby(_)))
 }
 
+/// As if `a` and `b` had heard each other's (unproven) first heartbeat:
+/// each now echoes the other's boot.
+fn introduce(a: &mut Machine, b: &mut Machine) {
+    a.peer_generation = b.p.generation;
+    b.peer_generation = a.p.generation;
+}
+
 fn has_event(a: &[Action], f: impl Fn(&Event) -> bool) -> bool {
     a.iter().any(|x| matches!(x, Action::Event(e) if f(e)))
 }
@@ -284,6 +291,8 @@ fn split_brain_sides_always_agree() {
                 b.p.epoch_ms = EPOCH + u64::from(sb) + skew;
                 a.step(Input::Tick, t0 + (sa + 1000) * MS);
                 b.step(Input::Tick, t0 + (sb + 1000) * MS);
+                // They had paired before the partition.
+                introduce(&mut a, &mut b);
                 let now = t0 + 5000 * MS;
                 let wa = wire_info(&a, "a");
                 let wb = wire_info(&b, "b");
@@ -324,18 +333,92 @@ fn init_ignores_reports_that_predate_this_boot() {
     assert!(became_standby(&out));
     assert_eq!(a.role(), Role::Standby);
 
-    // A peer that never echoes (one-way link) is judged at initdead on its
-    // latest report.
+    // A peer that never echoes (one-way link, or replays) never counts:
+    // alone at initdead, the node serves.
     let mut a = Machine::new(params("a", 200, false), t0);
     a.step(heard(0, &stale(info("b", PeerState::Active, 100))), t0);
     a.step(
         heard(0, &stale(info("b", PeerState::Active, 100))),
         t0 + 900 * MS,
     );
+    assert!(!a.peer_alive());
     assert!(a.step(Input::Tick, t0 + 999 * MS).is_empty());
     assert_eq!(a.role(), Role::Init);
     let out = a.step(Input::Tick, t0 + 1000 * MS);
-    assert!(became_standby(&out));
+    assert!(became_active(&out), "{out:?}");
+}
+
+/// Defect 7 of issue 13: heartbeats captured while the peer was active
+/// (they echo this node's previous boot) and replayed after this node
+/// restarts, with the peer dead. The replays must not make the peer look
+/// alive: the restarted node takes over at initdead, whatever the replay
+/// rate, and a node that is already active is not pushed to standby.
+#[test]
+fn replayed_reports_from_before_a_restart_never_fake_a_live_peer() {
+    let t0 = Instant::now();
+    // b's previous boot had generation gen("b"); the captures echo it.
+    let mut captured = info("a", PeerState::Active, 200);
+    assert_eq!(captured.echo, gen("b"));
+    let mut b_params = params("b", 100, false);
+    b_params.generation = gen("b") + 7; // this boot
+    let mut b = Machine::new(b_params.clone(), t0);
+    let mut became = None;
+    for i in 0..=150u32 {
+        let now = t0 + i * 10 * MS;
+        captured.seq = u64::from(i) + 1;
+        let mut out = b.step(heard(i as usize % 2, &captured), now);
+        out.extend(b.step(Input::Tick, now));
+        assert!(!became_standby(&out), "standby on a replay at {i}: {out:?}");
+        assert!(!b.peer_alive(), "replay made the peer alive at {i}");
+        if became_active(&out) && became.is_none() {
+            became = Some(now - t0);
+        }
+    }
+    assert_eq!(became, Some(1000 * MS), "must serve exactly at initdead");
+    assert_eq!(b.links_alive(), vec![false, false]);
+    // What b sends echoes a's generation learnt from the replays: harmless
+    // (a is dead), and a live a proves itself with its next report.
+    assert_eq!(wire_info(&b, "b").echo, gen("a"));
+    let mut live = info("a", PeerState::Active, 200);
+    live.echo = b_params.generation;
+    live.seq = 1000;
+    live.active_since_ms = EPOCH + 5;
+    b.step(heard(0, &live), t0 + 1600 * MS);
+    assert!(b.peer_alive(), "a fresh report counts");
+
+    // A node active alone keeps serving under the same replays, even after
+    // deadtime passes many times over.
+    let mut b = Machine::new(b_params, t0);
+    b.step(Input::Tick, t0 + 1000 * MS);
+    assert_eq!(b.role(), Role::Active);
+    for i in 0..100u32 {
+        let now = t0 + 1000 * MS + i * 50 * MS;
+        captured.seq = 500 + u64::from(i);
+        let out = b.step(heard(0, &captured), now);
+        assert!(!became_standby(&out), "{out:?}");
+    }
+    assert_eq!(b.role(), Role::Active);
+}
+
+/// A link that becomes one-way after pairing (the peer no longer hears
+/// us) keeps the peer alive: its reports still echo this boot, which it
+/// heard before. Only a one-way link from the start (the peer never heard
+/// this boot) looks like a dead peer.
+#[test]
+fn one_way_link_after_pairing_keeps_the_peer_alive() {
+    let mut p = Pair::new(params("a", 200, false), params("b", 100, false));
+    p.run(5);
+    assert_eq!((p.a.role(), p.b.role()), (Role::Active, Role::Standby));
+    // b -> a is lost; a -> b still works. a goes on alone (b dead to it).
+    for _ in 0..10 {
+        p.now += 100 * MS;
+        p.a.step(Input::Tick, p.now);
+        let ia = wire_info(&p.a, "a");
+        p.b.step(heard(0, &ia), p.now);
+    }
+    assert_eq!(p.a.role(), Role::Active);
+    assert!(p.b.peer_alive());
+    assert_eq!(p.b.role(), Role::Standby, "one active only");
 }
 
 #[test]
@@ -397,14 +480,18 @@ struct Pair {
 }
 
 impl Pair {
+    /// Two machines that have each heard the other's first heartbeat (so
+    /// their reports echo each other's boot from the first round).
     fn new(a: Params, b: Params) -> Self {
         let now = Instant::now();
-        Pair {
+        let mut p = Pair {
             a: Machine::new(a, now),
             b: Machine::new(b, now),
             now,
             flips: 0,
-        }
+        };
+        introduce(&mut p.a, &mut p.b);
+        p
     }
 
     fn round(&mut self) {

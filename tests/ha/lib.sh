@@ -2,6 +2,14 @@
 # and benchmarks (sourced, not run): tests/ha/netns.sh, tests/vm/40-ha-sync.sh,
 # scripts/soak-ha.sh, scripts/bench-failover.sh.
 #
+# Runner (HA_RUNNER): "lvsd" (default) starts the real daemon, `lvsd run`
+# ($LVSD_BIN) on $WORK/NODE.cf (a minimal ldirectord.cf) and
+# $WORK/NODE.toml, with its own control socket and pid file, the in-memory
+# IPVS table (LVSD_TEST_FAKE_KERNEL=1; HA_REAL_KERNEL=1 for the real one)
+# and its status page on $HA_METRICS inside the node's namespace, which
+# `field` reads (jq). "lvsd-ha" starts examples/lvsd-ha ($LVSD_HA_BIN,
+# status file), still used by the VM sync test and the benchmarks.
+#
 #   ns A --lan--+                 +--lan-- ns B
 #               |  ns SW (bridge) |
 #   ns C --lan--+                 |
@@ -19,6 +27,10 @@ HA_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/lvsd-ha.XXXXXX)}
 KEY=${KEY:-$WORK/ha.key}
 HA_NAMESPACES=()
+HA_RUNNER=${HA_RUNNER:-lvsd}
+# Each node has its own namespace, so both may use the same port (21300-
+# 21399 is this suite's range).
+HA_METRICS=${HA_METRICS:-127.0.0.1:21310}
 declare -A PID
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -36,6 +48,10 @@ install_deps() {
     local need=()
     command -v ping >/dev/null || need+=(iputils-ping)
     command -v ip >/dev/null || need+=(iproute2)
+    if [[ $HA_RUNNER == lvsd ]]; then
+        command -v jq >/dev/null || need+=(jq)
+        command -v curl >/dev/null || need+=(curl)
+    fi
     if ((${#need[@]})); then
         apt-get -o DPkg::Lock::Timeout=300 install -y "${need[@]}" >/dev/null
     fi
@@ -135,18 +151,43 @@ ha_conf() {
             printf '[ha.announce]\ncount = %s\ninterval_ms = %s\n' "$count" "$interval"
         fi
     } >"$f"
+    # The director's own config: one virtual on the VIP, one real that is
+    # never contacted (checktype=on).
+    printf 'virtual=%s:80\n\treal=10.77.0.10:80 gate 1\n\tchecktype=on\n' "$VIP" >"$WORK/$node.cf"
 }
 
-# ha_start NODE [ARGS...]: run lvsd-ha ($LVSD_HA_BIN) in ${P}NODE with
-# $WORK/NODE.toml, status in $WORK/NODE.status, log appended to
-# $WORK/NODE.log; PID[NODE] is lvsd-ha itself (ip netns exec execs it).
+# ha_start NODE [ARGS...]: run the node in ${P}NODE with $WORK/NODE.toml,
+# log appended to $WORK/NODE.log; PID[NODE] is the daemon itself (ip netns
+# exec and env exec it). lvsd: socket $WORK/NODE.sock, pid file
+# $WORK/NODE.pid, ARGS are lvsd options. lvsd-ha: status in
+# $WORK/NODE.status, ARGS are lvsd-ha run options.
 ha_start() {
     local n=$1
     shift
-    rm -f "$WORK/$n.status"
-    ip netns exec "${P}$n" "$LVSD_HA_BIN" run "$WORK/$n.toml" --status "$WORK/$n.status" "$@" \
-        >>"$WORK/$n.log" 2>&1 &
+    if [[ $HA_RUNNER == lvsd ]]; then
+        local fake=1
+        if [[ ${HA_REAL_KERNEL:-0} == 1 ]]; then fake=0; fi
+        ip netns exec "${P}$n" env LVSD_TEST_FAKE_KERNEL=$fake "$LVSD_BIN" \
+            --socket "$WORK/$n.sock" --pid-file "$WORK/$n.pid" --metrics "$HA_METRICS" \
+            --toml "$WORK/$n.toml" "$@" run "$WORK/$n.cf" >>"$WORK/$n.log" 2>&1 &
+    else
+        rm -f "$WORK/$n.status"
+        ip netns exec "${P}$n" "$LVSD_HA_BIN" run "$WORK/$n.toml" --status "$WORK/$n.status" "$@" \
+            >>"$WORK/$n.log" 2>&1 &
+    fi
     PID[$n]=$!
+}
+
+# ha_verb NODE standby|takeover: the operator verb (lvsd: over the node's
+# control socket; lvsd-ha: SIGUSR1/SIGUSR2).
+ha_verb() {
+    if [[ $HA_RUNNER == lvsd ]]; then
+        "$LVSD_BIN" --socket "$WORK/$1.sock" --pid-file "$WORK/$1.pid" "$WORK/$1.cf" "$2"
+    elif [[ $2 == standby ]]; then
+        kill -USR1 "${PID[$1]}"
+    else
+        kill -USR2 "${PID[$1]}"
+    fi
 }
 
 # ha_stop NODE [SIGNAL]: signal (default TERM) and reap it.
@@ -158,8 +199,22 @@ ha_stop() {
     unset "PID[$n]"
 }
 
-# field NODE KEY: a value from the node's status file.
-field() { sed -n "s/^$2=//p" "$WORK/$1.status" 2>/dev/null; }
+# field NODE KEY: a value of the node's HA status: role, hold, healthy,
+# peer, peer_alive, ping_reach, transitions (booleans as 1/0), links
+# ("lan:1,xo:0"), or a packet counter (accepted, bad_auth, replayed, ...).
+# lvsd refreshes its page's HA part every 500 ms.
+field() {
+    if [[ $HA_RUNNER != lvsd ]]; then
+        sed -n "s/^$2=//p" "$WORK/$1.status" 2>/dev/null
+        return
+    fi
+    nsx "${P}$1" curl -s -m 1 "http://$HA_METRICS/status.json" 2>/dev/null |
+        jq -r --arg k "$2" '.ha // empty
+            | if $k == "links" then (.links | map(.name + ":" + (if .alive then "1" else "0" end)) | join(","))
+              elif has($k) then .[$k]
+              else .counters[$k] end
+            | if . == true then 1 elif . == false then 0 elif . == null then "" else . end' 2>/dev/null
+}
 is_role() { [[ $(field "$1" role) == "$2" ]]; }
 # one_active: exactly one active, the other standby, each hearing the other.
 one_active() {

@@ -16,6 +16,8 @@ set -euo pipefail
 BIN=${LVSD_BIN_DIR:?}/examples/lvsd-ha
 [[ -x $BIN ]] || { echo "40-ha-sync: $BIN missing (cargo build --examples)"; exit 1; }
 LVSD_HA_BIN=$BIN
+# Still the example runner (with --ipvs); the host netns suite runs lvsd.
+HA_RUNNER=lvsd-ha
 HA_NS_PREFIX=lvhv
 . "$(dirname "${BASH_SOURCE[0]}")/../ha/lib.sh"
 W=$WORK

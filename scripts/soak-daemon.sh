@@ -13,7 +13,8 @@
 # see open) and the table (`lvsd status` over the control socket).
 #
 # PASS when, after warm-up: every healthy real is up and in the table at its
-# weight in EVERY sample; no hostile real is ever admitted; the table is never
+# weight in EVERY sample, and the daemon's log never deletes, quiesces or
+# fails one after the first convergence; no hostile real is ever admitted; the table is never
 # unconverged (kernel != config + health) for 3 samples in a row and has
 # converged at the end; RSS, descriptors, threads and tasks are flat (last
 # third's max vs first third's max: RSS +20 % + 8 MiB, fds +16, threads +4,
@@ -204,6 +205,14 @@ variant=a
   >"$tmp/reals.log" 2>&1 &
 pids+=("$!")
 
+# The reals listen before lvsd starts (the stats file appears once every
+# listener is bound), so the first checks do not see "connection refused".
+for _ in $(seq 50); do
+  [ -s "$tmp/reals.json" ] && break
+  sleep 0.1
+done
+[ -s "$tmp/reals.json" ] || { echo "soak-daemon: hostile.py did not start"; cat "$tmp/reals.log"; exit 1; }
+
 lvsd() { "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null "$@"; }
 (
   ulimit -Sn "$NOFILE"
@@ -236,6 +245,7 @@ if [ $converged != 1 ]; then
   tail -20 "$tmp/lvsd.log"
   exit 1
 fi
+conv_line=$(wc -l <"$tmp/lvsd.log")
 echo "soak-daemon: converged; ${DUR}s soak (pid $LPID, status port $MPORT, $IDLE idle + $SLOW slowloris status clients, nofile $NOFILE)"
 
 "$PY" scripts/soak/hostile.py clients --host 127.0.0.1 --port "$MPORT" --idle "$IDLE" --slow "$SLOW" \
@@ -245,34 +255,41 @@ pids+=("$!")
 : >"$tmp/samples.jsonl"
 t0=$SECONDS
 next_reload=$((t0 + RELOAD_EVERY))
-nsamples=$(((DUR + SAMPLE_EVERY - 1) / SAMPLE_EVERY + WARMUP))
+end=$((t0 + DUR + WARMUP * SAMPLE_EVERY))
 reloads=0
 reload_failed=0
-for ((i = 0; i < nsamples; i++)); do
+i=0
+# Bounded by time (every command in it has a timeout), not by count, so a
+# daemon that stops answering cannot stretch the run.
+while ((SECONDS < end)); do
   sleep "$SAMPLE_EVERY"
+  i=$((i + 1))
   if ! kill -0 "$LPID" 2>/dev/null; then
     echo "soak-daemon: FAIL: lvsd died"
     tail -30 "$tmp/lvsd.log"
     exit 1
   fi
   if ((SECONDS >= next_reload)); then
-    next_reload=$((next_reload + RELOAD_EVERY))
+    next_reload=$((SECONDS + RELOAD_EVERY))
     if [ $variant = a ]; then variant=b; else variant=a; fi
     cp "$tmp/cf.$variant" "$CF.new" && mv "$CF.new" "$CF"
     reloads=$((reloads + 1))
-    if ! timeout 30 "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null \
-      "$CF" reload >"$tmp/reload.txt" 2>&1; then
+    rrc=0
+    timeout 10 "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null \
+      "$CF" reload >"$tmp/reload.txt" 2>&1 || rrc=$?
+    if [ $rrc -ne 0 ]; then
       reload_failed=$((reload_failed + 1))
-      echo "soak-daemon: reload to variant $variant failed: $(head -3 "$tmp/reload.txt")"
+      [ $rrc -eq 124 ] && echo "no answer within 10 s" >>"$tmp/reload.txt"
+      echo "soak-daemon: reload to variant $variant failed (exit $rrc): $(head -3 "$tmp/reload.txt" | tr '\n' ' ')"
     fi
   fi
-  timeout 10 "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null \
+  timeout 5 "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null \
     "$CF" status >"$tmp/status.txt" 2>/dev/null || : >"$tmp/status.txt"
   curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" -o "$tmp/metrics.txt" 2>/dev/null || : >"$tmp/metrics.txt"
   "$PY" scripts/soak/judge.py sample "$LPID" "$tmp/spec.$variant" "$tmp/status.txt" "$tmp/metrics.txt" \
     "$tmp/reals.json" "$tmp/clients.json" "$MARKER" >>"$tmp/samples.jsonl" || true
   # One progress line a minute.
-  if (((i + 1) % 12 == 0)); then
+  if ((i % 12 == 0)); then
     tail -1 "$tmp/samples.jsonl" | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print("soak-daemon: t=%ss rss=%s MiB fds=%s threads=%s tasks=%s desc=%s orphans=%s held=%s healthy_bad=%s" % (sys.argv[1], r["rss_mib"], r["fds"], r["threads"], r["tasks"], r["descendants"], r["orphans"], r["held_by_reals"], r["healthy_bad"]))' "$((SECONDS - t0))" || true
   fi
 done
@@ -280,7 +297,7 @@ done
 # The end: the table must converge (status view = config + health).
 final=0
 for _ in $(seq 15); do
-  if timeout 10 "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null \
+  if timeout 5 "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null \
     "$CF" status >"$tmp/status.txt" 2>/dev/null &&
     "$PY" scripts/soak/judge.py converged "$tmp/spec.$variant" "$tmp/status.txt" >"$tmp/conv.txt"; then
     final=1
@@ -292,6 +309,8 @@ done
 echo "soak-daemon: $((SECONDS - t0)) s, $reloads reloads ($reload_failed failed), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 rc=0
 "$PY" scripts/soak/judge.py verdict "$tmp/samples.jsonl" "$WARMUP" || rc=1
+# Both variants name the same healthy reals; spec.a is the list.
+"$PY" scripts/soak/judge.py logcheck "$tmp/spec.a" "$tmp/lvsd.log" "$conv_line" || rc=1
 if [ $final != 1 ]; then
   echo "soak-daemon: FAIL: the table did not converge within 15 s at the end:"
   sed 's/^/  /' "$tmp/conv.txt"

@@ -12,6 +12,13 @@
   verdict SAMPLES WARMUP
       prints min/median/max per metric and PASS or FAIL (exit 1).
 
+  logcheck SPEC LOG FROM_LINE
+      FAIL (exit 1) when the daemon's log, after FROM_LINE, deletes,
+      quiesces or reports inaccessible a healthy real of SPEC.
+
+  converged SPEC STATUS_TEXT
+      exit 0 when the table in `lvsd status` matches SPEC.
+
 SPEC lines: `VIP:VPORT RIP:RPORT WEIGHT ROLE QUIESCENT`, ROLE one of
 healthy (must be up, in the table at its weight in every sample after
 warm-up), hostile (must never be up), any (flapping or just added);
@@ -93,6 +100,9 @@ def parse_status(text):
 def check_table(spec_path, text):
     """Compare the table with SPEC. Returns (healthy_bad, hostile_up,
     inconsistent, details)."""
+    if not text.strip():
+        # No answer: nothing known about the table (counted on its own).
+        return 0, 0, 0, []
     table = parse_status(text)
     healthy_bad = hostile_up = inconsistent = 0
     details = []
@@ -267,12 +277,45 @@ def verdict(path, warmup):
     return 1 if fails else 0
 
 
+def logcheck(spec_path, log_path, from_line):
+    """The daemon's own log, after line FROM_LINE (the first convergence):
+    any removal, quiescing or failure of a healthy real is a FAIL. This
+    sees what sampling cannot: removals between samples, and removals while
+    the control socket does not answer."""
+    healthy = []
+    with open(spec_path) as f:
+        for l in f:
+            t = l.split()
+            if len(t) == 5 and t[3] == "healthy":
+                healthy.append(f"real server: {t[1]} ({t[0]})")
+    bad, emfile = [], 0
+    with open(log_path, errors="replace") as f:
+        for n, line in enumerate(f):
+            if n < int(from_line):
+                continue
+            if "Too many open files" in line:
+                emfile += 1
+            if any(h in line for h in healthy) and any(
+                w in line for w in ("Deleted real server", "Quiescent real server", "Inaccessible real server")
+            ):
+                bad.append(line.strip())
+    print(f"daemon log: {len(bad)} removals/failures of healthy reals, {emfile} 'Too many open files' lines")
+    for b in bad[:5]:
+        print(f"  {b}")
+    if bad:
+        print(f"soak-daemon: FAIL: the daemon removed or failed healthy reals {len(bad)} times (its log)")
+        return 1
+    return 0
+
+
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "sample" and len(sys.argv) == 9:
         sample(*sys.argv[2:])
         return 0
     if len(sys.argv) >= 2 and sys.argv[1] == "verdict" and len(sys.argv) == 4:
         return verdict(sys.argv[2], sys.argv[3])
+    if len(sys.argv) >= 2 and sys.argv[1] == "logcheck" and len(sys.argv) == 5:
+        return logcheck(*sys.argv[2:])
     if len(sys.argv) >= 2 and sys.argv[1] == "converged" and len(sys.argv) == 4:
         # converged SPEC STATUS_TEXT: exit 0 when the table matches.
         with open(sys.argv[3]) as f:

@@ -24,7 +24,7 @@
 #
 # Usage: scripts/soak-daemon.sh [SECONDS]   (default 180; the docs' run: 3600)
 # Env: LVSD (binary; default: cargo build, target/debug/lvsd),
-#      SOAK_PORT_BASE (21400: uses BASE..BASE+99 on 127.0.0.1-3),
+#      SOAK_PORT_BASE (21400: uses BASE..BASE+35 on 127.0.0.1-3),
 #      SOAK_IDLE (idle status clients, 1100: more than the 1024 descriptors
 #      a systemd service gets by default), SOAK_SLOW (slowloris status
 #      clients, 20), SOAK_NOFILE (the daemon's descriptor limit, 1024),
@@ -93,12 +93,13 @@ EOF
 chmod +x "$tmp/ext-check"
 
 # write_config VARIANT: the config and its SPEC (see scripts/soak/judge.py).
-# Variant b changes a scheduler, a check interval and adds a virtual, so
+# Variant b changes a scheduler and a check timeout (those checks restart)
+# and adds a virtual, so
 # every reload has real work to do; healthy reals keep their weights.
 write_config() {
   local v=$1 cf=$tmp/cf.$1 spec=$tmp/spec.$1
-  local sched=wrr pgint=1
-  [ "$v" = b ] && sched=rr pgint=2
+  local sched=wrr pgto=2
+  [ "$v" = b ] && sched=rr pgto=3
   cat >"$cf" <<EOF
 # written by scripts/soak-daemon.sh (variant $v)
 checkinterval=1
@@ -108,7 +109,7 @@ failurecount=2
 quiescent=no
 
 # http: two healthy reals, hostile answers, a server that dies and returns
-virtual=127.0.0.1:$(P 81)
+virtual=127.0.0.1:$(P 31)
 	real=$H:$(P 10) masq 1
 	real=127.0.0.3:$(P 10) masq 2
 	real=$H:$(P 11) masq 1
@@ -124,7 +125,7 @@ virtual=127.0.0.1:$(P 81)
 	protocol=tcp
 
 # connect: healthy, flapping, refused
-virtual=127.0.0.1:$(P 82)
+virtual=127.0.0.1:$(P 32)
 	real=$H:$(P 10) masq 3
 	real=$H:$(P 16) masq 1
 	real=$H:$(P 19) masq 1
@@ -133,7 +134,7 @@ virtual=127.0.0.1:$(P 82)
 	protocol=tcp
 
 # external: a script that connects (healthy) and one that hangs in sleep
-virtual=127.0.0.1:$(P 83)
+virtual=127.0.0.1:$(P 33)
 	real=$H:$(P 10) masq 1
 	real=$H:$HANG masq 1
 	checktype=external
@@ -144,7 +145,7 @@ virtual=127.0.0.1:$(P 83)
 # pgsql: a healthy (minimal) server, one that never answers, one claiming
 # a 2 GiB message, one that accepts the login and never answers the query;
 # quiescent, so the failing ones stay in the table at weight 0
-virtual=127.0.0.1:$(P 84)
+virtual=127.0.0.1:$(P 34)
 	real=$H:$(P 22) masq 4
 	real=$H:$(P 20) masq 1
 	real=$H:$(P 21) masq 1
@@ -155,40 +156,40 @@ virtual=127.0.0.1:$(P 84)
 	passwd="soak"
 	database="soak"
 	request="SELECT 1"
-	checkinterval=$pgint
+	negotiatetimeout=$pgto
 	quiescent=yes
 	scheduler=rr
 	protocol=tcp
 EOF
   cat >"$spec" <<EOF
-127.0.0.1:$(P 81) $H:$(P 10) 1 healthy no
-127.0.0.1:$(P 81) 127.0.0.3:$(P 10) 2 healthy no
-127.0.0.1:$(P 81) $H:$(P 11) 1 hostile no
-127.0.0.1:$(P 81) $H:$(P 12) 1 hostile no
-127.0.0.1:$(P 81) $H:$(P 13) 1 hostile no
-127.0.0.1:$(P 81) $H:$(P 14) 1 hostile no
-127.0.0.1:$(P 81) $H:$(P 15) 1 any no
-127.0.0.1:$(P 82) $H:$(P 10) 3 healthy no
-127.0.0.1:$(P 82) $H:$(P 16) 1 any no
-127.0.0.1:$(P 82) $H:$(P 19) 1 hostile no
-127.0.0.1:$(P 83) $H:$(P 10) 1 healthy no
-127.0.0.1:$(P 83) $H:$HANG 1 hostile no
-127.0.0.1:$(P 84) $H:$(P 22) 4 healthy yes
-127.0.0.1:$(P 84) $H:$(P 20) 1 hostile yes
-127.0.0.1:$(P 84) $H:$(P 23) 1 hostile yes
-127.0.0.1:$(P 84) $H:$(P 21) 1 hostile yes
+127.0.0.1:$(P 31) $H:$(P 10) 1 healthy no
+127.0.0.1:$(P 31) 127.0.0.3:$(P 10) 2 healthy no
+127.0.0.1:$(P 31) $H:$(P 11) 1 hostile no
+127.0.0.1:$(P 31) $H:$(P 12) 1 hostile no
+127.0.0.1:$(P 31) $H:$(P 13) 1 hostile no
+127.0.0.1:$(P 31) $H:$(P 14) 1 hostile no
+127.0.0.1:$(P 31) $H:$(P 15) 1 any no
+127.0.0.1:$(P 32) $H:$(P 10) 3 healthy no
+127.0.0.1:$(P 32) $H:$(P 16) 1 any no
+127.0.0.1:$(P 32) $H:$(P 19) 1 hostile no
+127.0.0.1:$(P 33) $H:$(P 10) 1 healthy no
+127.0.0.1:$(P 33) $H:$HANG 1 hostile no
+127.0.0.1:$(P 34) $H:$(P 22) 4 healthy yes
+127.0.0.1:$(P 34) $H:$(P 20) 1 hostile yes
+127.0.0.1:$(P 34) $H:$(P 23) 1 hostile yes
+127.0.0.1:$(P 34) $H:$(P 21) 1 hostile yes
 EOF
   if [ "$v" = b ]; then
     cat >>"$cf" <<EOF
 
 # added by variant b (a reload adds it, the next removes it)
-virtual=127.0.0.1:$(P 85)
+virtual=127.0.0.1:$(P 35)
 	real=127.0.0.3:$(P 10) masq 5
 	checktype=connect
 	scheduler=wrr
 	protocol=tcp
 EOF
-    echo "127.0.0.1:$(P 85) 127.0.0.3:$(P 10) 5 any no" >>"$spec"
+    echo "127.0.0.1:$(P 35) 127.0.0.3:$(P 10) 5 any no" >>"$spec"
   fi
 }
 write_config a
@@ -248,8 +249,12 @@ fi
 conv_line=$(wc -l <"$tmp/lvsd.log")
 echo "soak-daemon: converged; ${DUR}s soak (pid $LPID, status port $MPORT, $IDLE idle + $SLOW slowloris status clients, nofile $NOFILE)"
 
-"$PY" scripts/soak/hostile.py clients --host 127.0.0.1 --port "$MPORT" --idle "$IDLE" --slow "$SLOW" \
-  --stats "$tmp/clients.json" --duration $((DUR + 600)) >"$tmp/clients.log" 2>&1 &
+# The clients need more descriptors than the daemon is given.
+(
+  ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+  exec "$PY" scripts/soak/hostile.py clients --host 127.0.0.1 --port "$MPORT" --idle "$IDLE" --slow "$SLOW" \
+    --stats "$tmp/clients.json" --duration $((DUR + 600))
+) >"$tmp/clients.log" 2>&1 &
 pids+=("$!")
 
 : >"$tmp/samples.jsonl"
@@ -294,15 +299,18 @@ while ((SECONDS < end)); do
   fi
 done
 
-# The end: the table must converge (status view = config + health).
+# The end: the table must converge (status view = config + health) within
+# 20 s.
 final=0
-for _ in $(seq 15); do
+fend=$((SECONDS + 20))
+while ((SECONDS < fend)); do
   if timeout 5 "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null \
     "$CF" status >"$tmp/status.txt" 2>/dev/null &&
     "$PY" scripts/soak/judge.py converged "$tmp/spec.$variant" "$tmp/status.txt" >"$tmp/conv.txt"; then
     final=1
     break
   fi
+  [ -s "$tmp/status.txt" ] || echo "lvsd status did not answer" >"$tmp/conv.txt"
   sleep 1
 done
 
@@ -312,7 +320,7 @@ rc=0
 # Both variants name the same healthy reals; spec.a is the list.
 "$PY" scripts/soak/judge.py logcheck "$tmp/spec.a" "$tmp/lvsd.log" "$conv_line" || rc=1
 if [ $final != 1 ]; then
-  echo "soak-daemon: FAIL: the table did not converge within 15 s at the end:"
+  echo "soak-daemon: FAIL: the table did not converge within 20 s at the end:"
   sed 's/^/  /' "$tmp/conv.txt"
   rc=1
 fi

@@ -319,7 +319,11 @@ def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "converged" and len(sys.argv) == 4:
         # converged SPEC STATUS_TEXT: exit 0 when the table matches.
         with open(sys.argv[3]) as f:
-            hb, hu, inc, details = check_table(sys.argv[2], f.read())
+            text = f.read()
+        if not text.strip():
+            print("lvsd status gave nothing")
+            return 1
+        hb, hu, inc, details = check_table(sys.argv[2], text)
         for d in details:
             print(d)
         return 0 if hb == 0 and hu == 0 and inc == 0 else 1

@@ -304,13 +304,15 @@ done
 final=0
 fend=$((SECONDS + 20))
 while ((SECONDS < fend)); do
-  if timeout 5 "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null \
-    "$CF" status >"$tmp/status.txt" 2>/dev/null &&
-    "$PY" scripts/soak/judge.py converged "$tmp/spec.$variant" "$tmp/status.txt" >"$tmp/conv.txt"; then
+  src=0
+  timeout 5 "$LVSD" --socket "$tmp/lvsd.sock" --pid-file "$tmp/lvsd.pid" --toml /dev/null \
+    "$CF" status >"$tmp/status.txt" 2>/dev/null || src=$?
+  if [ $src -ne 0 ]; then
+    echo "lvsd status failed (exit $src; 124: no answer within 5 s)" >"$tmp/conv.txt"
+  elif "$PY" scripts/soak/judge.py converged "$tmp/spec.$variant" "$tmp/status.txt" >"$tmp/conv.txt"; then
     final=1
     break
   fi
-  [ -s "$tmp/status.txt" ] || echo "lvsd status did not answer" >"$tmp/conv.txt"
   sleep 1
 done
 

@@ -6,8 +6,9 @@
 #      loopback, HA between network namespaces;
 #   3. the kernel tier: every tests/vm/NN-*.sh in ONE boot of a real Debian
 #      kernel with IPVS (virtme-ng under qemu);
-#   4. operator checks (man pages, completions, package, status page) when
-#      their scripts exist.
+#   4. operator checks (man pages, completions, package, status page) and a
+#      3-minute soak of the daemon against hostile reals, when their scripts
+#      exist.
 # Each stage runs even if an earlier one failed; the exit code is non-zero if
 # any failed, and the last line counts the stages.
 set -uo pipefail
@@ -67,6 +68,9 @@ if [ -f scripts/check-servers.sh ]; then
 fi
 stage build cargo build --all-targets
 stage cargo-test cargo test --all-targets --no-fail-fast
+# Soak of the real lvsd (in-memory table) against hostile reals and status
+# clients, 3 minutes (docs/benchmarks.md "soak (daemon)").
+maybe soak-daemon scripts/soak-daemon.sh 180
 maybe fuzz-config scripts/fuzz-config.sh 30
 stage ha-netns cargo test --test ha -- --ignored
 maybe vm-tests scripts/vm-test.sh

@@ -15,8 +15,8 @@ use ::toml::Spanned;
 use serde::Deserialize;
 
 use crate::model::{
-    Announce, AnycastConfig, AnycastVip, HaConfig, Hook, HookWhen, LinkConfig, PingConfig, SyncDaemon, SyncState, Timings,
-    Vip, DEFAULT_HA_PORT,
+    Announce, AnycastConfig, AnycastVip, HaConfig, Hook, HookWhen, LinkConfig, PingConfig,
+    SyncDaemon, SyncState, Timings, Vip, DEFAULT_HA_PORT,
 };
 
 /// Why `lvsd.toml` was refused.

@@ -240,14 +240,19 @@ fn anycast_section_parses_with_defaults() {
     assert!(a.vips[1].address.is_ipv6());
     let d = p("[anycast]\n[[anycast.vip]]\naddress = \"10.0.0.1\"\n").unwrap();
     let a = d.anycast.unwrap();
-    assert_eq!((a.table, a.protocol, a.drain), (100, 100, Duration::from_secs(5)));
+    assert_eq!(
+        (a.table, a.protocol, a.drain),
+        (100, 100, Duration::from_secs(5))
+    );
     assert!(a.sloppy && a.bird_socket.is_none());
     assert!(p("").unwrap().anycast.is_none());
 }
 
 #[test]
 fn anycast_errors_name_file_line_and_key() {
-    let with = |k: &str, v: &str| ANYCAST.replace(&format!("{k} = {}", default_of(k)), &format!("{k} = {v}"));
+    let with = |k: &str, v: &str| {
+        ANYCAST.replace(&format!("{k} = {}", default_of(k)), &format!("{k} = {v}"))
+    };
     fn default_of(k: &str) -> &'static str {
         match k {
             "table" => "100",
@@ -272,11 +277,20 @@ fn anycast_errors_name_file_line_and_key() {
     }
     assert!(p(&with("drain", "0")).is_ok());
     let e = err(&ANYCAST.replace("quorum = 2", "quorum = 0"));
-    assert!(e.starts_with("lvsd.toml:11:10: anycast.vip[0].quorum: "), "{e}");
+    assert!(
+        e.starts_with("lvsd.toml:11:10: anycast.vip[0].quorum: "),
+        "{e}"
+    );
     let e = err(&ANYCAST.replace("10.90.0.100", "10.90.0.300"));
-    assert!(e.starts_with("lvsd.toml:10:11: anycast.vip[0].address: "), "{e}");
+    assert!(
+        e.starts_with("lvsd.toml:10:11: anycast.vip[0].address: "),
+        "{e}"
+    );
     let e = err(&ANYCAST.replace("2001:db8::100", "10.90.0.100"));
-    assert!(e.contains("anycast.vip[1].address: 10.90.0.100 is listed twice"), "{e}");
+    assert!(
+        e.contains("anycast.vip[1].address: 10.90.0.100 is listed twice"),
+        "{e}"
+    );
     let e = err("[anycast]\ntable = 7\n");
     assert!(e.contains("anycast.vip: at least one"), "{e}");
     let e = err(&ANYCAST.replace("sloppy = true", "slopy = true"));

@@ -109,6 +109,8 @@ pub struct Status {
     pub reload_failures: u64,
     /// Result of the last reload, for `lvsd status`.
     pub last_reload: Option<String>,
+    /// Announced VIPs (`[anycast]`); None when not configured.
+    pub anycast: Option<super::anycast::AnycastView>,
 }
 
 impl Status {
@@ -125,6 +127,7 @@ impl Status {
             reloads: 0,
             reload_failures: 0,
             last_reload: None,
+            anycast: None,
         }
     }
 
@@ -159,6 +162,9 @@ impl Status {
         );
         if let Some(r) = &self.last_reload {
             let _ = writeln!(s, "last reload: {r}");
+        }
+        if let Some(a) = &self.anycast {
+            render_anycast_text(&mut s, a);
         }
         for v in &self.virtuals {
             let _ = writeln!(s, "{} {}", v.key, v.scheduler);
@@ -364,6 +370,44 @@ impl Status {
             gauge(&mut s, name, help, "counter");
             let _ = writeln!(s, "{name} {val}");
         }
+        if let Some(a) = &self.anycast {
+            gauge(
+                &mut s,
+                "lvsd_anycast_announced",
+                "1 while the VIP's host route is installed (announced)",
+                "gauge",
+            );
+            for v in &a.vips {
+                let _ = writeln!(
+                    s,
+                    "lvsd_anycast_announced{{vip=\"{}\"}} {}",
+                    v.address,
+                    u8::from(v.announced)
+                );
+            }
+            gauge(
+                &mut s,
+                "lvsd_anycast_withdrawals_total",
+                "VIP routes withdrawn since start",
+                "counter",
+            );
+            let _ = writeln!(s, "lvsd_anycast_withdrawals_total {}", a.withdrawals);
+            gauge(
+                &mut s,
+                "lvsd_bgp_session_up",
+                "1 if the routing daemon's BGP session is established",
+                "gauge",
+            );
+            for b in &a.sessions {
+                // Names are restricted to [A-Za-z0-9_.:-] by daemon::bird.
+                let _ = writeln!(
+                    s,
+                    "lvsd_bgp_session_up{{peer=\"{}\"}} {}",
+                    b.name,
+                    u8::from(b.up)
+                );
+            }
+        }
         s
     }
 
@@ -371,6 +415,48 @@ impl Status {
         self.virtuals
             .iter()
             .flat_map(|v| v.reals.iter().map(move |r| (v, r)))
+    }
+}
+
+/// `lvsd status` lines of the announcer: one per VIP, one per BGP session.
+fn render_anycast_text(s: &mut String, a: &super::anycast::AnycastView) {
+    let _ = writeln!(
+        s,
+        "anycast: table {} protocol {}, {} withdrawals",
+        a.table, a.protocol, a.withdrawals
+    );
+    for v in &a.vips {
+        match (&v.reason, v.announced) {
+            (None, true) => {
+                let _ = writeln!(s, "  vip {} announced", v.address);
+            }
+            (Some(r), false) => {
+                let _ = writeln!(s, "  vip {} withdrawn: {r}", v.address);
+            }
+            // The route does not (yet) match the decision: a kernel error.
+            (None, false) => {
+                let _ = writeln!(
+                    s,
+                    "  vip {} withdrawn: route not installed (kernel error?)",
+                    v.address
+                );
+            }
+            (Some(r), true) => {
+                let _ = writeln!(s, "  vip {} announced, withdrawing: {r}", v.address);
+            }
+        }
+    }
+    for b in &a.sessions {
+        let _ = writeln!(
+            s,
+            "  bgp {} {} ({})",
+            b.name,
+            if b.up { "up" } else { "down" },
+            b.info
+        );
+    }
+    if let Some(e) = &a.bird_error {
+        let _ = writeln!(s, "  bird: {e}");
     }
 }
 

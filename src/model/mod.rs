@@ -13,7 +13,8 @@ mod stats;
 mod table;
 
 pub use anycast::{
-    AnycastConfig, AnycastVip, DEFAULT_ANYCAST_DRAIN, DEFAULT_ANYCAST_PROTOCOL, DEFAULT_ANYCAST_TABLE,
+    AnycastConfig, AnycastVip, DEFAULT_ANYCAST_DRAIN, DEFAULT_ANYCAST_PROTOCOL,
+    DEFAULT_ANYCAST_TABLE,
 };
 pub use check::{CheckSpec, CheckType, HttpMethod, Service};
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};

@@ -273,7 +273,13 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
         },
     };
     let anycast = match raw.anycast {
-        Some(a) => Some(anycast_config(&cx, a)?),
+        Some(a) => {
+            let ha_vips: Vec<IpAddr> = ha
+                .as_ref()
+                .map(|h| h.vips.iter().map(|v| v.address).collect())
+                .unwrap_or_default();
+            Some(anycast_config(&cx, a, &ha_vips)?)
+        }
         None => None,
     };
     Ok(LvsdToml {
@@ -609,7 +615,11 @@ const MAX_DRAIN_SECS: i64 = 600;
 /// poll, and a typo'd generator must not make lvsd install millions.
 const MAX_ANYCAST_VIPS: usize = 4096;
 
-fn anycast_config(cx: &Ctx<'_>, a: Spanned<RawAnycast>) -> Result<AnycastConfig, Error> {
+fn anycast_config(
+    cx: &Ctx<'_>,
+    a: Spanned<RawAnycast>,
+    ha_vips: &[IpAddr],
+) -> Result<AnycastConfig, Error> {
     let span = a.span();
     let a = a.into_inner();
     let table = match &a.table {
@@ -699,6 +709,14 @@ fn anycast_config(cx: &Ctx<'_>, a: Spanned<RawAnycast>) -> Result<AnycastConfig,
                 v.address.span(),
                 &format!("{key}.address"),
                 format!("{address} is listed twice"),
+            ));
+        }
+        // The HA standby does not hold its pair's VIPs: it must not announce them.
+        if ha_vips.contains(&address) {
+            return Err(cx.err(
+                v.address.span(),
+                &format!("{key}.address"),
+                format!("{address} is also an [[ha.vip]]; a VIP is either moved by [ha] or announced by [anycast]"),
             ));
         }
         let quorum = match &v.quorum {

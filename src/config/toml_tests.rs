@@ -295,6 +295,13 @@ fn anycast_errors_name_file_line_and_key() {
     assert!(e.contains("anycast.vip: at least one"), "{e}");
     let e = err(&ANYCAST.replace("sloppy = true", "slopy = true"));
     assert!(e.starts_with("lvsd.toml:7:1:"), "{e}");
+    let both =
+        format!("{MIN}[[ha.vip]]\naddress = \"10.90.0.100/24\"\ninterface = \"eth0\"\n{ANYCAST}");
+    let e = err(&both);
+    assert!(
+        e.contains("anycast.vip[0].address: 10.90.0.100 is also an [[ha.vip]]"),
+        "{e}"
+    );
     let long = format!("\"/{}\"", "x".repeat(200));
     let e = err(&ANYCAST.replace("\"/run/bird/bird.ctl\"", &long));
     assert!(e.contains("anycast.bird_socket"), "{e}");

@@ -235,11 +235,13 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
         ("ha.ping", "RawPing"),
         ("ha.sync_daemon", "RawSync"),
         ("ha.hook", "RawHook"),
+        ("anycast", "RawAnycast"),
+        ("anycast.vip", "RawAnycastVip"),
     ];
     let top = raw_fields(&src, "RawFile");
     assert_eq!(
         top,
-        ["daemon", "ha", "metrics", "node"]
+        ["anycast", "daemon", "ha", "metrics", "node"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
@@ -247,10 +249,11 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
     );
     for (t, raw) in tables {
         let mut code = raw_fields(&src, raw);
-        // Sub-tables of [ha] have their own headings.
-        if t == "ha" {
-            for sub in tables.iter().filter_map(|(n, _)| n.strip_prefix("ha.")) {
-                assert!(code.remove(sub), "[ha] lost sub-table {sub}");
+        // Sub-tables of [ha] and [anycast] have their own headings.
+        if t == "ha" || t == "anycast" {
+            let prefix = format!("{t}.");
+            for sub in tables.iter().filter_map(|(n, _)| n.strip_prefix(&prefix)) {
+                assert!(code.remove(sub), "[{t}] lost sub-table {sub}");
             }
         }
         let got = doc.remove(t).unwrap_or_default();

@@ -15,8 +15,8 @@ use ::toml::Spanned;
 use serde::Deserialize;
 
 use crate::model::{
-    Announce, HaConfig, Hook, HookWhen, LinkConfig, PingConfig, SyncDaemon, SyncState, Timings,
-    Vip, DEFAULT_HA_PORT,
+    Announce, AnycastConfig, AnycastVip, HaConfig, Hook, HookWhen, LinkConfig, PingConfig,
+    SyncDaemon, SyncState, Timings, Vip, DEFAULT_HA_PORT,
 };
 
 /// Why `lvsd.toml` was refused.
@@ -61,6 +61,8 @@ pub struct LvsdToml {
     /// services changed behind lvsd's back; `None`: the key is absent (the
     /// daemon's default); zero: off.
     pub resync: Option<Duration>,
+    /// `[anycast]`: VIPs announced by host routes; None when absent.
+    pub anycast: Option<AnycastConfig>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +72,26 @@ struct RawFile {
     ha: Option<Spanned<RawHa>>,
     metrics: Option<RawMetrics>,
     daemon: Option<RawDaemon>,
+    anycast: Option<Spanned<RawAnycast>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnycast {
+    table: Option<Spanned<i64>>,
+    protocol: Option<Spanned<i64>>,
+    drain: Option<Spanned<i64>>,
+    bird_socket: Option<Spanned<String>>,
+    sloppy: Option<bool>,
+    #[serde(default)]
+    vip: Vec<RawAnycastVip>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnycastVip {
+    address: Spanned<String>,
+    quorum: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -401,11 +423,22 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
             Some(Duration::from_millis(ms))
         }
     };
+    let anycast = match raw.anycast {
+        Some(a) => {
+            let ha_vips: Vec<IpAddr> = ha
+                .as_ref()
+                .map(|h| h.vips.iter().map(|v| v.address).collect())
+                .unwrap_or_default();
+            Some(anycast_config(&cx, a, &ha_vips)?)
+        }
+        None => None,
+    };
     Ok(LvsdToml {
         node: name,
         ha,
         metrics_listen,
         resync,
+        anycast,
     })
 }
 
@@ -768,6 +801,143 @@ fn vip(cx: &Ctx<'_>, v: &RawVip, i: usize) -> Result<Vip, Error> {
         prefix,
         interface,
         label,
+    })
+}
+
+/// Upper bound of `anycast.drain`: a stop that waits longer looks hung to
+/// systemd (its default stop timeout is 90 s; raise TimeoutStopSec to match).
+const MAX_DRAIN_SECS: i64 = 600;
+
+/// Upper bound of `[[anycast.vip]]` entries: each is a route and a check per
+/// poll, and a typo'd generator must not make lvsd install millions.
+const MAX_ANYCAST_VIPS: usize = 4096;
+
+fn anycast_config(
+    cx: &Ctx<'_>,
+    a: Spanned<RawAnycast>,
+    ha_vips: &[IpAddr],
+) -> Result<AnycastConfig, Error> {
+    let span = a.span();
+    let a = a.into_inner();
+    let table = match &a.table {
+        None => crate::model::DEFAULT_ANYCAST_TABLE,
+        Some(t) => {
+            let v = *t.get_ref();
+            // 0 is "unspecified"; 253-255 are the kernel's default, main and
+            // local tables, which other programs own.
+            match u32::try_from(v) {
+                Ok(n) if n != 0 && !(253..=255).contains(&n) => n,
+                _ => {
+                    return Err(cx.err(
+                        t.span(),
+                        "anycast.table",
+                        format!("{v}: must be 1 to 4294967295, not 253 (default), 254 (main) or 255 (local)"),
+                    ))
+                }
+            }
+        }
+    };
+    let protocol = match &a.protocol {
+        None => crate::model::DEFAULT_ANYCAST_PROTOCOL,
+        Some(p) => {
+            let v = *p.get_ref();
+            // rtm_protocol is one byte; 0-4 are the kernel's own
+            // (unspec, redirect, kernel, boot, static).
+            match u8::try_from(v) {
+                Ok(n) if n >= 5 => n,
+                _ => {
+                    return Err(cx.err(
+                        p.span(),
+                        "anycast.protocol",
+                        format!("{v}: must be 5 to 255 (0-4 are reserved by the kernel)"),
+                    ))
+                }
+            }
+        }
+    };
+    let drain = match &a.drain {
+        None => crate::model::DEFAULT_ANYCAST_DRAIN,
+        Some(d) if (0..=MAX_DRAIN_SECS).contains(d.get_ref()) => {
+            Duration::from_secs(d.get_ref().unsigned_abs())
+        }
+        Some(d) => {
+            return Err(cx.err(
+                d.span(),
+                "anycast.drain",
+                format!("{}: must be 0 to {MAX_DRAIN_SECS} seconds", d.get_ref()),
+            ))
+        }
+    };
+    let bird_socket = match &a.bird_socket {
+        None => None,
+        Some(b) if b.get_ref().is_empty() || b.get_ref().contains('\0') => {
+            return Err(cx.err(b.span(), "anycast.bird_socket", "must be a path"))
+        }
+        // sun_path holds 108 bytes including the NUL.
+        Some(b) if b.get_ref().len() > 107 => {
+            return Err(cx.err(
+                b.span(),
+                "anycast.bird_socket",
+                "longer than a unix socket path may be (107 bytes)",
+            ))
+        }
+        Some(b) => Some(PathBuf::from(b.get_ref())),
+    };
+    if a.vip.is_empty() {
+        return Err(cx.err(
+            span,
+            "anycast.vip",
+            "at least one [[anycast.vip]] is required",
+        ));
+    }
+    if a.vip.len() > MAX_ANYCAST_VIPS {
+        return Err(cx.err(
+            span,
+            "anycast.vip",
+            format!("at most {MAX_ANYCAST_VIPS} entries"),
+        ));
+    }
+    let mut vips: Vec<AnycastVip> = Vec::new();
+    for (i, v) in a.vip.iter().enumerate() {
+        let key = format!("anycast.vip[{i}]");
+        let address = cx.ip(&v.address, &format!("{key}.address"))?;
+        if vips.iter().any(|o| o.address == address) {
+            return Err(cx.err(
+                v.address.span(),
+                &format!("{key}.address"),
+                format!("{address} is listed twice"),
+            ));
+        }
+        // The HA standby does not hold its pair's VIPs: it must not announce them.
+        if ha_vips.contains(&address) {
+            return Err(cx.err(
+                v.address.span(),
+                &format!("{key}.address"),
+                format!("{address} is also an [[ha.vip]]; a VIP is either moved by [ha] or announced by [anycast]"),
+            ));
+        }
+        let quorum = match &v.quorum {
+            None => 1,
+            Some(q) => match u32::try_from(*q.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(cx.err(
+                        q.span(),
+                        &format!("{key}.quorum"),
+                        format!("{}: must be at least 1", q.get_ref()),
+                    ))
+                }
+            },
+        };
+        vips.push(AnycastVip { address, quorum });
+    }
+    Ok(AnycastConfig {
+        table,
+        protocol,
+        drain,
+        bird_socket,
+        sloppy: a.sloppy.unwrap_or(true),
+        vips,
     })
 }
 

@@ -349,3 +349,101 @@ fn daemon_resync_ms_default_off_and_range() {
     assert!(e.contains("daemon.resync_ms"), "{e}");
     assert!(err("[daemon]\nresync = 5\n").contains("resync"));
 }
+
+const ANYCAST: &str = r#"
+[anycast]
+table = 100
+protocol = 100
+drain = 5
+bird_socket = "/run/bird/bird.ctl"
+sloppy = true
+
+[[anycast.vip]]
+address = "10.90.0.100"
+quorum = 2
+
+[[anycast.vip]]
+address = "2001:db8::100"
+"#;
+
+#[test]
+fn anycast_section_parses_with_defaults() {
+    let c = p(ANYCAST).unwrap_or_else(|e| panic!("{e}"));
+    let a = c.anycast.unwrap_or_else(|| panic!("no anycast"));
+    assert_eq!(a.table, 100);
+    assert_eq!(a.protocol, 100);
+    assert_eq!(a.drain, Duration::from_secs(5));
+    assert_eq!(a.bird_socket, Some(PathBuf::from("/run/bird/bird.ctl")));
+    assert!(a.sloppy);
+    assert_eq!(a.vips.len(), 2);
+    assert_eq!(a.vips[0].quorum, 2);
+    assert_eq!(a.vips[1].quorum, 1, "quorum defaults to 1");
+    assert!(a.vips[1].address.is_ipv6());
+    let d = p("[anycast]\n[[anycast.vip]]\naddress = \"10.0.0.1\"\n").unwrap();
+    let a = d.anycast.unwrap();
+    assert_eq!(
+        (a.table, a.protocol, a.drain),
+        (100, 100, Duration::from_secs(5))
+    );
+    assert!(a.sloppy && a.bird_socket.is_none());
+    assert!(p("").unwrap().anycast.is_none());
+}
+
+#[test]
+fn anycast_errors_name_file_line_and_key() {
+    let with = |k: &str, v: &str| {
+        ANYCAST.replace(&format!("{k} = {}", default_of(k)), &format!("{k} = {v}"))
+    };
+    fn default_of(k: &str) -> &'static str {
+        match k {
+            "table" => "100",
+            "protocol" => "100",
+            "drain" => "5",
+            _ => "2",
+        }
+    }
+    for bad in ["0", "253", "254", "255", "-1", "4294967296"] {
+        let e = err(&with("table", bad));
+        assert!(e.starts_with("lvsd.toml:3:9: anycast.table: "), "{e}");
+    }
+    assert!(p(&with("table", "4294967295")).is_ok());
+    for bad in ["0", "4", "256", "-3"] {
+        let e = err(&with("protocol", bad));
+        assert!(e.starts_with("lvsd.toml:4:12: anycast.protocol: "), "{e}");
+    }
+    assert!(p(&with("protocol", "5")).is_ok());
+    for bad in ["-1", "601"] {
+        let e = err(&with("drain", bad));
+        assert!(e.starts_with("lvsd.toml:5:9: anycast.drain: "), "{e}");
+    }
+    assert!(p(&with("drain", "0")).is_ok());
+    let e = err(&ANYCAST.replace("quorum = 2", "quorum = 0"));
+    assert!(
+        e.starts_with("lvsd.toml:11:10: anycast.vip[0].quorum: "),
+        "{e}"
+    );
+    let e = err(&ANYCAST.replace("10.90.0.100", "10.90.0.300"));
+    assert!(
+        e.starts_with("lvsd.toml:10:11: anycast.vip[0].address: "),
+        "{e}"
+    );
+    let e = err(&ANYCAST.replace("2001:db8::100", "10.90.0.100"));
+    assert!(
+        e.contains("anycast.vip[1].address: 10.90.0.100 is listed twice"),
+        "{e}"
+    );
+    let e = err("[anycast]\ntable = 7\n");
+    assert!(e.contains("anycast.vip: at least one"), "{e}");
+    let e = err(&ANYCAST.replace("sloppy = true", "slopy = true"));
+    assert!(e.starts_with("lvsd.toml:7:1:"), "{e}");
+    let both =
+        format!("{MIN}[[ha.vip]]\naddress = \"10.90.0.100/24\"\ninterface = \"eth0\"\n{ANYCAST}");
+    let e = err(&both);
+    assert!(
+        e.contains("anycast.vip[0].address: 10.90.0.100 is also an [[ha.vip]]"),
+        "{e}"
+    );
+    let long = format!("\"/{}\"", "x".repeat(200));
+    let e = err(&ANYCAST.replace("\"/run/bird/bird.ctl\"", &long));
+    assert!(e.contains("anycast.bird_socket"), "{e}");
+}

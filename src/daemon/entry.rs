@@ -204,9 +204,24 @@ fn foreground(args: &Args, path: &Path) -> i32 {
             .as_ref()
             .and_then(|t| t.resync)
             .unwrap_or(super::engine::DEFAULT_RESYNC),
-        ha: toml.and_then(|t| t.ha),
+        ha: toml.as_ref().and_then(|t| t.ha.clone()),
+        anycast: toml.and_then(|t| t.anycast),
     };
-    let loader: Loader = Arc::new(|p: &Path| load_plan(p));
+    let loader: Loader = match opts.anycast.clone() {
+        None => Arc::new(|p: &Path| load_plan(p)),
+        // Announced virtuals must use mh; checked at start and every reload.
+        Some(any) => Arc::new(move |p: &Path| {
+            let cfg = Config::load(p).map_err(|e| e.diagnostics().join("\n"))?;
+            super::anycast::require_mh(&cfg, p, &any)?;
+            load_plan(p)
+        }),
+    };
+    if let Err(e) = loader(path) {
+        for l in e.lines() {
+            tracing::error!("{l}");
+        }
+        return 2;
+    }
     let make_runner =
         |tx: mpsc::Sender<CheckReport>| -> Arc<dyn CheckRunner> { Arc::new(CheckAdapter::new(tx)) };
     let res = rt.block_on(service::run(

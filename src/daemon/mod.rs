@@ -3,6 +3,8 @@
 //! everything; nothing uses it.
 
 pub mod admin;
+pub mod anycast;
+pub mod bird;
 pub mod check_config;
 pub mod checks;
 pub mod control;

@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ha;
 use crate::kernel::NetlinkIpvs;
-use crate::model::{HaConfig, Role};
+use crate::model::{AnycastConfig, HaConfig, Role};
 
+use super::anycast;
 use super::control;
 use super::engine::{CheckReport, CheckRunner, Engine, EngineError, Loader, SharedIpvs};
 use super::metrics::{self, Page, Render};
@@ -39,6 +40,8 @@ pub struct Options {
     pub ha: Option<HaConfig>,
     /// Period of the resync (`[daemon] resync_ms`; zero: off).
     pub resync: Duration,
+    /// Announced VIPs (`[anycast]` of lvsd.toml), if any.
+    pub anycast: Option<AnycastConfig>,
 }
 
 /// Why the daemon could not run.
@@ -105,13 +108,24 @@ pub async fn run(
         Some(cfg) => Some(spawn_ha(cfg, stop_rx.clone()).await?),
         None => None,
     };
+    let mut tasks = Vec::new();
     let status = Arc::new(Mutex::new(Status::new(opts.config.display().to_string())));
+    // Before the engine touches anything: clear routes a crashed run left.
+    let announcer = match opts.anycast.clone() {
+        Some(cfg) => match anycast::start(cfg, status.clone(), stop_rx.clone()).await {
+            Some((a, task)) => {
+                tasks.push(task);
+                Some(a)
+            }
+            None => None,
+        },
+        None => None,
+    };
     let (req_tx, req_rx) = mpsc::channel(16);
     let (rep_tx, rep_rx) = mpsc::channel(4096);
     let (hup_tx, hup_rx) = mpsc::channel(1);
 
     let (ready_tx, ready_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
     tasks.push(tokio::spawn(control::serve(
         listener,
         opts.socket.clone(),
@@ -171,6 +185,21 @@ pub async fn run(
             let _ = ready_tx.send(true);
         }));
     tokio::pin!(shutdown);
+    // With announced VIPs a stop first withdraws them and keeps serving for
+    // the drain time (routers move the flows away); a second signal during
+    // the drain stops at once.
+    let mut draining: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = None;
+    let announcer = announcer.map(Arc::new);
+    let begin_stop = |draining: &mut Option<_>| match (&announcer, draining.is_some()) {
+        (Some(a), false) => {
+            let a = a.clone();
+            *draining = Some(Box::pin(async move { a.withdraw_and_drain().await })
+                as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>);
+        }
+        _ => {
+            let _ = eng_stop_tx.send(true);
+        }
+    };
     let engine_result = loop {
         tokio::select! {
             r = &mut engine_task => break r,
@@ -178,9 +207,13 @@ pub async fn run(
                 // A full queue means a reload is pending already.
                 let _ = hup_tx.try_send(());
             }
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); let _ = eng_stop_tx.send(true); }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); let _ = eng_stop_tx.send(true); }
-            _ = &mut shutdown => { let _ = eng_stop_tx.send(true); }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); begin_stop(&mut draining); }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); begin_stop(&mut draining); }
+            _ = &mut shutdown => { begin_stop(&mut draining); }
+            _ = async { if let Some(d) = draining.as_mut() { d.await } }, if draining.is_some() => {
+                draining = None;
+                let _ = eng_stop_tx.send(true);
+            }
         }
     };
     let _ = stop_tx.send(true);

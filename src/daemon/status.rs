@@ -116,6 +116,8 @@ pub struct Status {
     pub failed_passes: u64,
     /// Tasks the engine tracks (hooks, instance starts).
     pub tasks: u64,
+    /// Announced VIPs (`[anycast]`); None when not configured.
+    pub anycast: Option<super::anycast::AnycastView>,
 }
 
 impl Status {
@@ -135,6 +137,7 @@ impl Status {
             resync_repairs: 0,
             failed_passes: 0,
             tasks: 0,
+            anycast: None,
         }
     }
 
@@ -169,6 +172,9 @@ impl Status {
         );
         if let Some(r) = &self.last_reload {
             let _ = writeln!(s, "last reload: {r}");
+        }
+        if let Some(a) = &self.anycast {
+            render_anycast_text(&mut s, a);
         }
         for v in &self.virtuals {
             let _ = writeln!(s, "{} {}", v.key, v.scheduler);
@@ -391,6 +397,44 @@ impl Status {
             "gauge",
         );
         let _ = writeln!(s, "lvsd_tasks {}", self.tasks);
+        if let Some(a) = &self.anycast {
+            gauge(
+                &mut s,
+                "lvsd_anycast_announced",
+                "1 while the VIP's host route is installed (announced)",
+                "gauge",
+            );
+            for v in &a.vips {
+                let _ = writeln!(
+                    s,
+                    "lvsd_anycast_announced{{vip=\"{}\"}} {}",
+                    v.address,
+                    u8::from(v.announced)
+                );
+            }
+            gauge(
+                &mut s,
+                "lvsd_anycast_withdrawals_total",
+                "VIP routes withdrawn since start",
+                "counter",
+            );
+            let _ = writeln!(s, "lvsd_anycast_withdrawals_total {}", a.withdrawals);
+            gauge(
+                &mut s,
+                "lvsd_bgp_session_up",
+                "1 if the routing daemon's BGP session is established",
+                "gauge",
+            );
+            for b in &a.sessions {
+                // Names are restricted to [A-Za-z0-9_.:-] by daemon::bird.
+                let _ = writeln!(
+                    s,
+                    "lvsd_bgp_session_up{{peer=\"{}\"}} {}",
+                    b.name,
+                    u8::from(b.up)
+                );
+            }
+        }
         s
     }
 
@@ -398,6 +442,48 @@ impl Status {
         self.virtuals
             .iter()
             .flat_map(|v| v.reals.iter().map(move |r| (v, r)))
+    }
+}
+
+/// `lvsd status` lines of the announcer: one per VIP, one per BGP session.
+fn render_anycast_text(s: &mut String, a: &super::anycast::AnycastView) {
+    let _ = writeln!(
+        s,
+        "anycast: table {} protocol {}, {} withdrawals",
+        a.table, a.protocol, a.withdrawals
+    );
+    for v in &a.vips {
+        match (&v.reason, v.announced) {
+            (None, true) => {
+                let _ = writeln!(s, "  vip {} announced", v.address);
+            }
+            (Some(r), false) => {
+                let _ = writeln!(s, "  vip {} withdrawn: {r}", v.address);
+            }
+            // The route does not (yet) match the decision: a kernel error.
+            (None, false) => {
+                let _ = writeln!(
+                    s,
+                    "  vip {} withdrawn: route not installed (kernel error?)",
+                    v.address
+                );
+            }
+            (Some(r), true) => {
+                let _ = writeln!(s, "  vip {} announced, withdrawing: {r}", v.address);
+            }
+        }
+    }
+    for b in &a.sessions {
+        let _ = writeln!(
+            s,
+            "  bgp {} {} ({})",
+            b.name,
+            if b.up { "up" } else { "down" },
+            b.info
+        );
+    }
+    if let Some(e) = &a.bird_error {
+        let _ = writeln!(s, "  bird: {e}");
     }
 }
 

@@ -14,6 +14,7 @@ mod error;
 mod fake;
 mod ipvs;
 mod listing;
+pub mod route;
 
 use std::net::IpAddr;
 

@@ -2,6 +2,7 @@
 //! health and HA roles. No I/O and no async: every other module speaks in
 //! these types, so peers (check, reconcile, ha, cli) never import each other.
 
+mod anycast;
 mod check;
 mod daemon;
 mod dest;
@@ -12,6 +13,10 @@ mod stats;
 mod table;
 pub mod text;
 
+pub use anycast::{
+    AnycastConfig, AnycastVip, DEFAULT_ANYCAST_DRAIN, DEFAULT_ANYCAST_PROTOCOL,
+    DEFAULT_ANYCAST_TABLE,
+};
 pub use check::{CheckSpec, CheckType, HttpMethod, Service};
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
 pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};

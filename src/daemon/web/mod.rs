@@ -351,6 +351,47 @@ pub fn render_json(
             );
         }
     }
+    s.push_str(",\"anycast\":");
+    match &st.anycast {
+        None => s.push_str("null"),
+        Some(a) => {
+            let vips: Vec<String> = a
+                .vips
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{{\"vip\":{},\"announced\":{},\"reason\":{},\"since_ms\":{}}}",
+                        js(&v.address.to_string()),
+                        v.announced,
+                        v.reason.as_deref().map_or("null".into(), js),
+                        ms(v.since)
+                    )
+                })
+                .collect();
+            let sessions: Vec<String> = a
+                .sessions
+                .iter()
+                .map(|b| {
+                    format!(
+                        "{{\"peer\":{},\"up\":{},\"info\":{}}}",
+                        js(&b.name),
+                        b.up,
+                        js(&b.info)
+                    )
+                })
+                .collect();
+            let _ = write!(
+                s,
+                "{{\"table\":{},\"protocol\":{},\"withdrawals\":{},\"vips\":[{}],\"sessions\":[{}],\"bird_error\":{}}}",
+                a.table,
+                a.protocol,
+                a.withdrawals,
+                vips.join(","),
+                sessions.join(","),
+                a.bird_error.as_deref().map_or("null".into(), js)
+            );
+        }
+    }
     s.push_str(",\"virtuals\":[");
     for (i, v) in st.virtuals.iter().enumerate() {
         if i > 0 {

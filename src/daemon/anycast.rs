@@ -1,0 +1,412 @@
+//! The VIP announcer (`[anycast]` of lvsd.toml): per VIP, a host route in a
+//! dedicated kernel table while this director should receive the VIP's
+//! traffic, none otherwise. A routing daemon (BIRD's `protocol kernel {
+//! learn; }`) turns the route into a BGP announcement; lvsd speaks no BGP.
+//!
+//! A VIP is announced while (a) the director is healthy (the engine is
+//! running and its kernel operations succeed), (b) every virtual on the
+//! VIP has at least `quorum` healthy reals and (c) the daemon is not
+//! stopping. The decision is a pure function of a status snapshot
+//! ([`decide`]); [`run`] is the thin shell that polls the engine's status,
+//! writes routes and reads BIRD.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::config::ldirectord::Config;
+use crate::kernel::route::Routes;
+use crate::model::{AnycastConfig, ServiceKey};
+
+use super::bird::{self, Session};
+use super::plan::Phase;
+use super::status::{Shown, Status, VirtualView};
+
+/// How often the engine's status is read.
+const POLL: Duration = Duration::from_millis(200);
+/// How often the installed routes are read back from the kernel (someone
+/// may delete or add ours by hand).
+const RESYNC: Duration = Duration::from_secs(5);
+/// How often BIRD is asked for its sessions, and how long it may take.
+const BIRD_EVERY: Duration = Duration::from_secs(2);
+const BIRD_LIMIT: Duration = Duration::from_secs(1);
+/// After a failed kernel operation the director counts as unhealthy this
+/// long: a director that cannot program IPVS must not attract traffic.
+const KERNEL_HOLD: Duration = Duration::from_secs(10);
+
+/// Why a VIP is not announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Withdrawn {
+    /// A virtual on the VIP has fewer healthy reals than the quorum.
+    Quorum {
+        /// The virtual (`TCP 10.0.0.1:80`).
+        service: String,
+        /// Healthy reals.
+        healthy: usize,
+        /// Configured reals.
+        total: usize,
+        /// The VIP's quorum.
+        quorum: u32,
+    },
+    /// No virtual of ldirectord.cf is on this address.
+    NoVirtual,
+    /// This director fails its own health.
+    Director(String),
+    /// The daemon is stopping (draining).
+    Stopping,
+}
+
+impl std::fmt::Display for Withdrawn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Withdrawn::Quorum {
+                service,
+                healthy,
+                total,
+                quorum,
+            } => write!(
+                f,
+                "quorum lost: {service} has {healthy}/{total} healthy < {quorum}"
+            ),
+            Withdrawn::NoVirtual => f.write_str("no virtual on this address"),
+            Withdrawn::Director(why) => write!(f, "director unhealthy: {why}"),
+            Withdrawn::Stopping => f.write_str("stopping (draining)"),
+        }
+    }
+}
+
+/// The director's own health, derived from the engine's status over time.
+#[derive(Debug, Default)]
+pub struct DirectorHealth {
+    errors: u64,
+    bad_until: Option<Instant>,
+}
+
+impl DirectorHealth {
+    /// Fold one status snapshot taken at `now`; Err says why the director
+    /// must not attract traffic.
+    pub fn observe(
+        &mut self,
+        phase: Phase,
+        kernel_errors: u64,
+        now: Instant,
+    ) -> Result<(), String> {
+        if kernel_errors > self.errors {
+            self.bad_until = Some(now + KERNEL_HOLD);
+        }
+        self.errors = kernel_errors;
+        if phase == Phase::Starting {
+            return Err("starting (first checks not done)".into());
+        }
+        match self.bad_until {
+            Some(t) if now < t => Err(format!(
+                "kernel operations failing ({kernel_errors} failed since start)"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn vaddr(key: &ServiceKey) -> Option<IpAddr> {
+    match key {
+        ServiceKey::Addr { addr, .. } => Some(*addr),
+        ServiceKey::Fwmark { .. } => None,
+    }
+}
+
+/// Per VIP of `cfg`, in order: `None` to announce, or why not.
+pub fn decide(
+    cfg: &AnycastConfig,
+    virtuals: &[VirtualView],
+    director: &Result<(), String>,
+    stopping: bool,
+) -> Vec<(IpAddr, Option<Withdrawn>)> {
+    cfg.vips
+        .iter()
+        .map(|vip| {
+            let why = if stopping {
+                Some(Withdrawn::Stopping)
+            } else if let Err(e) = director {
+                Some(Withdrawn::Director(e.clone()))
+            } else {
+                let mine: Vec<&VirtualView> = virtuals
+                    .iter()
+                    .filter(|v| vaddr(&v.key) == Some(vip.address))
+                    .collect();
+                if mine.is_empty() {
+                    Some(Withdrawn::NoVirtual)
+                } else {
+                    mine.iter().find_map(|v| {
+                        let reals = v.reals.iter().filter(|r| !r.fallback);
+                        let total = reals.clone().count();
+                        let healthy = reals.filter(|r| r.health == Shown::Up).count();
+                        (healthy < vip.quorum as usize).then(|| Withdrawn::Quorum {
+                            service: v.key.to_string(),
+                            healthy,
+                            total,
+                            quorum: vip.quorum,
+                        })
+                    })
+                }
+            };
+            (vip.address, why)
+        })
+        .collect()
+}
+
+/// What the status shows of one VIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipView {
+    /// The VIP.
+    pub address: IpAddr,
+    /// The route is in the kernel table.
+    pub announced: bool,
+    /// Why it is not (or should not be) announced.
+    pub reason: Option<String>,
+    /// Since when it is in this state.
+    pub since: SystemTime,
+}
+
+/// The announcer's part of the status.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnycastView {
+    /// Routing table and protocol in use.
+    pub table: u32,
+    /// Route protocol number.
+    pub protocol: u8,
+    /// One entry per configured VIP.
+    pub vips: Vec<VipView>,
+    /// Routes withdrawn since start (announced to withdrawn transitions).
+    pub withdrawals: u64,
+    /// BGP sessions read from BIRD (empty without `bird_socket`).
+    pub sessions: Vec<Session>,
+    /// Why BIRD could not be read, if it could not.
+    pub bird_error: Option<String>,
+}
+
+/// Every virtual of `cfg` on an announced VIP must use `mh`: directors
+/// behind ECMP must map a flow to the same real, and only Maglev hashing
+/// gives the same answer on every director without shared state.
+pub fn require_mh(
+    cfg: &Config,
+    path: &std::path::Path,
+    anycast: &AnycastConfig,
+) -> Result<(), String> {
+    // TODO(coordinator): swap for the mh helper's `require_mh` once merged,
+    // and set the reconcile `consistent` flag of these virtuals there
+    // (VirtualSpec::consistent = true in daemon::load::virtual_plan for
+    // every virtual whose address is in `anycast.vips`).
+    let mut errs = Vec::new();
+    for v in &cfg.virtuals {
+        let Some(a) = vaddr(&v.key) else { continue };
+        if anycast.vip(a).is_some() && v.scheduler != "mh" {
+            errs.push(format!(
+                "{}:{}: virtual {} is announced by [anycast] but uses scheduler {:?}: announced virtuals need scheduler=mh, \
+                 so that every director behind ECMP sends a flow to the same real (consistent hashing)",
+                path.display(),
+                v.line,
+                v.key,
+                v.scheduler
+            ));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n"))
+    }
+}
+
+/// Turn on `sloppy_tcp`/`sloppy_sctp`: a director that receives a flow
+/// mid-stream after an ECMP change must schedule it (to the same real, mh)
+/// instead of dropping non-SYN packets.
+pub fn set_sloppy() {
+    for name in ["sloppy_tcp", "sloppy_sctp"] {
+        let path = format!("/proc/sys/net/ipv4/vs/{name}");
+        match std::fs::write(&path, b"1\n") {
+            Ok(()) => tracing::info!("{path} = 1"),
+            Err(e) => tracing::warn!("cannot set {path}: {e} (flows moved by ECMP may be reset)"),
+        }
+    }
+}
+
+/// The running announcer, as the service sees it.
+pub struct Announcer {
+    stopping: watch::Sender<bool>,
+    withdrawn: watch::Receiver<bool>,
+    /// Drain time after withdrawal.
+    pub drain: Duration,
+}
+
+impl Announcer {
+    /// Withdraw every VIP (bounded wait for the routes to go), then wait the
+    /// drain time while the engine keeps serving.
+    pub async fn withdraw_and_drain(&self) {
+        let _ = self.stopping.send(true);
+        let mut rx = self.withdrawn.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(3), rx.wait_for(|w| *w)).await;
+        tracing::info!(drain_s = self.drain.as_secs(), "VIPs withdrawn; draining");
+        tokio::time::sleep(self.drain).await;
+    }
+}
+
+/// Before anything else: remove our routes left by a previous run (a
+/// crashed lvsd must not keep announcing a VIP whose virtual is now down),
+/// then start the announcer. None when rtnetlink is unavailable.
+pub async fn start(
+    cfg: AnycastConfig,
+    status: Arc<Mutex<Status>>,
+    stop: watch::Receiver<bool>,
+) -> Option<(Announcer, tokio::task::JoinHandle<()>)> {
+    let routes = match Routes::new(cfg.table, cfg.protocol) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("anycast: {e}; no VIP will be announced");
+            return None;
+        }
+    };
+    match routes.flush().await {
+        Ok(gone) if !gone.is_empty() => {
+            tracing::warn!(
+                ?gone,
+                table = cfg.table,
+                "anycast: removed stale routes of a previous run"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!("anycast: cannot clear stale routes: {e}"),
+    }
+    if cfg.sloppy {
+        set_sloppy();
+    }
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    let (withdrawn_tx, withdrawn_rx) = watch::channel(false);
+    let drain = cfg.drain;
+    let task = tokio::spawn(run(cfg, routes, status, stopping_rx, withdrawn_tx, stop));
+    Some((
+        Announcer {
+            stopping: stopping_tx,
+            withdrawn: withdrawn_rx,
+            drain,
+        },
+        task,
+    ))
+}
+
+async fn run(
+    cfg: AnycastConfig,
+    routes: Routes,
+    status: Arc<Mutex<Status>>,
+    stopping: watch::Receiver<bool>,
+    withdrawn: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut health = DirectorHealth::default();
+    let mut installed: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut view = AnycastView {
+        table: cfg.table,
+        protocol: cfg.protocol,
+        ..Default::default()
+    };
+    let mut last_resync = Instant::now();
+    let mut last_bird: Option<Instant> = None;
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let now = Instant::now();
+        let (virtuals, phase, errors) = match status.lock() {
+            Ok(s) => (s.virtuals.clone(), s.phase, s.kernel_errors),
+            Err(p) => {
+                let s = p.into_inner();
+                (s.virtuals.clone(), s.phase, s.kernel_errors)
+            }
+        };
+        let director = health.observe(phase, errors, now);
+        let is_stopping = *stopping.borrow() || phase == Phase::Stopping;
+        if now.duration_since(last_resync) >= RESYNC {
+            last_resync = now;
+            match routes.list().await {
+                Ok(l) => installed = l.into_iter().collect(),
+                Err(e) => tracing::warn!("anycast: reading routes: {e}"),
+            }
+        }
+        let decisions = decide(&cfg, &virtuals, &director, is_stopping);
+        let mut vips = Vec::with_capacity(decisions.len());
+        for (addr, why) in decisions {
+            let want = why.is_none();
+            let have = installed.contains(&addr);
+            if want && !have {
+                match routes.add(addr).await {
+                    Ok(_) => {
+                        installed.insert(addr);
+                        tracing::info!(vip = %addr, "anycast: announced");
+                    }
+                    Err(e) => tracing::error!("anycast: {e}"),
+                }
+            } else if !want && have {
+                match routes.del(addr).await {
+                    Ok(_) => {
+                        installed.remove(&addr);
+                        view.withdrawals += 1;
+                        let reason = why.as_ref().map(ToString::to_string).unwrap_or_default();
+                        tracing::warn!(vip = %addr, %reason, "anycast: withdrawn");
+                    }
+                    Err(e) => tracing::error!("anycast: {e}"),
+                }
+            }
+            let announced = installed.contains(&addr);
+            let reason = why.map(|w| w.to_string());
+            let since = view
+                .vips
+                .iter()
+                .find(|v| v.address == addr && v.announced == announced && v.reason == reason)
+                .map_or_else(SystemTime::now, |v| v.since);
+            vips.push(VipView {
+                address: addr,
+                announced,
+                reason,
+                since,
+            });
+        }
+        view.vips = vips;
+        if is_stopping && installed.is_empty() {
+            let _ = withdrawn.send(true);
+        }
+        if let Some(sock) = &cfg.bird_socket {
+            if last_bird.is_none_or(|t| now.duration_since(t) >= BIRD_EVERY) {
+                last_bird = Some(now);
+                match bird::sessions(sock, BIRD_LIMIT).await {
+                    Ok(s) => {
+                        view.sessions = s;
+                        view.bird_error = None;
+                    }
+                    Err(e) => {
+                        view.sessions.clear();
+                        view.bird_error = Some(e.to_string());
+                    }
+                }
+            }
+        }
+        match status.lock() {
+            Ok(mut s) => s.anycast = Some(view.clone()),
+            Err(p) => p.into_inner().anycast = Some(view.clone()),
+        }
+    }
+    // The daemon is exiting: whatever happened, announce nothing.
+    match routes.flush().await {
+        Ok(gone) if !gone.is_empty() => tracing::info!(?gone, "anycast: withdrawn on exit"),
+        Ok(_) => {}
+        Err(e) => tracing::error!("anycast: withdrawing on exit: {e}"),
+    }
+}
+
+#[cfg(test)]
+#[path = "anycast_tests.rs"]
+mod tests;

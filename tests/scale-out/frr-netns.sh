@@ -63,7 +63,7 @@ wait_route() { # PREFIX WANT SECONDS
 nsx d ip route add 10.90.0.102/32 dev lo table 101 proto 100
 nsx d ip route add $VIP/32 dev lo table 100 proto 100
 t0=$(date +%s.%N)
-wait_route $VIP 1 ${FRR_WAIT:-60} || { [[ -n ${FRR_DEBUG:-} ]] && sleep 1000; fail "router did not learn $VIP from FRR"; }
+wait_route $VIP 1 ${FRR_WAIT:-120} || { [[ -n ${FRR_DEBUG:-} ]] && sleep 1000; fail "router did not learn $VIP from FRR"; }
 say "router learned $VIP in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}') s (session setup included): $(nsx rt ip route show $VIP/32)"
 [[ $(route 10.90.0.102) == 0 ]] || fail "route from table 101 was exported"
 t0=$(date +%s.%N)

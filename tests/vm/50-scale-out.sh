@@ -175,7 +175,7 @@ wait_paths() { # VIP N SECONDS
   return 1
 }
 reals_up() { # NS VIP:PORT -> number of reals with weight > 0
-  nsx "$1" ipvsadm -Ln -t "$2" 2>/dev/null | awk '$1 == "->" && $4 > 0 { n++ } END { print n + 0 }'
+  nsx "$1" ipvsadm -Ln -t "$2" 2>/dev/null | awk '$1 == "->" && $2 ~ /:/ && $4 + 0 > 0 { n++ } END { print n + 0 }'
 }
 
 for i in 1 2 3; do lvsd_ "d$i" start || die "lvsd start in d$i"; done

@@ -197,6 +197,7 @@ done
 # ------------------------------------------------------------ traffic
 nsx rt $TOOL watch $VIP1 $VIP2 --out "$W/routes" &
 sleep 1
+phase start
 nsx cl $TOOL client --vips $VIP1:7001,$VIP2:7002 --events "$W/events" --stop "$W/stop" \
   --conns "$CONNS" --interval "$INTERVAL" --new-every "$NEW_EVERY" --max-seconds 900 \
   > "$W/client.log" 2>&1 &

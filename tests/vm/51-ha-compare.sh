@@ -51,6 +51,7 @@ done
 ha_start a --ipvs; sleep 0.5; ha_start b --ipvs
 wait_until 30 is_role a active && wait_until 30 is_role b standby || { say "pair did not settle"; exit 1; }
 sleep 3
+phase start
 nsx ${P}c $TOOL client --vips $VIP:7001 --events "$W/events" --stop "$W/stop" \
   --conns "$CONNS" --interval "$INTERVAL" --new-every "$NEW_EVERY" --max-seconds 600 \
   > "$W/client.log" 2>&1 &

@@ -90,7 +90,7 @@ def server(args):
 
 # ------------------------------------------------------------------ client
 class Long:
-    __slots__ = ("sock", "vip", "real", "buf", "due", "sent", "waiting", "stalled", "seq", "up")
+    __slots__ = ("idx", "sock", "vip", "real", "buf", "due", "sent", "waiting", "stalled", "seq", "up")
 
 
 def client(args):
@@ -114,6 +114,7 @@ def client(args):
 
     def open_long(i):
         c = Long()
+        c.idx = i
         c.vip = vips[i % len(vips)]
         c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         c.sock.setblocking(False)
@@ -131,7 +132,7 @@ def client(args):
         except (KeyError, ValueError):
             pass
         c.sock.close()
-        longs[longs.index(c)] = open_long(len(longs))
+        longs[longs.index(c)] = open_long(c.idx)
 
     shorts = {}
 

@@ -125,14 +125,22 @@ def client(args):
         sel.register(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, ("long", c))
         return c
 
+    pending = []  # (when, idx): long connections to open again
+
     def drop_long(c, why):
-        ev("broken", c.vip, why)
+        if c not in longs:
+            return  # already dropped earlier in this select batch
+        # Only an established connection can be broken; a long connection
+        # that never came up is a failed new connection.
+        ev("broken" if c.up else "newfail", c.vip, why)
         try:
             sel.unregister(c.sock)
         except (KeyError, ValueError):
             pass
         c.sock.close()
-        longs[longs.index(c)] = open_long(c.idx)
+        longs.remove(c)
+        # Replace it, not at once: a refusing VIP must not become a busy loop.
+        pending.append((time.time() + 0.5, c.idx))
 
     shorts = {}
 
@@ -174,7 +182,9 @@ def client(args):
             open_short(vips[nv % len(vips)])
             nv += 1
             next_new = max(next_new + new_every, now - 1.0)
-        for c in longs:
+        while pending and pending[0][0] <= now and stopping is None:
+            longs.append(open_long(pending.pop(0)[1]))
+        for c in list(longs):
             if c.up and not c.waiting and now >= c.due and stopping is None:
                 c.seq += 1
                 try:

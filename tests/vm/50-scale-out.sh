@@ -101,11 +101,16 @@ done
 
 # ------------------------------------------------------------ BIRD
 # The example configs of the repo, run as they are (addresses rewritten).
-cp "$LVSD_REPO/examples/scale-out/bird-router.conf" "$W/rt.conf"
+# BFD at 50 ms x 3 flaps in an emulated guest on a loaded host (a flap costs
+# every session, and all traffic, for seconds): BFD_MS x 5 here.
+BFD_MS=${SO_BFD_MS:-200}
+bfd() { sed -e "s/interval 50 ms/interval $BFD_MS ms/g; s/multiplier 3/multiplier 5/" "$@"; }
+bfd "$LVSD_REPO/examples/scale-out/bird-router.conf" > "$W/rt.conf"
 for i in 1 2 3; do
-  sed -e "s/10\.91\.0\.11/10.91.0.1$i/g" "$LVSD_REPO/examples/scale-out/bird-director.conf" \
+  bfd -e "s/10\.91\.0\.11/10.91.0.1$i/g" "$LVSD_REPO/examples/scale-out/bird-director.conf" \
     > "$W/d$i.conf"
 done
+for n in rt d1 d2 d3; do echo "log \"$W/$n.bird.log\" { info, warning, error, auth, remote, fatal, bug };" >> "$W/$n.conf"; done
 bird_start() { nsx "$1" bird -c "$W/$1.conf" -s "$W/$1.ctl" -P "$W/$1.bird.pid" || die "bird in $1 did not start"; }
 for n in rt d1 d2 d3; do bird_start "$n"; done
 

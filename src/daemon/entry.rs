@@ -14,7 +14,7 @@ use crate::kernel::NetlinkIpvs;
 use super::admin::{self, Args, Located, Need};
 use super::checks::CheckAdapter;
 use super::engine::{CheckReport, CheckRunner, Loader, SharedIpvs};
-use super::load::load_plan;
+use super::load::{load_plan, ConfigError as PlanError};
 use super::service::{self, Options};
 
 /// Test hook: with this set to `1` the daemon drives an in-memory IPVS
@@ -211,13 +211,15 @@ fn foreground(args: &Args, path: &Path) -> i32 {
         None => Arc::new(|p: &Path| load_plan(p)),
         // Announced virtuals must use mh; checked at start and every reload.
         Some(any) => Arc::new(move |p: &Path| {
-            let cfg = Config::load(p).map_err(|e| e.diagnostics().join("\n"))?;
-            super::anycast::require_mh(&cfg, p, &any)?;
+            let cfg = Config::load(p).map_err(|e| PlanError {
+                diagnostics: e.diagnostics(),
+            })?;
+            super::anycast::require_mh(&cfg, p, &any).map_err(PlanError::one)?;
             load_plan(p)
         }),
     };
     if let Err(e) = loader(path) {
-        for l in e.lines() {
+        for l in &e.diagnostics {
             tracing::error!("{l}");
         }
         return 2;

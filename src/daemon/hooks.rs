@@ -459,7 +459,8 @@ mod tests {
         let sm = dir.path().join("sendmail");
         std::fs::write(&sm, format!("#!/bin/sh\ncat > {}\n", out.display())).unwrap();
         std::fs::set_permissions(&sm, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        spawn_mail(msg, &alerts, &sm);
+        let mut tasks = Tasks::new();
+        spawn_mail(&mut tasks, msg, &alerts, &sm);
         let mut got = String::new();
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -7,6 +7,7 @@ mod daemon;
 mod dest;
 mod ha;
 mod health;
+pub mod maglev;
 mod service;
 mod stats;
 mod table;

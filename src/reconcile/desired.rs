@@ -46,6 +46,12 @@ pub struct VirtualSpec {
     /// `quiescent=yes`: a failed real keeps its slot with weight 0 so
     /// established connections drain; `no`: it is removed.
     pub quiescent: bool,
+    /// Consistent hashing across directors (an announced `mh` virtual): a
+    /// real that is down or unchecked is always quiesced (weight 0) and
+    /// always present, never deleted, because a delete and re-add moves it
+    /// to the head of the kernel's list and changes this director's mh
+    /// table. False keeps ldirectord's behaviour.
+    pub consistent: bool,
 }
 
 /// What a real server's health means for the table.
@@ -109,9 +115,9 @@ pub fn desired(
             any_unknown |= st == RealState::Unknown;
             match st {
                 RealState::Up => any_up = true,
-                RealState::Down | RealState::Unknown if spec.quiescent => {
+                RealState::Down | RealState::Unknown if spec.quiescent || spec.consistent => {
                     r.weight = 0;
-                    if !readd(&rk) {
+                    if !spec.consistent && !readd(&rk) {
                         out.only_if_present.insert((key, r.addr, r.port));
                     }
                 }
@@ -189,6 +195,7 @@ mod tests {
             ],
             fallback: fallback.then(|| real("127.0.0.1", 80, Forward::Route, 7)),
             quiescent,
+            consistent: false,
         }
     }
 

@@ -77,6 +77,7 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
             Some(_) => {}
         }
         let have_reals: &[RealServer] = have.map(|h| h.reals.as_slice()).unwrap_or(&[]);
+        let first_add = real_ops.len();
         for r in &want.reals {
             match have_reals
                 .iter()
@@ -87,6 +88,9 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
                 None if desired.only_if_present.contains(&(key, r.addr, r.port)) => {}
                 None => real_ops.push(Change::AddReal(key, r.clone())),
             }
+        }
+        if want.service.scheduler == MH {
+            canonical_adds(&mut real_ops[first_add..]);
         }
         for h in have_reals {
             if !want
@@ -108,6 +112,34 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
     svc_ops.extend(del_reals);
     svc_ops.extend(del_svcs);
     svc_ops
+}
+
+/// The Maglev scheduler, whose table depends on the order of the reals.
+const MH: &str = "mh";
+
+/// Put one service's real adds (edits stay where they are) in the
+/// canonical order: descending (address, port). The kernel inserts each new
+/// real at the head of the service's list and fills the mh table walking
+/// that list, so adding in descending order leaves the list ascending, the
+/// same on every director whatever the order of the config lines.
+fn canonical_adds(ops: &mut [Change]) {
+    let mut adds: Vec<Change> = ops
+        .iter()
+        .filter(|c| matches!(c, Change::AddReal(..)))
+        .cloned()
+        .collect();
+    adds.sort_by(|a, b| match (a, b) {
+        (Change::AddReal(_, x), Change::AddReal(_, y)) => (y.addr, y.port).cmp(&(x.addr, x.port)),
+        _ => std::cmp::Ordering::Equal,
+    });
+    let mut adds = adds.into_iter();
+    for op in ops.iter_mut() {
+        if matches!(op, Change::AddReal(..)) {
+            if let Some(a) = adds.next() {
+                *op = a;
+            }
+        }
+    }
 }
 
 /// Whether two services agree on everything `-E` can change.
@@ -338,6 +370,7 @@ mod tests {
             reals: vec![real("10.1.0.1", 3), real("10.1.0.2", 2)],
             fallback: Some(fb),
             quiescent,
+            consistent: false,
         }
     }
 

@@ -10,6 +10,7 @@
 
 pub mod addr;
 pub mod announce;
+pub mod sysctl;
 mod error;
 mod fake;
 mod ipvs;

@@ -10,11 +10,11 @@
 
 pub mod addr;
 pub mod announce;
-pub mod sysctl;
 mod error;
 mod fake;
 mod ipvs;
 mod listing;
+pub mod sysctl;
 
 use std::net::IpAddr;
 

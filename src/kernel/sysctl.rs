@@ -87,7 +87,10 @@ mod tests {
             ensure_sloppy(root.path()).unwrap(),
             vec!["net/ipv4/vs/sloppy_tcp"]
         );
-        assert_eq!(std::fs::read_to_string(vs.join("sloppy_tcp")).unwrap(), "1\n");
+        assert_eq!(
+            std::fs::read_to_string(vs.join("sloppy_tcp")).unwrap(),
+            "1\n"
+        );
         assert!(ensure_sloppy(root.path()).unwrap().is_empty());
     }
 

@@ -8,6 +8,7 @@ pub mod checks;
 pub mod control;
 pub mod engine;
 pub mod entry;
+pub mod explain;
 pub mod hooks;
 pub mod load;
 pub mod metrics;

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use crate::model::maglev::MhTable;
+use crate::model::maglev::{MhDest, MhTable};
 use crate::model::{Forward, RealServer, ServiceKey, Table};
 
 use super::plan::Phase;
@@ -150,9 +150,28 @@ impl Status {
             let entry = table.get(&v.key);
             if let Some(e) = entry.filter(|e| e.service.scheduler == "mh") {
                 // The kernel lists reals in its list order, the order its
-                // table is filled in. Weight-0 reals count with weight 0
-                // (netlink does not report last_weight; see model::maglev).
-                let fp = match MhTable::from_reals(&e.reals, e.service.flags.0) {
+                // table is filled in. Netlink does not report last_weight:
+                // a quiesced real counts with its configured weight, which
+                // is what lvsd leaves there (a consistent virtual primes
+                // every real with it; see reconcile::Desired::prime_weight).
+                let dests: Vec<MhDest> = e
+                    .reals
+                    .iter()
+                    .map(|k| {
+                        let mut d = MhDest::from_real(k);
+                        if d.weight == 0 {
+                            if let Some(c) = v
+                                .reals
+                                .iter()
+                                .find(|r| r.addr == k.addr && kport(&v.key, r) == k.port)
+                            {
+                                d.last_weight = c.weight;
+                            }
+                        }
+                        d
+                    })
+                    .collect();
+                let fp = match MhTable::build(dests, e.service.flags.0) {
                     Ok(t) => t.fingerprint(),
                     Err(_) => "invalid".to_string(),
                 };
@@ -621,5 +640,73 @@ mod mh_tests {
         let wlc = status_for(&[("10.1.0.1", 1)], "wlc");
         assert!(wlc.mh_fingerprints.is_empty());
         assert!(!wlc.render_prometheus().contains("lvsd_mh_table_info"));
+    }
+}
+
+#[cfg(test)]
+mod mh_quiesce_tests {
+    use super::*;
+    use crate::model::maglev::FLAG_FALLBACK;
+    use crate::model::{Protocol, ServiceFlags, TableEntry, VirtualService};
+
+    #[test]
+    fn a_quiesced_real_counts_with_its_configured_weight() {
+        let key = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        let view = |a: &str, w: i32| RealView {
+            addr: a.parse().unwrap(),
+            port: 80,
+            forward: Forward::Route,
+            weight: w,
+            health: Shown::Up,
+            last: None,
+            checks: 0,
+            failures: 0,
+            kernel: None,
+            fallback: false,
+        };
+        let mut st = Status::new("x".into());
+        st.virtuals.push(VirtualView {
+            key,
+            scheduler: "mh".into(),
+            reals: vec![view("10.1.0.1", 3), view("10.1.0.2", 2)],
+        });
+        let mut service = VirtualService::new(key);
+        service.scheduler = "mh".into();
+        service.flags = ServiceFlags(FLAG_FALLBACK);
+        let kr = |a: &str, w: i32| {
+            let mut r = RealServer::new(a.parse().unwrap(), 80);
+            r.forward = Forward::Route;
+            r.weight = w;
+            r
+        };
+        st.merge_kernel(&Table {
+            entries: vec![TableEntry {
+                service,
+                reals: vec![kr("10.1.0.1", 0), kr("10.1.0.2", 2)],
+            }],
+        });
+        let want = MhTable::build(
+            vec![
+                MhDest {
+                    addr: "10.1.0.1".parse().unwrap(),
+                    port: 80,
+                    weight: 0,
+                    last_weight: 3,
+                },
+                MhDest {
+                    addr: "10.1.0.2".parse().unwrap(),
+                    port: 80,
+                    weight: 2,
+                    last_weight: 2,
+                },
+            ],
+            FLAG_FALLBACK,
+        )
+        .unwrap();
+        assert_eq!(st.mh_fingerprint(&key), Some(want.fingerprint().as_str()));
     }
 }

@@ -101,6 +101,10 @@ fn reals(n: usize, weights: &[i32]) -> Vec<RealServer> {
 /// Run one director: start with `states[0]`, then each later health step,
 /// then everything up; return its final kernel model.
 fn director(config: Vec<RealServer>, steps: &[Vec<u8>]) -> KernelModel {
+    director_with(config, steps, true)
+}
+
+fn director_with(config: Vec<RealServer>, steps: &[Vec<u8>], finish_up: bool) -> KernelModel {
     let spec = VirtualSpec {
         service: mh_service(),
         reals: config,
@@ -110,7 +114,8 @@ fn director(config: Vec<RealServer>, steps: &[Vec<u8>]) -> KernelModel {
     };
     let mut k = KernelModel::default();
     let all_up: Vec<u8> = vec![0; spec.reals.len()];
-    for step in steps.iter().chain(std::iter::once(&all_up)) {
+    let last = finish_up.then_some(&all_up);
+    for step in steps.iter().chain(last) {
         let state = |rk: &RealKey| {
             let i = spec.reals.iter().position(|r| r.addr == rk.addr).unwrap();
             match step.get(i).copied().unwrap_or(0) % 3 {
@@ -171,6 +176,21 @@ proptest! {
 }
 
 #[test]
+fn a_real_down_since_start_holds_the_same_slots_as_on_a_director_that_saw_it_up() {
+    let base = reals(4, &[2, 3]);
+    let up = director_with(base.clone(), &[vec![0, 0, 0, 0]], false);
+    let down = director_with(base, &[vec![2, 0, 0, 0], vec![1, 0, 0, 0]], false);
+    assert_eq!(down.list[0].0.weight, 0, "real 0 should be quiesced");
+    let (tu, td) = (up.mh(), down.mh());
+    for i in 0..crate::model::maglev::TABLE_SIZE as usize {
+        let (a, b) = (tu.slot(i).unwrap(), td.slot(i).unwrap());
+        assert_eq!((a.addr, a.port), (b.addr, b.port), "slot {i}");
+    }
+    // Only availability differs: the quiesced real's flows fall back.
+    assert_ne!(tu.fingerprint(), td.fingerprint());
+}
+
+#[test]
 fn without_canonical_adds_config_order_changes_the_table() {
     // The property above can fail: two orders of the same reals added as
     // they come (what any scheduler other than mh gets) differ.
@@ -221,4 +241,17 @@ fn consistent_virtual_quiesces_where_ldirectord_would_delete() {
     assert_eq!(d.table.entries[0].reals.len(), 2);
     assert!(d.table.entries[0].reals.iter().all(|r| r.weight == 0));
     assert!(d.only_if_present.is_empty());
+    assert_eq!(d.prime_weight.len(), 2);
+    // Added at the configured weight, then quiesced in the same plan.
+    let plan = diff(&d, &Table::default(), &|_| true);
+    let kinds: Vec<_> = plan
+        .iter()
+        .map(|c| match c {
+            Change::AddService(_) => "A".to_string(),
+            Change::AddReal(_, r) => format!("a{}", r.weight),
+            Change::EditReal(_, r) => format!("e{}", r.weight),
+            _ => "?".to_string(),
+        })
+        .collect();
+    assert_eq!(kinds, ["A", "a3", "a3", "e0", "e0"]);
 }

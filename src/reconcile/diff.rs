@@ -54,6 +54,7 @@ impl Change {
 pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bool) -> Vec<Change> {
     let mut svc_ops = Vec::new();
     let mut real_ops = Vec::new();
+    let mut primes = Vec::new();
     let mut del_reals = Vec::new();
     let mut del_svcs = Vec::new();
     let wanted: HashSet<ServiceKey> = desired
@@ -86,7 +87,15 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
                 Some(h) if same_real(r, h) => {}
                 Some(_) => real_ops.push(Change::EditReal(key, r.clone())),
                 None if desired.only_if_present.contains(&(key, r.addr, r.port)) => {}
-                None => real_ops.push(Change::AddReal(key, r.clone())),
+                None => match desired.prime_weight.get(&(key, r.addr, r.port)) {
+                    Some(w) if r.weight == 0 => {
+                        let mut primed = r.clone();
+                        primed.weight = *w;
+                        real_ops.push(Change::AddReal(key, primed));
+                        primes.push(Change::EditReal(key, r.clone()));
+                    }
+                    _ => real_ops.push(Change::AddReal(key, r.clone())),
+                },
             }
         }
         if want.service.scheduler == MH {
@@ -109,6 +118,8 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
         }
     }
     svc_ops.extend(real_ops);
+    // Right after the adds, in the same batch: quiesce the primed reals.
+    svc_ops.extend(primes);
     svc_ops.extend(del_reals);
     svc_ops.extend(del_svcs);
     svc_ops
@@ -212,6 +223,7 @@ mod tests {
         Desired {
             table: t,
             only_if_present: Default::default(),
+            prime_weight: Default::default(),
         }
     }
 

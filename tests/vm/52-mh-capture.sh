@@ -13,4 +13,4 @@ mkdir -p "$OUT"
 modprobe ip_vs_mh || { echo "52-mh-capture: no ip_vs_mh"; exit 1; }
 ip netns add lvsd-mh || exit 1
 trap 'ip netns del lvsd-mh 2>/dev/null' EXIT
-ip netns exec lvsd-mh python3 "$REPO/tests/vm/mh-capture.py" "$OUT"
+LVSD_BIN_DIR=${LVSD_BIN_DIR:-} ip netns exec lvsd-mh python3 "$REPO/tests/vm/mh-capture.py" "$OUT"

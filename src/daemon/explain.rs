@@ -116,6 +116,13 @@ pub fn explain(args: &[String], ipvs: &dyn Ipvs) -> Output {
             " (source port ignored: no mh-port)"
         },
     );
+    let zero = reals.iter().filter(|r| r.weight <= 0).count();
+    if zero > 0 {
+        out.push_str(&format!(
+            "note: {zero} real(s) at weight 0 counted with no slots; the kernel keeps a \
+             quiesced real's last weight (and slots), which netlink does not report\n"
+        ));
+    }
     match table.lookup(&client.ip(), client.port()) {
         Some(d) => {
             out.push_str(&format!(

@@ -12,12 +12,14 @@ _lvsd()
             COMPREPLY=($(compgen -W "off 127.0.0.1:9612" -- "$cur")); return ;;
         run|check-config)
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        explain)
+            COMPREPLY=($(compgen -W "tcp udp sctp" -- "$cur")); return ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "-d --debug --socket --pid-file --log-file --toml --metrics -h --help -v --version --" -- "$cur"))
         return
     fi
-    COMPREPLY=($(compgen -W "start stop restart try-restart reload force-reload status standby takeover run check-config" -- "$cur"))
+    COMPREPLY=($(compgen -W "start stop restart try-restart reload force-reload status standby takeover run check-config explain" -- "$cur"))
     COMPREPLY+=($(compgen -f -X '!*.cf' -- "$cur"))
 }
 complete -F _lvsd lvsd

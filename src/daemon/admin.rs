@@ -108,7 +108,7 @@ impl Verb {
 
 /// Usage text.
 pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--log-file PATH] [--toml PATH] [--metrics ADDR|off] [--] [configfile] \
-start|stop|restart|try-restart|reload|force-reload|status|standby|takeover\n       lvsd [options] run [configfile]\n       lvsd check-config [configfile]\n       lvsd -h|--help | -v|--version\n";
+start|stop|restart|try-restart|reload|force-reload|status|standby|takeover\n       lvsd [options] run [configfile]\n       lvsd check-config [configfile]\n       lvsd explain tcp|udp|sctp VIP:PORT CLIENT[:PORT]\n       lvsd -h|--help | -v|--version\n";
 
 /// Parse argv (without the program name).
 pub fn parse_args(argv: &[String]) -> Result<Args, String> {

@@ -173,6 +173,7 @@ mod tests {
                     reals: vec![off, on, real.clone()],
                     fallback: None,
                     quiescent: false,
+                    consistent: false,
                 },
                 checks: vec![
                     spec(CheckType::Off),

@@ -52,6 +52,7 @@ fn vplan(n: u8, reals: &[(&str, i32)], ct: CheckType, quiescent: bool) -> Virtua
             reals,
             fallback: None,
             quiescent,
+            consistent: false,
         },
         cleanstop: false,
         fallbackcommand: None,

@@ -87,6 +87,7 @@ fn virtual_plan(v: &Virtual, cfg: &Config) -> VirtualPlan {
             reals,
             fallback,
             quiescent: v.quiescent,
+            consistent: false,
         },
         cleanstop: v.cleanstop,
         fallbackcommand: v.fallbackcommand.clone(),

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use crate::model::maglev::{MhDest, MhTable};
 use crate::model::{Forward, RealServer, ServiceKey, Table};
 
 use super::plan::Phase;
@@ -118,6 +119,11 @@ pub struct Status {
     pub tasks: u64,
     /// Announced VIPs (`[anycast]`); None when not configured.
     pub anycast: Option<super::anycast::AnycastView>,
+    /// Fingerprint of the mh lookup table the kernel holds for each `mh`
+    /// virtual (computed in user space from the kernel's list of reals):
+    /// directors with equal fingerprints send every new flow to the same
+    /// real. Filled by [`Status::merge_kernel`].
+    pub mh_fingerprints: Vec<(ServiceKey, String)>,
 }
 
 impl Status {
@@ -138,13 +144,52 @@ impl Status {
             failed_passes: 0,
             tasks: 0,
             anycast: None,
+            mh_fingerprints: Vec::new(),
         }
+    }
+
+    /// The mh table fingerprint of virtual `key`, if it is an mh service.
+    pub fn mh_fingerprint(&self, key: &ServiceKey) -> Option<&str> {
+        self.mh_fingerprints
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, f)| f.as_str())
     }
 
     /// Copy the kernel's weights, connections and counters into the view.
     pub fn merge_kernel(&mut self, table: &Table) {
+        self.mh_fingerprints.clear();
         for v in &mut self.virtuals {
             let entry = table.get(&v.key);
+            if let Some(e) = entry.filter(|e| e.service.scheduler == "mh") {
+                // The kernel lists reals in its list order, the order its
+                // table is filled in. Netlink does not report last_weight:
+                // a quiesced real counts with its configured weight, which
+                // is what lvsd leaves there (a consistent virtual primes
+                // every real with it; see reconcile::Desired::prime_weight).
+                let dests: Vec<MhDest> = e
+                    .reals
+                    .iter()
+                    .map(|k| {
+                        let mut d = MhDest::from_real(k);
+                        if d.weight == 0 {
+                            if let Some(c) = v
+                                .reals
+                                .iter()
+                                .find(|r| r.addr == k.addr && kport(&v.key, r) == k.port)
+                            {
+                                d.last_weight = c.weight;
+                            }
+                        }
+                        d
+                    })
+                    .collect();
+                let fp = match MhTable::build(dests, e.service.flags.0) {
+                    Ok(t) => t.fingerprint(),
+                    Err(_) => "invalid".to_string(),
+                };
+                self.mh_fingerprints.push((v.key, fp));
+            }
             for r in &mut v.reals {
                 let port = kport(&v.key, r);
                 r.kernel = entry.and_then(|e| {
@@ -177,7 +222,14 @@ impl Status {
             render_anycast_text(&mut s, a);
         }
         for v in &self.virtuals {
-            let _ = writeln!(s, "{} {}", v.key, v.scheduler);
+            match self.mh_fingerprint(&v.key) {
+                Some(fp) => {
+                    let _ = writeln!(s, "{} {} table {fp}", v.key, v.scheduler);
+                }
+                None => {
+                    let _ = writeln!(s, "{} {}", v.key, v.scheduler);
+                }
+            }
             for r in &v.reals {
                 let name = if r.fallback { "fallback " } else { "" };
                 let weight = match &r.kernel {
@@ -223,6 +275,23 @@ impl Status {
         let gauge = |s: &mut String, name: &str, help: &str, kind: &str| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
+        if !self.mh_fingerprints.is_empty() {
+            // Info-style: the fingerprint is a label, so a query can count
+            // distinct values per virtual across directors.
+            gauge(
+                &mut s,
+                "lvsd_mh_table_info",
+                "fingerprint of the kernel's mh lookup table; equal on two directors means equal choice of real",
+                "gauge",
+            );
+            for (k, fp) in &self.mh_fingerprints {
+                let virt = k.to_string().replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(
+                    s,
+                    "lvsd_mh_table_info{{virtual=\"{virt}\",fingerprint=\"{fp}\"}} 1"
+                );
+            }
+        }
         gauge(
             &mut s,
             "lvsd_real_up",
@@ -621,5 +690,136 @@ mod tests {
             "lvsd_real_up{virtual=\"TCP 10.0.0.1:80\",real=\"10.1.0.2:9999\",fallback=\"false\"} 0\n"
         ));
         assert!(prom.contains("lvsd_check_latency_seconds{virtual=\"TCP 10.0.0.1:80\",real=\"10.1.0.1:8080\",fallback=\"false\"} 0.012\n"));
+    }
+}
+
+#[cfg(test)]
+mod mh_tests {
+    use super::*;
+    use crate::model::{Protocol, ServiceFlags, TableEntry, VirtualService};
+
+    fn status_for(reals: &[(&str, i32)], scheduler: &str) -> Status {
+        let key = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        let mut st = Status::new("x".into());
+        st.virtuals.push(VirtualView {
+            key,
+            scheduler: scheduler.into(),
+            reals: Vec::new(),
+        });
+        let mut service = VirtualService::new(key);
+        service.scheduler = scheduler.into();
+        service.flags = ServiceFlags(ServiceFlags::SCHED1);
+        let reals = reals
+            .iter()
+            .map(|(a, w)| {
+                let mut r = RealServer::new(a.parse().unwrap(), 80);
+                r.weight = *w;
+                r
+            })
+            .collect();
+        st.merge_kernel(&Table {
+            entries: vec![TableEntry { service, reals }],
+        });
+        st
+    }
+
+    #[test]
+    fn mh_virtuals_show_a_table_fingerprint_that_tracks_the_table() {
+        let a = status_for(&[("10.1.0.1", 1), ("10.1.0.2", 1)], "mh");
+        let same = status_for(&[("10.1.0.1", 1), ("10.1.0.2", 1)], "mh");
+        let swapped = status_for(&[("10.1.0.2", 1), ("10.1.0.1", 1)], "mh");
+        let key = a.virtuals[0].key;
+        let fp = a.mh_fingerprint(&key).unwrap().to_string();
+        assert_eq!(fp.len(), 16);
+        assert_eq!(same.mh_fingerprint(&key), Some(fp.as_str()));
+        // Kernel list order decides the table: another order, another print.
+        assert_ne!(swapped.mh_fingerprint(&key), Some(fp.as_str()));
+        let text = a.render_text(SystemTime::UNIX_EPOCH);
+        assert!(
+            text.contains(&format!("TCP 10.0.0.1:80 mh table {fp}\n")),
+            "{text}"
+        );
+        let prom = a.render_prometheus();
+        assert!(
+            prom.contains(&format!(
+                "lvsd_mh_table_info{{virtual=\"TCP 10.0.0.1:80\",fingerprint=\"{fp}\"}} 1\n"
+            )),
+            "{prom}"
+        );
+        let wlc = status_for(&[("10.1.0.1", 1)], "wlc");
+        assert!(wlc.mh_fingerprints.is_empty());
+        assert!(!wlc.render_prometheus().contains("lvsd_mh_table_info"));
+    }
+}
+
+#[cfg(test)]
+mod mh_quiesce_tests {
+    use super::*;
+    use crate::model::maglev::FLAG_FALLBACK;
+    use crate::model::{Protocol, ServiceFlags, TableEntry, VirtualService};
+
+    #[test]
+    fn a_quiesced_real_counts_with_its_configured_weight() {
+        let key = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        let view = |a: &str, w: i32| RealView {
+            addr: a.parse().unwrap(),
+            port: 80,
+            forward: Forward::Route,
+            weight: w,
+            health: Shown::Up,
+            last: None,
+            checks: 0,
+            failures: 0,
+            kernel: None,
+            fallback: false,
+        };
+        let mut st = Status::new("x".into());
+        st.virtuals.push(VirtualView {
+            key,
+            scheduler: "mh".into(),
+            reals: vec![view("10.1.0.1", 3), view("10.1.0.2", 2)],
+        });
+        let mut service = VirtualService::new(key);
+        service.scheduler = "mh".into();
+        service.flags = ServiceFlags(FLAG_FALLBACK);
+        let kr = |a: &str, w: i32| {
+            let mut r = RealServer::new(a.parse().unwrap(), 80);
+            r.forward = Forward::Route;
+            r.weight = w;
+            r
+        };
+        st.merge_kernel(&Table {
+            entries: vec![TableEntry {
+                service,
+                reals: vec![kr("10.1.0.1", 0), kr("10.1.0.2", 2)],
+            }],
+        });
+        let want = MhTable::build(
+            vec![
+                MhDest {
+                    addr: "10.1.0.1".parse().unwrap(),
+                    port: 80,
+                    weight: 0,
+                    last_weight: 3,
+                },
+                MhDest {
+                    addr: "10.1.0.2".parse().unwrap(),
+                    port: 80,
+                    weight: 2,
+                    last_weight: 2,
+                },
+            ],
+            FLAG_FALLBACK,
+        )
+        .unwrap();
+        assert_eq!(st.mh_fingerprint(&key), Some(want.fingerprint().as_str()));
     }
 }

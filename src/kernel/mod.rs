@@ -15,6 +15,7 @@ mod fake;
 mod ipvs;
 mod listing;
 pub mod route;
+pub mod sysctl;
 
 use std::net::IpAddr;
 

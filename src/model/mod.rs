@@ -8,6 +8,7 @@ mod daemon;
 mod dest;
 mod ha;
 mod health;
+pub mod maglev;
 mod service;
 mod stats;
 mod table;

@@ -6,7 +6,7 @@
 //! config and passes health as a lookup; [`desired`] returns a [`Desired`]
 //! that [`super::diff`] compares with the kernel's table.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::model::{Forward, RealServer, ServiceKey, Table, TableEntry, VirtualService};
@@ -46,6 +46,12 @@ pub struct VirtualSpec {
     /// `quiescent=yes`: a failed real keeps its slot with weight 0 so
     /// established connections drain; `no`: it is removed.
     pub quiescent: bool,
+    /// Consistent hashing across directors (an announced `mh` virtual): a
+    /// real that is down or unchecked is always quiesced (weight 0) and
+    /// always present, never deleted, because a delete and re-add moves it
+    /// to the head of the kernel's list and changes this director's mh
+    /// table. False keeps ldirectord's behaviour.
+    pub consistent: bool,
 }
 
 /// What a real server's health means for the table.
@@ -70,6 +76,13 @@ pub struct Desired {
     /// when the kernel still has them: with `readdquiescent=no` a quiesced
     /// real that an operator deleted by hand stays deleted (ldirectord 4.12).
     pub only_if_present: HashSet<(ServiceKey, IpAddr, u16)>,
+    /// Quiesced reals of consistent virtuals, with their configured weight:
+    /// when such a real is missing from the kernel, [`super::diff`] adds it
+    /// with this weight and sets it to 0 in the same batch, so the kernel's
+    /// `last_weight` (which sizes the real's share of the mh table) is the
+    /// configured weight whatever the real's health history. Directors then
+    /// build the same table even when one of them saw a real down at start.
+    pub prime_weight: HashMap<(ServiceKey, IpAddr, u16), i32>,
 }
 
 /// The port under which the kernel table holds a real server.
@@ -109,9 +122,12 @@ pub fn desired(
             any_unknown |= st == RealState::Unknown;
             match st {
                 RealState::Up => any_up = true,
-                RealState::Down | RealState::Unknown if spec.quiescent => {
+                RealState::Down | RealState::Unknown if spec.quiescent || spec.consistent => {
+                    if spec.consistent && r.weight > 0 {
+                        out.prime_weight.insert((key, r.addr, r.port), r.weight);
+                    }
                     r.weight = 0;
-                    if !readd(&rk) {
+                    if !spec.consistent && !readd(&rk) {
                         out.only_if_present.insert((key, r.addr, r.port));
                     }
                 }
@@ -189,6 +205,7 @@ mod tests {
             ],
             fallback: fallback.then(|| real("127.0.0.1", 80, Forward::Route, 7)),
             quiescent,
+            consistent: false,
         }
     }
 

@@ -54,6 +54,7 @@ impl Change {
 pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bool) -> Vec<Change> {
     let mut svc_ops = Vec::new();
     let mut real_ops = Vec::new();
+    let mut primes = Vec::new();
     let mut del_reals = Vec::new();
     let mut del_svcs = Vec::new();
     let wanted: HashSet<ServiceKey> = desired
@@ -77,6 +78,7 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
             Some(_) => {}
         }
         let have_reals: &[RealServer] = have.map(|h| h.reals.as_slice()).unwrap_or(&[]);
+        let first_add = real_ops.len();
         for r in &want.reals {
             match have_reals
                 .iter()
@@ -85,8 +87,19 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
                 Some(h) if same_real(r, h) => {}
                 Some(_) => real_ops.push(Change::EditReal(key, r.clone())),
                 None if desired.only_if_present.contains(&(key, r.addr, r.port)) => {}
-                None => real_ops.push(Change::AddReal(key, r.clone())),
+                None => match desired.prime_weight.get(&(key, r.addr, r.port)) {
+                    Some(w) if r.weight == 0 => {
+                        let mut primed = r.clone();
+                        primed.weight = *w;
+                        real_ops.push(Change::AddReal(key, primed));
+                        primes.push(Change::EditReal(key, r.clone()));
+                    }
+                    _ => real_ops.push(Change::AddReal(key, r.clone())),
+                },
             }
+        }
+        if want.service.scheduler == MH {
+            canonical_adds(&mut real_ops[first_add..]);
         }
         for h in have_reals {
             if !want
@@ -105,9 +118,39 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
         }
     }
     svc_ops.extend(real_ops);
+    // Right after the adds, in the same batch: quiesce the primed reals.
+    svc_ops.extend(primes);
     svc_ops.extend(del_reals);
     svc_ops.extend(del_svcs);
     svc_ops
+}
+
+/// The Maglev scheduler, whose table depends on the order of the reals.
+const MH: &str = "mh";
+
+/// Put one service's real adds (edits stay where they are) in the
+/// canonical order: descending (address, port). The kernel inserts each new
+/// real at the head of the service's list and fills the mh table walking
+/// that list, so adding in descending order leaves the list ascending, the
+/// same on every director whatever the order of the config lines.
+fn canonical_adds(ops: &mut [Change]) {
+    let mut adds: Vec<Change> = ops
+        .iter()
+        .filter(|c| matches!(c, Change::AddReal(..)))
+        .cloned()
+        .collect();
+    adds.sort_by(|a, b| match (a, b) {
+        (Change::AddReal(_, x), Change::AddReal(_, y)) => (y.addr, y.port).cmp(&(x.addr, x.port)),
+        _ => std::cmp::Ordering::Equal,
+    });
+    let mut adds = adds.into_iter();
+    for op in ops.iter_mut() {
+        if matches!(op, Change::AddReal(..)) {
+            if let Some(a) = adds.next() {
+                *op = a;
+            }
+        }
+    }
 }
 
 /// Whether two services agree on everything `-E` can change.
@@ -180,6 +223,7 @@ mod tests {
         Desired {
             table: t,
             only_if_present: Default::default(),
+            prime_weight: Default::default(),
         }
     }
 
@@ -338,6 +382,7 @@ mod tests {
             reals: vec![real("10.1.0.1", 3), real("10.1.0.2", 2)],
             fallback: Some(fb),
             quiescent,
+            consistent: false,
         }
     }
 

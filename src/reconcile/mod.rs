@@ -3,9 +3,11 @@
 //! `kernel`, `config`. Never flushes the kernel table and never touches a
 //! service it does not own.
 
+pub mod consistent;
 pub mod desired;
 pub mod diff;
 
+pub use consistent::{require_mh, ConsistentError};
 pub use desired::{desired, kernel_port, Desired, RealKey, RealState, VirtualSpec};
 pub use diff::{diff, Change};
 pub mod apply;

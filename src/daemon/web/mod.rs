@@ -399,10 +399,14 @@ pub fn render_json(
         }
         let _ = write!(
             s,
-            "{{\"key\":{},\"scheduler\":{},\"reals\":[",
+            "{{\"key\":{},\"scheduler\":{},",
             js(&v.key.to_string()),
             js(&v.scheduler)
         );
+        if let Some(fp) = st.mh_fingerprint(&v.key) {
+            let _ = write!(s, "\"mh_fingerprint\":{},", js(fp));
+        }
+        s.push_str("\"reals\":[");
         for (j, r) in v.reals.iter().enumerate() {
             if j > 0 {
                 s.push(',');

@@ -101,13 +101,21 @@ async fn pgsql_huge_message_stops_at_the_read_limit() {
     );
 }
 
-/// Defect 3 for mysql: a server that greets, reads the login and never
-/// answers it. mysql_async spawned a cleanup task with no deadline for
-/// every connection a timeout dropped: each timed-out check left a task and
-/// an open connection behind.
+/// Defect 3 for mysql: a server that never answers the login, or accepts
+/// it and never answers the query, or starts a result set and stalls.
+/// mysql_async spawned a cleanup task with
+/// no deadline for every connection a timeout dropped (it read the
+/// pending result set to its end): each timed-out check left a task and an open
+/// connection behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_timeouts_leave_no_connection_or_task() {
-    let (port, seen) = hostile::mysql(My::SilentLogin).await;
+    mysql_timeouts(My::SilentLogin).await;
+    mysql_timeouts(My::SilentQuery).await;
+    mysql_timeouts(My::StalledResult).await;
+}
+
+async fn mysql_timeouts(mode: My) {
+    let (port, seen) = hostile::mysql(mode).await;
     let tasks_before = tokio::runtime::Handle::current()
         .metrics()
         .num_alive_tasks();
@@ -123,7 +131,7 @@ async fn mysql_timeouts_leave_no_connection_or_task() {
     assert_eq!(seen.accepted(), 20);
     assert!(
         seen.all_closed(Duration::from_secs(3)).await,
-        "{} of 20 connections still open after the checks timed out",
+        "{mode:?}: {} of 20 connections still open after the checks timed out",
         seen.open()
     );
     let mut alive = usize::MAX;
@@ -138,7 +146,7 @@ async fn mysql_timeouts_leave_no_connection_or_task() {
     }
     assert!(
         alive <= tasks_before,
-        "{alive} tasks alive, {tasks_before} before"
+        "{mode:?}: {alive} tasks alive, {tasks_before} before"
     );
 }
 

@@ -188,6 +188,11 @@ pub async fn pgsql(mode: Pg) -> (u16, Seen) {
 pub enum My {
     /// Reads the login and never answers it (holds the connection).
     SilentLogin,
+    /// Accepts any login, reads the query and never answers it.
+    SilentQuery,
+    /// Accepts any login, answers the query with one column's definition
+    /// and never sends a row (a result set left pending).
+    StalledResult,
     /// Accepts any login, then answers the query with a packet announcing
     /// 16 MiB - 1 (so a continuation follows) and streams zeros.
     Huge,
@@ -235,7 +240,7 @@ pub async fn mysql(mode: My) -> (u16, Seen) {
         }
         match mode {
             My::SilentLogin => drain(&mut sock).await,
-            My::Huge => {
+            My::SilentQuery | My::StalledResult | My::Huge => {
                 let ok = [0u8, 0, 0, 2, 0, 0, 0];
                 if !send(&mut sock, &seen, &my_packet(2, &ok)).await {
                     return;
@@ -243,7 +248,23 @@ pub async fn mysql(mode: My) -> (u16, Seen) {
                 if my_read(&mut sock).await.is_none() {
                     return;
                 }
-                if send(&mut sock, &seen, &[0xFF, 0xFF, 0xFF, 1]).await {
+                if matches!(mode, My::SilentQuery) {
+                    drain(&mut sock).await;
+                } else if matches!(mode, My::StalledResult) {
+                    // column count, one column definition, EOF
+                    let mut def = Vec::new();
+                    for f in ["def", "lvsd", "t", "t", "a", "a"] {
+                        def.push(f.len() as u8);
+                        def.extend_from_slice(f.as_bytes());
+                    }
+                    def.extend_from_slice(&[0x0c, 45, 0, 11, 0, 0, 0, 3, 0, 0, 0, 0, 0]);
+                    let mut m = my_packet(1, &[1]);
+                    m.extend(my_packet(2, &def));
+                    m.extend(my_packet(3, &[0xFE, 0, 0, 2, 0]));
+                    if send(&mut sock, &seen, &m).await {
+                        drain(&mut sock).await;
+                    }
+                } else if send(&mut sock, &seen, &[0xFF, 0xFF, 0xFF, 1]).await {
                     let zeros = vec![0u8; 64 << 10];
                     while send(&mut sock, &seen, &zeros).await {}
                 }

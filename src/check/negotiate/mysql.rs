@@ -314,7 +314,12 @@ fn parse_greeting(p: &[u8]) -> Result<Greeting, CheckError> {
     i += 4; // connection id
     let mut scramble = p.get(i..i + 8).ok_or_else(short)?.to_vec();
     i += 9; // part 1 and a filler byte
-    let lo = u16::from_le_bytes(p.get(i..i + 2).ok_or_else(short)?.try_into().unwrap_or([0; 2]));
+    let lo = u16::from_le_bytes(
+        p.get(i..i + 2)
+            .ok_or_else(short)?
+            .try_into()
+            .unwrap_or([0; 2]),
+    );
     i += 2;
     let mut caps = u32::from(lo);
     let mut plugin = None;

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use super::hostile::{self, endless, Pg};
+use super::hostile::{self, endless, My, Pg};
 use super::limit::MAX_READ;
 use super::negotiate::check_counted;
 use super::spec::{CheckSpec, Protocol, Service, Target};
@@ -87,6 +87,77 @@ async fn pgsql_huge_message_stops_at_the_read_limit() {
     let t0 = std::time::Instant::now();
     let (r, used) = check_counted(
         &spec(Service::Pgsql, Duration::from_secs(20)),
+        &target(port),
+    )
+    .await;
+    assert!(matches!(r, Err(CheckError::TooLong(MAX_READ))), "{r:?}");
+    assert!(used <= MAX_READ, "{used}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert!(seen.all_closed(Duration::from_secs(3)).await);
+    assert!(
+        seen.sent() < MAX_READ + SLACK,
+        "server sent {}",
+        seen.sent()
+    );
+}
+
+/// Defect 3 for mysql: a server that never answers the login, or accepts
+/// it and never answers the query, or starts a result set and stalls.
+/// mysql_async spawned a cleanup task with
+/// no deadline for every connection a timeout dropped (it read the
+/// pending result set to its end): each timed-out check left a task and an open
+/// connection behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_timeouts_leave_no_connection_or_task() {
+    mysql_timeouts(My::SilentLogin).await;
+    mysql_timeouts(My::SilentQuery).await;
+    mysql_timeouts(My::StalledResult).await;
+}
+
+async fn mysql_timeouts(mode: My) {
+    let (port, seen) = hostile::mysql(mode).await;
+    let tasks_before = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    let s = spec(Service::Mysql, Duration::from_millis(300));
+    let mut runs = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        runs.push(async move { check_counted(&s, &target(port)).await.0 });
+    }
+    for r in futures::future::join_all(runs).await {
+        assert!(matches!(r, Err(CheckError::Timeout(_))), "{r:?}");
+    }
+    assert_eq!(seen.accepted(), 20);
+    assert!(
+        seen.all_closed(Duration::from_secs(3)).await,
+        "{mode:?}: {} of 20 connections still open after the checks timed out",
+        seen.open()
+    );
+    let mut alive = usize::MAX;
+    for _ in 0..100 {
+        alive = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        if alive <= tasks_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        alive <= tasks_before,
+        "{mode:?}: {alive} tasks alive, {tasks_before} before"
+    );
+}
+
+/// Defect 4 for mysql: a result packet announcing 16 MiB - 1 bytes (so
+/// more continue in the next packet) and streaming them.
+#[tokio::test]
+async fn mysql_huge_packet_stops_at_the_read_limit() {
+    let (port, seen) = hostile::mysql(My::Huge).await;
+    let t0 = std::time::Instant::now();
+    let (r, used) = check_counted(
+        &spec(Service::Mysql, Duration::from_secs(20)),
         &target(port),
     )
     .await;

@@ -182,3 +182,94 @@ pub async fn pgsql(mode: Pg) -> (u16, Seen) {
     })
     .await
 }
+
+/// How the fake MySQL server behaves after its greeting.
+#[derive(Debug, Clone, Copy)]
+pub enum My {
+    /// Reads the login and never answers it (holds the connection).
+    SilentLogin,
+    /// Accepts any login, reads the query and never answers it.
+    SilentQuery,
+    /// Accepts any login, answers the query with one column's definition
+    /// and never sends a row (a result set left pending).
+    StalledResult,
+    /// Accepts any login, then answers the query with a packet announcing
+    /// 16 MiB - 1 (so a continuation follows) and streams zeros.
+    Huge,
+}
+
+/// One MySQL packet: 3-byte length, sequence id, payload.
+fn my_packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut p = vec![len[0], len[1], len[2], seq];
+    p.extend_from_slice(payload);
+    p
+}
+
+/// Read one MySQL packet (payload capped at 1 MiB, enough for a login).
+async fn my_read(sock: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = [0u8; 4];
+    sock.read_exact(&mut head).await.ok()?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize;
+    let mut body = vec![0u8; len.min(1 << 20)];
+    sock.read_exact(&mut body).await.ok()?;
+    Some(body)
+}
+
+/// A MySQL server that greets like MariaDB 10.11 (mysql_native_password),
+/// then behaves as `mode` says.
+pub async fn mysql(mode: My) -> (u16, Seen) {
+    serve(move |mut sock, seen| async move {
+        let mut g = vec![10u8];
+        g.extend_from_slice(b"5.5.5-10.11.0-MariaDB-fake\0");
+        g.extend_from_slice(&7u32.to_le_bytes());
+        g.extend_from_slice(b"abcdefgh\0");
+        g.extend_from_slice(&0xF7FFu16.to_le_bytes());
+        g.push(45);
+        g.extend_from_slice(&2u16.to_le_bytes());
+        g.extend_from_slice(&0x002Au16.to_le_bytes());
+        g.push(21);
+        g.extend_from_slice(&[0u8; 10]);
+        g.extend_from_slice(b"ijklmnopqrst\0");
+        g.extend_from_slice(b"mysql_native_password\0");
+        if !send(&mut sock, &seen, &my_packet(0, &g)).await {
+            return;
+        }
+        if my_read(&mut sock).await.is_none() {
+            return;
+        }
+        match mode {
+            My::SilentLogin => drain(&mut sock).await,
+            My::SilentQuery | My::StalledResult | My::Huge => {
+                let ok = [0u8, 0, 0, 2, 0, 0, 0];
+                if !send(&mut sock, &seen, &my_packet(2, &ok)).await {
+                    return;
+                }
+                if my_read(&mut sock).await.is_none() {
+                    return;
+                }
+                if matches!(mode, My::SilentQuery) {
+                    drain(&mut sock).await;
+                } else if matches!(mode, My::StalledResult) {
+                    // column count, one column definition, EOF
+                    let mut def = Vec::new();
+                    for f in ["def", "lvsd", "t", "t", "a", "a"] {
+                        def.push(f.len() as u8);
+                        def.extend_from_slice(f.as_bytes());
+                    }
+                    def.extend_from_slice(&[0x0c, 45, 0, 11, 0, 0, 0, 3, 0, 0, 0, 0, 0]);
+                    let mut m = my_packet(1, &[1]);
+                    m.extend(my_packet(2, &def));
+                    m.extend(my_packet(3, &[0xFE, 0, 0, 2, 0]));
+                    if send(&mut sock, &seen, &m).await {
+                        drain(&mut sock).await;
+                    }
+                } else if send(&mut sock, &seen, &[0xFF, 0xFF, 0xFF, 1]).await {
+                    let zeros = vec![0u8; 64 << 10];
+                    while send(&mut sock, &seen, &zeros).await {}
+                }
+            }
+        }
+    })
+    .await
+}

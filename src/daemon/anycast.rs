@@ -187,22 +187,24 @@ pub struct AnycastView {
     pub bird_error: Option<String>,
 }
 
-/// Every virtual of `cfg` on an announced VIP must use `mh`: directors
-/// behind ECMP must map a flow to the same real, and only Maglev hashing
-/// gives the same answer on every director without shared state.
+/// Every virtual of `cfg` on an announced VIP must use `mh` with
+/// `mh-fallback`: directors behind ECMP must map a flow to the same real,
+/// and only Maglev hashing gives the same answer on every director without
+/// shared state; `mh-fallback` keeps a quiesced real's slots served by the
+/// next real instead of dropping those flows (announced virtuals quiesce
+/// rather than delete, see `reconcile::consistent`).
 pub fn require_mh(
     cfg: &Config,
     path: &std::path::Path,
     anycast: &AnycastConfig,
 ) -> Result<(), String> {
-    // TODO(coordinator): swap for the mh helper's `require_mh` once merged,
-    // and set the reconcile `consistent` flag of these virtuals there
-    // (VirtualSpec::consistent = true in daemon::load::virtual_plan for
-    // every virtual whose address is in `anycast.vips`).
     let mut errs = Vec::new();
     for v in &cfg.virtuals {
         let Some(a) = vaddr(&v.key) else { continue };
-        if anycast.vip(a).is_some() && v.scheduler != "mh" {
+        if anycast.vip(a).is_none() {
+            continue;
+        }
+        if v.scheduler != "mh" {
             errs.push(format!(
                 "{}:{}: virtual {} is announced by [anycast] but uses scheduler {:?}: announced virtuals need scheduler=mh, \
                  so that every director behind ECMP sends a flow to the same real (consistent hashing)",
@@ -211,12 +213,32 @@ pub fn require_mh(
                 v.key,
                 v.scheduler
             ));
+        } else if v.schedflags & crate::model::maglev::FLAG_FALLBACK == 0 {
+            errs.push(format!(
+                "{}:{}: virtual {} is announced by [anycast] but lacks schedflags=mh-fallback: announced virtuals \
+                 quiesce failed reals (weight 0) instead of deleting them, so the mh table keeps its order, and \
+                 mh-fallback sends the flows of a quiesced real to the next one",
+                path.display(),
+                v.line,
+                v.key,
+            ));
         }
     }
     if errs.is_empty() {
         Ok(())
     } else {
         Err(errs.join("\n"))
+    }
+}
+
+/// Mark the virtuals of `plan` on announced VIPs as consistent-hashing
+/// virtuals: reals added in canonical order, failed reals quiesced, never
+/// deleted (`reconcile::VirtualSpec::consistent`).
+pub fn mark_consistent(plan: &mut super::plan::Plan, anycast: &AnycastConfig) {
+    for v in &mut plan.virtuals {
+        if vaddr(&v.key()).is_some_and(|a| anycast.vip(a).is_some()) {
+            v.spec.consistent = true;
+        }
     }
 }
 

@@ -171,7 +171,16 @@ fn require_mh_names_the_virtual_and_line() {
     .unwrap();
     let conf = Config::load(&path).unwrap();
     let e = require_mh(&conf, &path, &cfg(&[("10.90.0.100", 1)])).unwrap_err();
-    assert_eq!(e.lines().count(), 1, "{e}");
+    // Port 80 uses wrr; port 443 uses mh without mh-fallback.
+    assert_eq!(e.lines().count(), 2, "{e}");
+    let second = e.lines().nth(1).unwrap();
+    assert!(
+        second.starts_with(&format!(
+            "{}:6: virtual TCP 10.90.0.100:443",
+            path.display()
+        )) && second.contains("schedflags=mh-fallback"),
+        "{second}"
+    );
     assert!(
         e.starts_with(&format!("{}:2: virtual TCP 10.90.0.100:80", path.display())),
         "{e}"
@@ -182,6 +191,27 @@ fn require_mh_names_the_virtual_and_line() {
     );
     assert!(require_mh(&conf, &path, &cfg(&[("10.90.0.7", 1)])).is_err());
     assert!(require_mh(&conf, &path, &cfg(&[("10.90.0.8", 1)])).is_ok());
+    // mh with mh-fallback is accepted, and the plan marks it consistent
+    // (quiesce, never delete; canonical order), the other virtual not.
+    std::fs::write(
+        &path,
+        "checktimeout=3\n\
+         virtual=10.90.0.100:80\n\
+         \treal=10.1.0.1:80 gate\n\
+         \tscheduler=mh\n\
+         \tschedflags=mh-fallback\n\
+         virtual=10.90.0.7:80\n\
+         \treal=10.1.0.1:80 gate\n\
+         \tscheduler=rr\n",
+    )
+    .unwrap();
+    let conf = Config::load(&path).unwrap();
+    let any = cfg(&[("10.90.0.100", 1)]);
+    assert!(require_mh(&conf, &path, &any).is_ok());
+    let mut plan = crate::daemon::load::load_plan(&path).unwrap();
+    mark_consistent(&mut plan, &any);
+    let marks: Vec<bool> = plan.virtuals.iter().map(|v| v.spec.consistent).collect();
+    assert_eq!(marks, [true, false]);
 }
 
 #[test]

@@ -215,15 +215,25 @@ fn foreground(args: &Args, path: &Path) -> i32 {
                 diagnostics: e.diagnostics(),
             })?;
             super::anycast::require_mh(&cfg, p, &any).map_err(PlanError::one)?;
-            load_plan(p)
+            let mut plan = load_plan(p)?;
+            super::anycast::mark_consistent(&mut plan, &any);
+            Ok(plan)
         }),
     };
-    if let Err(e) = loader(path) {
-        for l in &e.diagnostics {
-            tracing::error!("{l}");
-        }
-        return 2;
-    }
+    // The loader is what a reload runs: the first plan goes through it
+    // too, so [anycast]'s checks and marks apply from the start.
+    let plan = match opts.anycast.as_ref() {
+        None => plan,
+        Some(_) => match loader(path) {
+            Ok(p) => p,
+            Err(e) => {
+                for l in &e.diagnostics {
+                    tracing::error!("{l}");
+                }
+                return 2;
+            }
+        },
+    };
     let make_runner =
         |tx: mpsc::Sender<CheckReport>| -> Arc<dyn CheckRunner> { Arc::new(CheckAdapter::new(tx)) };
     let res = rt.block_on(service::run(

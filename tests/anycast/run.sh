@@ -96,6 +96,7 @@ virtual=$VIP:$PORT
 	real=10.99.1.1:$PORT gate
 	real=10.99.1.2:$PORT gate
 	scheduler=mh
+	schedflags=mh-fallback
 	checktype=connect
 	protocol=tcp
 CF

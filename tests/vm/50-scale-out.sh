@@ -25,7 +25,7 @@
 # starts/stops/kills things.
 set -uo pipefail
 [[ -n ${LVSD_VM_TRACE:-} ]] && set -x
-ANNOUNCE=${ANNOUNCE:-hand}
+ANNOUNCE=${ANNOUNCE:-lvsd}
 BIN=${LVSD_BIN_DIR:?}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOOL="/usr/bin/python3 $HERE/scale_client.py"

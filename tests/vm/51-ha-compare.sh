@@ -14,6 +14,8 @@ set -uo pipefail
 BIN=${LVSD_BIN_DIR:?}/examples/lvsd-ha
 [[ -x $BIN ]] || { echo "51-ha-compare: $BIN missing (cargo build --examples)"; exit 1; }
 LVSD_HA_BIN=$BIN
+# The example runner, as 40-ha-sync (its --ipvs mode drives the guest kernel).
+HA_RUNNER=lvsd-ha
 HA_NS_PREFIX=so51
 . "$(dirname "${BASH_SOURCE[0]}")/../ha/lib.sh"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -19,10 +19,13 @@ use tokio::sync::watch;
 
 use crate::config::ldirectord::Config;
 use crate::kernel::route::Routes;
+use crate::kernel::sysctl;
 use crate::model::{AnycastConfig, ServiceKey};
+use crate::reconcile::{self, ConsistentError};
 
 use super::bird::{self, Session};
-use super::plan::Phase;
+use super::load::plan_from_config;
+use super::plan::{Phase, Plan};
 use super::status::{Shown, Status, VirtualView};
 
 /// How often the engine's status is read.
@@ -187,71 +190,66 @@ pub struct AnycastView {
     pub bird_error: Option<String>,
 }
 
-/// Every virtual of `cfg` on an announced VIP must use `mh` with
+/// The plan of `cfg` for a director with `[anycast]`. Every virtual on an
+/// announced VIP must pass [`reconcile::require_mh`] (scheduler `mh` with
 /// `mh-fallback`: directors behind ECMP must map a flow to the same real,
 /// and only Maglev hashing gives the same answer on every director without
-/// shared state; `mh-fallback` keeps a quiesced real's slots served by the
-/// next real instead of dropping those flows (announced virtuals quiesce
-/// rather than delete, see `reconcile::consistent`).
-pub fn require_mh(
+/// shared state; announced virtuals quiesce rather than delete, and
+/// `mh-fallback` serves a quiesced real's slots from the next real). Those
+/// virtuals are marked `consistent` (reals added in canonical order,
+/// failed reals quiesced, never deleted). `Err`: one `file:line:` message
+/// a line, naming the ldirectord.cf directive to set.
+pub fn announced_plan(
     cfg: &Config,
     path: &std::path::Path,
     anycast: &AnycastConfig,
-) -> Result<(), String> {
+) -> Result<Plan, String> {
+    let mut plan = plan_from_config(cfg);
     let mut errs = Vec::new();
-    for v in &cfg.virtuals {
-        let Some(a) = vaddr(&v.key) else { continue };
-        if anycast.vip(a).is_none() {
+    // plan_from_config keeps the file's order of virtuals.
+    for (v, vp) in cfg.virtuals.iter().zip(plan.virtuals.iter_mut()) {
+        if vaddr(&vp.key()).is_none_or(|a| anycast.vip(a).is_none()) {
             continue;
         }
-        if v.scheduler != "mh" {
-            errs.push(format!(
+        match reconcile::require_mh(&vp.spec.service) {
+            Ok(()) => vp.spec.consistent = true,
+            Err(ConsistentError::NotMh { scheduler, .. }) => errs.push(format!(
                 "{}:{}: virtual {} is announced by [anycast] but uses scheduler {:?}: announced virtuals need scheduler=mh, \
                  so that every director behind ECMP sends a flow to the same real (consistent hashing)",
                 path.display(),
                 v.line,
                 v.key,
-                v.scheduler
-            ));
-        } else if v.schedflags & crate::model::maglev::FLAG_FALLBACK == 0 {
-            errs.push(format!(
+                scheduler
+            )),
+            Err(ConsistentError::NoFallback { .. }) => errs.push(format!(
                 "{}:{}: virtual {} is announced by [anycast] but lacks schedflags=mh-fallback: announced virtuals \
                  quiesce failed reals (weight 0) instead of deleting them, so the mh table keeps its order, and \
                  mh-fallback sends the flows of a quiesced real to the next one",
                 path.display(),
                 v.line,
                 v.key,
-            ));
+            )),
         }
     }
     if errs.is_empty() {
-        Ok(())
+        Ok(plan)
     } else {
         Err(errs.join("\n"))
     }
 }
 
-/// Mark the virtuals of `plan` on announced VIPs as consistent-hashing
-/// virtuals: reals added in canonical order, failed reals quiesced, never
-/// deleted (`reconcile::VirtualSpec::consistent`).
-pub fn mark_consistent(plan: &mut super::plan::Plan, anycast: &AnycastConfig) {
-    for v in &mut plan.virtuals {
-        if vaddr(&v.key()).is_some_and(|a| anycast.vip(a).is_some()) {
-            v.spec.consistent = true;
+/// Turn on `sloppy_tcp`/`sloppy_sctp` ([`sysctl::ensure_sloppy`]): a
+/// director that receives a flow mid-stream after an ECMP change must
+/// schedule it (to the same real, mh) instead of dropping non-SYN packets.
+/// A failure is logged, not fatal.
+fn set_sloppy() {
+    match sysctl::ensure_sloppy(std::path::Path::new("/proc/sys")) {
+        Ok(changed) => {
+            for knob in changed {
+                tracing::info!("/proc/sys/{knob} = 1");
+            }
         }
-    }
-}
-
-/// Turn on `sloppy_tcp`/`sloppy_sctp`: a director that receives a flow
-/// mid-stream after an ECMP change must schedule it (to the same real, mh)
-/// instead of dropping non-SYN packets.
-pub fn set_sloppy() {
-    for name in ["sloppy_tcp", "sloppy_sctp"] {
-        let path = format!("/proc/sys/net/ipv4/vs/{name}");
-        match std::fs::write(&path, b"1\n") {
-            Ok(()) => tracing::info!("{path} = 1"),
-            Err(e) => tracing::warn!("cannot set {path}: {e} (flows moved by ECMP may be reset)"),
-        }
+        Err(e) => tracing::warn!("cannot set sloppy mode: {e} (flows moved by ECMP may be reset)"),
     }
 }
 

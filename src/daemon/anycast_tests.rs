@@ -151,7 +151,7 @@ fn director_health_follows_phase_and_kernel_errors() {
 }
 
 #[test]
-fn require_mh_names_the_virtual_and_line() {
+fn announced_plan_names_the_virtual_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ldirectord.cf");
     std::fs::write(
@@ -170,7 +170,7 @@ fn require_mh_names_the_virtual_and_line() {
     )
     .unwrap();
     let conf = Config::load(&path).unwrap();
-    let e = require_mh(&conf, &path, &cfg(&[("10.90.0.100", 1)])).unwrap_err();
+    let e = announced_plan(&conf, &path, &cfg(&[("10.90.0.100", 1)])).unwrap_err();
     // Port 80 uses wrr; port 443 uses mh without mh-fallback.
     assert_eq!(e.lines().count(), 2, "{e}");
     let second = e.lines().nth(1).unwrap();
@@ -189,8 +189,8 @@ fn require_mh_names_the_virtual_and_line() {
         e.contains("\"wrr\"") && e.contains("scheduler=mh") && e.contains("consistent hashing"),
         "{e}"
     );
-    assert!(require_mh(&conf, &path, &cfg(&[("10.90.0.7", 1)])).is_err());
-    assert!(require_mh(&conf, &path, &cfg(&[("10.90.0.8", 1)])).is_ok());
+    assert!(announced_plan(&conf, &path, &cfg(&[("10.90.0.7", 1)])).is_err());
+    assert!(announced_plan(&conf, &path, &cfg(&[("10.90.0.8", 1)])).is_ok());
     // mh with mh-fallback is accepted, and the plan marks it consistent
     // (quiesce, never delete; canonical order), the other virtual not.
     std::fs::write(
@@ -207,9 +207,7 @@ fn require_mh_names_the_virtual_and_line() {
     .unwrap();
     let conf = Config::load(&path).unwrap();
     let any = cfg(&[("10.90.0.100", 1)]);
-    assert!(require_mh(&conf, &path, &any).is_ok());
-    let mut plan = crate::daemon::load::load_plan(&path).unwrap();
-    mark_consistent(&mut plan, &any);
+    let plan = announced_plan(&conf, &path, &any).unwrap();
     let marks: Vec<bool> = plan.virtuals.iter().map(|v| v.spec.consistent).collect();
     assert_eq!(marks, [true, false]);
 }

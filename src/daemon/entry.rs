@@ -14,7 +14,7 @@ use crate::kernel::NetlinkIpvs;
 use super::admin::{self, Args, Located, Need};
 use super::checks::CheckAdapter;
 use super::engine::{CheckReport, CheckRunner, Loader, SharedIpvs};
-use super::load::{load_plan, ConfigError as PlanError};
+use super::load::{load_config, load_plan, plan_from_config, ConfigError as PlanError};
 use super::service::{self, Options};
 
 /// Test hook: with this set to `1` the daemon drives an in-memory IPVS
@@ -142,14 +142,18 @@ fn foreground(args: &Args, path: &Path) -> i32 {
     let _log_guard = init_logging(args.debug);
     raise_nofile_limit();
     let t0 = std::time::Instant::now();
-    let plan = match load_plan(path) {
-        Ok(p) => {
+    // The parsed file is kept until lvsd.toml is read: with [anycast] the
+    // first plan is derived from it (announced virtuals checked and
+    // marked) without parsing the file a second time.
+    let (cfg, plan) = match load_config(path) {
+        Ok(c) => {
+            let p = plan_from_config(&c);
             tracing::info!(
                 virtuals = p.virtuals.len(),
                 parse_ms = t0.elapsed().as_millis() as u64,
                 "configuration loaded"
             );
-            p
+            (c, p)
         }
         Err(e) => {
             for l in &e.diagnostics {
@@ -211,29 +215,25 @@ fn foreground(args: &Args, path: &Path) -> i32 {
         None => Arc::new(|p: &Path| load_plan(p)),
         // Announced virtuals must use mh; checked at start and every reload.
         Some(any) => Arc::new(move |p: &Path| {
-            let cfg = Config::load(p).map_err(|e| PlanError {
-                diagnostics: e.diagnostics(),
-            })?;
-            super::anycast::require_mh(&cfg, p, &any).map_err(PlanError::one)?;
-            let mut plan = load_plan(p)?;
-            super::anycast::mark_consistent(&mut plan, &any);
-            Ok(plan)
+            let cfg = load_config(p)?;
+            super::anycast::announced_plan(&cfg, p, &any).map_err(PlanError::one)
         }),
     };
-    // The loader is what a reload runs: the first plan goes through it
-    // too, so [anycast]'s checks and marks apply from the start.
+    // The first plan gets what a reload's loader gives: [anycast]'s checks
+    // and marks apply from the start.
     let plan = match opts.anycast.as_ref() {
         None => plan,
-        Some(_) => match loader(path) {
+        Some(any) => match super::anycast::announced_plan(&cfg, path, any) {
             Ok(p) => p,
             Err(e) => {
-                for l in &e.diagnostics {
+                for l in e.lines() {
                     tracing::error!("{l}");
                 }
                 return 2;
             }
         },
     };
+    drop(cfg);
     let make_runner =
         |tx: mpsc::Sender<CheckReport>| -> Arc<dyn CheckRunner> { Arc::new(CheckAdapter::new(tx)) };
     let res = rt.block_on(service::run(

@@ -27,15 +27,21 @@ impl ConfigError {
     }
 }
 
-/// Load and convert `path`; `Err` carries every diagnostic.
-pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
+/// Load and validate `path`, logging its warnings; `Err` carries every
+/// diagnostic.
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
     let cfg = Config::load(path).map_err(|e| ConfigError {
         diagnostics: e.diagnostics(),
     })?;
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
-    Ok(plan_from_config(&cfg))
+    Ok(cfg)
+}
+
+/// Load and convert `path`; `Err` carries every diagnostic.
+pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
+    load_config(path).map(|cfg| plan_from_config(&cfg))
 }
 
 /// The plan a validated config describes.

@@ -12,10 +12,6 @@ use netlink_packet_route::link::LinkAttribute;
 
 use crate::model::Vip;
 
-const EEXIST: i32 = 17;
-const ENODEV: i32 = 19;
-const EADDRNOTAVAIL: i32 = 99;
-
 /// Why an address operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AddrError {
@@ -53,13 +49,6 @@ pub struct LinkInfo {
     pub mac: Option<[u8; 6]>,
 }
 
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
-    }
-}
-
 /// A handle on the rtnetlink socket of the current network namespace.
 #[derive(Clone)]
 pub struct Addrs {
@@ -85,7 +74,7 @@ impl Addrs {
         let msg = match links.try_next().await {
             Ok(Some(m)) => m,
             Ok(None) => return Err(AddrError::NoSuchInterface(name.into())),
-            Err(e) if errno(&e) == Some(ENODEV) => {
+            Err(e) if super::rtnl_errno(&e) == Some(libc::ENODEV) => {
                 return Err(AddrError::NoSuchInterface(name.into()))
             }
             Err(e) => return Err(AddrError::Lookup(Box::new(e))),
@@ -119,7 +108,7 @@ impl Addrs {
         }
         match req.execute().await {
             Ok(()) => Ok(true),
-            Err(e) if errno(&e) == Some(EEXIST) => Ok(false),
+            Err(e) if super::rtnl_errno(&e) == Some(libc::EEXIST) => Ok(false),
             Err(source) => Err(self.fail("add", vip, source)),
         }
     }
@@ -160,7 +149,7 @@ impl Addrs {
         for m in msgs {
             match self.handle.address().del(m).execute().await {
                 Ok(()) => deleted = true,
-                Err(e) if errno(&e) == Some(EADDRNOTAVAIL) => {}
+                Err(e) if super::rtnl_errno(&e) == Some(libc::EADDRNOTAVAIL) => {}
                 Err(source) => return Err(self.fail("del", vip, source)),
             }
         }

@@ -24,6 +24,16 @@ pub use fake::FakeTable;
 pub use ipvs::NetlinkIpvs;
 pub use listing::place_reals;
 
+/// The errno (positive) of an rtnetlink request the kernel refused; `None`
+/// for any other failure. Shared by the address and route handles, whose
+/// add/delete treat "already there" / "already gone" as success.
+fn rtnl_errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
 use crate::model::{
     RealServer, ServiceKey, SyncDaemon, SyncState, Table, TableEntry, Timeouts, VersionInfo,
     VirtualService,

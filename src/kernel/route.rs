@@ -14,10 +14,6 @@ use netlink_packet_route::route::{
 };
 use rtnetlink::RouteMessageBuilder;
 
-const EEXIST: i32 = 17;
-const ESRCH: i32 = 3;
-const ENOENT: i32 = 2;
-
 /// Why a route operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
@@ -39,13 +35,6 @@ pub enum RouteError {
         /// rtnetlink's error (errno inside).
         source: Box<rtnetlink::Error>,
     },
-}
-
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
-    }
 }
 
 /// Host routes of one (table, protocol) pair in the current namespace.
@@ -107,7 +96,7 @@ impl Routes {
         let msg = self.message(addr, lo);
         match self.handle.route().add(msg).execute().await {
             Ok(()) => Ok(true),
-            Err(e) if errno(&e) == Some(EEXIST) => Ok(false),
+            Err(e) if super::rtnl_errno(&e) == Some(libc::EEXIST) => Ok(false),
             Err(e) => Err(self.fail("add", addr, e)),
         }
     }
@@ -118,7 +107,14 @@ impl Routes {
         let msg = self.message(addr, lo);
         match self.handle.route().del(msg).execute().await {
             Ok(()) => Ok(true),
-            Err(e) if matches!(errno(&e), Some(ESRCH) | Some(ENOENT)) => Ok(false),
+            Err(e)
+                if matches!(
+                    super::rtnl_errno(&e),
+                    Some(libc::ESRCH) | Some(libc::ENOENT)
+                ) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(self.fail("del", addr, e)),
         }
     }

@@ -293,13 +293,19 @@ pub fn host_allowed(host: &str, local: Option<IpAddr>) -> bool {
         return ip.is_loopback() || Some(ip) == local;
     }
     let me = own_hostname();
-    !me.is_empty() && name.eq_ignore_ascii_case(&me)
+    !me.is_empty() && name.eq_ignore_ascii_case(me)
 }
 
-fn own_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+/// This machine's host name, read once: the check runs per request on the
+/// async runtime, where a file read per request has no place (the engine
+/// reads the name once at start too).
+fn own_hostname() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    })
 }
 
 async fn handle(

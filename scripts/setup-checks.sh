@@ -9,12 +9,15 @@
 #   dnsmasq-base (dns), mariadb-server (mysql), postgresql (pgsql),
 #   freeradius (radius), kamailio (sip; sipp is not packaged in Debian 12),
 #   socat (simpletcp echo and a fake NNTP greeting, inetd-style; leafnode,
-#   Debian's small NNTP server, refuses loopback clients), openssl.
+#   Debian's small NNTP server, refuses loopback clients), openssl;
+#   bird2 and frr for the anycast tests (tests/anycast/run.sh and
+#   tests/scale-out/frr-netns.sh start their own instances in network
+#   namespaces; a host zebra would change the host's routes).
 set -euo pipefail
 
 PKGS=(nginx-light vsftpd exim4-daemon-light dovecot-imapd dovecot-pop3d slapd ldap-utils
-      dnsmasq-base mariadb-server postgresql freeradius kamailio socat openssl)
-SERVICES=(nginx vsftpd exim4 dovecot slapd mariadb postgresql freeradius kamailio)
+      dnsmasq-base mariadb-server postgresql freeradius kamailio socat openssl bird2 frr)
+SERVICES=(nginx vsftpd exim4 dovecot slapd mariadb postgresql freeradius kamailio bird frr)
 
 missing=()
 for p in "${PKGS[@]}"; do

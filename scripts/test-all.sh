@@ -73,8 +73,8 @@ stage cargo-test cargo test --all-targets --no-fail-fast
 maybe soak-daemon scripts/soak-daemon.sh 180
 maybe fuzz-config scripts/fuzz-config.sh 30
 stage ha-netns cargo test --test ha -- --ignored
-# Anycast announcer with real BIRD 2 between namespaces, and the FRR example.
-maybe setup-anycast scripts/setup-anycast.sh
+# Anycast announcer with real BIRD 2 between namespaces, and the FRR example
+# (both installed by scripts/setup-checks.sh).
 stage anycast-netns cargo test --test anycast -- --ignored
 maybe frr-netns tests/scale-out/frr-netns.sh
 maybe vm-tests scripts/vm-test.sh

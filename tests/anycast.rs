@@ -4,7 +4,7 @@
 //! `lvsd stop` before the process exits (drain), and a restart after
 //! kill -9 removes the stale route.
 //!
-//! Needs root, netns and bird2 (scripts/setup-anycast.sh):
+//! Needs root, netns and bird2 (scripts/setup-checks.sh):
 //! `cargo test --test anycast -- --ignored`. Skips (passes with a note)
 //! when those are missing.
 

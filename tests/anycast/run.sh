@@ -6,7 +6,7 @@
 # what it learns into its main table.
 #
 # usage: run.sh PATH/TO/lvsd    exit 0 pass, 77 skipped, anything else fail.
-# Needs root, iproute2 with netns, bird2 (scripts/setup-anycast.sh) and
+# Needs root, iproute2 with netns, bird2 (scripts/setup-checks.sh) and
 # python3 (the real servers). Nothing is sent outside the namespaces.
 set -u
 LVSD=${1:?usage: run.sh PATH/TO/lvsd}
@@ -14,7 +14,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "not root"
-command -v bird >/dev/null || skip "bird2 not installed (scripts/setup-anycast.sh)"
+command -v bird >/dev/null || skip "bird2 not installed (scripts/setup-checks.sh)"
 command -v python3 >/dev/null || skip "no python3"
 ip netns add "lvac$$probe" 2>/dev/null || skip "no network namespaces"
 ip netns del "lvac$$probe"

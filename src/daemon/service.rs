@@ -258,19 +258,28 @@ fn renderer(
                 Ok(s) => s.clone(),
                 Err(p) => p.into_inner().clone(),
             };
+            let now = SystemTime::now();
+            // Record what this snapshot shows before serving it, so the
+            // event list never lags the health it sits next to (the
+            // recorder alone ticks every RECORD_EVERY).
+            let ev = match page {
+                Page::Json => {
+                    let mut ev = match events.lock() {
+                        Ok(e) => e,
+                        Err(p) => p.into_inner(),
+                    };
+                    ev.observe(&st, ha.as_ref(), now);
+                    ev.list()
+                }
+                _ => Vec::new(),
+            };
             if let Some(t) = &table {
                 st.merge_kernel(t);
             }
             match page {
                 Page::Metrics => st.render_prometheus(),
                 Page::Status | Page::Html => st.render_text(SystemTime::now()),
-                Page::Json => {
-                    let ev = match events.lock() {
-                        Ok(e) => e.list(),
-                        Err(p) => p.into_inner().list(),
-                    };
-                    web::render_json(&st, ha.as_ref(), &ev, SystemTime::now())
-                }
+                Page::Json => web::render_json(&st, ha.as_ref(), &ev, now),
             }
         })
     })

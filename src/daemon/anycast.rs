@@ -280,6 +280,7 @@ pub async fn start(
     cfg: AnycastConfig,
     status: Arc<Mutex<Status>>,
     stop: watch::Receiver<bool>,
+    bus: super::events::Bus,
 ) -> Option<(Announcer, tokio::task::JoinHandle<()>)> {
     let routes = match Routes::new(cfg.table, cfg.protocol) {
         Ok(r) => r,
@@ -305,7 +306,15 @@ pub async fn start(
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let (withdrawn_tx, withdrawn_rx) = watch::channel(false);
     let drain = cfg.drain;
-    let task = tokio::spawn(run(cfg, routes, status, stopping_rx, withdrawn_tx, stop));
+    let task = tokio::spawn(run(
+        cfg,
+        routes,
+        status,
+        stopping_rx,
+        withdrawn_tx,
+        stop,
+        bus,
+    ));
     Some((
         Announcer {
             stopping: stopping_tx,
@@ -323,8 +332,10 @@ async fn run(
     stopping: watch::Receiver<bool>,
     withdrawn: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
+    bus: super::events::Bus,
 ) {
     let mut health = DirectorHealth::default();
+    let mut quorum = super::events::QuorumTracker::default();
     let mut installed: BTreeSet<IpAddr> = BTreeSet::new();
     let mut view = AnycastView {
         table: cfg.table,
@@ -360,6 +371,18 @@ async fn run(
         let decisions = decide(&cfg, &virtuals, &director, is_stopping);
         let mut vips = Vec::with_capacity(decisions.len());
         for (addr, why) in decisions {
+            // Quorum events only where the quorum was judged (a stopping
+            // or unhealthy director says nothing about the reals).
+            let judged = match &why {
+                None => Some(None),
+                Some(w @ Withdrawn::Quorum { .. }) => Some(Some(w.to_string())),
+                Some(_) => None,
+            };
+            if let Some(lost) = judged {
+                if let Some(ev) = quorum.observe(&addr.to_string(), lost.as_deref()) {
+                    bus.emit(ev);
+                }
+            }
             let want = why.is_none();
             let have = installed.contains(&addr);
             if want && !have {

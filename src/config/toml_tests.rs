@@ -493,10 +493,13 @@ fn socket_access_keys() {
     assert_eq!(a.mode, 0o660);
     assert_eq!(a.group.as_deref(), Some("lvsadm"));
     assert_eq!(a.write_group.as_deref(), Some("lvsops"));
-    for bad in ["\"0669\"", "\"1777\"", "\"0060\"", "\"\"", "\"rw\"", "660"] {
+    for bad in ["\"0669\"", "\"1777\"", "\"0060\"", "\"\"", "\"rw\""] {
         let e = err(&format!("[daemon]\nsocket_mode = {bad}\n"));
         assert!(e.contains(":2:") && e.contains("daemon.socket_mode"), "{bad}: {e}");
     }
+    // Not a string (an integer would be read as decimal): the line says so.
+    let e = err("[daemon]\nsocket_mode = 660\n");
+    assert!(e.contains(":2:") && e.contains("string"), "{e}");
     let e = err("[daemon]\nsocket_group = \"a b\"\n");
     assert!(e.contains(":2:") && e.contains("daemon.socket_group"), "{e}");
     let e = err("[daemon]\nwrite_group = \"-x\"\n");

@@ -122,7 +122,8 @@ async fn a_hanging_hook_and_its_group_are_killed_at_the_timeout() {
         timeout: Duration::from_millis(300),
     };
     let t0 = Instant::now();
-    let run_it = run(&hook, &event("x"));
+    let ev = event("x");
+    let run_it = run(&hook, &ev);
     let (_, got) = tokio::join!(run_it, wait_for(&pids, " "));
     assert!(t0.elapsed() < Duration::from_secs(5));
     let pids: Vec<i32> = got

@@ -662,4 +662,90 @@ mod tests {
         stx.send(true).unwrap();
         h.await.unwrap();
     }
+
+    /// Read from `s` until `pred` holds for what arrived (bounded).
+    async fn read_until(s: &mut tokio::net::TcpStream, pred: impl Fn(&str) -> bool) -> String {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let t0 = Instant::now();
+        while !pred(&String::from_utf8_lossy(&got)) {
+            assert!(t0.elapsed() < Duration::from_secs(10), "{}", String::from_utf8_lossy(&got));
+            match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    async fn subscribe(addr: SocketAddr, extra: &str) -> tokio::net::TcpStream {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET /events HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n").as_bytes())
+            .await
+            .unwrap();
+        s
+    }
+
+    /// `/events`: each event once, in order, ids = sequence numbers;
+    /// Last-Event-ID resumes; keep-alives hold a quiet stream open past the
+    /// idle timeout; the subscriber limit answers 503; the Host allow-list
+    /// applies.
+    #[tokio::test]
+    async fn event_stream_delivers_in_order_and_is_bounded() {
+        use super::super::events::{Bus, EventData};
+        let l = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let render: Render = Arc::new(|_| Box::pin(async { "ok\n".to_string() }));
+        let limits = Limits {
+            idle_timeout: Duration::from_millis(600),
+            ..Limits::default()
+        };
+        let bus = Bus::new(None);
+        let (stx, srx) = watch::channel(false);
+        let h = tokio::spawn(serve_full(l, render, Some(bus.clone()), srx, limits));
+        let mut a = subscribe(addr, "").await;
+        let head = read_until(&mut a, |t| t.contains("retry:")).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("content-type: text/event-stream"), "{head}");
+        for i in 0..3 {
+            bus.emit(EventData::reload(Ok(&format!("applied {i}"))));
+        }
+        let got = read_until(&mut a, |t| t.contains("applied 2")).await;
+        let ids: Vec<&str> = got.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+        assert_eq!(ids, ["1", "2", "3"], "{got}");
+        assert_eq!(got.matches("event: reload_applied").count(), 3, "{got}");
+        // Quiet for longer than the idle timeout: keep-alives hold it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        bus.emit(EventData::reload(Err("x.cf:1: bad")));
+        let got = read_until(&mut a, |t| t.contains("reload_rejected")).await;
+        assert!(got.contains(": keepalive"), "{got}");
+        assert!(got.contains("id: 4\n"), "{got}");
+        assert!(!got.contains("id: 3\n"), "{got}");
+        // Resume after id 2: 3 and 4, then the live stream.
+        let mut b = subscribe(addr, "Last-Event-ID: 2\r\n").await;
+        let got = read_until(&mut b, |t| t.contains("id: 4")).await;
+        let ids: Vec<&str> = got.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+        assert_eq!(ids, ["3", "4"], "{got}");
+        // DNS rebinding: no stream.
+        let r = get_as(addr, "/events", "evil.example").await;
+        assert!(r.starts_with("HTTP/1.1 421"), "{r}");
+        // Subscriber limit: two are open, fill the rest, one more is refused.
+        let mut held = Vec::new();
+        for _ in 2..MAX_SUBSCRIBERS {
+            let mut s = subscribe(addr, "").await;
+            read_until(&mut s, |t| t.contains("retry:")).await;
+            held.push(s);
+        }
+        let mut extra = subscribe(addr, "").await;
+        let r = read_until(&mut extra, |t| t.contains("\r\n\r\n")).await;
+        assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+        // A slot frees when a subscriber leaves.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut again = subscribe(addr, "").await;
+        let r = read_until(&mut again, |t| t.contains("retry:")).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        stx.send(true).unwrap();
+        h.await.unwrap();
+    }
 }

@@ -562,8 +562,7 @@ fn group_name(cx: &Ctx<'_>, g: &Spanned<String>, key: &str) -> Result<String, Er
     let s = g.get_ref();
     let ok = (1..=32).contains(&s.len())
         && !s.starts_with('-')
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if ok {
         Ok(s.clone())

@@ -461,7 +461,10 @@ fn event_hooks_parse_and_validate_with_line_numbers() {
     // An unknown name: its line, the key and the known names.
     let e = err("[[hook]]\non = [\"real_up\",\n  \"real_dwn\"]\ncommand = [\"/bin/true\"]\n");
     assert!(
-        e.contains(":3:") && e.contains("hook[0].on") && e.contains("real_dwn") && e.contains("quorum_lost"),
+        e.contains(":3:")
+            && e.contains("hook[0].on")
+            && e.contains("real_dwn")
+            && e.contains("quorum_lost"),
         "{e}"
     );
     let e = err("[[hook]]\non = [\"real_up\", \"real_up\"]\ncommand = [\"/bin/true\"]\n");
@@ -487,21 +490,29 @@ fn socket_access_keys() {
     let d = p("").unwrap().access;
     assert_eq!(d.mode, 0o600);
     assert_eq!((d.group, d.write_group), (None, None));
-    let a = p("[daemon]\nsocket_mode = \"0660\"\nsocket_group = \"lvsadm\"\nwrite_group = \"lvsops\"\n")
-        .unwrap()
-        .access;
+    let a = p(
+        "[daemon]\nsocket_mode = \"0660\"\nsocket_group = \"lvsadm\"\nwrite_group = \"lvsops\"\n",
+    )
+    .unwrap()
+    .access;
     assert_eq!(a.mode, 0o660);
     assert_eq!(a.group.as_deref(), Some("lvsadm"));
     assert_eq!(a.write_group.as_deref(), Some("lvsops"));
     for bad in ["\"0669\"", "\"1777\"", "\"0060\"", "\"\"", "\"rw\""] {
         let e = err(&format!("[daemon]\nsocket_mode = {bad}\n"));
-        assert!(e.contains(":2:") && e.contains("daemon.socket_mode"), "{bad}: {e}");
+        assert!(
+            e.contains(":2:") && e.contains("daemon.socket_mode"),
+            "{bad}: {e}"
+        );
     }
     // Not a string (an integer would be read as decimal): the line says so.
     let e = err("[daemon]\nsocket_mode = 660\n");
     assert!(e.contains(":2:") && e.contains("string"), "{e}");
     let e = err("[daemon]\nsocket_group = \"a b\"\n");
-    assert!(e.contains(":2:") && e.contains("daemon.socket_group"), "{e}");
+    assert!(
+        e.contains(":2:") && e.contains("daemon.socket_group"),
+        "{e}"
+    );
     let e = err("[daemon]\nwrite_group = \"-x\"\n");
     assert!(e.contains("daemon.write_group"), "{e}");
 }

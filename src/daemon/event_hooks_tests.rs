@@ -43,7 +43,13 @@ fn environment_names_every_field_and_is_sanitized() {
     let names: Vec<&str> = env.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
-        ["LVSD_EVENT", "LVSD_SEQ", "LVSD_TIME", "LVSD_ROLE", "LVSD_PREV_ROLE"]
+        [
+            "LVSD_EVENT",
+            "LVSD_SEQ",
+            "LVSD_TIME",
+            "LVSD_ROLE",
+            "LVSD_PREV_ROLE"
+        ]
     );
 }
 
@@ -75,7 +81,10 @@ async fn hooks_run_for_their_events_without_a_shell() {
     let s = script(
         dir.path(),
         "h",
-        &format!("{{ env | sort; echo \"ARGS=$1|$2\"; }} >> {}", out.display()),
+        &format!(
+            "{{ env | sort; echo \"ARGS=$1|$2\"; }} >> {}",
+            out.display()
+        ),
     );
     let hook = EventHook {
         on: vec![EventKind::RealDown],
@@ -126,10 +135,7 @@ async fn a_hanging_hook_and_its_group_are_killed_at_the_timeout() {
     let run_it = run(&hook, &ev);
     let (_, got) = tokio::join!(run_it, wait_for(&pids, " "));
     assert!(t0.elapsed() < Duration::from_secs(5));
-    let pids: Vec<i32> = got
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let pids: Vec<i32> = got.split_whitespace().map(|p| p.parse().unwrap()).collect();
     let left = crate::check::process::tests::all_gone(&pids).await;
     assert!(left.is_empty(), "still running: {left:?}");
 }

@@ -36,14 +36,15 @@ async fn every_subscriber_gets_each_event_once_in_order() {
         for i in 0..100u16 {
             let e = next_event(s).await;
             assert_eq!(e.seq, u64::from(i) + 1);
-            assert_eq!(e.data.real.as_deref(), Some(format!("10.1.0.1:{i}").as_str()));
+            assert_eq!(
+                e.data.real.as_deref(),
+                Some(format!("10.1.0.1:{i}").as_str())
+            );
         }
         // Nothing more: no duplicate.
-        assert!(
-            tokio::time::timeout(Duration::from_millis(50), s.next())
-                .await
-                .is_err()
-        );
+        assert!(tokio::time::timeout(Duration::from_millis(50), s.next())
+            .await
+            .is_err());
     }
 }
 
@@ -85,11 +86,9 @@ async fn a_slow_subscriber_is_told_it_lagged_and_memory_stays_bounded() {
     for want in (total - CAPACITY as u64 + 1)..=total {
         assert_eq!(next_event(&mut slow).await.seq, want);
     }
-    assert!(
-        tokio::time::timeout(Duration::from_millis(50), slow.next())
-            .await
-            .is_err()
-    );
+    assert!(tokio::time::timeout(Duration::from_millis(50), slow.next())
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -146,8 +145,7 @@ fn text_is_sanitized_and_rendered_as_sse() {
     assert_eq!(sse.matches('\n').count(), 4, "{sse:?}");
     assert!(sse.starts_with("id: 1\nevent: real_down\ndata: {"), "{sse}");
     let json: serde_json::Value =
-        serde_json::from_str(sse.lines().nth(2).unwrap().strip_prefix("data: ").unwrap())
-            .unwrap();
+        serde_json::from_str(sse.lines().nth(2).unwrap().strip_prefix("data: ").unwrap()).unwrap();
     assert_eq!(json["id"], 1);
     assert_eq!(json["event"], "real_down");
     assert_eq!(json["virtual"], "tcp:10.0.0.1:80");

@@ -669,7 +669,11 @@ mod tests {
         let mut buf = [0u8; 4096];
         let t0 = Instant::now();
         while !pred(&String::from_utf8_lossy(&got)) {
-            assert!(t0.elapsed() < Duration::from_secs(10), "{}", String::from_utf8_lossy(&got));
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{}",
+                String::from_utf8_lossy(&got)
+            );
             match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
                 Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),

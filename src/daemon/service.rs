@@ -18,9 +18,9 @@ use crate::model::{AnycastConfig, EventHook, HaConfig, Role, SocketAccess};
 use super::access;
 use super::anycast;
 use super::control;
+use super::engine::{CheckReport, CheckRunner, Engine, EngineError, Loader, SharedIpvs};
 use super::event_hooks;
 use super::events::{Bus, EventData};
-use super::engine::{CheckReport, CheckRunner, Engine, EngineError, Loader, SharedIpvs};
 use super::metrics::{self, Page, Render};
 use super::pidfile::PidFile;
 use super::plan::Plan;
@@ -141,13 +141,15 @@ pub async fn run(
     let status = Arc::new(Mutex::new(Status::new(opts.config.display().to_string())));
     // Before the engine touches anything: clear routes a crashed run left.
     let announcer = match opts.anycast.clone() {
-        Some(cfg) => match anycast::start(cfg, status.clone(), stop_rx.clone(), bus.clone()).await {
-            Some((a, task)) => {
-                tasks.push(task);
-                Some(a)
+        Some(cfg) => {
+            match anycast::start(cfg, status.clone(), stop_rx.clone(), bus.clone()).await {
+                Some((a, task)) => {
+                    tasks.push(task);
+                    Some(a)
+                }
+                None => None,
             }
-            None => None,
-        },
+        }
         None => None,
     };
     let (req_tx, req_rx) = mpsc::channel(16);

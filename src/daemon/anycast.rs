@@ -160,6 +160,17 @@ pub fn decide(
         .collect()
 }
 
+/// What a decision says about a VIP's quorum: `Some(None)` held,
+/// `Some(Some(why))` lost, `None` not judged (a stopping or unhealthy
+/// director, or no virtual, says nothing about the reals: no event).
+pub fn quorum_judgement(why: Option<&Withdrawn>) -> Option<Option<String>> {
+    match why {
+        None => Some(None),
+        Some(w @ Withdrawn::Quorum { .. }) => Some(Some(w.to_string())),
+        Some(_) => None,
+    }
+}
+
 /// What the status shows of one VIP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VipView {
@@ -371,14 +382,7 @@ async fn run(
         let decisions = decide(&cfg, &virtuals, &director, is_stopping);
         let mut vips = Vec::with_capacity(decisions.len());
         for (addr, why) in decisions {
-            // Quorum events only where the quorum was judged (a stopping
-            // or unhealthy director says nothing about the reals).
-            let judged = match &why {
-                None => Some(None),
-                Some(w @ Withdrawn::Quorum { .. }) => Some(Some(w.to_string())),
-                Some(_) => None,
-            };
-            if let Some(lost) = judged {
+            if let Some(lost) = quorum_judgement(why.as_ref()) {
                 if let Some(ev) = quorum.observe(&addr.to_string(), lost.as_deref()) {
                     bus.emit(ev);
                 }

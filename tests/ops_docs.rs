@@ -237,11 +237,12 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
         ("ha.hook", "RawHook"),
         ("anycast", "RawAnycast"),
         ("anycast.vip", "RawAnycastVip"),
+        ("hook", "RawEventHook"),
     ];
     let top = raw_fields(&src, "RawFile");
     assert_eq!(
         top,
-        ["anycast", "daemon", "ha", "metrics", "node"]
+        ["anycast", "daemon", "ha", "hook", "metrics", "node"]
             .iter()
             .map(|s| s.to_string())
             .collect(),

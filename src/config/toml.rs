@@ -15,8 +15,9 @@ use ::toml::Spanned;
 use serde::Deserialize;
 
 use crate::model::{
-    Announce, AnycastConfig, AnycastVip, HaConfig, Hook, HookWhen, LinkConfig, PingConfig,
-    SyncDaemon, SyncState, Timings, Vip, DEFAULT_HA_PORT,
+    Announce, AnycastConfig, AnycastVip, EventHook, EventKind, HaConfig, Hook, HookWhen,
+    LinkConfig, PingConfig, SocketAccess, SyncDaemon, SyncState, Timings, Vip, DEFAULT_HA_PORT,
+    DEFAULT_SOCKET_MODE,
 };
 
 /// Why `lvsd.toml` was refused.
@@ -63,6 +64,10 @@ pub struct LvsdToml {
     pub resync: Option<Duration>,
     /// `[anycast]`: VIPs announced by host routes; None when absent.
     pub anycast: Option<AnycastConfig>,
+    /// `[[hook]]`: programs run on events, in file order.
+    pub hooks: Vec<EventHook>,
+    /// `[daemon] socket_mode`, `socket_group`, `write_group`.
+    pub access: SocketAccess,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +78,16 @@ struct RawFile {
     metrics: Option<RawMetrics>,
     daemon: Option<RawDaemon>,
     anycast: Option<Spanned<RawAnycast>>,
+    #[serde(default)]
+    hook: Vec<RawEventHook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEventHook {
+    on: Spanned<Vec<Spanned<String>>>,
+    command: Spanned<Vec<String>>,
+    timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -98,6 +113,9 @@ struct RawAnycastVip {
 #[serde(deny_unknown_fields)]
 struct RawDaemon {
     resync_ms: Option<Spanned<u64>>,
+    socket_mode: Option<Spanned<String>>,
+    socket_group: Option<Spanned<String>>,
+    write_group: Option<Spanned<String>>,
 }
 
 /// Shortest resync period (a full dump every few ms would load the kernel).
@@ -433,12 +451,172 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
         }
         None => None,
     };
+    let hooks = event_hooks(&cx, &raw.hook)?;
+    let access = socket_access(&cx, raw.daemon.as_ref())?;
     Ok(LvsdToml {
         node: name,
         ha,
         metrics_listen,
         resync,
         anycast,
+        hooks,
+        access,
+    })
+}
+
+/// Most `[[hook]]` tables: each event is offered to every hook.
+const MAX_EVENT_HOOKS: usize = 64;
+
+/// Most arguments of a hook command, and longest argument (bytes).
+const MAX_HOOK_ARGS: usize = 64;
+const MAX_HOOK_ARG_BYTES: usize = 4096;
+
+/// Default `[[hook]] timeout_ms`.
+const DEFAULT_HOOK_TIMEOUT_MS: u64 = 10_000;
+
+fn event_hooks(cx: &Ctx<'_>, raw: &[RawEventHook]) -> Result<Vec<EventHook>, Error> {
+    if let Some(extra) = raw.get(MAX_EVENT_HOOKS) {
+        return Err(cx.err(
+            extra.on.span(),
+            "hook",
+            format!("at most {MAX_EVENT_HOOKS} [[hook]] tables"),
+        ));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, h) in raw.iter().enumerate() {
+        let key = format!("hook[{i}]");
+        let mut on = Vec::new();
+        for n in h.on.get_ref() {
+            let Some(k) = EventKind::from_name(n.get_ref()) else {
+                let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+                return Err(cx.err(
+                    n.span(),
+                    &format!("{key}.on"),
+                    format!(
+                        "unknown event {:?} (one of {})",
+                        crate::model::text::sanitize(n.get_ref()),
+                        known.join(", ")
+                    ),
+                ));
+            };
+            if on.contains(&k) {
+                return Err(cx.err(
+                    n.span(),
+                    &format!("{key}.on"),
+                    format!("{k} is listed twice"),
+                ));
+            }
+            on.push(k);
+        }
+        if on.is_empty() {
+            return Err(cx.err(h.on.span(), &format!("{key}.on"), "lists no event"));
+        }
+        let argv = h.command.get_ref();
+        let ckey = format!("{key}.command");
+        let Some(prog) = argv.first() else {
+            return Err(cx.err(h.command.span(), &ckey, "needs a program"));
+        };
+        // Run without a shell and without a PATH search: the program
+        // the operator named, nothing a changed PATH could substitute.
+        if !prog.starts_with('/') {
+            return Err(cx.err(
+                h.command.span(),
+                &ckey,
+                format!(
+                    "the program must be an absolute path, not {:?}",
+                    crate::model::text::sanitize(prog)
+                ),
+            ));
+        }
+        if argv.len() > MAX_HOOK_ARGS {
+            return Err(cx.err(
+                h.command.span(),
+                &ckey,
+                format!("at most {MAX_HOOK_ARGS} arguments"),
+            ));
+        }
+        if argv
+            .iter()
+            .any(|a| a.contains('\0') || a.len() > MAX_HOOK_ARG_BYTES)
+        {
+            return Err(cx.err(
+                h.command.span(),
+                &ckey,
+                format!("arguments must be at most {MAX_HOOK_ARG_BYTES} bytes without NUL"),
+            ));
+        }
+        let timeout = millis(cx, &h.timeout_ms, &format!("{key}.timeout_ms"), 1)?
+            .unwrap_or(DEFAULT_HOOK_TIMEOUT_MS);
+        out.push(EventHook {
+            on,
+            argv: argv.clone(),
+            timeout: ms(timeout),
+        });
+    }
+    Ok(out)
+}
+
+/// A group name as `groupadd` accepts it (or a numeric id): what may be
+/// looked up in the group database.
+fn group_name(cx: &Ctx<'_>, g: &Spanned<String>, key: &str) -> Result<String, Error> {
+    let s = g.get_ref();
+    let ok = (1..=32).contains(&s.len())
+        && !s.starts_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(s.clone())
+    } else {
+        Err(cx.err(
+            g.span(),
+            key,
+            format!(
+                "invalid group {:?} (a group name or numeric id)",
+                crate::model::text::sanitize(s)
+            ),
+        ))
+    }
+}
+
+fn socket_access(cx: &Ctx<'_>, d: Option<&RawDaemon>) -> Result<SocketAccess, Error> {
+    let Some(d) = d else {
+        return Ok(SocketAccess::default());
+    };
+    let mode = match &d.socket_mode {
+        None => DEFAULT_SOCKET_MODE,
+        Some(m) => {
+            // A string, so "0660" reads as octal as in chmod (a TOML
+            // integer 0660 is not valid TOML, and 660 would be decimal).
+            let digits = m.get_ref();
+            match u32::from_str_radix(digits, 8) {
+                Ok(v) if (1..=4).contains(&digits.len()) && v <= 0o777 && v & 0o200 != 0 => v,
+                _ => {
+                    return Err(cx.err(
+                        m.span(),
+                        "daemon.socket_mode",
+                        format!(
+                            "{:?}: an octal mode from \"0200\" to \"0777\" that lets the owner write (e.g. \"0660\")",
+                            crate::model::text::sanitize(digits)
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    let group = d
+        .socket_group
+        .as_ref()
+        .map(|g| group_name(cx, g, "daemon.socket_group"))
+        .transpose()?;
+    let write_group = d
+        .write_group
+        .as_ref()
+        .map(|g| group_name(cx, g, "daemon.write_group"))
+        .transpose()?;
+    Ok(SocketAccess {
+        mode,
+        group,
+        write_group,
     })
 }
 

@@ -447,3 +447,72 @@ fn anycast_errors_name_file_line_and_key() {
     let e = err(&ANYCAST.replace("\"/run/bird/bird.ctl\"", &long));
     assert!(e.contains("anycast.bird_socket"), "{e}");
 }
+
+#[test]
+fn event_hooks_parse_and_validate_with_line_numbers() {
+    use crate::model::EventKind;
+    let c = p("[[hook]]\non = [\"real_down\", \"real_up\"]\ncommand = [\"/usr/local/bin/n\", \"a b\"]\ntimeout_ms = 500\n\n[[hook]]\non = [\"reload_rejected\"]\ncommand = [\"/bin/true\"]\n").unwrap();
+    assert_eq!(c.hooks.len(), 2);
+    assert_eq!(c.hooks[0].on, [EventKind::RealDown, EventKind::RealUp]);
+    assert_eq!(c.hooks[0].argv, ["/usr/local/bin/n", "a b"]);
+    assert_eq!(c.hooks[0].timeout, Duration::from_millis(500));
+    assert_eq!(c.hooks[1].timeout, Duration::from_millis(10_000));
+    assert!(p("").unwrap().hooks.is_empty());
+    // An unknown name: its line, the key and the known names.
+    let e = err("[[hook]]\non = [\"real_up\",\n  \"real_dwn\"]\ncommand = [\"/bin/true\"]\n");
+    assert!(
+        e.contains(":3:")
+            && e.contains("hook[0].on")
+            && e.contains("real_dwn")
+            && e.contains("quorum_lost"),
+        "{e}"
+    );
+    let e = err("[[hook]]\non = [\"real_up\", \"real_up\"]\ncommand = [\"/bin/true\"]\n");
+    assert!(e.contains(":2:") && e.contains("twice"), "{e}");
+    let e = err("[[hook]]\non = []\ncommand = [\"/bin/true\"]\n");
+    assert!(e.contains(":2:") && e.contains("no event"), "{e}");
+    let e = err("[[hook]]\non = [\"real_up\"]\ncommand = []\n");
+    assert!(e.contains(":3:") && e.contains("hook[0].command"), "{e}");
+    // No PATH search: a relative program is refused.
+    let e = err("[[hook]]\non = [\"real_up\"]\ncommand = [\"notify\"]\n");
+    assert!(e.contains("absolute path"), "{e}");
+    let e = err("[[hook]]\non = [\"real_up\"]\ncommand = [\"/bin/x\"]\ntimeout_ms = 0\n");
+    assert!(e.contains(":4:") && e.contains("hook[0].timeout_ms"), "{e}");
+    let e = err("[[hook]]\non = [\"real_up\"]\ncommand = [\"/bin/x\"]\nwhen = \"any\"\n");
+    assert!(e.contains("when"), "{e}");
+    // A hostile name is not echoed raw.
+    let e = err("[[hook]]\non = [\"a\\u001b[31m\"]\ncommand = [\"/bin/x\"]\n");
+    assert!(!e.contains('\u{1b}'), "{e:?}");
+}
+
+#[test]
+fn socket_access_keys() {
+    let d = p("").unwrap().access;
+    assert_eq!(d.mode, 0o600);
+    assert_eq!((d.group, d.write_group), (None, None));
+    let a = p(
+        "[daemon]\nsocket_mode = \"0660\"\nsocket_group = \"lvsadm\"\nwrite_group = \"lvsops\"\n",
+    )
+    .unwrap()
+    .access;
+    assert_eq!(a.mode, 0o660);
+    assert_eq!(a.group.as_deref(), Some("lvsadm"));
+    assert_eq!(a.write_group.as_deref(), Some("lvsops"));
+    for bad in ["\"0669\"", "\"1777\"", "\"0060\"", "\"\"", "\"rw\""] {
+        let e = err(&format!("[daemon]\nsocket_mode = {bad}\n"));
+        assert!(
+            e.contains(":2:") && e.contains("daemon.socket_mode"),
+            "{bad}: {e}"
+        );
+    }
+    // Not a string (an integer would be read as decimal): the line says so.
+    let e = err("[daemon]\nsocket_mode = 660\n");
+    assert!(e.contains(":2:") && e.contains("string"), "{e}");
+    let e = err("[daemon]\nsocket_group = \"a b\"\n");
+    assert!(
+        e.contains(":2:") && e.contains("daemon.socket_group"),
+        "{e}"
+    );
+    let e = err("[daemon]\nwrite_group = \"-x\"\n");
+    assert!(e.contains("daemon.write_group"), "{e}");
+}

@@ -439,6 +439,7 @@ fn reload(args: &Args, pid: &Path, name: &str) -> i32 {
             println!("{}", msg.trim_end());
             0
         }
+        Ok((false, msg)) if control::is_denied(&msg) => fail(4, &msg),
         Ok((false, msg)) => fail(2, &format!("reload rejected, running config kept:\n{msg}")),
         Err(_) => {
             // No socket (older instance, or another path): fall back to HUP.
@@ -470,6 +471,7 @@ fn role(args: &Args, pid: &Path, name: &str, cmd: &str) -> i32 {
             println!("{}", msg.trim_end());
             0
         }
+        Ok((false, msg)) if control::is_denied(&msg) => fail(4, &msg),
         Ok((false, msg)) => fail(1, &msg),
         Err(e) => fail(1, &format!("{}: {e}", args.socket.display())),
     }

@@ -160,6 +160,17 @@ pub fn decide(
         .collect()
 }
 
+/// What a decision says about a VIP's quorum: `Some(None)` held,
+/// `Some(Some(why))` lost, `None` not judged (a stopping or unhealthy
+/// director, or no virtual, says nothing about the reals: no event).
+pub fn quorum_judgement(why: Option<&Withdrawn>) -> Option<Option<String>> {
+    match why {
+        None => Some(None),
+        Some(w @ Withdrawn::Quorum { .. }) => Some(Some(w.to_string())),
+        Some(_) => None,
+    }
+}
+
 /// What the status shows of one VIP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VipView {
@@ -280,6 +291,7 @@ pub async fn start(
     cfg: AnycastConfig,
     status: Arc<Mutex<Status>>,
     stop: watch::Receiver<bool>,
+    bus: super::events::Bus,
 ) -> Option<(Announcer, tokio::task::JoinHandle<()>)> {
     let routes = match Routes::new(cfg.table, cfg.protocol) {
         Ok(r) => r,
@@ -305,7 +317,15 @@ pub async fn start(
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let (withdrawn_tx, withdrawn_rx) = watch::channel(false);
     let drain = cfg.drain;
-    let task = tokio::spawn(run(cfg, routes, status, stopping_rx, withdrawn_tx, stop));
+    let task = tokio::spawn(run(
+        cfg,
+        routes,
+        status,
+        stopping_rx,
+        withdrawn_tx,
+        stop,
+        bus,
+    ));
     Some((
         Announcer {
             stopping: stopping_tx,
@@ -323,8 +343,10 @@ async fn run(
     stopping: watch::Receiver<bool>,
     withdrawn: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
+    bus: super::events::Bus,
 ) {
     let mut health = DirectorHealth::default();
+    let mut quorum = super::events::QuorumTracker::default();
     let mut installed: BTreeSet<IpAddr> = BTreeSet::new();
     let mut view = AnycastView {
         table: cfg.table,
@@ -360,6 +382,11 @@ async fn run(
         let decisions = decide(&cfg, &virtuals, &director, is_stopping);
         let mut vips = Vec::with_capacity(decisions.len());
         for (addr, why) in decisions {
+            if let Some(lost) = quorum_judgement(why.as_ref()) {
+                if let Some(ev) = quorum.observe(&addr.to_string(), lost.as_deref()) {
+                    bus.emit(ev);
+                }
+            }
             let want = why.is_none();
             let have = installed.contains(&addr);
             if want && !have {

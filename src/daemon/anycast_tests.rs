@@ -264,3 +264,42 @@ fn status_shows_vips_reasons_and_sessions() {
         .render_prometheus()
         .contains("anycast"));
 }
+
+/// Quorum events follow the quorum only: a withdrawal for another reason
+/// (stopping, an unhealthy director) is neither a loss nor a recovery.
+#[test]
+fn quorum_events_only_for_quorum_changes() {
+    use crate::daemon::events::{EventKind, QuorumTracker};
+    let lost = Withdrawn::Quorum {
+        service: "TCP 10.90.0.100:80".into(),
+        healthy: 0,
+        total: 3,
+        quorum: 1,
+    };
+    let mut q = QuorumTracker::default();
+    let mut seen = Vec::new();
+    for why in [
+        None,
+        Some(Withdrawn::Director("starting".into())),
+        Some(lost.clone()),
+        Some(lost.clone()),
+        Some(Withdrawn::Stopping),
+        None,
+    ] {
+        if let Some(l) = quorum_judgement(why.as_ref()) {
+            if let Some(ev) = q.observe("10.90.0.100", l.as_deref()) {
+                seen.push((ev.kind, ev.reason));
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            (
+                EventKind::QuorumLost,
+                Some("quorum lost: TCP 10.90.0.100:80 has 0/3 healthy < 1".to_string())
+            ),
+            (EventKind::QuorumRegained, None),
+        ]
+    );
+}

@@ -15,6 +15,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::access;
+
 /// A command from the socket, with where to send the answer.
 #[derive(Debug)]
 pub enum Request {
@@ -30,8 +32,14 @@ pub enum Request {
 const MAX_LINE: u64 = 256;
 
 /// Bind the socket, replacing a stale file but refusing to steal a live
-/// daemon's socket.
+/// daemon's socket. Mode 0600, the daemon's group.
 pub async fn bind(path: &Path) -> io::Result<UnixListener> {
+    bind_with(path, 0o600, None).await
+}
+
+/// [`bind`] with the socket file's `mode` and group (`[daemon]
+/// socket_mode`, `socket_group`).
+pub async fn bind_with(path: &Path, mode: u32, gid: Option<u32>) -> io::Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -45,7 +53,10 @@ pub async fn bind(path: &Path) -> io::Result<UnixListener> {
         std::fs::remove_file(path)?;
     }
     let l = UnixListener::bind(path)?;
+    // Root-only at once, then the configured group and mode (so the file
+    // is never open to more than configured).
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    access::apply(path, mode, gid)?;
     Ok(l)
 }
 
@@ -57,7 +68,23 @@ pub async fn serve(
     path: PathBuf,
     tx: mpsc::Sender<Request>,
     ready: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let policy = access::Policy {
+        daemon_uid: nix::unistd::geteuid().as_raw(),
+        write_gid: None,
+    };
+    serve_with(listener, path, tx, ready, shutdown, policy).await
+}
+
+/// [`serve`] with the write `policy` of `daemon::access`.
+pub async fn serve_with(
+    listener: UnixListener,
+    path: PathBuf,
+    tx: mpsc::Sender<Request>,
+    ready: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
+    policy: access::Policy,
 ) {
     loop {
         tokio::select! {
@@ -66,8 +93,15 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let tx = tx.clone();
                     let ready = *ready.borrow();
+                    let peer = access::peer_of(&stream);
+                    if let Err(e) = &peer {
+                        tracing::warn!(error = %e, "control socket: peer credentials unreadable; read-only");
+                    }
+                    let peer = peer.ok();
+                    let granted = access::decide(peer.as_ref(), &policy);
+                    let uid = peer.map(|p| p.uid);
                     tokio::spawn(async move {
-                        if let Err(e) = handle(stream, tx, ready).await {
+                        if let Err(e) = handle(stream, tx, ready, granted, uid).await {
                             tracing::debug!(error = %e, "control connection failed");
                         }
                     });
@@ -82,17 +116,52 @@ pub async fn serve(
     let _ = std::fs::remove_file(&path);
 }
 
-async fn handle(stream: UnixStream, tx: mpsc::Sender<Request>, ready: bool) -> io::Result<()> {
+async fn handle(
+    stream: UnixStream,
+    tx: mpsc::Sender<Request>,
+    ready: bool,
+    granted: access::Access,
+    uid: Option<u32>,
+) -> io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut line = String::new();
     BufReader::new(rd.take(MAX_LINE))
         .read_line(&mut line)
         .await?;
     let cmd = line.trim();
-    let reply = match cmd {
+    let reply = if !access::permits(granted, cmd) {
+        let verb = crate::model::text::sanitize(cmd.split_whitespace().next().unwrap_or(""));
+        tracing::warn!(
+            uid,
+            command = %verb,
+            "control socket: state-changing command refused (read-only access)"
+        );
+        Err(format!(
+            "{}: {verb:?} changes the daemon's state; it needs root or membership of lvsd.toml's [daemon] write_group",
+            access::DENIED
+        ))
+    } else {
+        dispatch(cmd, &tx, ready).await
+    };
+    let text = match reply {
+        Ok(t) => format!("ok\n{t}"),
+        Err(t) => format!("error\n{t}"),
+    };
+    wr.write_all(text.as_bytes()).await?;
+    wr.shutdown().await
+}
+
+/// Whether an `error` answer is a refusal for lack of write access.
+pub fn is_denied(answer: &str) -> bool {
+    answer.starts_with(access::DENIED)
+}
+
+/// Carry out one permitted command.
+async fn dispatch(cmd: &str, tx: &mpsc::Sender<Request>, ready: bool) -> Result<String, String> {
+    match cmd {
         "ping" if ready => Ok("pong".to_string()),
         "ping" => Err("starting: the first table is not applied yet".to_string()),
-        "reload" => ask(&tx, Request::Reload).await,
+        "reload" => ask(tx, Request::Reload).await,
         "status" => {
             let (otx, orx) = oneshot::channel();
             match tx.send(Request::Status(otx)).await {
@@ -102,16 +171,13 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Request>, ready: bool) -> i
         }
         "standby" | "takeover" => {
             let c = cmd.to_string();
-            ask(&tx, move |o| Request::Role(c, o)).await
+            ask(tx, move |o| Request::Role(c, o)).await
         }
-        other => Err(format!("unknown command {other:?}")),
-    };
-    let text = match reply {
-        Ok(t) => format!("ok\n{t}"),
-        Err(t) => format!("error\n{t}"),
-    };
-    wr.write_all(text.as_bytes()).await?;
-    wr.shutdown().await
+        other => Err(format!(
+            "unknown command {:?}",
+            crate::model::text::sanitize(other)
+        )),
+    }
 }
 
 async fn ask(

@@ -29,6 +29,7 @@ use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
 use super::core::{fallback_intent, health_step, Intent, Schedule, Scope};
+use super::events::{self, EventData};
 use super::hooks;
 use super::load::ConfigError;
 use super::monitor;
@@ -163,6 +164,10 @@ pub struct Engine {
     loading: Option<Loading>,
     /// Tasks the engine started (hooks, instances): awaited on stop.
     tasks: hooks::Tasks,
+    /// The event stream (real up/down, quorum, reloads).
+    events: events::Bus,
+    /// Which virtuals have no real up (ldirectord's fallback case).
+    quorum: events::QuorumTracker,
 }
 
 impl Engine {
@@ -210,11 +215,19 @@ impl Engine {
             resync: DEFAULT_RESYNC,
             loading: None,
             tasks: hooks::Tasks::new(),
+            events: events::Bus::default(),
+            quorum: events::QuorumTracker::default(),
             instances: hooks::Instances {
                 exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
                 socket_dir: PathBuf::from("/run/lvsd"),
             },
         }
+    }
+
+    /// Emit real up/down, quorum and reload events on `bus`.
+    pub fn with_events(mut self, bus: events::Bus) -> Engine {
+        self.events = bus;
+        self
     }
 
     /// Re-read every owned service each `period` and restore what someone
@@ -462,6 +475,9 @@ impl Engine {
         let transition = step.alert;
         if let Some(up) = transition {
             self.alert_transition(&r.key, up, &r.detail);
+            let k = &r.key;
+            self.events
+                .emit(EventData::real(up, &k.service, k.addr, k.port, &r.detail));
         }
     }
 
@@ -564,6 +580,7 @@ impl Engine {
                 }
                 self.set_phase(Phase::Running);
                 systemd::ready("running (reload rejected)");
+                self.events.emit(EventData::reload(Err(&first)));
                 return Err(e.to_string());
             }
         };
@@ -625,6 +642,7 @@ impl Engine {
         self.set_phase(Phase::Running);
         self.maybe_running();
         systemd::ready("running");
+        self.events.emit(EventData::reload(Ok(&msg)));
         Ok(msg)
     }
 
@@ -800,6 +818,7 @@ impl Engine {
             }
         }
         self.run_fallback_commands(scope);
+        self.quorum_events(scope);
         let mut views = self.views();
         if let Ok(mut st) = self.status.lock() {
             st.reconciles += 1;
@@ -839,6 +858,51 @@ impl Engine {
                 hooks::spawn_fallbackcommand(&mut self.tasks, cmd, start, &k);
                 self.fallback_cmd.insert(k, start);
             }
+        }
+    }
+
+    /// `quorum_lost` when no real of a virtual is up any more (ldirectord
+    /// puts the fallback in), `quorum_regained` when one is back. Reals not
+    /// checked yet count as neither, as for the fallback.
+    fn quorum_events(&mut self, scope: Option<&HashSet<ServiceKey>>) {
+        let mut out = Vec::new();
+        for v in &self.plan.virtuals {
+            let key = v.key();
+            if scope.is_some_and(|s| !s.contains(&key)) {
+                continue;
+            }
+            let (mut total, mut up, mut unknown) = (0usize, 0usize, false);
+            for (rk, _, _) in v.reals() {
+                total += 1;
+                if self.maintenance.contains(&rk) {
+                    continue;
+                }
+                match self.health.get(&rk).and_then(|h| h.up) {
+                    Some(true) => up += 1,
+                    None => unknown = true,
+                    Some(false) => {}
+                }
+            }
+            if unknown && up == 0 {
+                continue;
+            }
+            let lost = (up == 0).then(|| format!("no real server is up (0/{total})"));
+            if let Some(ev) = self
+                .quorum
+                .observe(&events::virtual_name(&key), lost.as_deref())
+            {
+                out.push(ev);
+            }
+        }
+        let names: HashSet<String> = self
+            .plan
+            .virtuals
+            .iter()
+            .map(|v| events::virtual_name(&v.key()))
+            .collect();
+        self.quorum.retain(|n| names.contains(n));
+        for ev in out {
+            self.events.emit(ev);
         }
     }
 

@@ -1,6 +1,7 @@
-//! The HTTP listener for Prometheus (`/metrics`) and a plain-text status
-//! page (`/status`). Loopback by default: the page names every real server,
-//! which is not for the world to read.
+//! The HTTP listener for Prometheus (`/metrics`), a plain-text status
+//! page (`/status`) and the event stream (`/events`, server-sent events).
+//! Loopback by default: the page names every real server, which is not for
+//! the world to read.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -11,15 +12,25 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Bytes, Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use super::events::{Bus, Item, Subscription};
+
+/// Most `/events` subscribers at once (each also holds one of the
+/// listener's connections); beyond it a subscriber gets 503.
+pub const MAX_SUBSCRIBERS: usize = 8;
+
+/// Response bodies: a page, or the event stream.
+type Body = BoxBody<Bytes, Infallible>;
 
 /// Which page to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,9 +181,28 @@ pub async fn serve(listener: TcpListener, render: Render, shutdown: watch::Recei
 pub async fn serve_with(
     listener: TcpListener,
     render: Render,
+    shutdown: watch::Receiver<bool>,
+    limits: Limits,
+) {
+    serve_full(listener, render, None, shutdown, limits).await
+}
+
+/// Serve until shutdown within `limits`, with `/events` from `events`
+/// (404 without).
+pub async fn serve_full(
+    listener: TcpListener,
+    render: Render,
+    events: Option<Bus>,
     mut shutdown: watch::Receiver<bool>,
     limits: Limits,
 ) {
+    let streams = Events {
+        bus: events,
+        slots: Arc::new(Semaphore::new(MAX_SUBSCRIBERS)),
+        // A comment line well within the idle timeout keeps a quiet
+        // stream open (and proves the client still reads).
+        keepalive: (limits.idle_timeout / 3).max(Duration::from_millis(10)),
+    };
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut refused: u64 = 0;
     let mut conns = tokio::task::JoinSet::new();
@@ -207,6 +237,7 @@ pub async fn serve_with(
         // client connected to (and so knows) and our own host name.
         let local = stream.local_addr().ok().map(|a| a.ip());
         let render = render.clone();
+        let streams = streams.clone();
         conns.spawn(async move {
             let _permit = permit;
             let activity = Arc::new(Activity {
@@ -217,7 +248,7 @@ pub async fn serve_with(
                 inner: stream,
                 activity: activity.clone(),
             };
-            let svc = service_fn(move |req| handle(req, render.clone(), local));
+            let svc = service_fn(move |req| handle(req, render.clone(), local, streams.clone()));
             let mut b = http1::Builder::new();
             b.timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
@@ -308,11 +339,71 @@ fn own_hostname() -> &'static str {
     })
 }
 
+/// What `/events` needs: the bus, the subscriber slots, the keep-alive
+/// period.
+#[derive(Clone)]
+struct Events {
+    bus: Option<Bus>,
+    slots: Arc<Semaphore>,
+    keepalive: Duration,
+}
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).boxed()
+}
+
+/// `Last-Event-ID`: a sequence number, else ignored.
+fn last_event_id(req: &Request<Incoming>) -> Option<u64> {
+    let v = req.headers().get("last-event-id")?.to_str().ok()?.trim();
+    if v.is_empty() || v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// The `/events` stream: a comment and the reconnect delay first, then
+/// each event once, in order (`id:` = its sequence number), a `lagged`
+/// event with the number lost when this client fell behind, and a
+/// comment every `keepalive` while nothing happens. Holds its subscriber
+/// slot until the connection ends.
+fn event_stream(sub: Subscription, permit: OwnedSemaphorePermit, keepalive: Duration) -> Body {
+    struct St {
+        sub: Subscription,
+        _permit: OwnedSemaphorePermit,
+        first: bool,
+    }
+    let st = St {
+        sub,
+        _permit: permit,
+        first: true,
+    };
+    let stream = futures::stream::unfold(st, move |mut st| async move {
+        if st.first {
+            st.first = false;
+            let hello = Bytes::from_static(b": lvsd events\nretry: 2000\n\n");
+            return Some((Ok::<_, Infallible>(Frame::data(hello)), st));
+        }
+        // recv is cancel-safe: a keep-alive never loses an event.
+        let chunk = match tokio::time::timeout(keepalive, st.sub.next()).await {
+            Err(_) => ": keepalive\n\n".to_string(),
+            Ok(None) => return None,
+            Ok(Some(Item::Event(e))) => e.sse(),
+            Ok(Some(Item::Lagged(n))) => {
+                format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n")
+            }
+            Ok(Some(Item::Reset)) => "event: reset\ndata: {}\n\n".to_string(),
+        };
+        Some((Ok(Frame::data(Bytes::from(chunk))), st))
+    });
+    StreamBody::new(stream).boxed()
+}
+
 async fn handle(
     req: Request<Incoming>,
     render: Render,
     local: Option<IpAddr>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+    events: Events,
+) -> Result<Response<Body>, Infallible> {
     // No Host at all (HTTP/1.0 tools) cannot come from a browser page.
     let host_ok = match req.headers().get(hyper::header::HOST) {
         None => true,
@@ -322,8 +413,31 @@ async fn handle(
         let resp = Response::builder()
             .status(StatusCode::MISDIRECTED_REQUEST)
             .header("connection", "close")
-            .body(Full::new(Bytes::from_static(b"host not allowed\n")));
-        return Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))));
+            .body(full(Bytes::from_static(b"host not allowed\n")));
+        return Ok(resp.unwrap_or_else(|_| Response::new(full(Bytes::new()))));
+    }
+    if req.method() == Method::GET && req.uri().path() == "/events" {
+        let Some(bus) = events.bus.as_ref() else {
+            let r = Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .body(full(Bytes::from_static(b"not found\n")));
+            return Ok(r.unwrap_or_else(|_| Response::new(full(Bytes::new()))));
+        };
+        let resp = match events.slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let sub = bus.subscribe(last_event_id(&req));
+                Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .header("cache-control", "no-store")
+                    .body(event_stream(sub, permit, events.keepalive))
+            }
+            Err(_) => Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .header("retry-after", "5")
+                .header("connection", "close")
+                .body(full(Bytes::from_static(b"too many event subscribers\n"))),
+        };
+        return Ok(resp.unwrap_or_else(|_| Response::new(full(Bytes::new()))));
     }
     let page = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => Some(Page::Metrics),
@@ -347,13 +461,13 @@ async fn handle(
             Response::builder()
                 .header("content-type", ctype)
                 .header("cache-control", "no-store")
-                .body(Full::new(Bytes::from(body)))
+                .body(full(body))
         }
         None => Response::builder()
             .status(StatusCode::NOT_FOUND)
-            .body(Full::new(Bytes::from_static(b"not found\n"))),
+            .body(full(Bytes::from_static(b"not found\n"))),
     };
-    Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"internal error\n")))))
+    Ok(resp.unwrap_or_else(|_| Response::new(full(Bytes::from_static(b"internal error\n")))))
 }
 
 #[cfg(test)]
@@ -545,6 +659,96 @@ mod tests {
         let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
         let out = String::from_utf8_lossy(&out);
         assert!(!out.contains("200 OK"), "{out}");
+        stx.send(true).unwrap();
+        h.await.unwrap();
+    }
+
+    /// Read from `s` until `pred` holds for what arrived (bounded).
+    async fn read_until(s: &mut tokio::net::TcpStream, pred: impl Fn(&str) -> bool) -> String {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let t0 = Instant::now();
+        while !pred(&String::from_utf8_lossy(&got)) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{}",
+                String::from_utf8_lossy(&got)
+            );
+            match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    async fn subscribe(addr: SocketAddr, extra: &str) -> tokio::net::TcpStream {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET /events HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n").as_bytes())
+            .await
+            .unwrap();
+        s
+    }
+
+    /// `/events`: each event once, in order, ids = sequence numbers;
+    /// Last-Event-ID resumes; keep-alives hold a quiet stream open past the
+    /// idle timeout; the subscriber limit answers 503; the Host allow-list
+    /// applies.
+    #[tokio::test]
+    async fn event_stream_delivers_in_order_and_is_bounded() {
+        use super::super::events::{Bus, EventData};
+        let l = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let render: Render = Arc::new(|_| Box::pin(async { "ok\n".to_string() }));
+        let limits = Limits {
+            idle_timeout: Duration::from_millis(600),
+            ..Limits::default()
+        };
+        let bus = Bus::new(None);
+        let (stx, srx) = watch::channel(false);
+        let h = tokio::spawn(serve_full(l, render, Some(bus.clone()), srx, limits));
+        let mut a = subscribe(addr, "").await;
+        let head = read_until(&mut a, |t| t.contains("retry:")).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("content-type: text/event-stream"), "{head}");
+        for i in 0..3 {
+            bus.emit(EventData::reload(Ok(&format!("applied {i}"))));
+        }
+        let got = read_until(&mut a, |t| t.contains("applied 2")).await;
+        let ids: Vec<&str> = got.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+        assert_eq!(ids, ["1", "2", "3"], "{got}");
+        assert_eq!(got.matches("event: reload_applied").count(), 3, "{got}");
+        // Quiet for longer than the idle timeout: keep-alives hold it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        bus.emit(EventData::reload(Err("x.cf:1: bad")));
+        let got = read_until(&mut a, |t| t.contains("reload_rejected")).await;
+        assert!(got.contains(": keepalive"), "{got}");
+        assert!(got.contains("id: 4\n"), "{got}");
+        assert!(!got.contains("id: 3\n"), "{got}");
+        // Resume after id 2: 3 and 4, then the live stream.
+        let mut b = subscribe(addr, "Last-Event-ID: 2\r\n").await;
+        let got = read_until(&mut b, |t| t.contains("id: 4")).await;
+        let ids: Vec<&str> = got.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+        assert_eq!(ids, ["3", "4"], "{got}");
+        // DNS rebinding: no stream.
+        let r = get_as(addr, "/events", "evil.example").await;
+        assert!(r.starts_with("HTTP/1.1 421"), "{r}");
+        // Subscriber limit: two are open, fill the rest, one more is refused.
+        let mut held = Vec::new();
+        for _ in 2..MAX_SUBSCRIBERS {
+            let mut s = subscribe(addr, "").await;
+            read_until(&mut s, |t| t.contains("retry:")).await;
+            held.push(s);
+        }
+        let mut extra = subscribe(addr, "").await;
+        let r = read_until(&mut extra, |t| t.contains("\r\n\r\n")).await;
+        assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+        // A slot frees when a subscriber leaves.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut again = subscribe(addr, "").await;
+        let r = read_until(&mut again, |t| t.contains("retry:")).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         stx.send(true).unwrap();
         h.await.unwrap();
     }

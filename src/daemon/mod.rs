@@ -2,6 +2,7 @@
 //! systemd notify, status and metrics, ldirectord's LSB verbs. Uses
 //! everything; nothing uses it.
 
+pub mod access;
 pub mod admin;
 pub mod anycast;
 pub mod bird;
@@ -11,6 +12,8 @@ pub mod control;
 pub mod core;
 pub mod engine;
 pub mod entry;
+pub mod event_hooks;
+pub mod events;
 pub mod explain;
 pub mod hooks;
 pub mod load;

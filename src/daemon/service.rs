@@ -13,11 +13,14 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ha;
 use crate::kernel::NetlinkIpvs;
-use crate::model::{AnycastConfig, HaConfig, Role};
+use crate::model::{AnycastConfig, EventHook, HaConfig, Role, SocketAccess};
 
+use super::access;
 use super::anycast;
 use super::control;
 use super::engine::{CheckReport, CheckRunner, Engine, EngineError, Loader, SharedIpvs};
+use super::event_hooks;
+use super::events::{Bus, EventData};
 use super::metrics::{self, Page, Render};
 use super::pidfile::PidFile;
 use super::plan::Plan;
@@ -42,6 +45,10 @@ pub struct Options {
     pub resync: Duration,
     /// Announced VIPs (`[anycast]` of lvsd.toml), if any.
     pub anycast: Option<AnycastConfig>,
+    /// `[[hook]]`s run on events.
+    pub hooks: Vec<EventHook>,
+    /// Mode, group and write group of the control socket.
+    pub access: SocketAccess,
 }
 
 /// Why the daemon could not run.
@@ -77,6 +84,9 @@ pub enum Error {
     /// The HA thread or its runtime could not be started.
     #[error("HA cannot start: {0}")]
     HaThread(std::io::Error),
+    /// A group of the control socket's settings does not exist.
+    #[error("{0}")]
+    Access(#[from] access::Error),
 }
 
 /// Run the daemon until `shutdown` completes or SIGTERM/SIGINT arrives.
@@ -88,7 +98,18 @@ pub async fn run(
     make_runner: impl FnOnce(mpsc::Sender<CheckReport>) -> Arc<dyn CheckRunner>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let listener = control::bind(&opts.socket)
+    let socket_gid = match &opts.access.group {
+        Some(g) => Some(access::resolve_group("socket_group", g)?),
+        None => None,
+    };
+    let policy = access::Policy {
+        daemon_uid: nix::unistd::geteuid().as_raw(),
+        write_gid: match &opts.access.write_group {
+            Some(g) => Some(access::resolve_group("write_group", g)?),
+            None => None,
+        },
+    };
+    let listener = control::bind_with(&opts.socket, opts.access.mode, socket_gid)
         .await
         .map_err(|source| Error::Socket {
             path: opts.socket.clone(),
@@ -102,23 +123,33 @@ pub async fn run(
         None => None,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    // The event bus, with the [[hook]] runner as its sink.
+    let bus = if opts.hooks.is_empty() {
+        Bus::new(None)
+    } else {
+        let (sink, _hooks, task) = event_hooks::start(opts.hooks.clone(), stop_rx.clone());
+        tasks.push(task);
+        Bus::new(Some(sink))
+    };
     // HA first: a broken [ha] (key file mode, missing key, bad interface)
     // must stop the daemon before it reports ready.
     let ha_started = match opts.ha.clone() {
-        Some(cfg) => Some(spawn_ha(cfg, stop_rx.clone()).await?),
+        Some(cfg) => Some(spawn_ha(cfg, stop_rx.clone(), bus.clone()).await?),
         None => None,
     };
-    let mut tasks = Vec::new();
     let status = Arc::new(Mutex::new(Status::new(opts.config.display().to_string())));
     // Before the engine touches anything: clear routes a crashed run left.
     let announcer = match opts.anycast.clone() {
-        Some(cfg) => match anycast::start(cfg, status.clone(), stop_rx.clone()).await {
-            Some((a, task)) => {
-                tasks.push(task);
-                Some(a)
+        Some(cfg) => {
+            match anycast::start(cfg, status.clone(), stop_rx.clone(), bus.clone()).await {
+                Some((a, task)) => {
+                    tasks.push(task);
+                    Some(a)
+                }
+                None => None,
             }
-            None => None,
-        },
+        }
         None => None,
     };
     let (req_tx, req_rx) = mpsc::channel(16);
@@ -126,12 +157,13 @@ pub async fn run(
     let (hup_tx, hup_rx) = mpsc::channel(1);
 
     let (ready_tx, ready_rx) = watch::channel(false);
-    tasks.push(tokio::spawn(control::serve(
+    tasks.push(tokio::spawn(control::serve_with(
         listener,
         opts.socket.clone(),
         req_tx,
         ready_rx,
         stop_rx.clone(),
+        policy,
     )));
     // The HA status for the status page (None: single director).
     let (ha_tx, ha_rx) = watch::channel(None);
@@ -147,7 +179,13 @@ pub async fn run(
                     stop_rx.clone(),
                 )));
                 let render = renderer(status.clone(), ipvs.clone(), events, ha_rx);
-                tasks.push(tokio::spawn(metrics::serve(l, render, stop_rx.clone())));
+                tasks.push(tokio::spawn(metrics::serve_full(
+                    l,
+                    render,
+                    Some(bus.clone()),
+                    stop_rx.clone(),
+                    metrics::Limits::from_env(),
+                )));
             }
             Err(e) => tracing::error!(%addr, error = %e, "metrics listener disabled"),
         }
@@ -159,7 +197,8 @@ pub async fn run(
     let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
     let runner = make_runner(rep_tx);
     let mut engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status)
-        .with_resync(opts.resync);
+        .with_resync(opts.resync)
+        .with_events(bus.clone());
     if let (Ok(exe), Some(dir)) = (std::env::current_exe(), opts.socket.parent()) {
         engine = engine.with_instances(exe, dir.to_path_buf());
     }
@@ -292,6 +331,7 @@ fn renderer(
 async fn spawn_ha(
     cfg: HaConfig,
     mut stop: watch::Receiver<bool>,
+    bus: Bus,
 ) -> Result<(mpsc::Sender<ha::Control>, std::thread::JoinHandle<()>), Error> {
     let (ctl, ctl_rx, role_tx, mut role_rx) = ha::channels();
     let (prep_tx, prep_rx) = tokio::sync::oneshot::channel::<Result<(), ha::Error>>();
@@ -360,12 +400,17 @@ async fn spawn_ha(
             )));
         }
     }
-    // Log role changes and show them in `systemctl status`.
+    // Log role changes, show them in `systemctl status`, emit the event.
     tokio::spawn(async move {
+        let mut old: Role = *role_rx.borrow();
         while role_rx.changed().await.is_ok() {
             let role: Role = *role_rx.borrow();
             tracing::info!(?role, "HA role changed");
             systemd::status(&format!("running, HA role {role:?}"));
+            if role != old {
+                bus.emit(EventData::role_changed(role, old));
+                old = role;
+            }
         }
     });
     Ok((ctl, thread))

@@ -6,6 +6,7 @@ mod anycast;
 mod check;
 mod daemon;
 mod dest;
+mod event;
 mod ha;
 mod health;
 pub mod maglev;
@@ -21,6 +22,7 @@ pub use anycast::{
 pub use check::{CheckSpec, CheckType, HttpMethod, Service};
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
 pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};
+pub use event::{EventHook, EventKind, SocketAccess, DEFAULT_SOCKET_MODE};
 pub use ha::{
     Announce, HaConfig, Hook, HookWhen, LinkConfig, PingConfig, Timings, Vip, DEFAULT_HA_PORT,
 };

@@ -272,7 +272,7 @@ fn ms(t: SystemTime) -> u128 {
 }
 
 /// A JSON string literal (RFC 8259 escaping).
-fn js(s: &str) -> String {
+pub(crate) fn js(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
     for c in s.chars() {

@@ -61,6 +61,9 @@ pub struct LvsdToml {
     /// services changed behind lvsd's back; `None`: the key is absent (the
     /// daemon's default); zero: off.
     pub resync: Option<Duration>,
+    /// `[daemon] state_dir`: where runtime state (the overrides of `lvsd
+    /// drain|weight`) is kept; `None`: the daemon's default.
+    pub state_dir: Option<PathBuf>,
     /// `[anycast]`: VIPs announced by host routes; None when absent.
     pub anycast: Option<AnycastConfig>,
 }
@@ -98,6 +101,7 @@ struct RawAnycastVip {
 #[serde(deny_unknown_fields)]
 struct RawDaemon {
     resync_ms: Option<Spanned<u64>>,
+    state_dir: Option<Spanned<String>>,
 }
 
 /// Shortest resync period (a full dump every few ms would load the kernel).
@@ -423,6 +427,16 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
             Some(Duration::from_millis(ms))
         }
     };
+    let state_dir = match raw.daemon.as_ref().and_then(|d| d.state_dir.as_ref()) {
+        None => None,
+        Some(v) => {
+            let p = PathBuf::from(v.get_ref());
+            if !p.is_absolute() || v.get_ref().contains(['\n', '\r', '\0']) {
+                return Err(cx.err(v.span(), "daemon.state_dir", "must be an absolute path"));
+            }
+            Some(p)
+        }
+    };
     let anycast = match raw.anycast {
         Some(a) => {
             let ha_vips: Vec<IpAddr> = ha
@@ -438,6 +452,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
         ha,
         metrics_listen,
         resync,
+        state_dir,
         anycast,
     })
 }

@@ -10,16 +10,18 @@ _lvsd()
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --metrics)
             COMPREPLY=($(compgen -W "off 127.0.0.1:9612" -- "$cur")); return ;;
-        run|check-config)
+        run|check-config|plan)
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --timeout|--confirm)
+            COMPREPLY=(); return ;;
         explain)
             COMPREPLY=($(compgen -W "tcp udp sctp" -- "$cur")); return ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "-d --debug --socket --pid-file --log-file --toml --metrics -h --help -v --version --" -- "$cur"))
+        COMPREPLY=($(compgen -W "-d --debug --socket --pid-file --log-file --toml --metrics --wait --timeout --confirm --clear -h --help -v --version --" -- "$cur"))
         return
     fi
-    COMPREPLY=($(compgen -W "start stop restart try-restart reload force-reload status standby takeover run check-config explain" -- "$cur"))
+    COMPREPLY=($(compgen -W "start stop restart try-restart reload force-reload status standby takeover run check-config explain drain enable weight overrides plan confirm" -- "$cur"))
     COMPREPLY+=($(compgen -f -X '!*.cf' -- "$cur"))
 }
 complete -F _lvsd lvsd

@@ -110,7 +110,17 @@ fn lvsd_usage_verbs() -> BTreeSet<String> {
             v.extend(m.as_str().split('|').map(str::to_string));
         }
     }
-    for w in ["run", "check-config", "explain"] {
+    for w in [
+        "run",
+        "check-config",
+        "explain",
+        "drain",
+        "enable",
+        "weight",
+        "overrides",
+        "plan",
+        "confirm",
+    ] {
         if Regex::new(&format!(r"lvsd (?:\[options\] )?{w}\b"))
             .unwrap()
             .is_match(u)
@@ -126,9 +136,25 @@ fn parses(args: &[&str]) -> Result<(), String> {
     lvsd::daemon::admin::parse_args(&argv).map(|_| ())
 }
 
-/// Accept `opt`, with a value if it needs one.
+/// Accept `opt`, with a value if it needs one, with the verb it goes with.
 fn accepts(opt: &str) -> bool {
-    parses(&[opt, "status"]).is_ok() || parses(&[opt, "127.0.0.1:9", "status"]).is_ok()
+    let (v, r) = ("tcp:10.0.0.1:80", "10.1.0.1:80");
+    parses(&[opt, "status"]).is_ok()
+        || parses(&[opt, "127.0.0.1:9", "status"]).is_ok()
+        || parses(&["drain", v, r, opt]).is_ok()
+        || parses(&["drain", v, r, "--wait", opt, "5"]).is_ok()
+        || parses(&["reload", opt, "5"]).is_ok()
+        || parses(&["overrides", opt]).is_ok()
+}
+
+/// A verb with sample operands where it needs them.
+fn with_operands(v: &str) -> Vec<&str> {
+    let (vs, r) = ("tcp:10.0.0.1:80", "10.1.0.1:80");
+    match v {
+        "drain" | "enable" => vec![v, vs, r],
+        "weight" => vec![v, vs, r, "3"],
+        _ => vec![v],
+    }
 }
 
 #[test]
@@ -178,7 +204,7 @@ fn lvsd_man_page_documents_exactly_the_verbs_and_options_lvsd_accepts() {
             continue; // handled by the binary before the daemon's parser
         }
         assert!(
-            parses(&[v]).is_ok(),
+            parses(&with_operands(v)).is_ok(),
             "lvsd.8 documents verb {v} but lvsd rejects it"
         );
     }

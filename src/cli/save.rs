@@ -171,10 +171,53 @@ fn rule_svc_name(s: &VirtualService, numeric: bool, res: &dyn Resolver) -> Strin
     }
 }
 
+/// One numeric rule for a service, in `ipvsadm -Sn` form with `cmd` in
+/// place of `-A`: `-A -t 10.0.0.1:80 -s wrr -p 300` (`-E` edits). `lvsd
+/// plan` prints the operations of a reload this way.
+pub fn service_rule(cmd: &str, s: &VirtualService) -> String {
+    let mut out = String::new();
+    write_service(&mut out, cmd, s, &rule_svc_name(s, true, &NoResolver));
+    out
+}
+
+/// `-D -t 10.0.0.1:80`: the numeric rule deleting a service.
+pub fn service_delete_rule(key: &ServiceKey) -> String {
+    let s = VirtualService::new(*key);
+    format!("-D {}", rule_svc_name(&s, true, &NoResolver))
+}
+
+/// One numeric rule for a real server of `key`, in `ipvsadm -Sn` form with
+/// `cmd` in place of `-a` (`-e` edits); `-d` prints only the names.
+pub fn dest_rule(cmd: &str, key: &ServiceKey, d: &RealServer) -> String {
+    let s = VirtualService::new(*key);
+    let name = rule_svc_name(&s, true, &NoResolver);
+    let proto = svc_proto(&s);
+    if cmd == "-d" {
+        let dname = addrport(&d.addr, d.port, proto, true, &NoResolver);
+        return format!("-d {name} -r {dname}");
+    }
+    let mut out = String::new();
+    write_dest_rule(&mut out, &name, d, proto, true, &NoResolver);
+    let line = out.trim_end_matches('\n');
+    match line.strip_prefix("-a ") {
+        Some(rest) => format!("{cmd} {rest}"),
+        None => line.to_string(),
+    }
+}
+
 fn write_rules(out: &mut String, e: &EntryRef<'_>, numeric: bool, res: &dyn Resolver) {
     let s = e.service;
     let name = rule_svc_name(s, numeric, res);
-    let _ = write!(out, "-A {name} -s {}", s.scheduler);
+    write_service(out, "-A", s, &name);
+    out.push('\n');
+    let proto = svc_proto(s);
+    for d in &e.reals {
+        write_dest_rule(out, &name, d, proto, numeric, res);
+    }
+}
+
+fn write_service(out: &mut String, cmd: &str, s: &VirtualService, name: &str) {
+    let _ = write!(out, "{cmd} {name} -s {}", s.scheduler);
     if s.persistent() {
         let _ = write!(out, " -p {}", s.timeout);
         if let Some(m) = netmask_text(s) {
@@ -189,11 +232,6 @@ fn write_rules(out: &mut String, e: &EntryRef<'_>, numeric: bool, res: &dyn Reso
     }
     if s.flags.0 & SCHED_FLAGS != 0 {
         let _ = write!(out, " -b {}", sched_flags_text(s));
-    }
-    out.push('\n');
-    let proto = svc_proto(s);
-    for d in &e.reals {
-        write_dest_rule(out, &name, d, proto, numeric, res);
     }
 }
 

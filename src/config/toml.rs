@@ -62,6 +62,9 @@ pub struct LvsdToml {
     /// services changed behind lvsd's back; `None`: the key is absent (the
     /// daemon's default); zero: off.
     pub resync: Option<Duration>,
+    /// `[daemon] state_dir`: where runtime state (the overrides of `lvsd
+    /// drain|weight`) is kept; `None`: the daemon's default.
+    pub state_dir: Option<PathBuf>,
     /// `[anycast]`: VIPs announced by host routes; None when absent.
     pub anycast: Option<AnycastConfig>,
     /// `[[hook]]`: programs run on events, in file order.
@@ -116,6 +119,7 @@ struct RawDaemon {
     socket_mode: Option<Spanned<String>>,
     socket_group: Option<Spanned<String>>,
     write_group: Option<Spanned<String>>,
+    state_dir: Option<Spanned<String>>,
 }
 
 /// Shortest resync period (a full dump every few ms would load the kernel).
@@ -441,6 +445,16 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
             Some(Duration::from_millis(ms))
         }
     };
+    let state_dir = match raw.daemon.as_ref().and_then(|d| d.state_dir.as_ref()) {
+        None => None,
+        Some(v) => {
+            let p = PathBuf::from(v.get_ref());
+            if !p.is_absolute() || v.get_ref().contains(['\n', '\r', '\0']) {
+                return Err(cx.err(v.span(), "daemon.state_dir", "must be an absolute path"));
+            }
+            Some(p)
+        }
+    };
     let anycast = match raw.anycast {
         Some(a) => {
             let ha_vips: Vec<IpAddr> = ha
@@ -458,6 +472,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
         ha,
         metrics_listen,
         resync,
+        state_dir,
         anycast,
         hooks,
         access,

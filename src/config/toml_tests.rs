@@ -350,6 +350,17 @@ fn daemon_resync_ms_default_off_and_range() {
     assert!(err("[daemon]\nresync = 5\n").contains("resync"));
 }
 
+#[test]
+fn daemon_state_dir_absolute_only() {
+    assert_eq!(p("").unwrap().state_dir, None);
+    assert_eq!(
+        p("[daemon]\nstate_dir = \"/tmp/x\"\n").unwrap().state_dir,
+        Some(std::path::PathBuf::from("/tmp/x"))
+    );
+    let e = err("[daemon]\nresync_ms = 100\nstate_dir = \"var/lib\"\n");
+    assert!(e.contains(":3:") && e.contains("daemon.state_dir"), "{e}");
+}
+
 const ANYCAST: &str = r#"
 [anycast]
 table = 100

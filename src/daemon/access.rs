@@ -26,7 +26,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// Commands anyone who can connect may run: they change nothing.
-pub const READ_ONLY: &[&str] = &["ping", "status"];
+pub const READ_ONLY: &[&str] = &["ping", "status", "conns"];
 
 /// The start of the answer to a refused command (clients match it to
 /// exit with 4, LSB's "insufficient privilege").
@@ -82,10 +82,15 @@ pub fn decide(peer: Option<&Peer>, policy: &Policy) -> Access {
 pub fn permits(access: Access, cmd: &str) -> bool {
     match access {
         Access::Write => true,
-        Access::Read => cmd
-            .split_whitespace()
-            .next()
-            .is_some_and(|verb| READ_ONLY.contains(&verb)),
+        Access::Read => {
+            let mut words = cmd.split_whitespace();
+            match words.next() {
+                // Listing the overrides reads; `overrides clear` writes.
+                Some("overrides") => words.next().is_none(),
+                Some(verb) => READ_ONLY.contains(&verb),
+                None => false,
+            }
+        }
     }
 }
 
@@ -231,7 +236,13 @@ mod tests {
 
     #[test]
     fn read_access_runs_only_read_only_commands() {
-        for c in ["status", "ping", " status "] {
+        for c in [
+            "status",
+            "ping",
+            " status ",
+            "overrides",
+            "conns tcp:1.2.3.4:80 5.6.7.8:80",
+        ] {
             assert!(permits(Access::Read, c), "{c}");
         }
         for c in [
@@ -239,6 +250,12 @@ mod tests {
             "standby",
             "takeover",
             "drain tcp:1.2.3.4:80 5.6.7.8:80",
+            "enable tcp:1.2.3.4:80 5.6.7.8:80",
+            "weight tcp:1.2.3.4:80 5.6.7.8:80 3",
+            "overrides clear",
+            "plan /etc/passwd",
+            "reload-confirm 30",
+            "confirm",
             "statusx",
             "",
             "STATUS",

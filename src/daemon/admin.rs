@@ -54,6 +54,16 @@ pub struct Args {
     /// `--log-file PATH`: where a daemonised lvsd writes its log (None:
     /// the config's `logfile` when it names a file, else [`DEFAULT_LOG`]).
     pub log_file: Option<PathBuf>,
+    /// Operands of `drain|enable|weight` (VIRTUAL REAL [N]).
+    pub operands: Vec<String>,
+    /// `drain --wait`: wait until no connection is active.
+    pub wait: bool,
+    /// `drain --wait --timeout S` (seconds).
+    pub timeout: Option<u64>,
+    /// `reload --confirm S`: roll back after S seconds unless confirmed.
+    pub confirm: Option<u64>,
+    /// `overrides --clear`.
+    pub clear: bool,
 }
 
 /// Default log of a daemonised lvsd (foreground runs log to stderr).
@@ -86,6 +96,18 @@ pub enum Verb {
     Help,
     /// `-v`.
     Version,
+    /// `drain VIRTUAL REAL`: weight 0, connections drain.
+    Drain,
+    /// `enable VIRTUAL REAL`: back to the configured weight.
+    Enable,
+    /// `weight VIRTUAL REAL N`: override the configured weight.
+    Weight,
+    /// `overrides [--clear]`: list or clear the overrides.
+    Overrides,
+    /// `plan [FILE]`: what a reload would do to the kernel.
+    Plan,
+    /// `confirm`: keep a reload made with `--confirm`.
+    Confirm,
 }
 
 impl Verb {
@@ -101,6 +123,12 @@ impl Verb {
             "run" => Verb::Run,
             "standby" => Verb::Standby,
             "takeover" => Verb::Takeover,
+            "drain" => Verb::Drain,
+            "enable" => Verb::Enable,
+            "weight" => Verb::Weight,
+            "overrides" => Verb::Overrides,
+            "plan" => Verb::Plan,
+            "confirm" => Verb::Confirm,
             _ => return None,
         })
     }
@@ -108,7 +136,7 @@ impl Verb {
 
 /// Usage text.
 pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--log-file PATH] [--toml PATH] [--metrics ADDR|off] [--] [configfile] \
-start|stop|restart|try-restart|reload|force-reload|status|standby|takeover\n       lvsd [options] run [configfile]\n       lvsd check-config [configfile]\n       lvsd explain tcp|udp|sctp VIP:PORT CLIENT[:PORT]\n       lvsd -h|--help | -v|--version\n";
+start|stop|restart|try-restart|reload|force-reload|status|standby|takeover\n       lvsd [options] run [configfile]\n       lvsd [options] [configfile] reload --confirm SECONDS\n       lvsd [options] confirm\n       lvsd [options] drain VIRTUAL REAL [--wait [--timeout SECONDS]]\n       lvsd [options] enable VIRTUAL REAL\n       lvsd [options] weight VIRTUAL REAL N\n       lvsd [options] overrides [--clear]\n       lvsd [options] plan [configfile]\n       lvsd check-config [configfile]\n       lvsd explain tcp|udp|sctp VIP:PORT CLIENT[:PORT]\n       lvsd -h|--help | -v|--version\n  VIRTUAL: tcp:IP:PORT, udp:IP:PORT, sctp:IP:PORT or fwm:MARK (IPv6 in brackets); REAL: IP:PORT\n";
 
 /// Parse argv (without the program name).
 pub fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -119,6 +147,10 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut metrics_given = false;
     let mut log_file = None;
     let mut toml = None;
+    let mut wait = false;
+    let mut timeout = None;
+    let mut confirm = None;
+    let mut clear = false;
     let mut pos: Vec<String> = Vec::new();
     let mut it = argv.iter();
     let mut opts_done = false;
@@ -141,6 +173,10 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--pid-file" => pid_file = Some(PathBuf::from(value("--pid-file")?)),
             "--log-file" => log_file = Some(PathBuf::from(value("--log-file")?)),
             "--toml" => toml = Some(PathBuf::from(value("--toml")?)),
+            "--wait" => wait = true,
+            "--clear" => clear = true,
+            "--timeout" => timeout = Some(super::ops::parse_seconds(&value("--timeout")?)?),
+            "--confirm" => confirm = Some(super::ops::parse_seconds(&value("--confirm")?)?),
             "--metrics" => {
                 let v = value("--metrics")?;
                 metrics_given = true;
@@ -156,8 +192,39 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
+    let mut operands = Vec::new();
+    // The operations verbs come first, with their operands after them.
+    let ops_verb = pos.first().and_then(|v| Verb::parse(v)).filter(|v| {
+        matches!(
+            v,
+            Verb::Drain
+                | Verb::Enable
+                | Verb::Weight
+                | Verb::Overrides
+                | Verb::Plan
+                | Verb::Confirm
+        )
+    });
     // `run [FILE]` has the verb first; the ldirectord verbs come last.
     let (file, verb) = match pos.as_slice() {
+        [v, rest @ ..] if ops_verb.is_some() => {
+            let verb = ops_verb.unwrap_or(Verb::Confirm);
+            let want = match verb {
+                Verb::Drain | Verb::Enable => 2,
+                Verb::Weight => 3,
+                Verb::Plan => rest.len().min(1),
+                _ => 0,
+            };
+            if rest.len() != want {
+                return Err(format!("{v}: wrong number of arguments"));
+            }
+            if verb == Verb::Plan {
+                (rest.first().map(PathBuf::from), v.as_str())
+            } else {
+                operands = rest.to_vec();
+                (None, v.as_str())
+            }
+        }
         [v] => (None, v.as_str()),
         [r, f] if r == "run" => (Some(PathBuf::from(f)), "run"),
         [f, v] => (Some(PathBuf::from(f)), v.as_str()),
@@ -165,6 +232,19 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
         _ => return Err("too many arguments".into()),
     };
     let verb = Verb::parse(verb).ok_or_else(|| format!("unknown command {verb:?}"))?;
+    check_operands(verb, &operands)?;
+    if wait && verb != Verb::Drain {
+        return Err("--wait goes with drain only".into());
+    }
+    if timeout.is_some() && !wait {
+        return Err("--timeout goes with drain --wait only".into());
+    }
+    if confirm.is_some() && !matches!(verb, Verb::Reload | Verb::ForceReload) {
+        return Err("--confirm goes with reload only".into());
+    }
+    if clear && verb != Verb::Overrides {
+        return Err("--clear goes with overrides only".into());
+    }
     Ok(Args {
         debug,
         file,
@@ -175,7 +255,26 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
         metrics_given,
         log_file,
         toml,
+        operands,
+        wait,
+        timeout,
+        confirm,
+        clear,
     })
+}
+
+/// VIRTUAL, REAL and N must at least be well formed (whether they name a
+/// configured real is for the daemon to say).
+fn check_operands(verb: Verb, ops: &[String]) -> Result<(), String> {
+    use super::overrides::{parse_weight, RealName, VirtualName};
+    if let [v, r, rest @ ..] = ops {
+        VirtualName::parse(v).map_err(|e| e.to_string())?;
+        RealName::parse(r).map_err(|e| e.to_string())?;
+        if let ([w], Verb::Weight) = (rest, verb) {
+            parse_weight(w).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 fn simple(verb: Verb) -> Args {
@@ -189,6 +288,11 @@ fn simple(verb: Verb) -> Args {
         metrics_given: false,
         log_file: None,
         toml: None,
+        operands: Vec::new(),
+        wait: false,
+        timeout: None,
+        confirm: None,
+        clear: false,
     }
 }
 
@@ -263,6 +367,9 @@ pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
         }
         _ => {}
     }
+    if let Some(code) = super::opsctl::execute(args, check) {
+        return code;
+    }
     let need = match args.verb {
         Verb::Start | Verb::Restart | Verb::TryRestart | Verb::Run => Need::Valid,
         Verb::Status => Need::Instances,
@@ -291,6 +398,13 @@ pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
             _ => 0,
         },
         Verb::Reload | Verb::ForceReload => reload(args, &pid, &name),
+        // Handled by `opsctl::execute` above.
+        Verb::Drain
+        | Verb::Enable
+        | Verb::Weight
+        | Verb::Overrides
+        | Verb::Plan
+        | Verb::Confirm => 2,
         Verb::Status => status(args, &pid, &name, &located.execute),
         Verb::Standby => role(args, &pid, &name, "standby"),
         Verb::Takeover => role(args, &pid, &name, "takeover"),
@@ -552,6 +666,76 @@ mod tests {
         assert!(p(&[]).is_err());
         assert!(p(&["--metrics", "nonsense", "start"]).is_err());
         assert_eq!(p(&["-v"]).unwrap().verb, Verb::Version);
+    }
+
+    #[test]
+    fn operations_verbs_parse_with_their_operands_and_options() {
+        let a = p(&[
+            "drain",
+            "tcp:10.0.0.1:80",
+            "10.1.0.1:8080",
+            "--wait",
+            "--timeout",
+            "30",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.verb, a.operands.as_slice(), a.wait, a.timeout),
+            (
+                Verb::Drain,
+                &["tcp:10.0.0.1:80".to_string(), "10.1.0.1:8080".to_string()][..],
+                true,
+                Some(30)
+            )
+        );
+        // Options may come first, as for the other verbs.
+        let a = p(&["--socket", "/tmp/s", "enable", "fwm:7", "[2001:db8::1]:80"]).unwrap();
+        assert_eq!((a.verb, a.socket), (Verb::Enable, PathBuf::from("/tmp/s")));
+        let a = p(&["weight", "udp:[::1]:53", "10.1.0.1", "2147483647"]).unwrap();
+        assert_eq!(
+            (a.verb, a.operands[2].as_str()),
+            (Verb::Weight, "2147483647")
+        );
+        let a = p(&["overrides", "--clear"]).unwrap();
+        assert!(a.clear && a.verb == Verb::Overrides);
+        let a = p(&["plan"]).unwrap();
+        assert_eq!((a.verb, a.file), (Verb::Plan, None));
+        let a = p(&["plan", "new.cf"]).unwrap();
+        assert_eq!(a.file, Some(PathBuf::from("new.cf")));
+        let a = p(&["my.cf", "reload", "--confirm", "60"]).unwrap();
+        assert_eq!(
+            (a.verb, a.confirm, a.file),
+            (Verb::Reload, Some(60), Some("my.cf".into()))
+        );
+        assert_eq!(p(&["confirm"]).unwrap().verb, Verb::Confirm);
+        for bad in [
+            &["drain", "tcp:10.0.0.1:80"][..],
+            &["drain", "tcp:10.0.0.1:80", "10.1.0.1:80", "extra"],
+            &["drain", "10.0.0.1:80", "10.1.0.1:80"],
+            &["drain", "tcp:10.0.0.1:80", "host:80"],
+            &["weight", "tcp:10.0.0.1:80", "10.1.0.1:80", "2147483648"],
+            &["weight", "tcp:10.0.0.1:80", "10.1.0.1:80", "-1"],
+            &["weight", "tcp:10.0.0.1:80", "10.1.0.1:80"],
+            &["drain", "tcp:10.0.0.1:80", "10.1.0.1:80", "--timeout", "5"],
+            &[
+                "drain",
+                "tcp:10.0.0.1:80",
+                "10.1.0.1:80",
+                "--wait",
+                "--timeout",
+                "0",
+            ],
+            &["enable", "tcp:10.0.0.1:80", "10.1.0.1:80", "--wait"],
+            &["status", "--confirm", "5"],
+            &["reload", "--confirm", "x"],
+            &["reload", "--confirm", "86401"],
+            &["plan", "a.cf", "b.cf"],
+            &["overrides", "x"],
+            &["confirm", "now"],
+            &["status", "--clear"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -26,10 +26,19 @@ pub enum Request {
     Status(oneshot::Sender<String>),
     /// Ask the HA layer to give up (`standby`) or take over (`takeover`).
     Role(String, oneshot::Sender<Result<String, String>>),
+    /// An operations command (`lvsd drain|enable|weight|overrides|plan|
+    /// confirm`, `reload --confirm`): see `daemon::ops`.
+    Op(
+        super::ops::OpRequest,
+        oneshot::Sender<Result<String, String>>,
+    ),
+    /// A task the engine started reports back (never from the socket).
+    Internal(super::ops::Internal),
 }
 
 /// Longest command line accepted; anything longer is a confused client.
-const MAX_LINE: u64 = 256;
+/// Room for `plan PATH` with a path of PATH_MAX.
+const MAX_LINE: u64 = 4200;
 
 /// Bind the socket, replacing a stale file but refusing to steal a live
 /// daemon's socket. Mode 0600, the daemon's group.
@@ -173,10 +182,14 @@ async fn dispatch(cmd: &str, tx: &mpsc::Sender<Request>, ready: bool) -> Result<
             let c = cmd.to_string();
             ask(tx, move |o| Request::Role(c, o)).await
         }
-        other => Err(format!(
-            "unknown command {:?}",
-            crate::model::text::sanitize(other)
-        )),
+        other => match super::ops::OpRequest::parse(other) {
+            Some(Ok(op)) => ask(tx, move |o| Request::Op(op, o)).await,
+            Some(Err(e)) => Err(e),
+            None => Err(format!(
+                "unknown command {:?}",
+                crate::model::text::sanitize(other)
+            )),
+        },
     }
 }
 
@@ -232,6 +245,10 @@ mod tests {
                     Request::Role(c, o) => {
                         let _ = o.send(Ok(c));
                     }
+                    Request::Op(op, o) => {
+                        let _ = o.send(Ok(format!("{op:?}")));
+                    }
+                    Request::Internal(_) => {}
                 }
             }
         });
@@ -257,6 +274,20 @@ mod tests {
         );
         let (ok, msg) = request(&path, "flush", t).await.unwrap();
         assert!(!ok && msg.contains("unknown command"));
+        // Operations commands reach the engine parsed; bad ones do not.
+        assert_eq!(
+            request(&path, "drain tcp:10.0.0.1:80 10.1.0.1:80", t)
+                .await
+                .unwrap(),
+            (
+                true,
+                "Drain { virt: \"tcp:10.0.0.1:80\", real: \"10.1.0.1:80\" }".into()
+            )
+        );
+        let (ok, msg) = request(&path, "weight tcp:10.0.0.1:80 10.1.0.1:80 x", t)
+            .await
+            .unwrap();
+        assert!(!ok && msg.contains("invalid weight"), "{msg}");
         // A second daemon must not steal the socket.
         assert!(bind(&path).await.is_err());
         stx.send(true).unwrap();

@@ -168,6 +168,8 @@ pub struct Engine {
     events: events::Bus,
     /// Which virtuals have no real up (ldirectord's fallback case).
     quorum: events::QuorumTracker,
+    /// Runtime overrides, `plan`, `reload --confirm` (`engine_ops.rs`).
+    ops: operate::OpsState,
 }
 
 impl Engine {
@@ -217,6 +219,7 @@ impl Engine {
             tasks: hooks::Tasks::new(),
             events: events::Bus::default(),
             quorum: events::QuorumTracker::default(),
+            ops: Default::default(),
             instances: hooks::Instances {
                 exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
                 socket_dir: PathBuf::from("/run/lvsd"),
@@ -344,6 +347,7 @@ impl Engine {
                 let _ = r.send(Err("the daemon is stopping".into()));
             }
         }
+        self.drop_pending();
         self.stop().await;
         Ok(())
     }
@@ -422,8 +426,11 @@ impl Engine {
                 if have.is_some() {
                     self.placed.insert(rk);
                 }
+                // A real drained by an override sits at weight 0 on purpose:
+                // trusted as up too, so a restart keeps it in place.
+                let drained = self.ops.overrides.get(&rk).is_some_and(|o| o.weight() == 0);
                 let up = Plan::static_health(check).or(match have {
-                    Some(r) if r.weight > 0 => Some(true),
+                    Some(r) if r.weight > 0 || drained => Some(true),
                     _ => None,
                 });
                 let h = self.health.entry(rk).or_default();
@@ -512,6 +519,8 @@ impl Engine {
                 };
                 let _ = reply.send(res);
             }
+            Request::Op(op, reply) => self.on_op(op, reply).await,
+            Request::Internal(msg) => self.on_internal(msg).await,
         }
     }
 
@@ -584,38 +593,18 @@ impl Engine {
                 return Err(e.to_string());
             }
         };
-        let old_keys = self.plan.keys();
         let new_keys = new.keys();
-        // Only virtuals whose definition changed (or that came or went)
-        // are read from the kernel and diffed: a reload of a 1000-virtual
-        // config with one weight changed reads one service, not 1000.
-        let old_by_key: HashMap<ServiceKey, &VirtualPlan> =
-            self.plan.virtuals.iter().map(|v| (v.key(), v)).collect();
-        let removed: HashSet<ServiceKey> = old_keys.difference(&new_keys).copied().collect();
-        let mut scope: HashSet<ServiceKey> = new
-            .virtuals
-            .iter()
-            .filter(|v| old_by_key.get(&v.key()) != Some(v))
-            .map(|v| v.key())
-            .collect();
-        scope.extend(removed.iter().copied());
-        // readdquiescent changes what every quiesced real needs.
-        let global_change = self.plan.readdquiescent != new.readdquiescent;
-        drop(old_by_key);
+        // The same scope and health rules as `lvsd plan` (engine_ops.rs).
+        let operate_scope = super::ops::reload_scope(&self.plan, &new);
+        let (scope, removed, global_change) = (
+            operate_scope.scope,
+            operate_scope.removed,
+            operate_scope.global,
+        );
         // Keep what is known about reals that stay; checks of new reals
         // start from scratch. A real whose check changed keeps its health
         // until its new check reports.
-        let mut health = HashMap::with_capacity(self.health.len());
-        for v in &new.virtuals {
-            for (rk, _, check) in v.reals() {
-                let mut h = self.health.remove(&rk).unwrap_or_default();
-                if let Some(s) = Plan::static_health(check) {
-                    h.up = Some(s);
-                }
-                health.insert(rk, h);
-            }
-        }
-        self.health = health;
+        self.health = operate::carry_health(&mut self.health, &new);
         self.instances
             .spawn_reload(&mut self.tasks, &self.plan.execute, &new.execute);
         let health = &self.health;
@@ -741,17 +730,10 @@ impl Engine {
         self.schedule.on_pass_succeeded(&to_scope(scope));
     }
 
-    /// What the table should do with a real: health and maintenance (the
-    /// one place a runtime override would slot in).
+    /// What the table should do with a real: health, maintenance and the
+    /// operator's override (`daemon::overrides::desired_state`).
     fn real_state(&self, k: &RealKey) -> RealState {
-        if self.maintenance.contains(k) {
-            return RealState::Down;
-        }
-        match self.health.get(k).and_then(|h| h.up) {
-            Some(true) => RealState::Up,
-            Some(false) => RealState::Down,
-            None => RealState::Unknown,
-        }
+        self.desired_state_of(k)
     }
 
     fn after_apply(
@@ -1118,35 +1100,9 @@ impl Engine {
 
     /// Re-read the maintenance directory; true if the set changed.
     async fn scan_maintenance(&mut self) -> bool {
-        let Some(dir) = self.plan.maintenancedir.clone() else {
-            return !std::mem::take(&mut self.maintenance).is_empty();
-        };
-        // One directory read per tick instead of a stat per real, on a
-        // blocking thread (a hung NFS directory must not stall the engine).
-        // Bounded: a directory flooded with files cannot grow the engine.
-        let names: HashSet<String> =
-            tokio::task::spawn_blocking(move || match std::fs::read_dir(&dir) {
-                Ok(rd) => rd
-                    .flatten()
-                    .take(MAX_MAINTENANCE_NAMES)
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect(),
-                Err(_) => HashSet::new(),
-            })
-            .await
-            .unwrap_or_default();
-        let mut now = HashSet::new();
-        for v in &self.plan.virtuals {
-            for (rk, _, _) in v.reals() {
-                let host = match rk.addr {
-                    std::net::IpAddr::V4(a) => a.to_string(),
-                    std::net::IpAddr::V6(a) => format!("[{a}]"),
-                };
-                if names.contains(&format!("{host}:{}", rk.port)) || names.contains(&host) {
-                    now.insert(rk);
-                }
-            }
-        }
+        // One directory read per tick instead of a stat per real (the same
+        // read `lvsd plan` does).
+        let now = operate::maintenance_now(&self.plan).await;
         if now == self.maintenance {
             return false;
         }
@@ -1462,6 +1418,9 @@ fn show_real(k: &RealKey) -> String {
     .0;
     format!("{r} ({})", hooks::fallback_args(&k.service).0)
 }
+
+#[path = "engine_ops.rs"]
+mod operate;
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

@@ -208,6 +208,10 @@ fn foreground(args: &Args, path: &Path) -> i32 {
             .as_ref()
             .and_then(|t| t.resync)
             .unwrap_or(super::engine::DEFAULT_RESYNC),
+        state_dir: toml
+            .as_ref()
+            .and_then(|t| t.state_dir.clone())
+            .unwrap_or_else(|| std::path::PathBuf::from(super::overrides::DEFAULT_STATE_DIR)),
         ha: toml.as_ref().and_then(|t| t.ha.clone()),
         hooks: toml.as_ref().map(|t| t.hooks.clone()).unwrap_or_default(),
         access: toml.as_ref().map(|t| t.access.clone()).unwrap_or_default(),

@@ -22,6 +22,7 @@ use super::engine::{CheckReport, CheckRunner, Engine, EngineError, Loader, Share
 use super::event_hooks;
 use super::events::{Bus, EventData};
 use super::metrics::{self, Page, Render};
+use super::overrides;
 use super::pidfile::PidFile;
 use super::plan::Plan;
 use super::status::Status;
@@ -49,6 +50,9 @@ pub struct Options {
     pub hooks: Vec<EventHook>,
     /// Mode, group and write group of the control socket.
     pub access: SocketAccess,
+    /// Where runtime state is kept (`[daemon] state_dir`): the overrides
+    /// of `lvsd drain|weight` in `STATE_DIR/overrides`.
+    pub state_dir: PathBuf,
 }
 
 /// Why the daemon could not run.
@@ -160,7 +164,7 @@ pub async fn run(
     tasks.push(tokio::spawn(control::serve_with(
         listener,
         opts.socket.clone(),
-        req_tx,
+        req_tx.clone(),
         ready_rx,
         stop_rx.clone(),
         policy,
@@ -196,9 +200,13 @@ pub async fn run(
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
     let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
     let runner = make_runner(rep_tx);
+    let state_file = opts.state_dir.join(overrides::STATE_FILE);
+    let saved = load_overrides(&state_file).await;
     let mut engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status)
         .with_resync(opts.resync)
-        .with_events(bus.clone());
+        .with_events(bus.clone())
+        .with_overrides(saved, Some(state_file))
+        .with_requests(req_tx.clone());
     if let (Ok(exe), Some(dir)) = (std::env::current_exe(), opts.socket.parent()) {
         engine = engine.with_instances(exe, dir.to_path_buf());
     }
@@ -273,6 +281,37 @@ pub async fn run(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Error::Engine(e)),
         Err(e) => Err(Error::Engine(EngineError::Task(e))),
+    }
+}
+
+/// The overrides saved by an earlier run. A bad line is logged with
+/// `file:line` and skipped; an unreadable file is logged and no override
+/// applies (the config alone decides), but the daemon runs.
+async fn load_overrides(path: &std::path::Path) -> overrides::Overrides {
+    let p = path.to_path_buf();
+    let res = tokio::task::spawn_blocking(move || overrides::load(&p)).await;
+    match res {
+        Ok(Ok(l)) => {
+            for e in &l.errors {
+                tracing::error!("overrides: {e}");
+            }
+            if !l.overrides.is_empty() {
+                tracing::info!(
+                    overrides = l.overrides.len(),
+                    file = %path.display(),
+                    "runtime overrides restored"
+                );
+            }
+            l.overrides
+        }
+        Ok(Err(e)) => {
+            tracing::error!("overrides: {e}; starting without overrides");
+            Default::default()
+        }
+        Err(e) => {
+            tracing::error!("overrides: {e}; starting without overrides");
+            Default::default()
+        }
     }
 }
 

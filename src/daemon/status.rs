@@ -124,6 +124,10 @@ pub struct Status {
     /// directors with equal fingerprints send every new flow to the same
     /// real. Filled by [`Status::merge_kernel`].
     pub mh_fingerprints: Vec<(ServiceKey, String)>,
+    /// Runtime overrides in force (`lvsd drain|weight`).
+    pub overrides: super::overrides::Overrides,
+    /// A reload waits for `lvsd confirm` until then (`reload --confirm`).
+    pub confirm_deadline: Option<SystemTime>,
 }
 
 impl Status {
@@ -145,7 +149,28 @@ impl Status {
             tasks: 0,
             anycast: None,
             mh_fingerprints: Vec::new(),
+            overrides: Default::default(),
+            confirm_deadline: None,
         }
+    }
+
+    /// The override of real `r` of virtual `v`, if any (never for the
+    /// fallback server).
+    pub fn override_of(&self, v: &VirtualView, r: &RealView) -> Option<super::overrides::Override> {
+        if r.fallback || self.overrides.is_empty() {
+            return None;
+        }
+        self.overrides.get(&crate::reconcile::RealKey {
+            service: v.key,
+            addr: r.addr,
+            port: r.port,
+        })
+    }
+
+    /// Seconds until a reload waiting for confirmation rolls back.
+    pub fn confirm_left(&self, now: SystemTime) -> Option<u64> {
+        self.confirm_deadline
+            .map(|d| d.duration_since(now).unwrap_or_default().as_secs())
     }
 
     /// The mh table fingerprint of virtual `key`, if it is an mh service.
@@ -218,6 +243,12 @@ impl Status {
         if let Some(r) = &self.last_reload {
             let _ = writeln!(s, "last reload: {r}");
         }
+        if let Some(left) = self.confirm_left(now) {
+            let _ = writeln!(
+                s,
+                "reload pending confirmation: rolls back in {left}s unless `lvsd confirm`"
+            );
+        }
         if let Some(a) = &self.anycast {
             render_anycast_text(&mut s, a);
         }
@@ -251,6 +282,9 @@ impl Status {
                     weight,
                     conns
                 );
+                if let Some(o) = self.override_of(v, r) {
+                    let _ = write!(s, " override {o}");
+                }
                 if let Some(l) = &r.last {
                     let ago = now.duration_since(l.at).unwrap_or_default().as_secs();
                     let res = if l.ok { "ok" } else { "failed" };
@@ -313,6 +347,33 @@ impl Status {
                 let _ = writeln!(s, "lvsd_real_weight{{{}}} {}", labels(v, r), k.weight);
             }
         }
+        gauge(
+            &mut s,
+            "lvsd_real_override_weight",
+            "weight set at run time by lvsd drain (0) or lvsd weight; absent without an override",
+            "gauge",
+        );
+        for (v, r) in self.reals() {
+            if let Some(o) = self.override_of(v, r) {
+                let _ = writeln!(
+                    s,
+                    "lvsd_real_override_weight{{{}}} {}",
+                    labels(v, r),
+                    o.weight()
+                );
+            }
+        }
+        gauge(
+            &mut s,
+            "lvsd_reload_confirm_pending",
+            "1 while a reload --confirm waits for lvsd confirm",
+            "gauge",
+        );
+        let _ = writeln!(
+            s,
+            "lvsd_reload_confirm_pending {}",
+            u8::from(self.confirm_deadline.is_some())
+        );
         gauge(
             &mut s,
             "lvsd_real_active_connections",

@@ -65,6 +65,11 @@ pub enum RealState {
     /// as down for the fallback, so a start or reload does not flash the
     /// fallback server in and out before the first checks report.
     Unknown,
+    /// Passing its checks, with an operator's weight instead of the
+    /// configured one (`lvsd weight`; 0 for `lvsd drain`: the real stays
+    /// in the table, whatever `quiescent` says, so its connections drain).
+    /// Counts as up for the fallback.
+    Weighted(u32),
 }
 
 /// The desired table plus the reals that may be absent.
@@ -122,6 +127,16 @@ pub fn desired(
             any_unknown |= st == RealState::Unknown;
             match st {
                 RealState::Up => any_up = true,
+                RealState::Weighted(w) => {
+                    any_up = true;
+                    // A consistent virtual sizes a real's mh share by the
+                    // kernel's last nonzero weight: a drained real missing
+                    // from the kernel is primed like a quiesced one.
+                    if spec.consistent && w == 0 && r.weight > 0 {
+                        out.prime_weight.insert((key, r.addr, r.port), r.weight);
+                    }
+                    r.weight = i32::try_from(w).unwrap_or(i32::MAX);
+                }
                 RealState::Down | RealState::Unknown if spec.quiescent || spec.consistent => {
                     if spec.consistent && r.weight > 0 {
                         out.prime_weight.insert((key, r.addr, r.port), r.weight);
@@ -329,5 +344,30 @@ mod tests {
         ];
         let d = desired(&[s], &down_set(&[]), &|_| true);
         assert_eq!(weights(&d), vec![("10.1.0.1".into(), 80, 9)]);
+    }
+
+    #[test]
+    fn weighted_real_keeps_its_slot_with_the_override_weight() {
+        // Drain (weight 0) of an up real in a quiescent=no virtual: kept
+        // in the table, and it still counts as up (no fallback).
+        let st = |k: &RealKey| {
+            if k.addr.to_string() == "10.1.0.1" {
+                RealState::Weighted(0)
+            } else {
+                RealState::Weighted(7)
+            }
+        };
+        let d = desired(&[spec(false, true)], &st, &|_| true);
+        assert_eq!(
+            weights(&d),
+            vec![("10.1.0.1".into(), 8080, 0), ("10.1.0.2".into(), 8080, 7)]
+        );
+        assert!(d.only_if_present.is_empty());
+        // A consistent virtual primes a drained real with its configured weight.
+        let mut s = spec(false, false);
+        s.consistent = true;
+        let d = desired(&[s], &st, &|_| true);
+        let ip: IpAddr = "10.1.0.1".parse().unwrap();
+        assert_eq!(d.prime_weight.get(&(key(80), ip, 8080)), Some(&3));
     }
 }

@@ -321,6 +321,12 @@ pub fn render_json(
         "\"resync_repairs\":{},\"failed_passes\":{},\"tasks\":{},",
         st.resync_repairs, st.failed_passes, st.tasks
     );
+    match st.confirm_left(now) {
+        Some(left) => {
+            let _ = write!(s, "\"confirm_left_s\":{left},");
+        }
+        None => s.push_str("\"confirm_left_s\":null,"),
+    }
     s.push_str("\"ha\":");
     match ha {
         None => s.push_str("null"),
@@ -427,6 +433,12 @@ pub fn render_json(
                 r.checks,
                 r.failures,
             );
+            match st.override_of(v, r) {
+                Some(o) => {
+                    let _ = write!(s, "\"override\":{},", js(&o.to_string()));
+                }
+                None => s.push_str("\"override\":null,"),
+            }
             match &r.kernel {
                 Some(k) => {
                     let _ = write!(

@@ -15,15 +15,17 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::error::{ReloadError, RequestError, RoleError};
+
 /// A command from the socket, with where to send the answer.
 #[derive(Debug)]
 pub enum Request {
     /// Re-read the config and apply it by diff.
-    Reload(oneshot::Sender<Result<String, String>>),
+    Reload(oneshot::Sender<Result<String, ReloadError>>),
     /// Render the status.
     Status(oneshot::Sender<String>),
     /// Ask the HA layer to give up (`standby`) or take over (`takeover`).
-    Role(String, oneshot::Sender<Result<String, String>>),
+    Role(String, oneshot::Sender<Result<String, RoleError>>),
 }
 
 /// Longest command line accepted; anything longer is a confused client.
@@ -89,23 +91,24 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Request>, ready: bool) -> i
         .read_line(&mut line)
         .await?;
     let cmd = line.trim();
-    let reply = match cmd {
+    let reply: Result<String, RequestError> = match cmd {
         "ping" if ready => Ok("pong".to_string()),
-        "ping" => Err("starting: the first table is not applied yet".to_string()),
+        "ping" => Err(RequestError::Starting),
         "reload" => ask(&tx, Request::Reload).await,
         "status" => {
             let (otx, orx) = oneshot::channel();
             match tx.send(Request::Status(otx)).await {
-                Ok(()) => orx.await.map_err(|_| "daemon is stopping".to_string()),
-                Err(_) => Err("daemon is stopping".to_string()),
+                Ok(()) => orx.await.map_err(|_| RequestError::Stopping),
+                Err(_) => Err(RequestError::Stopping),
             }
         }
         "standby" | "takeover" => {
             let c = cmd.to_string();
             ask(&tx, move |o| Request::Role(c, o)).await
         }
-        other => Err(format!("unknown command {other:?}")),
+        other => Err(RequestError::Unknown(other.to_string())),
     };
+    // The wire edge: the only place the error becomes text.
     let text = match reply {
         Ok(t) => format!("ok\n{t}"),
         Err(t) => format!("error\n{t}"),
@@ -114,15 +117,17 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Request>, ready: bool) -> i
     wr.shutdown().await
 }
 
-async fn ask(
+async fn ask<E: Into<RequestError>>(
     tx: &mpsc::Sender<Request>,
-    make: impl FnOnce(oneshot::Sender<Result<String, String>>) -> Request,
-) -> Result<String, String> {
+    make: impl FnOnce(oneshot::Sender<Result<String, E>>) -> Request,
+) -> Result<String, RequestError> {
     let (otx, orx) = oneshot::channel();
     tx.send(make(otx))
         .await
-        .map_err(|_| "daemon is stopping".to_string())?;
-    orx.await.map_err(|_| "daemon is stopping".to_string())?
+        .map_err(|_| RequestError::Stopping)?;
+    orx.await
+        .map_err(|_| RequestError::Stopping)?
+        .map_err(Into::into)
 }
 
 /// Send `cmd` to the daemon at `path`; `Ok((true, text))` on `ok`.
@@ -158,7 +163,9 @@ mod tests {
             while let Some(r) = rx.recv().await {
                 match r {
                     Request::Reload(o) => {
-                        let _ = o.send(Err("ldirectord.cf:3: bad".into()));
+                        let _ = o.send(Err(ReloadError::Rejected(
+                            crate::daemon::load::ConfigError::one("ldirectord.cf:3: bad"),
+                        )));
                     }
                     Request::Status(o) => {
                         let _ = o.send("TCP 1.2.3.4:80 wrr\n".into());

@@ -11,6 +11,7 @@ pub mod control;
 pub mod core;
 pub mod engine;
 pub mod entry;
+pub mod error;
 pub mod explain;
 pub mod hooks;
 pub mod load;

@@ -61,14 +61,18 @@ pub async fn serve(
     ready: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Every connection task is tracked here, so shutdown ends them all
+    // (an idle client must not outlive the daemon's stop).
+    let mut conns = tokio::task::JoinSet::new();
     loop {
+        while conns.try_join_next().is_some() {}
         tokio::select! {
             _ = shutdown.changed() => break,
             acc = listener.accept() => match acc {
                 Ok((stream, _)) => {
                     let tx = tx.clone();
                     let ready = *ready.borrow();
-                    tokio::spawn(async move {
+                    conns.spawn(async move {
                         if let Err(e) = handle(stream, tx, ready).await {
                             tracing::debug!(error = %e, "control connection failed");
                         }
@@ -82,6 +86,15 @@ pub async fn serve(
         }
     }
     let _ = std::fs::remove_file(&path);
+    // Requests in flight get a moment to be answered; idle ones are ended.
+    let drained = tokio::time::timeout(Duration::from_millis(500), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
 }
 
 async fn handle(stream: UnixStream, tx: mpsc::Sender<Request>, ready: bool) -> io::Result<()> {
@@ -200,9 +213,27 @@ mod tests {
         assert!(!ok && msg.contains("unknown command"));
         // A second daemon must not steal the socket.
         assert!(bind(&path).await.is_err());
+        // Idle clients (connected, nothing sent) do not hold up the stop:
+        // their tasks are ended and they see the connection close.
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            idle.push(UnixStream::connect(&path).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
         stx.send(true).unwrap();
-        server.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(3), server)
+            .await
+            .expect("serve ends promptly with idle clients")
+            .unwrap();
         assert!(!path.exists());
+        for mut c in idle {
+            let mut buf = Vec::new();
+            let n = tokio::time::timeout(Duration::from_secs(3), c.read_to_end(&mut buf))
+                .await
+                .expect("the idle connection is closed")
+                .unwrap_or(0);
+            assert_eq!(n, 0);
+        }
         answerer.abort();
     }
 }

@@ -632,3 +632,77 @@ fn check_config_refuses_a_fifo_or_symlink_monitorfile_promptly() {
         assert!(text.contains("l.cf:4") && text.contains(why), "{text}");
     }
 }
+
+/// Issue 13: every task ends at shutdown. With idle control-socket and
+/// status-page clients connected, SIGTERM stops lvsd promptly with exit 0
+/// (idle connections used to be detached tasks nobody ended).
+#[test]
+fn sigterm_with_idle_control_and_status_clients_exits_promptly() {
+    const PORT: u16 = 22010;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("l.cf"), config("", 1)).unwrap();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let sock = dir.path().join("s.sock");
+    let child = Command::new(LVSD)
+        .env("LVSD_TEST_FAKE_KERNEL", "1")
+        .arg("--socket")
+        .arg(&sock)
+        .arg("--pid-file")
+        .arg(dir.path().join("l.pid"))
+        .arg("--metrics")
+        .arg(format!("127.0.0.1:{PORT}"))
+        .arg("--toml")
+        .arg("/dev/null")
+        .arg("run")
+        .arg(dir.path().join("l.cf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut guard = Kill(child);
+    let pid = guard.0.id() as i32;
+    let t0 = Instant::now();
+    let mut up = false;
+    while t0.elapsed() < Duration::from_secs(30) && !up {
+        up = std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok()
+            && std::os::unix::net::UnixStream::connect(&sock).is_ok();
+        if let Ok(Some(st)) = guard.0.try_wait() {
+            panic!("lvsd exited: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(up, "lvsd never listened");
+    let mut idle_unix = Vec::new();
+    let mut idle_tcp = Vec::new();
+    for _ in 0..5 {
+        idle_unix.push(std::os::unix::net::UnixStream::connect(&sock).unwrap());
+        idle_tcp.push(std::net::TcpStream::connect(("127.0.0.1", PORT)).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Ok(Some(st)) = guard.0.try_wait() {
+            break st;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(4),
+            "lvsd did not stop within 4 s with idle clients connected"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(!sock.exists(), "the control socket is removed");
+}

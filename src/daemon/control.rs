@@ -16,16 +16,17 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::access;
+use super::error::{ReloadError, RequestError, RoleError};
 
 /// A command from the socket, with where to send the answer.
 #[derive(Debug)]
 pub enum Request {
     /// Re-read the config and apply it by diff.
-    Reload(oneshot::Sender<Result<String, String>>),
+    Reload(oneshot::Sender<Result<String, ReloadError>>),
     /// Render the status.
     Status(oneshot::Sender<String>),
     /// Ask the HA layer to give up (`standby`) or take over (`takeover`).
-    Role(String, oneshot::Sender<Result<String, String>>),
+    Role(String, oneshot::Sender<Result<String, RoleError>>),
     /// An operations command (`lvsd drain|enable|weight|overrides|plan|
     /// confirm`, `reload --confirm`): see `daemon::ops`.
     Op(
@@ -95,7 +96,11 @@ pub async fn serve_with(
     mut shutdown: watch::Receiver<bool>,
     policy: access::Policy,
 ) {
+    // Every connection task is tracked here, so shutdown ends them all
+    // (an idle client must not outlive the daemon's stop).
+    let mut conns = tokio::task::JoinSet::new();
     loop {
+        while conns.try_join_next().is_some() {}
         tokio::select! {
             _ = shutdown.changed() => break,
             acc = listener.accept() => match acc {
@@ -109,7 +114,7 @@ pub async fn serve_with(
                     let peer = peer.ok();
                     let granted = access::decide(peer.as_ref(), &policy);
                     let uid = peer.map(|p| p.uid);
-                    tokio::spawn(async move {
+                    conns.spawn(async move {
                         if let Err(e) = handle(stream, tx, ready, granted, uid).await {
                             tracing::debug!(error = %e, "control connection failed");
                         }
@@ -123,6 +128,15 @@ pub async fn serve_with(
         }
     }
     let _ = std::fs::remove_file(&path);
+    // Requests in flight get a moment to be answered; idle ones are ended.
+    let drained = tokio::time::timeout(Duration::from_millis(500), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
 }
 
 async fn handle(
@@ -145,13 +159,11 @@ async fn handle(
             command = %verb,
             "control socket: state-changing command refused (read-only access)"
         );
-        Err(format!(
-            "{}: {verb:?} changes the daemon's state; it needs root or membership of lvsd.toml's [daemon] write_group",
-            access::DENIED
-        ))
+        Err(RequestError::Denied { verb })
     } else {
         dispatch(cmd, &tx, ready).await
     };
+    // The wire edge: the only place the error becomes text.
     let text = match reply {
         Ok(t) => format!("ok\n{t}"),
         Err(t) => format!("error\n{t}"),
@@ -166,16 +178,20 @@ pub fn is_denied(answer: &str) -> bool {
 }
 
 /// Carry out one permitted command.
-async fn dispatch(cmd: &str, tx: &mpsc::Sender<Request>, ready: bool) -> Result<String, String> {
+async fn dispatch(
+    cmd: &str,
+    tx: &mpsc::Sender<Request>,
+    ready: bool,
+) -> Result<String, RequestError> {
     match cmd {
         "ping" if ready => Ok("pong".to_string()),
-        "ping" => Err("starting: the first table is not applied yet".to_string()),
+        "ping" => Err(RequestError::Starting),
         "reload" => ask(tx, Request::Reload).await,
         "status" => {
             let (otx, orx) = oneshot::channel();
             match tx.send(Request::Status(otx)).await {
-                Ok(()) => orx.await.map_err(|_| "daemon is stopping".to_string()),
-                Err(_) => Err("daemon is stopping".to_string()),
+                Ok(()) => orx.await.map_err(|_| RequestError::Stopping),
+                Err(_) => Err(RequestError::Stopping),
             }
         }
         "standby" | "takeover" => {
@@ -184,24 +200,23 @@ async fn dispatch(cmd: &str, tx: &mpsc::Sender<Request>, ready: bool) -> Result<
         }
         other => match super::ops::OpRequest::parse(other) {
             Some(Ok(op)) => ask(tx, move |o| Request::Op(op, o)).await,
-            Some(Err(e)) => Err(e),
-            None => Err(format!(
-                "unknown command {:?}",
-                crate::model::text::sanitize(other)
-            )),
+            Some(Err(e)) => Err(RequestError::Op(e)),
+            None => Err(RequestError::Unknown(other.to_string())),
         },
     }
 }
 
-async fn ask(
+async fn ask<E: Into<RequestError>>(
     tx: &mpsc::Sender<Request>,
-    make: impl FnOnce(oneshot::Sender<Result<String, String>>) -> Request,
-) -> Result<String, String> {
+    make: impl FnOnce(oneshot::Sender<Result<String, E>>) -> Request,
+) -> Result<String, RequestError> {
     let (otx, orx) = oneshot::channel();
     tx.send(make(otx))
         .await
-        .map_err(|_| "daemon is stopping".to_string())?;
-    orx.await.map_err(|_| "daemon is stopping".to_string())?
+        .map_err(|_| RequestError::Stopping)?;
+    orx.await
+        .map_err(|_| RequestError::Stopping)?
+        .map_err(Into::into)
 }
 
 /// Send `cmd` to the daemon at `path`; `Ok((true, text))` on `ok`.
@@ -237,7 +252,9 @@ mod tests {
             while let Some(r) = rx.recv().await {
                 match r {
                     Request::Reload(o) => {
-                        let _ = o.send(Err("ldirectord.cf:3: bad".into()));
+                        let _ = o.send(Err(ReloadError::Rejected(
+                            crate::daemon::load::ConfigError::one("ldirectord.cf:3: bad"),
+                        )));
                     }
                     Request::Status(o) => {
                         let _ = o.send("TCP 1.2.3.4:80 wrr\n".into());
@@ -290,9 +307,27 @@ mod tests {
         assert!(!ok && msg.contains("invalid weight"), "{msg}");
         // A second daemon must not steal the socket.
         assert!(bind(&path).await.is_err());
+        // Idle clients (connected, nothing sent) do not hold up the stop:
+        // their tasks are ended and they see the connection close.
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            idle.push(UnixStream::connect(&path).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
         stx.send(true).unwrap();
-        server.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(3), server)
+            .await
+            .expect("serve ends promptly with idle clients")
+            .unwrap();
         assert!(!path.exists());
+        for mut c in idle {
+            let mut buf = Vec::new();
+            let n = tokio::time::timeout(Duration::from_secs(3), c.read_to_end(&mut buf))
+                .await
+                .expect("the idle connection is closed")
+                .unwrap_or(0);
+            assert_eq!(n, 0);
+        }
         answerer.abort();
     }
 }

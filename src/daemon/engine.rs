@@ -29,6 +29,7 @@ use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
 use super::core::{fallback_intent, health_step, Intent, Schedule, Scope};
+use super::error::{ReloadError, RoleError};
 use super::events::{self, EventData};
 use super::hooks;
 use super::load::ConfigError;
@@ -77,7 +78,7 @@ struct Loading {
     again: Option<(&'static str, Vec<ReloadReply>)>,
 }
 
-type ReloadReply = tokio::sync::oneshot::Sender<Result<String, String>>;
+type ReloadReply = tokio::sync::oneshot::Sender<Result<String, ReloadError>>;
 
 /// One finished check, as the check runner reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,7 +270,9 @@ impl Engine {
         // costs one dump per service.
         let t1 = Instant::now();
         self.deferred_log = Some(Vec::new());
-        self.reconcile(None, &HashSet::new(), Some(actual), PassKind::Normal)
+        // A failure is logged and retried by the pass itself.
+        let _ = self
+            .reconcile(None, &HashSet::new(), Some(actual), PassKind::Normal)
             .await;
         let applied = t1.elapsed();
         let t2 = Instant::now();
@@ -336,7 +339,8 @@ impl Engine {
                 }
             }
             if !dirty.is_empty() {
-                self.reconcile(Some(&dirty), &HashSet::new(), None, PassKind::Normal)
+                let _ = self
+                    .reconcile(Some(&dirty), &HashSet::new(), None, PassKind::Normal)
                     .await;
                 self.maybe_running();
             }
@@ -344,7 +348,7 @@ impl Engine {
         if let Some(l) = self.loading.take() {
             l.job.abort();
             for r in l.replies {
-                let _ = r.send(Err("the daemon is stopping".into()));
+                let _ = r.send(Err(ReloadError::Stopping));
             }
         }
         self.drop_pending();
@@ -375,7 +379,7 @@ impl Engine {
                     );
                     PassKind::Normal
                 };
-                self.reconcile(scope.as_ref(), &removed, None, kind).await;
+                let _ = self.reconcile(scope.as_ref(), &removed, None, kind).await;
             }
             Intent::Fallback(key, start) => {
                 let cmd = self
@@ -505,7 +509,7 @@ impl Engine {
             }
             Request::Role(cmd, reply) => {
                 let Some(ha) = &self.ha else {
-                    let _ = reply.send(Err(format!("{cmd}: no [ha] section in lvsd.toml")));
+                    let _ = reply.send(Err(RoleError::NoHa(cmd)));
                     return;
                 };
                 let ctl = if cmd == "standby" {
@@ -515,7 +519,7 @@ impl Engine {
                 };
                 let res = match ha.send(ctl).await {
                     Ok(()) => Ok(format!("{cmd} requested")),
-                    Err(_) => Err(format!("{cmd}: the HA runner has stopped")),
+                    Err(_) => Err(RoleError::HaStopped(cmd.clone())),
                 };
                 let _ = reply.send(res);
             }
@@ -556,8 +560,8 @@ impl Engine {
             return;
         };
         let loaded = match res {
-            Ok(r) => r,
-            Err(e) => Err(ConfigError::one(format!("config loader failed: {e}"))),
+            Ok(r) => r.map_err(ReloadError::from),
+            Err(e) => Err(ReloadError::Loader(Arc::new(e))),
         };
         tracing::debug!(trigger = l.why, "configuration loaded");
         let out = self.apply_loaded(loaded).await;
@@ -574,15 +578,26 @@ impl Engine {
     }
 
     /// Apply a loaded config by diff, or keep everything on error.
-    async fn apply_loaded(&mut self, loaded: Result<Plan, ConfigError>) -> Result<String, String> {
+    async fn apply_loaded(
+        &mut self,
+        loaded: Result<Plan, ReloadError>,
+    ) -> Result<String, ReloadError> {
         let new = match loaded {
             Ok(p) => p,
             Err(e) => {
-                for line in &e.diagnostics {
-                    tracing::error!("{line}");
+                match &e {
+                    ReloadError::Rejected(c) => {
+                        for line in &c.diagnostics {
+                            tracing::error!("{line}");
+                        }
+                    }
+                    other => tracing::error!("{other}"),
                 }
                 tracing::error!("configuration rejected; the running table is kept");
-                let first = e.diagnostics.first().cloned().unwrap_or_default();
+                let first = match &e {
+                    ReloadError::Rejected(c) => c.diagnostics.first().cloned().unwrap_or_default(),
+                    other => other.to_string(),
+                };
                 if let Ok(mut st) = self.status.lock() {
                     st.reload_failures += 1;
                     st.last_reload = Some(format!("rejected: {first}"));
@@ -590,7 +605,7 @@ impl Engine {
                 self.set_phase(Phase::Running);
                 systemd::ready("running (reload rejected)");
                 self.events.emit(EventData::reload(Err(&first)));
-                return Err(e.to_string());
+                return Err(e);
             }
         };
         let new_keys = new.keys();
@@ -614,12 +629,14 @@ impl Engine {
         self.fingerprint = fingerprint_off_runtime(&self.path).await;
         let maintenance_changed = self.scan_maintenance().await;
         let before = self.kernel_ops();
-        if global_change || maintenance_changed {
-            self.reconcile(None, &removed, None, PassKind::Normal).await;
+        let pass = if global_change || maintenance_changed {
+            self.reconcile(None, &removed, None, PassKind::Normal).await
         } else if !scope.is_empty() {
             self.reconcile(Some(&scope), &removed, None, PassKind::Normal)
-                .await;
-        }
+                .await
+        } else {
+            Ok(())
+        };
         let ops = self.kernel_ops() - before;
         self.spawn_checks();
         let msg = format!("configuration applied: {ops} kernel operations");
@@ -632,7 +649,9 @@ impl Engine {
         self.maybe_running();
         systemd::ready("running");
         self.events.emit(EventData::reload(Ok(&msg)));
-        Ok(msg)
+        // The config is in force either way; a kernel failure (retried)
+        // is told to who asked, errno and operation intact.
+        pass.map(|()| msg)
     }
 
     /// One pass: desired vs kernel for `scope` (None = every owned
@@ -648,7 +667,7 @@ impl Engine {
         extra_owned: &HashSet<ServiceKey>,
         known: Option<Table>,
         kind: PassKind,
-    ) -> bool {
+    ) -> Result<(), ReloadError> {
         let specs: Vec<_> = self
             .plan
             .virtuals
@@ -682,12 +701,12 @@ impl Engine {
                 tracing::error!("reading the IPVS table failed: {e}");
                 self.report_health(false);
                 self.pass_failed(scope, extra_owned);
-                return false;
+                return Err(ReloadError::Read(Arc::new(e)));
             }
             Err(e) => {
                 tracing::error!("reconcile task failed: {e}");
                 self.pass_failed(scope, extra_owned);
-                return false;
+                return Err(ReloadError::Task(Arc::new(e)));
             }
         };
         // The kernel answered: this director can serve. (A refused op is
@@ -696,14 +715,21 @@ impl Engine {
         self.after_apply(&applied, &actual, scope, kind);
         if applied.failed.is_empty() {
             self.pass_succeeded(scope);
-            true
+            Ok(())
         } else {
             // Retry only the services whose ops failed: the others are done.
             let failed: HashSet<ServiceKey> =
                 applied.failed.iter().map(|(c, _)| c.service()).collect();
             let removed: HashSet<ServiceKey> = failed.intersection(extra_owned).copied().collect();
             self.pass_failed(Some(&failed), &removed);
-            false
+            let n = applied.failed.len();
+            match applied.failed.into_iter().next() {
+                Some((_, first)) => Err(ReloadError::Kernel {
+                    failed: n,
+                    first: Arc::new(first),
+                }),
+                None => Ok(()),
+            }
         }
     }
 
@@ -1245,14 +1271,10 @@ impl Engine {
             return;
         }
         let ipvs = self.ipvs.clone();
-        let job = tokio::task::spawn_blocking(move || -> Result<Applied, String> {
+        let job = tokio::task::spawn_blocking(move || -> Result<Applied, crate::kernel::Error> {
             // Only delete what is there, so a missing service is not an error.
-            let present: HashSet<ServiceKey> = ipvs
-                .services()
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|s| s.key)
-                .collect();
+            let present: HashSet<ServiceKey> =
+                ipvs.services()?.into_iter().map(|s| s.key).collect();
             let doomed = doomed
                 .into_iter()
                 .filter(|c| present.contains(&c.service()))

@@ -104,7 +104,8 @@ impl Engine {
         }
         let ok = self
             .reconcile(Some(&services), &HashSet::new(), None, PassKind::Normal)
-            .await;
+            .await
+            .is_ok();
         self.maybe_running();
         ok
     }
@@ -218,7 +219,9 @@ impl Engine {
                     }
                     None => self.plan.clone(),
                 };
-                let out = self.apply_loaded(*res).await;
+                let out = self
+                    .apply_loaded((*res).map_err(crate::daemon::error::ReloadError::from))
+                    .await;
                 let out = match out {
                     Ok(msg) => {
                         self.arm_confirm(previous, secs);
@@ -230,7 +233,7 @@ impl Engine {
                             "{msg}\nrolls back to the previous configuration in {secs}s unless `lvsd confirm`"
                         ))
                     }
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                 };
                 let _ = reply.send(out);
             }

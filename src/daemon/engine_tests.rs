@@ -186,6 +186,10 @@ impl Harness {
     }
 
     async fn reload(&self) -> Result<String, String> {
+        self.reload_typed().await.map_err(|e| e.to_string())
+    }
+
+    async fn reload_typed(&self) -> Result<String, ReloadError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.requests.send(Request::Reload(tx)).await.unwrap();
         rx.await.unwrap()
@@ -1245,4 +1249,29 @@ async fn hook_tasks_are_tracked_and_awaited_at_stop() {
     h.stop().await;
     assert!(done.exists(), "stop returned before the hook ended");
     assert_eq!(state.lock().unwrap().tasks, 0);
+}
+
+/// A kernel refusal during a reload reaches the reply typed: the failed
+/// operation and its errno, not a flattened string.
+#[tokio::test(start_paused = true)]
+async fn a_kernel_errno_reaches_the_reload_reply() {
+    let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
+    let h = start(FakeTable::new(), plan).await;
+    let next = plan_of(vec![
+        vplan(1, &[("10.1.0.1", 1)], CheckType::On, false),
+        vplan(2, &[("10.2.0.1", 1)], CheckType::On, false),
+    ]);
+    *h.next_plan.lock().unwrap() = Ok(next);
+    h.fake.fail_next(OpKind::AddService, libc::EEXIST);
+    let err = h.reload_typed().await.unwrap_err();
+    let k = err.kernel().expect("a kernel error");
+    assert_eq!(k.errno(), Some(libc::EEXIST), "{err}");
+    assert_eq!(k.op(), OpKind::AddService, "{err}");
+    assert!(err.to_string().contains("File exists"), "{err}");
+    // The failed op is retried: the new virtual arrives all the same.
+    h.until("virtual 2 added by the retry", |h| {
+        h.weights(2) == vec![("10.2.0.1".into(), 1)]
+    })
+    .await;
+    h.stop().await;
 }

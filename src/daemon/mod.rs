@@ -12,6 +12,7 @@ pub mod control;
 pub mod core;
 pub mod engine;
 pub mod entry;
+pub mod error;
 pub mod event_hooks;
 pub mod events;
 pub mod explain;

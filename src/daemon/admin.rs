@@ -357,7 +357,9 @@ fn daemonize(args: &Args, path: &Path, pid: &Path, log_file: &Path) -> i32 {
         .stdin(Stdio::null())
         .stdout(o)
         .stderr(e);
-    // SAFETY: setsid is async-signal-safe, as pre_exec requires.
+    // SAFETY: setsid is async-signal-safe, as pre_exec requires. std's
+    // safe `process_group` only changes the group; the daemon needs its
+    // own session (no controlling terminal), which only pre_exec gives.
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(|| {

@@ -114,20 +114,15 @@ fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
 /// soft limit (1024) is far below what systemd's hard limit allows. The
 /// status listener still caps its own share (`metrics::Limits`).
 fn raise_nofile_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((cur, max)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
     };
-    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
-    if !ok || lim.rlim_cur >= lim.rlim_max {
+    if cur >= max {
         return;
     }
-    let old = lim.rlim_cur;
-    lim.rlim_cur = lim.rlim_max;
-    // SAFETY: as above.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
-        tracing::debug!(from = old, to = lim.rlim_max, "raised RLIMIT_NOFILE");
+    if setrlimit(Resource::RLIMIT_NOFILE, max, max).is_ok() {
+        tracing::debug!(from = cur, to = max, "raised RLIMIT_NOFILE");
     }
 }
 

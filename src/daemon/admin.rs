@@ -89,26 +89,23 @@ pub enum Verb {
 }
 
 impl Verb {
-    fn parse(s: &str) -> Option<Verb> {
-        Some(match s {
-            "start" => Verb::Start,
-            "stop" => Verb::Stop,
-            "restart" => Verb::Restart,
-            "try-restart" => Verb::TryRestart,
-            "reload" => Verb::Reload,
-            "force-reload" => Verb::ForceReload,
-            "status" => Verb::Status,
-            "run" => Verb::Run,
-            "standby" => Verb::Standby,
-            "takeover" => Verb::Takeover,
-            _ => return None,
-        })
+    /// The daemon verb named `s` in `verbs::VERBS`.
+    fn parse(s: &str) -> Option<(Verb, bool)> {
+        match super::verbs::find(s)? {
+            super::verbs::VerbRow {
+                form: super::verbs::Form::Daemon(v),
+                args,
+                ..
+            } => Some((*v, !args.is_empty())),
+            _ => None,
+        }
     }
 }
 
-/// Usage text.
-pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--log-file PATH] [--toml PATH] [--metrics ADDR|off] [--] [configfile] \
-start|stop|restart|try-restart|reload|force-reload|status|standby|takeover\n       lvsd [options] run [configfile]\n       lvsd check-config [configfile]\n       lvsd explain tcp|udp|sctp VIP:PORT CLIENT[:PORT]\n       lvsd -h|--help | -v|--version\n";
+/// Usage text (`lvsd --help`), built from `verbs::VERBS`.
+pub fn usage() -> String {
+    super::verbs::usage()
+}
 
 /// Parse argv (without the program name).
 pub fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -156,15 +153,20 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
-    // `run [FILE]` has the verb first; the ldirectord verbs come last.
+    // `run [FILE]` (a row with operands) has the verb first; the
+    // ldirectord verbs come last.
+    let verb_first = |w: &str| Verb::parse(w).is_some_and(|(_, first)| first);
     let (file, verb) = match pos.as_slice() {
         [v] => (None, v.as_str()),
-        [r, f] if r == "run" => (Some(PathBuf::from(f)), "run"),
+        [r, f] if verb_first(r) => (Some(PathBuf::from(f)), r.as_str()),
         [f, v] => (Some(PathBuf::from(f)), v.as_str()),
         [] => return Err("no command given".into()),
         _ => return Err("too many arguments".into()),
     };
-    let verb = Verb::parse(verb).ok_or_else(|| format!("unknown command {verb:?}"))?;
+    let verb = match Verb::parse(verb) {
+        Some((v, _)) => v,
+        None => return Err(format!("unknown command {verb:?}")),
+    };
     Ok(Args {
         debug,
         file,
@@ -254,7 +256,7 @@ pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
     let pid = pid_path(args);
     match args.verb {
         Verb::Help => {
-            print!("{USAGE}");
+            print!("{}", usage());
             return 0;
         }
         Verb::Version => {

@@ -1,5 +1,6 @@
-//! `lvsd` without the check-config verb: argv to exit code. Wires the
-//! real kernel, the config loader and the check engine into the verbs.
+//! `lvsd`: argv to exit code. Dispatches every verb of `verbs::VERBS` and
+//! wires the real kernel, the config loader and the check engine into the
+//! daemon verbs.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,11 +26,21 @@ pub const FAKE_KERNEL_ENV: &str = "LVSD_TEST_FAKE_KERNEL";
 
 /// Run `lvsd ARGS...`; returns the exit code.
 pub fn main(argv: &[String]) -> i32 {
+    // Tools take no options: they are recognised as the first word.
+    if let Some(first) = argv.first() {
+        if let Some(super::verbs::VerbRow {
+            form: super::verbs::Form::Tool(run),
+            ..
+        }) = super::verbs::find(first)
+        {
+            return run(&argv[1..]).emit();
+        }
+    }
     let args = match admin::parse_args(argv) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("lvsd: {e}");
-            eprint!("{}", admin::USAGE);
+            eprint!("{}", admin::usage());
             return 2;
         }
     };

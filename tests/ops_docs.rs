@@ -100,35 +100,88 @@ fn lvsadm_man_page_documents_exactly_the_options_of_lvsadm_h() {
     }
 }
 
+/// Every verb of `lvsd`: its one table.
+fn lvsd_verbs() -> BTreeSet<String> {
+    lvsd::daemon::verbs::VERBS
+        .iter()
+        .map(|r| r.name.to_string())
+        .collect()
+}
+
 /// Verbs named in `lvsd`'s usage text.
 fn lvsd_usage_verbs() -> BTreeSet<String> {
-    let u = lvsd::daemon::admin::USAGE;
+    let u = lvsd::daemon::admin::usage();
     let mut v = BTreeSet::new();
     let re = Regex::new(r"([a-z][a-z-]+(?:\|[a-z][a-z-]+)+)").unwrap();
-    for m in re.find_iter(u) {
+    for m in re.find_iter(&u) {
         if m.as_str().contains("start") {
             v.extend(m.as_str().split('|').map(str::to_string));
         }
     }
-    for w in [
-        "run",
-        "check-config",
-        "explain",
-        "drain",
-        "enable",
-        "weight",
-        "overrides",
-        "plan",
-        "confirm",
-    ] {
-        if Regex::new(&format!(r"lvsd (?:\[options\] )?{w}\b"))
-            .unwrap()
-            .is_match(u)
-        {
-            v.insert(w.to_string());
-        }
+    let line = Regex::new(r"(?m)^\s+lvsd (?:\[options\] )?([a-z][a-z-]*)\b").unwrap();
+    for c in line.captures_iter(&u) {
+        v.insert(c[1].to_string());
     }
     v
+}
+
+#[test]
+fn lvsd_usage_names_exactly_the_verbs_of_the_table() {
+    assert_same(
+        "lvsd verbs (table vs usage)",
+        &lvsd_verbs(),
+        &lvsd_usage_verbs(),
+    );
+}
+
+/// The completions' verb lists, as generated from the table.
+fn generated_verbs(file: &str) -> String {
+    let rows = lvsd::daemon::verbs::VERBS;
+    if file.ends_with(".bash") {
+        let names: Vec<&str> = rows.iter().map(|r| r.name).collect();
+        let files: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.args == "[configfile]")
+            .map(|r| r.name)
+            .collect();
+        format!(
+            "    local verbs=\"{}\"\n    local file_verbs=\" {} \"\n",
+            names.join(" "),
+            files.join(" ")
+        )
+    } else {
+        let mut s = String::from("verbs=(\n");
+        for r in rows {
+            s.push_str(&format!("  '{}:{}'\n", r.name, r.summary));
+        }
+        s.push_str(")\n");
+        s
+    }
+}
+
+/// The completions' verb lists are the table's. With `LVSD_BLESS=1` the
+/// test rewrites them (after adding a row to `daemon::verbs::VERBS`).
+#[test]
+fn completions_verb_lists_are_generated_from_the_table() {
+    let bless = std::env::var_os("LVSD_BLESS").is_some_and(|v| v == "1");
+    for f in ["completions/lvsd.bash", "completions/_lvsd"] {
+        let text = read(f);
+        let begin = text.find("# BEGIN verbs").expect("BEGIN verbs marker");
+        let body = begin + text[begin..].find('\n').expect("marker line") + 1;
+        let end = body + text[body..].find("# END verbs").expect("END verbs marker");
+        let end = text[..end].rfind('\n').map_or(end, |i| i + 1);
+        let want = generated_verbs(f);
+        if bless {
+            let new = format!("{}{}{}", &text[..body], want, &text[end..]);
+            std::fs::write(repo().join(f), new).expect("write completion");
+        } else {
+            assert_eq!(
+                &text[body..end],
+                want,
+                "{f}: verb list differs from daemon::verbs::VERBS (LVSD_BLESS=1 cargo test --test ops_docs rewrites it)"
+            );
+        }
+    }
 }
 
 fn parses(args: &[&str]) -> Result<(), String> {
@@ -168,9 +221,9 @@ fn lvsd_man_page_documents_exactly_the_verbs_and_options_lvsd_accepts() {
         s.remove("--");
         s
     };
-    let usage = lvsd::daemon::admin::USAGE;
-    let mut code_opts = longs(usage);
-    code_opts.extend(shorts(usage));
+    let usage = lvsd::daemon::admin::usage();
+    let mut code_opts = longs(&usage);
+    code_opts.extend(shorts(&usage));
     code_opts.remove("--");
     assert_same("lvsd options (usage vs lvsd.8)", &code_opts, &doc_opts);
     for o in &doc_opts {
@@ -194,14 +247,24 @@ fn lvsd_man_page_documents_exactly_the_verbs_and_options_lvsd_accepts() {
             }
         }
     }
-    assert_same(
-        "lvsd verbs (usage vs lvsd.8)",
-        &lvsd_usage_verbs(),
-        &doc_verbs,
-    );
+    assert_same("lvsd verbs (table vs lvsd.8)", &lvsd_verbs(), &doc_verbs);
+    // The synopsis names every verb too.
+    let synopsis = sections(&page, &["SYNOPSIS"])
+        .replace("\\fB", "")
+        .replace("\\fR", "");
+    for v in lvsd_verbs() {
+        assert!(
+            Regex::new(&format!(r"(?:^|[\s|]){}(?:$|[\s|])", regex::escape(&v)))
+                .unwrap()
+                .is_match(&synopsis),
+            "lvsd.8 SYNOPSIS misses verb {v}"
+        );
+    }
     for v in &doc_verbs {
-        if v == "check-config" || v == "explain" {
-            continue; // handled by the binary before the daemon's parser
+        let tool = lvsd::daemon::verbs::find(v)
+            .is_some_and(|r| matches!(r.form, lvsd::daemon::verbs::Form::Tool(_)));
+        if tool {
+            continue; // dispatched before the daemon verbs' option parser
         }
         assert!(
             parses(&with_operands(v)).is_ok(),
@@ -313,7 +376,7 @@ fn completions_offer_exactly_the_options_and_verbs() {
             .collect();
         assert!(missing.is_empty(), "{f} misses {missing:?}");
     }
-    let mut lvsd_longs = longs(lvsd::daemon::admin::USAGE);
+    let mut lvsd_longs = longs(&lvsd::daemon::admin::usage());
     lvsd_longs.insert("--".into());
     for f in ["completions/lvsd.bash", "completions/_lvsd"] {
         let text = read(f);
@@ -322,7 +385,7 @@ fn completions_offer_exactly_the_options_and_verbs() {
             got.insert("--".into());
         }
         assert_same(&format!("lvsd options in {f}"), &lvsd_longs, &got);
-        for v in lvsd_usage_verbs() {
+        for v in lvsd_verbs() {
             assert!(
                 Regex::new(&format!(r"[\s'(|\x22]{}[\s:)'|\x22]", regex::escape(&v)))
                     .unwrap()
@@ -506,4 +569,32 @@ fn shipped_unit_allows_the_ha_threads_realtime_priority() {
     }
     // The unit's own comment and docs/daemon.md name the capability.
     assert!(read("docs/daemon.md").contains("CAP_SYS_NICE"));
+}
+
+/// The real binary: `lvsd --help` prints the usage built from the table
+/// (which names `probe`), and `probe` dispatches like the other tools.
+#[test]
+fn lvsd_binary_help_and_probe_follow_the_table() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .arg("--help")
+        .output()
+        .expect("run lvsd");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text, lvsd::daemon::admin::usage());
+    assert!(text.contains("lvsd probe [configfile]"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .args(["probe", "a", "b"])
+        .output()
+        .expect("run lvsd");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "usage: lvsd probe [FILE]\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .args(["probe", "/nonexistent/x.cf"])
+        .output()
+        .expect("run lvsd");
+    assert_eq!(out.status.code(), Some(1));
 }

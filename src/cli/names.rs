@@ -33,6 +33,9 @@ fn proto_name(proto: u16) -> Option<&'static CStr> {
     }
 }
 
+// The unsafe below is libc's resolver (getnameinfo, getaddrinfo,
+// getservby*): neither nix nor socket2 wraps those, and ipvsadm's output
+// depends on exactly libc's answers (nsswitch, /etc/services).
 impl Resolver for SystemResolver {
     fn host_name(&self, addr: &IpAddr) -> Option<String> {
         let sa = socket2::SockAddr::from(SocketAddr::new(*addr, 0));

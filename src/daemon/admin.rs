@@ -111,32 +111,23 @@ pub enum Verb {
 }
 
 impl Verb {
-    fn parse(s: &str) -> Option<Verb> {
-        Some(match s {
-            "start" => Verb::Start,
-            "stop" => Verb::Stop,
-            "restart" => Verb::Restart,
-            "try-restart" => Verb::TryRestart,
-            "reload" => Verb::Reload,
-            "force-reload" => Verb::ForceReload,
-            "status" => Verb::Status,
-            "run" => Verb::Run,
-            "standby" => Verb::Standby,
-            "takeover" => Verb::Takeover,
-            "drain" => Verb::Drain,
-            "enable" => Verb::Enable,
-            "weight" => Verb::Weight,
-            "overrides" => Verb::Overrides,
-            "plan" => Verb::Plan,
-            "confirm" => Verb::Confirm,
-            _ => return None,
-        })
+    /// The daemon verb named `s` in `verbs::VERBS`.
+    fn parse(s: &str) -> Option<(Verb, bool)> {
+        match super::verbs::find(s)? {
+            super::verbs::VerbRow {
+                form: super::verbs::Form::Daemon(v),
+                lsb,
+                ..
+            } => Some((*v, !lsb)),
+            _ => None,
+        }
     }
 }
 
-/// Usage text.
-pub const USAGE: &str = "usage: lvsd [-d|--debug] [--socket PATH] [--pid-file PATH] [--log-file PATH] [--toml PATH] [--metrics ADDR|off] [--] [configfile] \
-start|stop|restart|try-restart|reload|force-reload|status|standby|takeover\n       lvsd [options] run [configfile]\n       lvsd [options] [configfile] reload --confirm SECONDS\n       lvsd [options] confirm\n       lvsd [options] drain VIRTUAL REAL [--wait [--timeout SECONDS]]\n       lvsd [options] enable VIRTUAL REAL\n       lvsd [options] weight VIRTUAL REAL N\n       lvsd [options] overrides [--clear]\n       lvsd [options] plan [configfile]\n       lvsd check-config [configfile]\n       lvsd explain tcp|udp|sctp VIP:PORT CLIENT[:PORT]\n       lvsd -h|--help | -v|--version\n  VIRTUAL: tcp:IP:PORT, udp:IP:PORT, sctp:IP:PORT or fwm:MARK (IPv6 in brackets); REAL: IP:PORT\n";
+/// Usage text (`lvsd --help`), built from `verbs::VERBS`.
+pub fn usage() -> String {
+    super::verbs::usage()
+}
 
 /// Parse argv (without the program name).
 pub fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -194,18 +185,24 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
     }
     let mut operands = Vec::new();
     // The operations verbs come first, with their operands after them.
-    let ops_verb = pos.first().and_then(|v| Verb::parse(v)).filter(|v| {
-        matches!(
-            v,
-            Verb::Drain
-                | Verb::Enable
-                | Verb::Weight
-                | Verb::Overrides
-                | Verb::Plan
-                | Verb::Confirm
-        )
-    });
-    // `run [FILE]` has the verb first; the ldirectord verbs come last.
+    let ops_verb = pos
+        .first()
+        .and_then(|v| Verb::parse(v))
+        .map(|(v, _)| v)
+        .filter(|v| {
+            matches!(
+                v,
+                Verb::Drain
+                    | Verb::Enable
+                    | Verb::Weight
+                    | Verb::Overrides
+                    | Verb::Plan
+                    | Verb::Confirm
+            )
+        });
+    // `run [FILE]` (a row with operands) has the verb first; the
+    // ldirectord verbs come last.
+    let verb_first = |w: &str| Verb::parse(w).is_some_and(|(_, first)| first);
     let (file, verb) = match pos.as_slice() {
         [v, rest @ ..] if ops_verb.is_some() => {
             let verb = ops_verb.unwrap_or(Verb::Confirm);
@@ -226,12 +223,15 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
             }
         }
         [v] => (None, v.as_str()),
-        [r, f] if r == "run" => (Some(PathBuf::from(f)), "run"),
+        [r, f] if verb_first(r) => (Some(PathBuf::from(f)), r.as_str()),
         [f, v] => (Some(PathBuf::from(f)), v.as_str()),
         [] => return Err("no command given".into()),
         _ => return Err("too many arguments".into()),
     };
-    let verb = Verb::parse(verb).ok_or_else(|| format!("unknown command {verb:?}"))?;
+    let verb = match Verb::parse(verb) {
+        Some((v, _)) => v,
+        None => return Err(format!("unknown command {verb:?}")),
+    };
     check_operands(verb, &operands)?;
     if wait && verb != Verb::Drain {
         return Err("--wait goes with drain only".into());
@@ -358,7 +358,7 @@ pub fn execute(args: &Args, check: Check, foreground: Foreground) -> i32 {
     let pid = pid_path(args);
     match args.verb {
         Verb::Help => {
-            print!("{USAGE}");
+            print!("{}", usage());
             return 0;
         }
         Verb::Version => {
@@ -471,7 +471,9 @@ fn daemonize(args: &Args, path: &Path, pid: &Path, log_file: &Path) -> i32 {
         .stdin(Stdio::null())
         .stdout(o)
         .stderr(e);
-    // SAFETY: setsid is async-signal-safe, as pre_exec requires.
+    // SAFETY: setsid is async-signal-safe, as pre_exec requires. std's
+    // safe `process_group` only changes the group; the daemon needs its
+    // own session (no controlling terminal), which only pre_exec gives.
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(|| {

@@ -1,5 +1,6 @@
-//! `lvsd` without the check-config verb: argv to exit code. Wires the
-//! real kernel, the config loader and the check engine into the verbs.
+//! `lvsd`: argv to exit code. Dispatches every verb of `verbs::VERBS` and
+//! wires the real kernel, the config loader and the check engine into the
+//! daemon verbs.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,11 +26,21 @@ pub const FAKE_KERNEL_ENV: &str = "LVSD_TEST_FAKE_KERNEL";
 
 /// Run `lvsd ARGS...`; returns the exit code.
 pub fn main(argv: &[String]) -> i32 {
+    // Tools take no options: they are recognised as the first word.
+    if let Some(first) = argv.first() {
+        if let Some(super::verbs::VerbRow {
+            form: super::verbs::Form::Tool(run),
+            ..
+        }) = super::verbs::find(first)
+        {
+            return run(&argv[1..]).emit();
+        }
+    }
     let args = match admin::parse_args(argv) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("lvsd: {e}");
-            eprint!("{}", admin::USAGE);
+            eprint!("{}", admin::usage());
             return 2;
         }
     };
@@ -114,20 +125,15 @@ fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
 /// soft limit (1024) is far below what systemd's hard limit allows. The
 /// status listener still caps its own share (`metrics::Limits`).
 fn raise_nofile_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((cur, max)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
     };
-    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
-    if !ok || lim.rlim_cur >= lim.rlim_max {
+    if cur >= max {
         return;
     }
-    let old = lim.rlim_cur;
-    lim.rlim_cur = lim.rlim_max;
-    // SAFETY: as above.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
-        tracing::debug!(from = old, to = lim.rlim_max, "raised RLIMIT_NOFILE");
+    if setrlimit(Resource::RLIMIT_NOFILE, max, max).is_ok() {
+        tracing::debug!(from = cur, to = max, "raised RLIMIT_NOFILE");
     }
 }
 

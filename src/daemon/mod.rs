@@ -28,4 +28,5 @@ pub mod plan;
 pub mod service;
 pub mod status;
 pub mod systemd;
+pub mod verbs;
 pub mod web;

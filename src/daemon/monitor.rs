@@ -193,7 +193,9 @@ pub fn perl_localtime(when: SystemTime) -> String {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let t = libc::time_t::try_from(secs).unwrap_or(0);
-    // SAFETY: localtime_r only writes the tm we pass; tm is plain data.
+    // SAFETY: nix has no localtime_r (and std no time zones), so the
+    // call is libc's. localtime_r only writes the tm we pass; tm is
+    // plain data, all-zero valid.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid for the duration of the call.
     if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {

@@ -130,7 +130,8 @@ pub fn enter_realtime(priority: u8) -> std::io::Result<()> {
     let param = libc::sched_param {
         sched_priority: i32::from(priority.clamp(1, 99)),
     };
-    // SAFETY: sched_setscheduler reads a valid sched_param; pid 0 = this thread.
+    // SAFETY: nix wraps no sched_setscheduler (only affinity), so the
+    // call is libc's: it reads a valid sched_param; pid 0 = this thread.
     let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
     if rc == 0 {
         Ok(())

@@ -22,7 +22,8 @@ pub use check::{CheckSpec, CheckType, HttpMethod, Service};
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
 pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};
 pub use ha::{
-    Announce, HaConfig, Hook, HookWhen, LinkConfig, PingConfig, Timings, Vip, DEFAULT_HA_PORT,
+    Announce, HaConfig, Hook, HookWhen, LinkConfig, PingConfig, Timings, Track, TrackScript, Vip,
+    DEFAULT_HA_PORT,
 };
 pub use health::{Health, Role};
 pub use service::{Family, Protocol, ServiceFlags, ServiceKey, VirtualService};

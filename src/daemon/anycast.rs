@@ -54,6 +54,12 @@ pub enum Withdrawn {
         /// The VIP's quorum.
         quorum: u32,
     },
+    /// A virtual on the VIP lost its own `[virtual."..."] quorum`
+    /// (keepalived semantics: weight sum with hysteresis).
+    VirtualQuorum {
+        /// The virtual (`TCP 10.0.0.1:80`).
+        service: String,
+    },
     /// No virtual of ldirectord.cf is on this address.
     NoVirtual,
     /// This director fails its own health.
@@ -74,6 +80,9 @@ impl std::fmt::Display for Withdrawn {
                 f,
                 "quorum lost: {service} has {healthy}/{total} healthy < {quorum}"
             ),
+            Withdrawn::VirtualQuorum { service } => {
+                write!(f, "quorum lost: {service} is below its [virtual] quorum")
+            }
             Withdrawn::NoVirtual => f.write_str("no virtual on this address"),
             Withdrawn::Director(why) => write!(f, "director unhealthy: {why}"),
             Withdrawn::Stopping => f.write_str("stopping (draining)"),
@@ -127,6 +136,19 @@ pub fn decide(
     director: &Result<(), String>,
     stopping: bool,
 ) -> Vec<(IpAddr, Option<Withdrawn>)> {
+    decide_with_quorum(cfg, virtuals, &[], director, stopping)
+}
+
+/// [`decide`], where `lost` lists the virtuals below their per-virtual
+/// quorum (`daemon::quorum::Tracker::lost`): a VIP carrying one of them is
+/// withdrawn, after the per-VIP healthy-reals count.
+pub fn decide_with_quorum(
+    cfg: &AnycastConfig,
+    virtuals: &[VirtualView],
+    lost: &[ServiceKey],
+    director: &Result<(), String>,
+    stopping: bool,
+) -> Vec<(IpAddr, Option<Withdrawn>)> {
     cfg.vips
         .iter()
         .map(|vip| {
@@ -146,12 +168,20 @@ pub fn decide(
                         let reals = v.reals.iter().filter(|r| !r.fallback);
                         let total = reals.clone().count();
                         let healthy = reals.filter(|r| r.health == Shown::Up).count();
-                        (healthy < vip.quorum as usize).then(|| Withdrawn::Quorum {
-                            service: v.key.to_string(),
-                            healthy,
-                            total,
-                            quorum: vip.quorum,
-                        })
+                        if healthy < vip.quorum as usize {
+                            Some(Withdrawn::Quorum {
+                                service: v.key.to_string(),
+                                healthy,
+                                total,
+                                quorum: vip.quorum,
+                            })
+                        } else if lost.contains(&v.key) {
+                            Some(Withdrawn::VirtualQuorum {
+                                service: v.key.to_string(),
+                            })
+                        } else {
+                            None
+                        }
                     })
                 }
             };

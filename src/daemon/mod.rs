@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod pidfile;
 pub mod plan;
+pub mod quorum;
 pub mod service;
 pub mod status;
 pub mod systemd;

@@ -43,7 +43,8 @@ impl VirtualId {
             "fwm" => {
                 // Marks are 32-bit; 0 is "no mark" to netfilter.
                 let mark: u32 = rest.parse().ok().filter(|m| *m != 0)?;
-                return (rest.bytes().all(|b| b.is_ascii_digit())).then_some(VirtualId::Fwmark(mark));
+                return (rest.bytes().all(|b| b.is_ascii_digit()))
+                    .then_some(VirtualId::Fwmark(mark));
             }
             "tcp" => Protocol::Tcp,
             "udp" => Protocol::Udp,
@@ -189,7 +190,11 @@ fn command(
             "needs a program given by its absolute path, then its arguments",
         ));
     }
-    if argv.len() > MAX_ARGS || argv.iter().any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0')) {
+    if argv.len() > MAX_ARGS
+        || argv
+            .iter()
+            .any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0'))
+    {
         return Err(cx.err(
             c.span(),
             key,

@@ -239,7 +239,12 @@ pub(super) struct Ctx<'a> {
 impl Ctx<'_> {
     /// 1-based line of byte offset `at`.
     pub(super) fn line_of(&self, at: usize) -> usize {
-        self.text.get(..at).unwrap_or(self.text).matches('\n').count() + 1
+        self.text
+            .get(..at)
+            .unwrap_or(self.text)
+            .matches('\n')
+            .count()
+            + 1
     }
 
     /// An error at `span` about `key`.
@@ -716,8 +721,8 @@ fn track(cx: &Ctx<'_>, ha: &RawHa) -> Result<Track, Error> {
                 "needs a program given by its absolute path, then at most 63 arguments",
             ));
         }
-        let interval = ms(millis(cx, &r.interval_ms, &format!("{key}.interval_ms"), 10)?
-            .unwrap_or(1000));
+        let interval =
+            ms(millis(cx, &r.interval_ms, &format!("{key}.interval_ms"), 10)?.unwrap_or(1000));
         // keepalived's default timeout is the interval: a run never overlaps the next.
         let timeout = match &r.timeout_ms {
             Some(t) if ms(*t.get_ref()) > interval || *t.get_ref() == 0 => {

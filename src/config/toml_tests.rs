@@ -477,20 +477,33 @@ quorum = 2
         .virtuals
         .iter()
         .any(|v| v.id.to_string() == "udp:[2001:db8::1]:53"));
-    let f = c.virtuals.iter().find(|v| v.id.to_string() == "fwm:7").unwrap();
+    let f = c
+        .virtuals
+        .iter()
+        .find(|v| v.id.to_string() == "fwm:7")
+        .unwrap();
     assert_eq!(f.quorum, None);
 }
 
 #[test]
 fn virtual_sections_refuse_bad_keys_and_values_with_line() {
     let e = err("[virtual.\"tcp:192.0.2.10\"]\nquorum = 1\n");
-    assert!(e.starts_with("lvsd.toml:1:") && e.contains("not a virtual"), "{e}");
+    assert!(
+        e.starts_with("lvsd.toml:1:") && e.contains("not a virtual"),
+        "{e}"
+    );
     let e = err("\n[virtual.\"tcp:192.0.2.10:80\"]\nquorum = 0\n");
     assert!(e.starts_with("lvsd.toml:3:") && e.contains("quorum"), "{e}");
     let e = err("[virtual.\"tcp:192.0.2.10:80\"]\nquorum = 2\nhysteresis = 3\n");
-    assert!(e.starts_with("lvsd.toml:3:") && e.contains("hysteresis"), "{e}");
+    assert!(
+        e.starts_with("lvsd.toml:3:") && e.contains("hysteresis"),
+        "{e}"
+    );
     let e = err("[virtual.\"tcp:192.0.2.10:80\"]\nquorum_up = [\"up.sh\"]\n");
-    assert!(e.starts_with("lvsd.toml:2:") && e.contains("absolute path"), "{e}");
+    assert!(
+        e.starts_with("lvsd.toml:2:") && e.contains("absolute path"),
+        "{e}"
+    );
     let e = err("[virtual.\"tcp:192.0.2.10:80\"]\nquorom = 2\n");
     assert!(e.contains("quorom"), "{e}");
     let e = err("[virtual.\"fwm:0\"]\n");
@@ -514,13 +527,18 @@ fn ha_tracking_keys_parse_and_validate() {
     assert_eq!((s.fall, s.rise), (2, 3));
     assert_eq!(s.timeout, Duration::from_millis(500));
     let e = err(&format!("{TRK}track_interface = [\"bad name\"]\n{LNK}"));
-    assert!(e.starts_with("lvsd.toml:5:") && e.contains("interface"), "{e}");
+    assert!(
+        e.starts_with("lvsd.toml:5:") && e.contains("interface"),
+        "{e}"
+    );
     let e = err(&format!("{TRK}track_file = [\"rel\"]\n{LNK}"));
     assert!(e.contains("ha.track_file") && e.contains("absolute"), "{e}");
     let e = err(&format!(
         "{MIN}[[ha.track_script]]\ncommand = [\"/bin/true\"]\ninterval_ms = 100\ntimeout_ms = 200\n"
     ));
     assert!(e.contains("timeout_ms"), "{e}");
-    let e = err(&format!("{MIN}[[ha.track_script]]\ncommand = [\"/bin/true\"]\nrise = 0\n"));
+    let e = err(&format!(
+        "{MIN}[[ha.track_script]]\ncommand = [\"/bin/true\"]\nrise = 0\n"
+    ));
     assert!(e.contains("rise"), "{e}");
 }

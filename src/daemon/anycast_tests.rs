@@ -303,5 +303,8 @@ fn per_virtual_quorum_withdraws_its_vip() {
         vs[1].clone(),
     ];
     t.observe(&pol, &vs2);
-    assert_eq!(decide_with_quorum(&c, &vs2, &t.lost(), &OK, false)[0].1, None);
+    assert_eq!(
+        decide_with_quorum(&c, &vs2, &t.lost(), &OK, false)[0].1,
+        None
+    );
 }

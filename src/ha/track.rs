@@ -74,8 +74,7 @@ pub fn track_file_value(bytes: Option<&[u8]>) -> Option<i64> {
         Some(b'+') => (false, t.get(1..).unwrap_or("")),
         _ => (false, t),
     };
-    let (radix, digits) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"))
-    {
+    let (radix, digits) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         if h.starts_with(|c: char| c.is_ascii_hexdigit()) {
             (16, h)
         } else {
@@ -89,7 +88,9 @@ pub fn track_file_value(bytes: Option<&[u8]>) -> Option<i64> {
     let mut v: i64 = 0;
     for c in digits.chars() {
         let Some(d) = c.to_digit(radix) else { break };
-        v = v.saturating_mul(i64::from(radix)).saturating_add(i64::from(d));
+        v = v
+            .saturating_mul(i64::from(radix))
+            .saturating_add(i64::from(d));
         if v > i64::from(i32::MAX) + 1 {
             return None;
         }

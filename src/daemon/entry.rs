@@ -209,6 +209,10 @@ fn foreground(args: &Args, path: &Path) -> i32 {
             .and_then(|t| t.resync)
             .unwrap_or(super::engine::DEFAULT_RESYNC),
         ha: toml.as_ref().and_then(|t| t.ha.clone()),
+        virtuals: toml
+            .as_ref()
+            .map(|t| t.virtuals.clone())
+            .unwrap_or_default(),
         anycast: toml.and_then(|t| t.anycast),
     };
     let loader: Loader = match opts.anycast.clone() {

@@ -8,8 +8,9 @@
 //! sum against `quorum + hysteresis` (no command runs at start). lvsd does
 //! the same on the first snapshot after the first checks.
 //!
-//! The shell that runs `quorum_up`/`quorum_down` is not written yet; the
-//! decisions feed the anycast announcer through [`lost`].
+//! [`run`] is the thin shell that runs `quorum_up`/`quorum_down`; the
+//! decisions can feed the anycast announcer through [`Tracker::lost`]
+//! (`anycast::decide_with_quorum`), not yet wired into its task.
 
 use std::collections::BTreeMap;
 
@@ -126,6 +127,85 @@ impl Tracker {
             .filter(|(_, up)| !**up)
             .map(|(k, _)| *k)
             .collect()
+    }
+}
+
+/// How often the engine's status is read.
+const POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The thin shell: poll the engine's status, log one line per crossing and
+/// run `quorum_up`/`quorum_down` (no shell, empty environment but a fixed
+/// PATH and `LVSD_VIRTUAL`, own process group killed after the timeout).
+pub async fn run(
+    policies: Vec<VirtualPolicy>,
+    status: std::sync::Arc<std::sync::Mutex<super::status::Status>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tracker = Tracker::default();
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let (virtuals, phase) = match status.lock() {
+            Ok(s) => (s.virtuals.clone(), s.phase),
+            Err(p) => {
+                let s = p.into_inner();
+                (s.virtuals.clone(), s.phase)
+            }
+        };
+        if phase == super::plan::Phase::Starting {
+            continue;
+        }
+        for (key, c) in tracker.observe(&policies, &virtuals) {
+            let Some(q) = policies
+                .iter()
+                .find(|p| p.id.matches(&key))
+                .and_then(|p| p.quorum.clone())
+            else {
+                continue;
+            };
+            let argv = match &c {
+                Crossing::Start { up, weight } => {
+                    tracing::info!(virtual_ = %key, up, weight, quorum = q.quorum, hysteresis = q.hysteresis, "starting with quorum {}", if *up { "up" } else { "down" });
+                    None
+                }
+                Crossing::Gained { weight, threshold } => {
+                    tracing::warn!(virtual_ = %key, weight, threshold, "gained quorum");
+                    q.up.clone()
+                }
+                Crossing::Lost { weight, threshold } => {
+                    tracing::warn!(virtual_ = %key, weight, threshold, "lost quorum");
+                    q.down.clone()
+                }
+            };
+            let Some(argv) = argv else { continue };
+            let Some((prog, args)) = argv.split_first() else {
+                continue;
+            };
+            let mut cmd = tokio::process::Command::new(prog);
+            cmd.args(args)
+                .env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .env("LVSD_VIRTUAL", key.to_string())
+                .stdin(std::process::Stdio::null());
+            let timeout = q.timeout;
+            tokio::spawn(async move {
+                use crate::check::process::{self, Leftovers, Outcome};
+                match process::run(cmd, timeout, None, Leftovers::Keep).await {
+                    Ok(Outcome::Exited(st)) if st.success() => {
+                        tracing::info!(?argv, "quorum command done")
+                    }
+                    Ok(Outcome::Exited(st)) => {
+                        tracing::warn!(?argv, status = %st, "quorum command failed")
+                    }
+                    Ok(Outcome::TimedOut) => tracing::warn!(?argv, "quorum command timed out"),
+                    Err(e) => tracing::warn!(?argv, error = %e, "quorum command not started"),
+                }
+            });
+        }
     }
 }
 

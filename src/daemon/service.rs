@@ -42,6 +42,8 @@ pub struct Options {
     pub resync: Duration,
     /// Announced VIPs (`[anycast]` of lvsd.toml), if any.
     pub anycast: Option<AnycastConfig>,
+    /// `[virtual."..."]` sections of lvsd.toml.
+    pub virtuals: Vec<crate::config::policy::VirtualPolicy>,
 }
 
 /// Why the daemon could not run.
@@ -121,6 +123,13 @@ pub async fn run(
         },
         None => None,
     };
+    if opts.virtuals.iter().any(|v| v.quorum.is_some()) {
+        tasks.push(tokio::spawn(super::quorum::run(
+            opts.virtuals.clone(),
+            status.clone(),
+            stop_rx.clone(),
+        )));
+    }
     let (req_tx, req_rx) = mpsc::channel(16);
     let (rep_tx, rep_rx) = mpsc::channel(4096);
     let (hup_tx, hup_rx) = mpsc::channel(1);

@@ -308,6 +308,7 @@ impl Announcer {
 /// then start the announcer. None when rtnetlink is unavailable.
 pub async fn start(
     cfg: AnycastConfig,
+    policies: Vec<crate::config::policy::VirtualPolicy>,
     status: Arc<Mutex<Status>>,
     stop: watch::Receiver<bool>,
 ) -> Option<(Announcer, tokio::task::JoinHandle<()>)> {
@@ -335,7 +336,15 @@ pub async fn start(
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let (withdrawn_tx, withdrawn_rx) = watch::channel(false);
     let drain = cfg.drain;
-    let task = tokio::spawn(run(cfg, routes, status, stopping_rx, withdrawn_tx, stop));
+    let task = tokio::spawn(run(
+        cfg,
+        policies,
+        routes,
+        status,
+        stopping_rx,
+        withdrawn_tx,
+        stop,
+    ));
     Some((
         Announcer {
             stopping: stopping_tx,
@@ -348,6 +357,7 @@ pub async fn start(
 
 async fn run(
     cfg: AnycastConfig,
+    policies: Vec<crate::config::policy::VirtualPolicy>,
     routes: Routes,
     status: Arc<Mutex<Status>>,
     stopping: watch::Receiver<bool>,
@@ -355,6 +365,8 @@ async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut health = DirectorHealth::default();
+    // Same pure tracker as the quorum task, on this task's snapshots.
+    let mut quorum = super::quorum::Tracker::default();
     let mut installed: BTreeSet<IpAddr> = BTreeSet::new();
     let mut view = AnycastView {
         table: cfg.table,
@@ -387,7 +399,10 @@ async fn run(
                 Err(e) => tracing::warn!("anycast: reading routes: {e}"),
             }
         }
-        let decisions = decide(&cfg, &virtuals, &director, is_stopping);
+        if phase != Phase::Starting {
+            quorum.observe(&policies, &virtuals);
+        }
+        let decisions = decide_with_quorum(&cfg, &virtuals, &quorum.lost(), &director, is_stopping);
         let mut vips = Vec::with_capacity(decisions.len());
         for (addr, why) in decisions {
             let want = why.is_none();

@@ -9,8 +9,8 @@
 //! the same on the first snapshot after the first checks.
 //!
 //! [`run`] is the thin shell that runs `quorum_up`/`quorum_down`; the
-//! decisions can feed the anycast announcer through [`Tracker::lost`]
-//! (`anycast::decide_with_quorum`), not yet wired into its task.
+//! announcer runs its own [`Tracker`] on its snapshots and withdraws the
+//! VIP of a virtual in [`Tracker::lost`] (`anycast::decide_with_quorum`).
 
 use std::collections::BTreeMap;
 

@@ -114,13 +114,16 @@ pub async fn run(
     let status = Arc::new(Mutex::new(Status::new(opts.config.display().to_string())));
     // Before the engine touches anything: clear routes a crashed run left.
     let announcer = match opts.anycast.clone() {
-        Some(cfg) => match anycast::start(cfg, status.clone(), stop_rx.clone()).await {
-            Some((a, task)) => {
-                tasks.push(task);
-                Some(a)
+        Some(cfg) => {
+            match anycast::start(cfg, opts.virtuals.clone(), status.clone(), stop_rx.clone()).await
+            {
+                Some((a, task)) => {
+                    tasks.push(task);
+                    Some(a)
+                }
+                None => None,
             }
-            None => None,
-        },
+        }
         None => None,
     };
     if opts.virtuals.iter().any(|v| v.quorum.is_some()) {

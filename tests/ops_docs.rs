@@ -324,6 +324,7 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
         ("ha.ping", "RawPing"),
         ("ha.sync_daemon", "RawSync"),
         ("ha.hook", "RawHook"),
+        ("ha.track_script", "RawTrackScript"),
         ("anycast", "RawAnycast"),
         ("anycast.vip", "RawAnycastVip"),
         ("hook", "RawEventHook"),
@@ -331,7 +332,7 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
     let top = raw_fields(&src, "RawFile");
     assert_eq!(
         top,
-        ["anycast", "daemon", "ha", "hook", "metrics", "node"]
+        ["anycast", "daemon", "ha", "hook", "metrics", "node", "virtuals"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
@@ -349,6 +350,14 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
         let got = doc.remove(t).unwrap_or_default();
         assert_same(&format!("lvsd.toml [{t}] keys"), &code, &got);
     }
+    // `[virtual."..."]` sections: their keys are parsed in policy.rs.
+    let policy = read("src/config/policy.rs");
+    let got = doc.remove("virtual.\"PROTO:IP:PORT\"").unwrap_or_default();
+    assert_same(
+        "lvsd.toml [virtual.\"...\"] keys",
+        &raw_fields(&policy, "RawVirtual"),
+        &got,
+    );
     assert!(
         doc.is_empty(),
         "lvsd.toml.5 documents unknown tables: {doc:?}"

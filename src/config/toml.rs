@@ -6,6 +6,7 @@
 //! check that interfaces or key files exist (that is run time's job).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,11 @@ use serde::Deserialize;
 
 use crate::model::{
     Announce, AnycastConfig, AnycastVip, EventHook, EventKind, HaConfig, Hook, HookWhen,
-    LinkConfig, PingConfig, SocketAccess, SyncDaemon, SyncState, Timings, Vip, DEFAULT_HA_PORT,
-    DEFAULT_SOCKET_MODE,
+    LinkConfig, PingConfig, SocketAccess, SyncDaemon, SyncState, Timings, Track, TrackScript, Vip,
+    DEFAULT_HA_PORT, DEFAULT_SOCKET_MODE,
 };
+
+use super::policy::{self, RawVirtual, VirtualPolicy};
 
 /// Why `lvsd.toml` was refused.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +74,8 @@ pub struct LvsdToml {
     pub hooks: Vec<EventHook>,
     /// `[daemon] socket_mode`, `socket_group`, `write_group`.
     pub access: SocketAccess,
+    /// `[virtual."proto:ip:port"]` sections: per-virtual policy.
+    pub virtuals: Vec<VirtualPolicy>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +88,8 @@ struct RawFile {
     anycast: Option<Spanned<RawAnycast>>,
     #[serde(default)]
     hook: Vec<RawEventHook>,
+    #[serde(rename = "virtual")]
+    virtuals: Option<Spanned<BTreeMap<String, Spanned<RawVirtual>>>>,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +169,23 @@ struct RawHa {
     #[serde(default)]
     hook: Vec<RawHook>,
     rt_priority: Option<Spanned<u8>>,
+    #[serde(default)]
+    track_interface: Vec<Spanned<String>>,
+    #[serde(default)]
+    track_file: Vec<Spanned<String>>,
+    #[serde(default)]
+    track_script: Vec<Spanned<RawTrackScript>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrackScript {
+    name: Option<Spanned<String>>,
+    command: Spanned<Vec<String>>,
+    interval_ms: Option<Spanned<u64>>,
+    timeout_ms: Option<Spanned<u64>>,
+    fall: Option<Spanned<i64>>,
+    rise: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -228,13 +252,25 @@ struct RawHook {
     timeout_ms: Option<Spanned<u64>>,
 }
 
-struct Ctx<'a> {
+/// The file being validated, for `file:line:col` messages.
+pub(super) struct Ctx<'a> {
     path: &'a Path,
     text: &'a str,
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: Range<usize>, key: &str, msg: impl Into<String>) -> Error {
+    /// 1-based line of byte offset `at`.
+    pub(super) fn line_of(&self, at: usize) -> usize {
+        self.text
+            .get(..at)
+            .unwrap_or(self.text)
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    /// An error at `span` about `key`.
+    pub(super) fn err(&self, span: Range<usize>, key: &str, msg: impl Into<String>) -> Error {
         let before = self.text.get(..span.start).unwrap_or(self.text);
         let line = before.matches('\n').count() + 1;
         let col = before
@@ -467,6 +503,13 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
     };
     let hooks = event_hooks(&cx, &raw.hook)?;
     let access = socket_access(&cx, raw.daemon.as_ref())?;
+    let virtuals = match raw.virtuals {
+        Some(v) => {
+            let span = v.span();
+            policy::virtuals(&cx, v.into_inner(), span)?
+        }
+        None => Vec::new(),
+    };
     Ok(LvsdToml {
         node: name,
         ha,
@@ -476,6 +519,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
         anycast,
         hooks,
         access,
+        virtuals,
     })
 }
 
@@ -791,6 +835,7 @@ fn ha_config(
         Some(p) => Some(*p.get_ref()).filter(|p| *p > 0),
         None => Some(DEFAULT_RT_PRIORITY),
     };
+    let track = track(cx, &ha)?;
     Ok(HaConfig {
         node,
         rt_priority,
@@ -807,7 +852,123 @@ fn ha_config(
         ping,
         sync_daemon,
         hooks,
+        track,
     })
+}
+
+/// Most tracked objects of each kind.
+const MAX_TRACKED: usize = 64;
+
+/// `track_interface`, `track_file` and `[[ha.track_script]]`.
+fn track(cx: &Ctx<'_>, ha: &RawHa) -> Result<Track, Error> {
+    let mut t = Track::default();
+    for (key, n) in [
+        ("ha.track_interface", ha.track_interface.len()),
+        ("ha.track_file", ha.track_file.len()),
+        ("ha.track_script", ha.track_script.len()),
+    ] {
+        if n > MAX_TRACKED {
+            let span = match key {
+                "ha.track_interface" => ha.track_interface.get(MAX_TRACKED).map(|s| s.span()),
+                "ha.track_file" => ha.track_file.get(MAX_TRACKED).map(|s| s.span()),
+                _ => ha.track_script.get(MAX_TRACKED).map(|s| s.span()),
+            };
+            return Err(cx.err(
+                span.unwrap_or(0..0),
+                key,
+                format!("at most {MAX_TRACKED} entries"),
+            ));
+        }
+    }
+    for i in &ha.track_interface {
+        ifname(cx, i.get_ref(), i.span(), "ha.track_interface")?;
+        if !t.interfaces.contains(i.get_ref()) {
+            t.interfaces.push(i.get_ref().clone());
+        }
+    }
+    for f in &ha.track_file {
+        let s = f.get_ref();
+        if !s.starts_with('/') || s.contains('\0') || s.len() > 4096 {
+            return Err(cx.err(
+                f.span(),
+                "ha.track_file",
+                format!("{s:?}: must be an absolute path"),
+            ));
+        }
+        let p = PathBuf::from(s);
+        if !t.files.contains(&p) {
+            t.files.push(p);
+        }
+    }
+    for (i, s) in ha.track_script.iter().enumerate() {
+        let key = format!("ha.track_script[{i}]");
+        let r = s.get_ref();
+        let argv = r.command.get_ref();
+        if !argv.first().is_some_and(|p| p.starts_with('/'))
+            || argv.len() > 64
+            || argv.iter().any(|a| a.contains('\0') || a.len() > 4096)
+        {
+            return Err(cx.err(
+                r.command.span(),
+                &format!("{key}.command"),
+                "needs a program given by its absolute path, then at most 63 arguments",
+            ));
+        }
+        let interval =
+            ms(millis(cx, &r.interval_ms, &format!("{key}.interval_ms"), 10)?.unwrap_or(1000));
+        // keepalived's default timeout is the interval: a run never overlaps the next.
+        let timeout = match &r.timeout_ms {
+            Some(t) if ms(*t.get_ref()) > interval || *t.get_ref() == 0 => {
+                return Err(cx.err(
+                    t.span(),
+                    &format!("{key}.timeout_ms"),
+                    format!("must be 1 to interval_ms ({})", interval.as_millis()),
+                ))
+            }
+            Some(t) => ms(*t.get_ref()),
+            None => interval,
+        };
+        let count = |v: &Option<Spanned<i64>>, k: &str| -> Result<u32, Error> {
+            match v {
+                None => Ok(1),
+                Some(n) => u32::try_from(*n.get_ref())
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        cx.err(
+                            n.span(),
+                            &format!("{key}.{k}"),
+                            format!("{}: must be 1 to 1000", n.get_ref()),
+                        )
+                    }),
+            }
+        };
+        let fall = count(&r.fall, "fall")?;
+        let rise = count(&r.rise, "rise")?;
+        let name = match &r.name {
+            Some(n) => {
+                let v = n.get_ref();
+                if v.is_empty() || v.len() > 64 || v.chars().any(|c| c.is_control()) {
+                    return Err(cx.err(
+                        n.span(),
+                        &format!("{key}.name"),
+                        "1 to 64 printable characters",
+                    ));
+                }
+                v.clone()
+            }
+            None => argv.first().cloned().unwrap_or_default(),
+        };
+        t.scripts.push(TrackScript {
+            name,
+            argv: argv.clone(),
+            interval,
+            timeout,
+            fall,
+            rise,
+        });
+    }
+    Ok(t)
 }
 
 fn timings(cx: &Ctx<'_>, ha: &RawHa, span: Range<usize>) -> Result<Timings, Error> {

@@ -527,3 +527,98 @@ fn socket_access_keys() {
     let e = err("[daemon]\nwrite_group = \"-x\"\n");
     assert!(e.contains("daemon.write_group"), "{e}");
 }
+
+#[test]
+fn virtual_sections_carry_the_quorum_policy() {
+    let c = p(r#"
+[virtual."tcp:192.0.2.10:80"]
+quorum = 3
+hysteresis = 1
+quorum_up = ["/usr/local/bin/up", "a b"]
+quorum_down = ["/usr/local/bin/down"]
+
+[virtual."udp:[2001:db8::1]:53"]
+quorum = 2
+
+[virtual."fwm:7"]
+"#)
+    .unwrap();
+    assert_eq!(c.virtuals.len(), 3);
+    let v = c
+        .virtuals
+        .iter()
+        .find(|v| v.id.to_string() == "tcp:192.0.2.10:80")
+        .unwrap();
+    let q = v.quorum.clone().unwrap();
+    assert_eq!((q.quorum, q.hysteresis), (3, 1));
+    assert_eq!(q.up.unwrap(), vec!["/usr/local/bin/up", "a b"]);
+    assert_eq!(v.line, 2);
+    assert!(c
+        .virtuals
+        .iter()
+        .any(|v| v.id.to_string() == "udp:[2001:db8::1]:53"));
+    let f = c
+        .virtuals
+        .iter()
+        .find(|v| v.id.to_string() == "fwm:7")
+        .unwrap();
+    assert_eq!(f.quorum, None);
+}
+
+#[test]
+fn virtual_sections_refuse_bad_keys_and_values_with_line() {
+    let e = err("[virtual.\"tcp:192.0.2.10\"]\nquorum = 1\n");
+    assert!(
+        e.starts_with("lvsd.toml:1:") && e.contains("not a virtual"),
+        "{e}"
+    );
+    let e = err("\n[virtual.\"tcp:192.0.2.10:80\"]\nquorum = 0\n");
+    assert!(e.starts_with("lvsd.toml:3:") && e.contains("quorum"), "{e}");
+    let e = err("[virtual.\"tcp:192.0.2.10:80\"]\nquorum = 2\nhysteresis = 3\n");
+    assert!(
+        e.starts_with("lvsd.toml:3:") && e.contains("hysteresis"),
+        "{e}"
+    );
+    let e = err("[virtual.\"tcp:192.0.2.10:80\"]\nquorum_up = [\"up.sh\"]\n");
+    assert!(
+        e.starts_with("lvsd.toml:2:") && e.contains("absolute path"),
+        "{e}"
+    );
+    let e = err("[virtual.\"tcp:192.0.2.10:80\"]\nquorom = 2\n");
+    assert!(e.contains("quorom"), "{e}");
+    let e = err("[virtual.\"fwm:0\"]\n");
+    assert!(e.contains("not a virtual"), "{e}");
+}
+
+const LNK: &str = "[[ha.link]]\npeers = [\"10.0.0.2\"]\n";
+const TRK: &str = "[node]\nname = \"a\"\n[ha]\nkey_file = \"/k\"\n";
+
+#[test]
+fn ha_tracking_keys_parse_and_validate() {
+    let c = p(&format!(
+        "{TRK}track_interface = [\"eth0\"]\ntrack_file = [\"/run/lvsd/fault\"]\n\
+         [[ha.link]]\npeers = [\"10.0.0.2\"]\n[[ha.track_script]]\ncommand = [\"/bin/true\"]\ninterval_ms = 500\nfall = 2\nrise = 3\n"
+    ))
+    .unwrap();
+    let t = c.ha.unwrap().track;
+    assert_eq!(t.interfaces, vec!["eth0"]);
+    assert_eq!(t.files[0], PathBuf::from("/run/lvsd/fault"));
+    let s = &t.scripts[0];
+    assert_eq!((s.fall, s.rise), (2, 3));
+    assert_eq!(s.timeout, Duration::from_millis(500));
+    let e = err(&format!("{TRK}track_interface = [\"bad name\"]\n{LNK}"));
+    assert!(
+        e.starts_with("lvsd.toml:5:") && e.contains("interface"),
+        "{e}"
+    );
+    let e = err(&format!("{TRK}track_file = [\"rel\"]\n{LNK}"));
+    assert!(e.contains("ha.track_file") && e.contains("absolute"), "{e}");
+    let e = err(&format!(
+        "{MIN}[[ha.track_script]]\ncommand = [\"/bin/true\"]\ninterval_ms = 100\ntimeout_ms = 200\n"
+    ));
+    assert!(e.contains("timeout_ms"), "{e}");
+    let e = err(&format!(
+        "{MIN}[[ha.track_script]]\ncommand = [\"/bin/true\"]\nrise = 0\n"
+    ));
+    assert!(e.contains("rise"), "{e}");
+}

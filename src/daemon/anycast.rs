@@ -54,6 +54,12 @@ pub enum Withdrawn {
         /// The VIP's quorum.
         quorum: u32,
     },
+    /// A virtual on the VIP lost its own `[virtual."..."] quorum`
+    /// (keepalived semantics: weight sum with hysteresis).
+    VirtualQuorum {
+        /// The virtual (`TCP 10.0.0.1:80`).
+        service: String,
+    },
     /// No virtual of ldirectord.cf is on this address.
     NoVirtual,
     /// This director fails its own health.
@@ -74,6 +80,9 @@ impl std::fmt::Display for Withdrawn {
                 f,
                 "quorum lost: {service} has {healthy}/{total} healthy < {quorum}"
             ),
+            Withdrawn::VirtualQuorum { service } => {
+                write!(f, "quorum lost: {service} is below its [virtual] quorum")
+            }
             Withdrawn::NoVirtual => f.write_str("no virtual on this address"),
             Withdrawn::Director(why) => write!(f, "director unhealthy: {why}"),
             Withdrawn::Stopping => f.write_str("stopping (draining)"),
@@ -127,6 +136,19 @@ pub fn decide(
     director: &Result<(), String>,
     stopping: bool,
 ) -> Vec<(IpAddr, Option<Withdrawn>)> {
+    decide_with_quorum(cfg, virtuals, &[], director, stopping)
+}
+
+/// [`decide`], where `lost` lists the virtuals below their per-virtual
+/// quorum (`daemon::quorum::Tracker::lost`): a VIP carrying one of them is
+/// withdrawn, after the per-VIP healthy-reals count.
+pub fn decide_with_quorum(
+    cfg: &AnycastConfig,
+    virtuals: &[VirtualView],
+    lost: &[ServiceKey],
+    director: &Result<(), String>,
+    stopping: bool,
+) -> Vec<(IpAddr, Option<Withdrawn>)> {
     cfg.vips
         .iter()
         .map(|vip| {
@@ -146,12 +168,20 @@ pub fn decide(
                         let reals = v.reals.iter().filter(|r| !r.fallback);
                         let total = reals.clone().count();
                         let healthy = reals.filter(|r| r.health == Shown::Up).count();
-                        (healthy < vip.quorum as usize).then(|| Withdrawn::Quorum {
-                            service: v.key.to_string(),
-                            healthy,
-                            total,
-                            quorum: vip.quorum,
-                        })
+                        if healthy < vip.quorum as usize {
+                            Some(Withdrawn::Quorum {
+                                service: v.key.to_string(),
+                                healthy,
+                                total,
+                                quorum: vip.quorum,
+                            })
+                        } else if lost.contains(&v.key) {
+                            Some(Withdrawn::VirtualQuorum {
+                                service: v.key.to_string(),
+                            })
+                        } else {
+                            None
+                        }
                     })
                 }
             };
@@ -166,7 +196,9 @@ pub fn decide(
 pub fn quorum_judgement(why: Option<&Withdrawn>) -> Option<Option<String>> {
     match why {
         None => Some(None),
-        Some(w @ Withdrawn::Quorum { .. }) => Some(Some(w.to_string())),
+        Some(w @ (Withdrawn::Quorum { .. } | Withdrawn::VirtualQuorum { .. })) => {
+            Some(Some(w.to_string()))
+        }
         Some(_) => None,
     }
 }
@@ -289,6 +321,7 @@ impl Announcer {
 /// then start the announcer. None when rtnetlink is unavailable.
 pub async fn start(
     cfg: AnycastConfig,
+    policies: Vec<crate::config::policy::VirtualPolicy>,
     status: Arc<Mutex<Status>>,
     stop: watch::Receiver<bool>,
     bus: super::events::Bus,
@@ -318,7 +351,7 @@ pub async fn start(
     let (withdrawn_tx, withdrawn_rx) = watch::channel(false);
     let drain = cfg.drain;
     let task = tokio::spawn(run(
-        cfg,
+        Policy { cfg, policies },
         routes,
         status,
         stopping_rx,
@@ -336,8 +369,15 @@ pub async fn start(
     ))
 }
 
-async fn run(
+/// What decides the announcements: `[anycast]` and the `[virtual."..."]`
+/// quorum policies.
+struct Policy {
     cfg: AnycastConfig,
+    policies: Vec<crate::config::policy::VirtualPolicy>,
+}
+
+async fn run(
+    Policy { cfg, policies }: Policy,
     routes: Routes,
     status: Arc<Mutex<Status>>,
     stopping: watch::Receiver<bool>,
@@ -347,6 +387,9 @@ async fn run(
 ) {
     let mut health = DirectorHealth::default();
     let mut quorum = super::events::QuorumTracker::default();
+    // The per-virtual quorum (`[virtual."..."] quorum`): the same pure
+    // tracker as the quorum task, on this task's snapshots.
+    let mut vquorum = super::quorum::Tracker::default();
     let mut installed: BTreeSet<IpAddr> = BTreeSet::new();
     let mut view = AnycastView {
         table: cfg.table,
@@ -379,7 +422,11 @@ async fn run(
                 Err(e) => tracing::warn!("anycast: reading routes: {e}"),
             }
         }
-        let decisions = decide(&cfg, &virtuals, &director, is_stopping);
+        if phase != Phase::Starting {
+            vquorum.observe(&policies, &virtuals);
+        }
+        let decisions =
+            decide_with_quorum(&cfg, &virtuals, &vquorum.lost(), &director, is_stopping);
         let mut vips = Vec::with_capacity(decisions.len());
         for (addr, why) in decisions {
             if let Some(lost) = quorum_judgement(why.as_ref()) {

@@ -303,3 +303,47 @@ fn quorum_events_only_for_quorum_changes() {
         ]
     );
 }
+
+/// A virtual below its `[virtual."..."]` quorum (the quorum tracker's
+/// state, hysteresis included) withdraws its VIP even though the VIP's own
+/// healthy-reals count is met; the other VIP stays announced.
+#[test]
+fn per_virtual_quorum_withdraws_its_vip() {
+    use crate::config::policy::{Quorum, VirtualId, VirtualPolicy};
+    use crate::daemon::quorum::Tracker;
+    let c = cfg(&[("10.90.0.100", 1), ("10.90.0.200", 1)]);
+    let vs = vec![
+        virt("10.90.0.100", 80, &[Shown::Up, down(), down()]),
+        virt("10.90.0.200", 80, &[Shown::Up, Shown::Up]),
+    ];
+    let pol = vec![VirtualPolicy {
+        id: VirtualId::parse("tcp:10.90.0.100:80").unwrap(),
+        line: 3,
+        quorum: Some(Quorum {
+            quorum: 2,
+            ..Quorum::default()
+        }),
+    }];
+    let mut t = Tracker::default();
+    t.observe(&pol, &vs);
+    let d = decide_with_quorum(&c, &vs, &t.lost(), &OK, false);
+    assert_eq!(
+        d[0].1,
+        Some(Withdrawn::VirtualQuorum {
+            service: "TCP 10.90.0.100:80".into()
+        })
+    );
+    assert_eq!(d[1].1, None);
+    // Without the policy the same snapshot announces both (the old rule).
+    assert_eq!(decide(&c, &vs, &OK, false)[0].1, None);
+    // Two reals up again: quorum regained, announced.
+    let vs2 = vec![
+        virt("10.90.0.100", 80, &[Shown::Up, Shown::Up, down()]),
+        vs[1].clone(),
+    ];
+    t.observe(&pol, &vs2);
+    assert_eq!(
+        decide_with_quorum(&c, &vs2, &t.lost(), &OK, false)[0].1,
+        None
+    );
+}

@@ -221,6 +221,10 @@ fn foreground(args: &Args, path: &Path) -> i32 {
         ha: toml.as_ref().and_then(|t| t.ha.clone()),
         hooks: toml.as_ref().map(|t| t.hooks.clone()).unwrap_or_default(),
         access: toml.as_ref().map(|t| t.access.clone()).unwrap_or_default(),
+        virtuals: toml
+            .as_ref()
+            .map(|t| t.virtuals.clone())
+            .unwrap_or_default(),
         anycast: toml.and_then(|t| t.anycast),
     };
     let loader: Loader = match opts.anycast.clone() {

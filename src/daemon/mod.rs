@@ -25,6 +25,7 @@ pub mod opsctl;
 pub mod overrides;
 pub mod pidfile;
 pub mod plan;
+pub mod quorum;
 pub mod service;
 pub mod status;
 pub mod systemd;

@@ -53,6 +53,8 @@ pub struct Options {
     /// Where runtime state is kept (`[daemon] state_dir`): the overrides
     /// of `lvsd drain|weight` in `STATE_DIR/overrides`.
     pub state_dir: PathBuf,
+    /// `[virtual."..."]` sections of lvsd.toml.
+    pub virtuals: Vec<crate::config::policy::VirtualPolicy>,
 }
 
 /// Why the daemon could not run.
@@ -146,7 +148,15 @@ pub async fn run(
     // Before the engine touches anything: clear routes a crashed run left.
     let announcer = match opts.anycast.clone() {
         Some(cfg) => {
-            match anycast::start(cfg, status.clone(), stop_rx.clone(), bus.clone()).await {
+            match anycast::start(
+                cfg,
+                opts.virtuals.clone(),
+                status.clone(),
+                stop_rx.clone(),
+                bus.clone(),
+            )
+            .await
+            {
                 Some((a, task)) => {
                     tasks.push(task);
                     Some(a)
@@ -156,6 +166,14 @@ pub async fn run(
         }
         None => None,
     };
+    if opts.virtuals.iter().any(|v| v.quorum.is_some()) {
+        tasks.push(tokio::spawn(super::quorum::run(
+            opts.virtuals.clone(),
+            status.clone(),
+            stop_rx.clone(),
+            bus.clone(),
+        )));
+    }
     let (req_tx, req_rx) = mpsc::channel(16);
     let (rep_tx, rep_rx) = mpsc::channel(4096);
     let (hup_tx, hup_rx) = mpsc::channel(1);

@@ -13,6 +13,7 @@ pub mod link;
 pub mod ping_nodes;
 pub mod state;
 pub mod takeover;
+pub mod track;
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -42,6 +42,45 @@ pub struct HaConfig {
     /// SCHED_RR priority for the heartbeat thread (heartbeat's `realtime`,
     /// keepalived's `vrrp_rt_priority`); None runs at normal priority.
     pub rt_priority: Option<u8>,
+    /// What makes this node ineligible (keepalived's `track_interface`,
+    /// `track_script`, `track_file`).
+    pub track: Track,
+}
+
+/// Tracked objects: while one is at fault this node is not eligible to
+/// hold the VIPs (its heartbeat says unhealthy and it hands them over).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Track {
+    /// Interfaces that must be up and running (IFF_UP and IFF_RUNNING).
+    pub interfaces: Vec<String>,
+    /// Files holding an integer: 0 is OK, anything else a fault.
+    pub files: Vec<PathBuf>,
+    /// Scripts run periodically: exit 0 is success.
+    pub scripts: Vec<TrackScript>,
+}
+
+impl Track {
+    /// Nothing is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.interfaces.is_empty() && self.files.is_empty() && self.scripts.is_empty()
+    }
+}
+
+/// One `[[ha.track_script]]` (keepalived's `vrrp_script`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackScript {
+    /// Name in logs (default: the program).
+    pub name: String,
+    /// Program and arguments, run without a shell.
+    pub argv: Vec<String>,
+    /// Pause between two runs (from the start of one to the next).
+    pub interval: Duration,
+    /// Kill the run (and its process group) after this long; counts as a failure.
+    pub timeout: Duration,
+    /// Failures in a row that make it a fault.
+    pub fall: u32,
+    /// Successes in a row that clear the fault.
+    pub rise: u32,
 }
 
 /// Heartbeat timings (heartbeat's `keepalive`, `warntime`, `deadtime`, `initdead`).

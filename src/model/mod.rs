@@ -24,7 +24,8 @@ pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
 pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};
 pub use event::{EventHook, EventKind, SocketAccess, DEFAULT_SOCKET_MODE};
 pub use ha::{
-    Announce, HaConfig, Hook, HookWhen, LinkConfig, PingConfig, Timings, Vip, DEFAULT_HA_PORT,
+    Announce, HaConfig, Hook, HookWhen, LinkConfig, PingConfig, Timings, Track, TrackScript, Vip,
+    DEFAULT_HA_PORT,
 };
 pub use health::{Health, Role};
 pub use service::{Family, Protocol, ServiceFlags, ServiceKey, VirtualService};

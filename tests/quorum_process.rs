@@ -1,0 +1,113 @@
+//! Per-virtual quorum through the real `lvsd` binary on the in-memory
+//! kernel (LVSD_TEST_FAKE_KERNEL=1): external checks driven by flag files;
+//! dropping the healthy weight below `quorum - hysteresis` runs
+//! `quorum_down` once, raising it to `quorum + hysteresis` runs `quorum_up`
+//! once, and nothing runs inside the hysteresis band or at start.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(path: &std::path::Path, want: &str, secs: u64) -> String {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let got = std::fs::read_to_string(path).unwrap_or_default();
+        if got == want || Instant::now() > end {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn quorum_commands_run_once_per_crossing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let chk = d.join("chk.sh");
+    std::fs::write(&chk, format!("#!/bin/sh\n[ -e {}/up-$3 ]\n", d.display())).unwrap();
+    std::fs::set_permissions(&chk, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let up1 = d.join("up-10.1.0.1");
+    let up2 = d.join("up-10.1.0.2");
+    std::fs::write(&up1, "").unwrap();
+    std::fs::write(&up2, "").unwrap();
+    let cf = d.join("l.cf");
+    std::fs::write(
+        &cf,
+        format!(
+            "checkinterval=1\nchecktimeout=1\nvirtual=192.0.2.10:80\n\treal=10.1.0.1:80 masq 2\n\
+             \treal=10.1.0.2:80 masq 2\n\tchecktype=external\n\tcheckcommand={}\n\tscheduler=wrr\n",
+            chk.display()
+        ),
+    )
+    .unwrap();
+    let log = d.join("hooks");
+    let toml = d.join("t.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[node]\nname = \"q\"\n[virtual.\"tcp:192.0.2.10:80\"]\nquorum = 3\nhysteresis = 1\n\
+             quorum_up = [\"/bin/sh\", \"-c\", \"echo up $LVSD_VIRTUAL >> {0}\"]\n\
+             quorum_down = [\"/bin/sh\", \"-c\", \"echo down >> {0}\"]\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(LVSD)
+        .env("LVSD_TEST_FAKE_KERNEL", "1")
+        .arg("--socket")
+        .arg(d.join("s.sock"))
+        .arg("--pid-file")
+        .arg(d.join("p.pid"))
+        .arg("--metrics")
+        .arg("off")
+        .arg("--toml")
+        .arg(&toml)
+        .arg("run")
+        .arg(&cf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("err")).unwrap())
+        .spawn()
+        .unwrap();
+    let _k = Kill(child);
+    // Start (weight 4 >= 3+1): up, silently.
+    std::thread::sleep(Duration::from_secs(3));
+    // Weight 2 = quorum - hysteresis: inside the band, nothing runs.
+    std::fs::remove_file(&up2).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(std::fs::read_to_string(&log).unwrap_or_default(), "");
+    // Weight 0: lost, quorum_down once.
+    std::fs::remove_file(&up1).unwrap();
+    assert_eq!(wait_for(&log, "down\n", 8), "down\n");
+    // Weight 2 < 3+1: not regained.
+    std::fs::write(&up1, "").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "down\n");
+    // Weight 4: regained, quorum_up once.
+    std::fs::write(&up2, "").unwrap();
+    let want = "down\nup TCP 192.0.2.10:80\n";
+    assert_eq!(wait_for(&log, want, 8), want);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), want);
+    let err = std::fs::read_to_string(d.join("err")).unwrap();
+    assert!(
+        err.contains("lost quorum") && err.contains("gained quorum"),
+        "{err}"
+    );
+    // Both crossings are events too (the /events stream and [[hook]]s).
+    assert!(
+        err.contains("event quorum_lost") && err.contains("quorum lost: healthy weight 0 <"),
+        "{err}"
+    );
+    assert!(err.contains("event quorum_regained"), "{err}");
+}

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod ldirectord;
+pub mod policy;
 pub mod toml;
 
 pub use error::{Diagnostic, Error};

@@ -63,6 +63,8 @@ pub struct LvsdToml {
     pub resync: Option<Duration>,
     /// `[anycast]`: VIPs announced by host routes; None when absent.
     pub anycast: Option<AnycastConfig>,
+    /// `[virtual."KEY"]` sections, in key order.
+    pub virtuals: Vec<super::policy::VirtualPolicy>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +75,8 @@ struct RawFile {
     metrics: Option<RawMetrics>,
     daemon: Option<RawDaemon>,
     anycast: Option<Spanned<RawAnycast>>,
+    #[serde(default)]
+    r#virtual: std::collections::BTreeMap<Spanned<String>, super::policy::RawVirtualPolicy>,
 }
 
 #[derive(Deserialize)]
@@ -433,12 +437,24 @@ pub fn parse(text: &str, path: &Path) -> Result<LvsdToml, Error> {
         }
         None => None,
     };
+    let mut virtuals = Vec::new();
+    let err = |span: Range<usize>, key: &str, msg: String| cx.err(span, key, msg);
+    let at = |span: Range<usize>| match cx.err(span, "", "") {
+        Error::At {
+            path, line, col, ..
+        } => format!("{}:{line}:{col}", path.display()),
+        Error::Io { path, .. } => path.display().to_string(),
+    };
+    for (name, v) in &raw.r#virtual {
+        virtuals.push(super::policy::validate(name, v, path, &err, &at)?);
+    }
     Ok(LvsdToml {
         node: name,
         ha,
         metrics_listen,
         resync,
         anycast,
+        virtuals,
     })
 }
 

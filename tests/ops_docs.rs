@@ -259,6 +259,10 @@ fn lvsd_toml_man_page_documents_every_key_of_the_parser() {
         let got = doc.remove(t).unwrap_or_default();
         assert_same(&format!("lvsd.toml [{t}] keys"), &code, &got);
     }
+    // [virtual."KEY"] sections live in src/config/policy.rs.
+    let policy = raw_fields(&read("src/config/policy.rs"), "RawVirtualPolicy");
+    let got = doc.remove("virtual.\"KEY\"").unwrap_or_default();
+    assert_same("lvsd.toml [virtual.\"KEY\"] keys", &policy, &got);
     assert!(
         doc.is_empty(),
         "lvsd.toml.5 documents unknown tables: {doc:?}"

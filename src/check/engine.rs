@@ -258,6 +258,10 @@ async fn check_task(
         });
         let (changed, up) = match verdict {
             Verdict::Changed(up) => (true, up),
+            Verdict::Rising(n, of) => {
+                tracing::info!(%id, "rising {n}/{of}: {reason}");
+                (false, state.reported() == Some(true))
+            }
             Verdict::SoftFailure(n, of) => {
                 tracing::info!(%id, "soft failure {n}/{of}: {reason}");
                 (false, ok)

@@ -34,6 +34,9 @@ pub enum Verdict {
     SoftFailure(u32, u32),
     /// Health changed (or was reported for the first time): `true` = up.
     Changed(bool),
+    /// A success of a down (or new) real that `rise` does not count as up
+    /// yet (n of N in a row).
+    Rising(u32, u32),
 }
 
 /// Per-check state kept between runs.
@@ -43,6 +46,8 @@ pub struct CheckState {
     reported: Option<bool>,
     /// Consecutive failures while up.
     failcount: u32,
+    /// Consecutive successes while not up (`rise`).
+    risecount: u32,
     /// Successful connects since the last negotiate (combined checks);
     /// "saturated" means a negotiate is due.
     num_connects: u32,
@@ -54,6 +59,7 @@ impl CheckState {
         CheckState {
             reported: None,
             failcount: 0,
+            risecount: 0,
             num_connects: if matches!(kind, CheckType::Combined(_)) {
                 u32::MAX
             } else {
@@ -110,9 +116,18 @@ impl CheckState {
             if self.reported == Some(true) {
                 return Verdict::Unchanged;
             }
+            // failurecount's twin: a real comes (back) only after `rise`
+            // successes in a row.
+            self.risecount = self.risecount.saturating_add(1);
+            let rise = spec.policy.rise.max(1);
+            if self.risecount < rise {
+                return Verdict::Rising(self.risecount, rise);
+            }
+            self.risecount = 0;
             self.reported = Some(true);
             return Verdict::Changed(true);
         }
+        self.risecount = 0;
         if self.reported == Some(true) {
             self.failcount += 1;
             let limit = spec.failurecount.max(1);
@@ -236,6 +251,28 @@ mod tests {
         );
         assert_eq!(st.record(&s, Step::Connect, false), Verdict::Changed(false));
         assert_eq!(st.record(&s, Step::Connect, false), Verdict::Unchanged);
+    }
+
+    #[test]
+    fn rise_needs_n_successes_in_a_row() {
+        let mut s = spec(CheckType::Connect, 1);
+        s.policy.rise = 3;
+        let mut st = CheckState::new(s.checktype);
+        assert_eq!(st.record(&s, Step::Connect, false), Verdict::Changed(false));
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Rising(1, 3));
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Rising(2, 3));
+        // A failure in between starts the count again.
+        assert_eq!(st.record(&s, Step::Connect, false), Verdict::Unchanged);
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Rising(1, 3));
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Rising(2, 3));
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Changed(true));
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Unchanged);
+        // A new real needs the same; rise = 1 is ldirectord's behaviour.
+        let mut st = CheckState::new(s.checktype);
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Rising(1, 3));
+        s.policy.rise = 1;
+        let mut st = CheckState::new(s.checktype);
+        assert_eq!(st.record(&s, Step::Connect, true), Verdict::Changed(true));
     }
 
     #[test]

@@ -260,6 +260,11 @@ pub(super) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// 1-based line of byte offset `at`.
+    /// The file being parsed.
+    pub(super) fn path(&self) -> &Path {
+        self.path
+    }
+
     pub(super) fn line_of(&self, at: usize) -> usize {
         self.text
             .get(..at)

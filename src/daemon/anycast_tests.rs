@@ -319,6 +319,8 @@ fn per_virtual_quorum_withdraws_its_vip() {
     let pol = vec![VirtualPolicy {
         id: VirtualId::parse("tcp:10.90.0.100:80").unwrap(),
         line: 3,
+        at: String::new(),
+        check: Default::default(),
         quorum: Some(Quorum {
             quorum: 2,
             ..Quorum::default()

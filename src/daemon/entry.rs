@@ -205,6 +205,10 @@ fn foreground(args: &Args, path: &Path) -> i32 {
         (false, Some(listen)) => listen,
         _ => args.metrics,
     };
+    let policies = toml
+        .as_ref()
+        .map(|t| t.virtuals.clone())
+        .unwrap_or_default();
     let opts = Options {
         config: path.to_path_buf(),
         pid_file: Some(admin::pid_path(args)),
@@ -227,12 +231,19 @@ fn foreground(args: &Args, path: &Path) -> i32 {
             .unwrap_or_default(),
         anycast: toml.and_then(|t| t.anycast),
     };
+    let pol = policies.clone();
     let loader: Loader = match opts.anycast.clone() {
-        None => Arc::new(|p: &Path| load_plan(p)),
+        None => Arc::new(move |p: &Path| {
+            let mut plan = load_plan(p)?;
+            super::load::apply_policies(&mut plan, &pol)?;
+            Ok(plan)
+        }),
         // Announced virtuals must use mh; checked at start and every reload.
         Some(any) => Arc::new(move |p: &Path| {
             let cfg = load_config(p)?;
-            super::anycast::announced_plan(&cfg, p, &any).map_err(PlanError::one)
+            let mut plan = super::anycast::announced_plan(&cfg, p, &any).map_err(PlanError::one)?;
+            super::load::apply_policies(&mut plan, &pol)?;
+            Ok(plan)
         }),
     };
     // The first plan gets what a reload's loader gives: [anycast]'s checks
@@ -250,6 +261,15 @@ fn foreground(args: &Args, path: &Path) -> i32 {
         },
     };
     drop(cfg);
+    let mut plan = plan;
+    // lvsd.toml's [virtual."KEY"] sections: checked against this file at
+    // start and by the loader at every reload.
+    if let Err(e) = super::load::apply_policies(&mut plan, &policies) {
+        for l in &e.diagnostics {
+            tracing::error!("{l}");
+        }
+        return 2;
+    }
     let make_runner =
         |tx: mpsc::Sender<CheckReport>| -> Arc<dyn CheckRunner> { Arc::new(CheckAdapter::new(tx)) };
     let res = rt.block_on(service::run(

@@ -120,6 +120,60 @@ fn virtual_plan(v: &Virtual, cfg: &Config) -> VirtualPlan {
     }
 }
 
+/// Apply lvsd.toml's `[virtual."KEY"]` sections to `plan`: each reaches
+/// the checks of its virtual's reals. A section naming a virtual that
+/// ldirectord.cf does not define is an error naming the section's
+/// `file:line:col`. Keys that are parsed but not acted on yet by this
+/// build are refused rather than silently ignored.
+pub fn apply_policies(
+    plan: &mut Plan,
+    policies: &[crate::config::policy::VirtualPolicy],
+) -> Result<(), ConfigError> {
+    let mut diagnostics = Vec::new();
+    for p in policies {
+        let c = &p.check;
+        let pending: Vec<&str> = [
+            (c.status_codes.is_some(), "status_code"),
+            (c.ca.is_some(), "ca_file"),
+            (c.dynamic_weight, "dynamic_weight"),
+            (c.agent.is_some(), "agent_port"),
+            (!c.slow_start.is_zero(), "slow_start"),
+        ]
+        .into_iter()
+        .filter_map(|(set, k)| set.then_some(k))
+        .collect();
+        if !pending.is_empty() {
+            diagnostics.push(format!(
+                "{}: virtual.{:?}: {} not implemented yet in this build (only rise is)",
+                p.at,
+                p.id.to_string(),
+                pending.join(", ")
+            ));
+            continue;
+        }
+        // `fwm:N` names the mark in either family.
+        let mut found = false;
+        for v in plan.virtuals.iter_mut().filter(|v| p.id.matches(&v.key())) {
+            found = true;
+            for spec in &mut v.checks {
+                spec.policy = c.clone();
+            }
+        }
+        if !found {
+            diagnostics.push(format!(
+                "{}: virtual.{:?}: no such virtual in ldirectord.cf",
+                p.at,
+                p.id.to_string()
+            ));
+        }
+    }
+    if diagnostics.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError { diagnostics })
+    }
+}
+
 fn phases(s: AlertStatus) -> std::collections::HashSet<Phase> {
     [
         (s.starting, Phase::Starting),
@@ -137,6 +191,42 @@ mod tests {
     use super::*;
     use crate::config::ldirectord::SystemResolver;
     use crate::model::{CheckType, Forward};
+
+    #[test]
+    fn policies_reach_the_checks_of_their_virtual_only() {
+        let text = "virtual=192.0.2.10:80\n\treal=10.1.0.1:80 masq\n\tchecktype=connect\n\
+virtual=192.0.2.11:80\n\treal=10.1.0.2:80 masq\n\tchecktype=connect\n";
+        let cfg = Config::parse(text, Path::new("t.cf"), &SystemResolver::new()).unwrap();
+        let toml = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.10:80\"]\nrise = 3\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let mut p = plan_from_config(&cfg);
+        apply_policies(&mut p, &toml.virtuals).unwrap();
+        assert_eq!(p.virtuals[0].checks[0].policy.rise, 3);
+        assert_eq!(p.virtuals[1].checks[0].policy.rise, 1);
+        let other = crate::config::toml::parse(
+            "\n[virtual.\"tcp:192.0.2.99:80\"]\nrise = 2\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = apply_policies(&mut p, &other.virtuals).unwrap_err();
+        assert_eq!(
+            e.diagnostics,
+            vec!["l.toml:2:1: virtual.\"tcp:192.0.2.99:80\": no such virtual in ldirectord.cf"]
+        );
+        let later = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.10:80\"]\nslow_start = 5\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = apply_policies(&mut p, &later.virtuals).unwrap_err();
+        assert!(
+            e.diagnostics[0].contains("slow_start not implemented yet"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn ldirectord_cf_becomes_a_plan() {

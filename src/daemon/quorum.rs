@@ -328,6 +328,8 @@ mod tests {
         let pol = vec![VirtualPolicy {
             id: crate::config::policy::VirtualId::parse("tcp:192.0.2.10:80").unwrap(),
             line: 1,
+            at: String::new(),
+            check: Default::default(),
             quorum: Some(q(8, 0)),
         }];
         let mut t = Tracker::default();

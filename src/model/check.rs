@@ -268,6 +268,92 @@ pub struct CheckSpec {
     pub failurecount: u32,
     /// Ping attempts (deprecated `checkcount`).
     pub checkcount: u32,
+    /// What `lvsd.toml`'s `[virtual."..."]` section adds to the check
+    /// (default: nothing, ldirectord's behaviour).
+    pub policy: CheckPolicy,
+}
+
+/// Accepted HTTP status codes (keepalived `status_code`): inclusive
+/// ranges; a single code is a range of one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusCodes(pub Vec<(u16, u16)>);
+
+impl StatusCodes {
+    /// Whether `code` is accepted.
+    pub fn contains(&self, code: u16) -> bool {
+        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code))
+    }
+}
+
+impl fmt::Display for StatusCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (lo, hi)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if lo == hi {
+                write!(f, "{lo}")?;
+            } else {
+                write!(f, "{lo}-{hi}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The agent check (HAProxy `agent-check`): where and how often to ask the
+/// real for its own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// TCP port of the agent on the real's address.
+    pub port: u16,
+    /// Time between two agent queries.
+    pub interval: Duration,
+    /// Deadline of one query (connect and read).
+    pub timeout: Duration,
+}
+
+/// A CA bundle read from `ca_file` (PEM), kept as bytes so that a reload
+/// that changes the file changes the spec (and restarts the check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaBundle {
+    /// The file it was read from (for messages).
+    pub path: std::path::PathBuf,
+    /// Its PEM text.
+    pub pem: std::sync::Arc<[u8]>,
+}
+
+/// Check settings beyond ldirectord.cf's language, from `lvsd.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckPolicy {
+    /// HTTP(S) status codes counted as up; `None`: 2xx after redirects
+    /// (ldirectord).
+    pub status_codes: Option<StatusCodes>,
+    /// Verify HTTPS certificates against this CA (name: `virtualhost`, else
+    /// the real's address); `None`: any certificate (ldirectord).
+    pub ca: Option<CaBundle>,
+    /// Consecutive successes a down (or new) real needs to come up.
+    pub rise: u32,
+    /// External checks: exit 0 up, 1 down, 2..=255 up with weight code-2
+    /// (keepalived `misc_dynamic`).
+    pub dynamic_weight: bool,
+    /// Agent check, combined with the normal check.
+    pub agent: Option<AgentSpec>,
+    /// Weight ramp after a down real comes back (zero: none).
+    pub slow_start: Duration,
+}
+
+impl Default for CheckPolicy {
+    fn default() -> Self {
+        CheckPolicy {
+            status_codes: None,
+            ca: None,
+            rise: 1,
+            dynamic_weight: false,
+            agent: None,
+            slow_start: Duration::ZERO,
+        }
+    }
 }
 
 impl CheckSpec {
@@ -296,6 +382,7 @@ impl CheckSpec {
             checkinterval: Duration::from_secs(10),
             failurecount: 1,
             checkcount: 1,
+            policy: CheckPolicy::default(),
         }
     }
 

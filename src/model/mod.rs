@@ -14,12 +14,15 @@ mod service;
 mod stats;
 mod table;
 pub mod text;
+mod weight;
 
 pub use anycast::{
     AnycastConfig, AnycastVip, DEFAULT_ANYCAST_DRAIN, DEFAULT_ANYCAST_PROTOCOL,
     DEFAULT_ANYCAST_TABLE,
 };
-pub use check::{CheckSpec, CheckType, HttpMethod, Service};
+pub use check::{
+    AgentSpec, CaBundle, CheckPolicy, CheckSpec, CheckType, HttpMethod, Service, StatusCodes,
+};
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
 pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};
 pub use event::{EventHook, EventKind, SocketAccess, DEFAULT_SOCKET_MODE};
@@ -31,3 +34,4 @@ pub use health::{Health, Role};
 pub use service::{Family, Protocol, ServiceFlags, ServiceKey, VirtualService};
 pub use stats::Stats;
 pub use table::{Table, TableEntry};
+pub use weight::{slow_start_weight, WeightAdjust, MAX_WEIGHT, RAMP_STEP};

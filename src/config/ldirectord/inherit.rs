@@ -180,6 +180,7 @@ impl Builder<'_> {
             checkinterval: secs(checkinterval),
             failurecount: b.failurecount.unwrap_or(g.failurecount),
             checkcount: b.checkcount.unwrap_or(g.checkcount),
+            policy: Default::default(),
         };
         let mut reals = Vec::new();
         for (line, r) in &b.reals {

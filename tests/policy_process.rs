@@ -1,0 +1,168 @@
+//! Host tier: lvsd.toml's `[virtual."KEY"]` sections through the real
+//! `lvsd` binary on the in-memory kernel (`LVSD_TEST_FAKE_KERNEL=1`).
+//! The external check script only touches files in the test's temp dir.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Daemon {
+    fn cmd(dir: &Path) -> Command {
+        let mut c = Command::new(LVSD);
+        c.env("LVSD_TEST_FAKE_KERNEL", "1")
+            .arg("--socket")
+            .arg(dir.join("s.sock"))
+            .arg("--pid-file")
+            .arg(dir.join("l.pid"))
+            .arg("--metrics")
+            .arg("off")
+            .arg("--toml")
+            .arg(dir.join("lvsd.toml"));
+        c
+    }
+
+    fn status(&self) -> String {
+        let out = Daemon::cmd(self.dir.path())
+            .arg(self.dir.path().join("l.cf"))
+            .arg("status")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: tempfile::TempDir) -> Daemon {
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let child = Daemon::cmd(dir.path())
+        .arg("run")
+        .arg(dir.path().join("l.cf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Daemon { dir, child }
+}
+
+/// rise = 3: a real whose check starts passing comes back only after three
+/// good checks in a row (each good check appends a line to `oks`).
+#[test]
+fn a_real_with_rise_3_returns_only_after_3_good_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = d.join("check.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ -e {down} ] && exit 1\necho ok >> {oks}\nexit 0\n",
+            down = d.join("down").display(),
+            oks = d.join("oks").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(d.join("down"), "").unwrap();
+    std::fs::write(
+        d.join("l.cf"),
+        format!(
+            "checkinterval=1\nvirtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq 2\n\
+             \tchecktype=external\n\tcheckcommand={}\n\tscheduler=wrr\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("lvsd.toml"),
+        "[virtual.\"tcp:10.0.0.1:80\"]\nrise = 3\n",
+    )
+    .unwrap();
+    let dm = start(dir);
+    let wait = |what: &str| -> String {
+        let t0 = Instant::now();
+        let mut s = String::new();
+        while t0.elapsed() < Duration::from_secs(30) {
+            s = dm.status();
+            if s.contains(what) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no {what:?} in status:\n{s}\nlog:\n{}", dm.log());
+    };
+    wait("-> 10.1.0.1:80 masq down");
+    std::fs::remove_file(dm.dir.path().join("down")).unwrap();
+    wait("-> 10.1.0.1:80 masq up weight 2/2");
+    let oks = std::fs::read_to_string(dm.dir.path().join("oks")).unwrap_or_default();
+    assert!(
+        oks.lines().count() >= 3,
+        "up after {} good checks",
+        oks.lines().count()
+    );
+    assert!(dm.log().contains("rising 2/3"), "{}", dm.log());
+}
+
+/// A section naming a virtual that ldirectord.cf does not define stops the
+/// daemon with file:line:col.
+#[test]
+fn a_section_for_an_unknown_virtual_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("l.cf"),
+        "virtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq\n\tchecktype=on\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("lvsd.toml"),
+        "\n[virtual.\"tcp:10.0.0.9:80\"]\nrise = 2\n",
+    )
+    .unwrap();
+    let mut dm = start(dir);
+    let t0 = Instant::now();
+    let code = loop {
+        if let Some(s) = dm.child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "still running: {}",
+            dm.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(2), "{}", dm.log());
+    let want = format!(
+        "{}:2:1: virtual.\"tcp:10.0.0.9:80\": no such virtual in ldirectord.cf",
+        dm.dir.path().join("lvsd.toml").display()
+    );
+    assert!(dm.log().contains(&want), "{}", dm.log());
+}

@@ -3,10 +3,21 @@
 #
 # Host side (no argument): builds lvsadm in release mode and boots ONE test
 # VM (scripts/setup-vm.sh must have run) that runs this script with
-# --guest. Guest side: in two fresh network namespaces, restores the same
-# 1000 TCP services x 10 NAT real servers file with `ipvsadm -R` and with
-# `lvsadm -R`, then lists each table with `-Ln` (both tools, both tables),
-# checks the listings are byte-identical and prints the timings and ratios.
+# --guest. Guest side, for each of two workloads of 1000 services x 10 NAT
+# reals (11,000 restore lines):
+#   wlc:   the original table (VIP 10.A.B.1:80 -s wlc, reals 192.168.B.N:80);
+#   wrr10: reals spread over 10 /24 networks (VIP 10.10.X.Y:80 -s wrr,
+#          reals 10.20.R.Y:8080 -m -w 1, R = 0..9);
+# in two fresh network namespaces it restores the file with `ipvsadm -R`
+# and with `lvsadm -R` (the two tools alternating, BENCH_REPS times each),
+# then lists the table ipvsadm restored with each tool's `-Ln` (alternating
+# too), and checks that the four listings (both tools, both tables) and
+# both tools' `-Sn` are byte-identical. Each tool is started directly in
+# the namespace (setns in the forked child, no `ip netns exec`), and
+# wait4() gives its user and system time next to the wall time: the
+# system time is the kernel's share, which no tool can avoid.
+# BENCH_PERF=1 also records a `perf` profile of one lvsadm -R and -Ln of
+# the wrr10 workload (reports next to the results).
 # Timings are only comparable within one guest run (TCG is slow).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,10 +25,13 @@ KERNEL=${LVSD_KERNEL_DIR:-/var/cache/lvsd-test/kernel}/vmlinuz
 REPS=${BENCH_REPS:-5}
 
 if [ "${1:-}" != "--guest" ]; then
-  (cd "$REPO" && cargo build --release --bin lvsadm)
-  out=$(mktemp -d)
+  # BENCH_LVSADM: benchmark that binary instead of a fresh release build.
+  bin=${BENCH_LVSADM:-$REPO/target/release/lvsadm}
+  [ -n "${BENCH_LVSADM:-}" ] || (cd "$REPO" && cargo build --release --bin lvsadm)
+  out=${BENCH_OUT:-$(mktemp -d)}
+  mkdir -p "$out"
   vng -r "$KERNEL" --disable-kvm --force-9p -m 1G --cpus 2 --rwdir "$out" \
-    --exec "BENCH_REPS=$REPS bash $REPO/scripts/bench-lvsadm.sh --guest $REPO/target/release/lvsadm > $out/bench.txt 2>&1; echo rc=\$? >> $out/bench.txt"
+    --exec "BENCH_REPS=$REPS BENCH_PERF=${BENCH_PERF:-0} BENCH_OUT=$out bash $REPO/scripts/bench-lvsadm.sh --guest $bin > $out/bench.txt 2>&1; echo rc=\$? >> $out/bench.txt"
   cat "$out/bench.txt"
   grep -q '^rc=0$' "$out/bench.txt"
   exit
@@ -27,70 +41,115 @@ W=$(mktemp -d)
 # Both binaries run from the same place, a copy in the guest's scratch dir.
 cp "$2" "$W/lvsadm"
 cp /usr/sbin/ipvsadm "$W/ipvsadm"
-LVSADM=$W/lvsadm
-IPVSADM=$W/ipvsadm
 modprobe ip_vs
 modprobe ip_vs_wlc
-python3 - > "$W/table.txt" <<'PY'
-for i in range(1000):
-    vip = f"10.{i // 250}.{i % 250}.1:80"
-    print(f"-A -t {vip} -s wlc")
-    for j in range(10):
-        print(f"-a -t {vip} -r 192.168.{i % 250}.{(i // 250) * 10 + j + 1}:80 -m -w 1")
+modprobe ip_vs_wrr
+python3 - "$W" <<'PY'
+import sys
+w = sys.argv[1]
+with open(f"{w}/wlc.txt", "w") as f:
+    for i in range(1000):
+        vip = f"10.{i // 250}.{i % 250}.1:80"
+        print(f"-A -t {vip} -s wlc", file=f)
+        for j in range(10):
+            print(f"-a -t {vip} -r 192.168.{i % 250}.{(i // 250) * 10 + j + 1}:80 -m -w 1", file=f)
+with open(f"{w}/wrr10.txt", "w") as f:
+    for i in range(1000):
+        x, y = i // 250, i % 250 + 1
+        vip = f"10.10.{x}.{y}:80"
+        print(f"-A -t {vip} -s wrr", file=f)
+        for r in range(10):
+            print(f"-a -t {vip} -r 10.20.{r}.{y}:8080 -m -w 1", file=f)
 PY
 for ns in ipv lvs; do
   ip netns add "bench-$ns"
   ip -n "bench-$ns" link set lo up
   ip -n "bench-$ns" link add d0 type dummy
   ip -n "bench-$ns" addr add 192.168.255.254/16 dev d0
+  ip -n "bench-$ns" addr add 10.20.255.254/16 dev d0
   ip -n "bench-$ns" link set d0 up
 done
 trap 'ip netns del bench-ipv; ip netns del bench-lvs' EXIT
 
-now() { date +%s.%N; }
-# Seconds taken by "$@" with stdin from $1.
-timed() {
-  local in=$1 t0 t1
-  shift
-  t0=$(now); "$@" < "$in" > /dev/null; t1=$(now)
-  python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]))" "$t1" "$t0"
-}
-# The two tools run alternately, REPS times each, so a slow spell of the
-# (emulated, shared) machine hits both alike; the report gives medians.
-: > "$W/r_ipv"; : > "$W/r_lvs"; : > "$W/l_ipv"; : > "$W/l_lvs"
-for _ in $(seq "$REPS"); do
-  ip netns exec bench-ipv "$IPVSADM" -C
-  timed "$W/table.txt" ip netns exec bench-ipv "$IPVSADM" -R >> "$W/r_ipv"
-  ip netns exec bench-lvs "$LVSADM" -C
-  timed "$W/table.txt" ip netns exec bench-lvs "$LVSADM" -R >> "$W/r_lvs"
-done
-# The last restore of each tool left its table loaded; both tools list the
-# table ipvsadm restored.
-for _ in $(seq "$REPS"); do
-  timed /dev/null ip netns exec bench-ipv "$IPVSADM" -Ln >> "$W/l_ipv"
-  timed /dev/null ip netns exec bench-ipv "$LVSADM" -Ln >> "$W/l_lvs"
-done
+python3 - "$W" "$REPS" "${BENCH_PERF:-0}" "${BENCH_OUT:-$W}" <<'PY'
+import ctypes, os, statistics, subprocess, sys, time
 
-ip netns exec bench-ipv "$IPVSADM" -Ln > "$W/a"; ip netns exec bench-ipv "$LVSADM" -Ln > "$W/b"
-ip netns exec bench-lvs "$IPVSADM" -Ln > "$W/c"; ip netns exec bench-lvs "$LVSADM" -Ln > "$W/d"
-same=yes
-cmp -s "$W/a" "$W/b" || same=no
-cmp -s "$W/c" "$W/d" || same=no
-cmp -s "$W/a" "$W/d" || same=no
-lines=$(wc -l < "$W/a")
+w, reps, want_perf, out = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+tools = {"ipvsadm": f"{w}/ipvsadm", "lvsadm": f"{w}/lvsadm"}
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
 
-python3 - "$W" "$same" "$lines" "$REPS" <<'PY'
-import statistics, sys
-w, same, lines, reps = sys.argv[1:5]
-def load(name):
-    return [float(x) for x in open(f"{w}/{name}").read().split()]
-ri, rl, li, ll = (statistics.median(load(n)) for n in ("r_ipv", "r_lvs", "l_ipv", "l_lvs"))
-print(f"table: 1000 TCP services x 10 NAT reals ({lines} lines of -Ln), median of {reps} alternating runs")
-for n in ("r_ipv", "r_lvs", "l_ipv", "l_lvs"):
-    print(f"  {n}: " + " ".join(f"{x:.3f}" for x in load(n)))
-print(f"restore  ipvsadm -R {ri:.3f} s   lvsadm -R {rl:.3f} s   speed-up {ri / rl:.1f}x")
-print(f"list     ipvsadm -Ln {li:.3f} s  lvsadm -Ln {ll:.3f} s  speed-up {li / ll:.1f}x")
-print(f"-Ln output identical (both tools, both tables): {same}")
-ok = same == "yes" and ri / rl >= 5 and li / ll >= 2
-print("targets (restore >= 5x, list >= 2x, identical bytes):", "MET" if ok else "NOT MET")
+def enter(ns):
+    def pre():
+        fd = os.open(f"/run/netns/bench-{ns}", os.O_RDONLY)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            os._exit(111)
+        os.close(fd)
+    return pre
+
+def run(ns, argv, stdin_path=None, stdout=subprocess.DEVNULL):
+    """(wall, user, sys) of argv run in namespace ns; exit status checked."""
+    fin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=fin, stdout=stdout, preexec_fn=enter(ns))
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if stdin_path:
+        fin.close()
+    if p.returncode != 0:
+        sys.exit(f"{argv} in {ns} exited {p.returncode}")
+    return wall, ru.ru_utime, ru.ru_stime
+
+def capture(ns, argv):
+    return subprocess.run(argv, check=True, capture_output=True, preexec_fn=enter(ns)).stdout
+
+ok = True
+for load in ("wlc", "wrr10"):
+    table = f"{w}/{load}.txt"
+    t = {k: [] for k in ("r_ipvsadm", "r_lvsadm", "l_ipvsadm", "l_lvsadm")}
+    # Alternating, so a slow spell of the (emulated, shared) machine hits
+    # both tools alike; the report gives medians.
+    for _ in range(reps):
+        for tool, ns in (("ipvsadm", "ipv"), ("lvsadm", "lvs")):
+            run(ns, [tools[tool], "-C"])
+            t[f"r_{tool}"].append(run(ns, [tools[tool], "-R"], table))
+    for _ in range(reps):
+        for tool in ("ipvsadm", "lvsadm"):
+            t[f"l_{tool}"].append(run("ipv", [tools[tool], "-Ln"]))
+    outs = [capture(ns, [tools[tool], "-Ln"]) for ns in ("ipv", "lvs") for tool in tools]
+    saves = [capture(ns, [tools[tool], "-Sn"]) for ns in ("ipv", "lvs") for tool in tools]
+    same_l = all(o == outs[0] for o in outs)
+    same_s = all(s == saves[0] for s in saves)
+    lines = outs[0].count(b"\n")
+    med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in t.items()}
+    print(f"workload {load}: 1000 TCP services x 10 NAT reals ({lines} lines of -Ln), median of {reps} alternating runs")
+    for k, v in t.items():
+        print(f"  {k:10} wall " + " ".join(f"{x[0]:.3f}" for x in v))
+        print(f"  {k:10} user " + " ".join(f"{x[1]:.3f}" for x in v))
+        print(f"  {k:10} sys  " + " ".join(f"{x[2]:.3f}" for x in v))
+    print("  | | ipvsadm wall (user / sys) | lvsadm wall (user / sys) | speed-up | lvsadm user / wall |")
+    ratios = {}
+    for op, flag in (("r", "-R"), ("l", "-Ln")):
+        i, l = med[f"{op}_ipvsadm"], med[f"{op}_lvsadm"]
+        ratios[op] = i[0] / l[0]
+        print(f"  | `{flag}` | {i[0]:.3f} s ({i[1]:.3f} / {i[2]:.3f}) | {l[0]:.3f} s ({l[1]:.3f} / {l[2]:.3f}) | {ratios[op]:.1f}x | {100 * l[1] / l[0]:.0f} % |")
+    print(f"  -Ln output identical (both tools, both tables): {'yes' if same_l else 'no'}")
+    print(f"  -Sn output identical (both tools, both tables): {'yes' if same_s else 'no'}")
+    want_r = 5 if load == "wlc" else 4
+    user_ok = all(med[f"{op}_lvsadm"][1] <= 0.25 * med[f"{op}_lvsadm"][0] for op in "rl")
+    met = same_l and same_s and ratios["r"] >= want_r and ratios["l"] >= 2.5 and user_ok
+    print(f"  targets (restore >= {want_r}x, list >= 2.5x, lvsadm user <= 25 % of wall, identical bytes): {'MET' if met else 'NOT MET'}")
+    ok = ok and same_l and same_s
+
+if want_perf and os.path.exists("/usr/bin/perf"):
+    table = f"{w}/wrr10.txt"
+    run("lvs", [tools["lvsadm"], "-C"])
+    for name, argv, stdin in (("restore", [tools["lvsadm"], "-R"], table), ("list", [tools["lvsadm"], "-Ln"], None)):
+        data = f"{w}/perf-{name}.data"
+        run("lvs", ["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g", "-o", data, "--"] + argv, stdin)
+        with open(f"{out}/perf-{name}.txt", "wb") as f:
+            subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--percent-limit", "0.5", "--sort", "dso,sym"], stdout=f, stderr=subprocess.DEVNULL)
+        print(f"perf profile of lvsadm {' '.join(argv[1:])}: {out}/perf-{name}.txt")
+sys.exit(0 if ok else 1)
 PY

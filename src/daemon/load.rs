@@ -133,7 +133,6 @@ pub fn apply_policies(
     for p in policies {
         let c = &p.check;
         let pending: Vec<&str> = [
-            (c.status_codes.is_some(), "status_code"),
             (c.ca.is_some(), "ca_file"),
             (c.dynamic_weight, "dynamic_weight"),
             (c.agent.is_some(), "agent_port"),
@@ -144,7 +143,7 @@ pub fn apply_policies(
         .collect();
         if !pending.is_empty() {
             diagnostics.push(format!(
-                "{}: virtual.{:?}: {} not implemented yet in this build (only rise is)",
+                "{}: virtual.{:?}: {} not implemented yet in this build",
                 p.at,
                 p.id.to_string(),
                 pending.join(", ")

@@ -181,3 +181,181 @@ async fn status_code_accepts_exactly_the_listed_codes() {
         .unwrap_err()
         .contains("body does not match receive"));
 }
+
+/// Run openssl with `args` in `dir`; panics with its stderr on failure.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA `NAME.pem`/`NAME.key` in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    let (key, pem, subj) = (
+        format!("{name}.key"),
+        format!("{name}.pem"),
+        format!("/CN=lvsd test {name}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &subj,
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+}
+
+/// A server certificate `NAME.pem`/`NAME.key` for `san`, issued by `ca`.
+fn make_cert(dir: &Path, name: &str, san: &str, ca: &str) {
+    let ext = format!("{name}.ext");
+    std::fs::write(
+        dir.join(&ext),
+        format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .unwrap();
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &pem,
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
+fn bundle(dir: &Path, name: &str) -> Option<lvsd::model::CaBundle> {
+    let path = dir.join(format!("{name}.pem"));
+    let pem = std::fs::read(&path).unwrap();
+    Some(lvsd::model::CaBundle {
+        path,
+        pem: pem.into(),
+    })
+}
+
+/// https: SNI comes from `virtualhost`; with `ca_file` the chain must lead
+/// to that CA and the certificate must hold the name (virtualhost, else
+/// the real's address). nginx serves three names on one port: a and b
+/// from the test's CA, c from another CA; an unknown name gets a's
+/// certificate (the default server).
+#[tokio::test]
+async fn https_sni_from_virtualhost_and_ca_file_verification() {
+    if !installed("nginx") || !installed("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_ca(d, "ca1");
+    make_ca(d, "ca2");
+    make_cert(d, "a", "DNS:a.lvsd.test,IP:127.0.0.1", "ca1");
+    make_cert(d, "b", "DNS:b.lvsd.test", "ca1");
+    make_cert(d, "c", "DNS:c.lvsd.test", "ca2");
+    let server = |name: &str, extra: &str| {
+        format!(
+            "server {{\n listen 127.0.0.1:22311 ssl{extra};\n server_name {name}.lvsd.test;\n\
+             ssl_certificate {d}/{name}.pem;\n ssl_certificate_key {d}/{name}.key;\n\
+             location / {{ return 200 \"served {name}\\n\"; }}\n}}\n",
+            d = d.display()
+        )
+    };
+    let conf = server("a", " default_server") + &server("b", "") + &server("c", "");
+    let _ng = Nginx::start(&d.join("nginx"), &conf, &[22311]);
+    let mut s = spec(Service::Https, "/");
+    // As before: no name, no verification, the default certificate.
+    s.receive = "served a".into();
+    assert_eq!(check(&s, 22311).await.unwrap(), "200 OK");
+    // The real's address is verified when there is no virtualhost.
+    s.policy.ca = bundle(d, "ca1");
+    assert_eq!(check(&s, 22311).await.unwrap(), "200 OK");
+    // SNI b: only then does nginx present b's certificate, which holds
+    // no address and no other name.
+    s.virtualhost = Some("b.lvsd.test".into());
+    s.receive = "served b".into();
+    assert_eq!(check(&s, 22311).await.unwrap(), "200 OK");
+    // A name nginx does not know: a's certificate, wrong name.
+    s.virtualhost = Some("d.lvsd.test".into());
+    s.receive = String::new();
+    let e = check(&s, 22311).await.unwrap_err();
+    assert_eq!(
+        e,
+        format!(
+            "wrong answer: certificate of d.lvsd.test rejected against ca_file {}/ca1.pem: not valid for this name",
+            d.display()
+        )
+    );
+    // c is issued by another CA: untrusted with ca1, good with ca2.
+    s.virtualhost = Some("c.lvsd.test".into());
+    let e = check(&s, 22311).await.unwrap_err();
+    assert!(
+        e.contains("rejected against ca_file") && e.contains("unknown issuer"),
+        "{e}"
+    );
+    s.policy.ca = bundle(d, "ca2");
+    s.receive = "served c".into();
+    assert_eq!(check(&s, 22311).await.unwrap(), "200 OK");
+    // Without ca_file nothing is verified, but SNI still names c.
+    s.policy.ca = None;
+    assert_eq!(check(&s, 22311).await.unwrap(), "200 OK");
+    // A certificate for the address only does not pass for a name.
+    s.virtualhost = Some("127.0.0.1".into());
+    s.policy.ca = bundle(d, "ca1");
+    s.receive = "served a".into();
+    assert_eq!(check(&s, 22311).await.unwrap(), "200 OK");
+}

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::ldirectord::{AlertStatus, Config, LogTarget, Virtual};
-use crate::model::RealServer;
+use crate::model::{CheckPolicy, CheckSpec, CheckType, RealServer, Service};
 use crate::reconcile::VirtualSpec;
 
 use super::plan::{Alerts, Phase, Plan, VirtualPlan};
@@ -133,7 +133,6 @@ pub fn apply_policies(
     for p in policies {
         let c = &p.check;
         let pending: Vec<&str> = [
-            (c.ca.is_some(), "ca_file"),
             (c.dynamic_weight, "dynamic_weight"),
             (c.agent.is_some(), "agent_port"),
             (!c.slow_start.is_zero(), "slow_start"),
@@ -154,6 +153,13 @@ pub fn apply_policies(
         let mut found = false;
         for v in plan.virtuals.iter_mut().filter(|v| p.id.matches(&v.key())) {
             found = true;
+            // A key that cannot act on this virtual's check is an error,
+            // not a silent no-op.
+            if let Some(check) = v.checks.first() {
+                for msg in inapplicable(c, check) {
+                    diagnostics.push(format!("{}: virtual.{:?}: {msg}", p.at, p.id.to_string()));
+                }
+            }
             for spec in &mut v.checks {
                 spec.policy = c.clone();
             }
@@ -173,6 +179,33 @@ pub fn apply_policies(
     }
 }
 
+/// Why keys of `policy` cannot act on a virtual checked by `check`.
+fn inapplicable(policy: &CheckPolicy, check: &CheckSpec) -> Vec<String> {
+    let negotiates = matches!(
+        check.checktype,
+        CheckType::Negotiate | CheckType::Combined(_)
+    );
+    let what = format!(
+        "its check is checktype={} service={}",
+        check.checktype.name(),
+        check.service
+    );
+    let http = matches!(
+        check.service,
+        Service::Http | Service::Https | Service::HttpProxy
+    );
+    let mut out = Vec::new();
+    if policy.status_codes.is_some() && !(negotiates && http) {
+        out.push(format!(
+            "status_code applies to http, https and http_proxy negotiate checks; {what}"
+        ));
+    }
+    if policy.ca.is_some() && !(negotiates && check.service == Service::Https) {
+        out.push(format!("ca_file applies to https negotiate checks; {what}"));
+    }
+    out
+}
+
 fn phases(s: AlertStatus) -> std::collections::HashSet<Phase> {
     [
         (s.starting, Phase::Starting),
@@ -189,7 +222,7 @@ fn phases(s: AlertStatus) -> std::collections::HashSet<Phase> {
 mod tests {
     use super::*;
     use crate::config::ldirectord::SystemResolver;
-    use crate::model::{CheckType, Forward};
+    use crate::model::Forward;
 
     #[test]
     fn policies_reach_the_checks_of_their_virtual_only() {
@@ -215,6 +248,17 @@ virtual=192.0.2.11:80\n\treal=10.1.0.2:80 masq\n\tchecktype=connect\n";
             e.diagnostics,
             vec!["l.toml:2:1: virtual.\"tcp:192.0.2.99:80\": no such virtual in ldirectord.cf"]
         );
+        let misfit = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.10:80\"]\nstatus_code = [200]\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = apply_policies(&mut p, &misfit.virtuals).unwrap_err();
+        assert_eq!(
+            e.diagnostics,
+            vec!["l.toml:1:1: virtual.\"tcp:192.0.2.10:80\": status_code applies to http, \
+                  https and http_proxy negotiate checks; its check is checktype=connect service=http"]
+        );
         let later = crate::config::toml::parse(
             "[virtual.\"tcp:192.0.2.10:80\"]\nslow_start = 5\n",
             Path::new("l.toml"),
@@ -223,6 +267,38 @@ virtual=192.0.2.11:80\n\treal=10.1.0.2:80 masq\n\tchecktype=connect\n";
         let e = apply_policies(&mut p, &later.virtuals).unwrap_err();
         assert!(
             e.diagnostics[0].contains("slow_start not implemented yet"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn http_keys_reach_http_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = "-----BEGIN CERTIFICATE-----\nMAoGCCqGSM49BAMC\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+        let text = "virtual=192.0.2.10:443\n\treal=10.1.0.1:443 masq\n\tservice=https\n\
+virtual=192.0.2.10:25\n\treal=10.1.0.1:25 masq\n";
+        let cfg = Config::parse(text, Path::new("t.cf"), &SystemResolver::new()).unwrap();
+        let mut p = plan_from_config(&cfg);
+        let toml = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.10:443\"]\nstatus_code = [200, 401]\nca_file = \"ca.pem\"\n",
+            &dir.path().join("lvsd.toml"),
+        )
+        .unwrap();
+        apply_policies(&mut p, &toml.virtuals).unwrap();
+        let pol = &p.virtuals[0].checks[0].policy;
+        assert!(pol.status_codes.as_ref().unwrap().contains(401));
+        assert_eq!(pol.ca.as_ref().unwrap().path, dir.path().join("ca.pem"));
+        let smtp = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.10:25\"]\nca_file = \"ca.pem\"\n",
+            &dir.path().join("lvsd.toml"),
+        )
+        .unwrap();
+        let e = apply_policies(&mut p, &smtp.virtuals).unwrap_err();
+        assert!(
+            e.diagnostics[0].ends_with(
+                "ca_file applies to https negotiate checks; its check is checktype=negotiate service=smtp"
+            ),
             "{e}"
         );
     }

@@ -169,6 +169,13 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     } else {
         host_of(target.real)
     };
+    // The TLS name (SNI, and the name a `ca_file` check verifies):
+    // `virtualhost` for the real's own URL, else the URL's host (the
+    // real's address sends no SNI, as LWP).
+    let mut tls_host = match &spec.virtualhost {
+        Some(v) if !proxy && known_addr.is_some() => v.clone(),
+        _ => url.host.clone(),
+    };
     let method = match spec.httpmethod {
         HttpMethod::Get => "GET",
         HttpMethod::Head => "HEAD",
@@ -202,7 +209,18 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         let head_only = spec.httpmethod == HttpMethod::Head;
         let answer = if url.https && !proxy {
             let tcp = super::wrap(crate::check::connect::tcp_untimed(addr, true).await?);
-            let mut s = tls::connect(tcp, addr.ip()).await?;
+            let name = match tls::server_name(&tls_host) {
+                Some(n) => n,
+                // Not a name a certificate can hold: without ca_file the
+                // address stands in (as before); with it the check cannot run.
+                None if spec.policy.ca.is_none() => addr.ip().into(),
+                None => {
+                    return Err(CheckError::Config(format!(
+                        "{tls_host:?} is neither a DNS name nor an address to verify the certificate for"
+                    )))
+                }
+            };
+            let mut s = tls::connect_https(tcp, name, spec.policy.ca.as_ref()).await?;
             exchange(&mut s, request.as_bytes(), head_only).await?
         } else {
             let mut tcp = super::wrap(crate::check::connect::tcp_untimed(addr, false).await?);
@@ -244,6 +262,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
                     url = n;
                     // LWP drops the explicit Host header when following a redirect.
                     host_header = url.authority();
+                    tls_host = url.host.clone();
                     continue;
                 }
             }

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ha;
 use crate::kernel::Ipvs;
-use crate::model::{RealServer, ServiceKey, Table, TableEntry};
+use crate::model::{RealServer, ServiceKey, Table, TableEntry, WeightAdjust};
 use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
@@ -93,6 +93,9 @@ pub struct CheckReport {
     pub latency: Duration,
     /// `Some(up)` when the real's health changed (failurecount applied).
     pub verdict: Option<bool>,
+    /// The weight the real's last passing check set (lvsd.toml
+    /// `dynamic_weight`); None: its configured weight.
+    pub weight: Option<u32>,
 }
 
 /// Runs the checks of a plan and reports results on the channel it was
@@ -119,6 +122,18 @@ struct RealHealth {
     failures: u64,
     /// Last time an alert mail went out for this real.
     mailed: Option<Instant>,
+    /// The weight its check set (`dynamic_weight`), None: configured.
+    set_weight: Option<u32>,
+}
+
+impl RealHealth {
+    /// How the check policy changes the real's configured weight now.
+    fn adjust(&self) -> WeightAdjust {
+        WeightAdjust {
+            set: self.set_weight,
+            ..WeightAdjust::default()
+        }
+    }
 }
 
 /// Cadence of housekeeping: maintenance files, config file, watchdog.
@@ -479,6 +494,15 @@ impl Engine {
         h.up = step.up;
         if step.reconcile {
             dirty.insert(r.key.service);
+        }
+        if h.set_weight != r.weight {
+            tracing::info!(real = %show_real(&r.key), weight = ?r.weight, "weight set by the check: {}", r.detail);
+            h.set_weight = r.weight;
+            // A real in service takes its new weight now; a down one when
+            // it is back.
+            if h.up == Some(true) {
+                dirty.insert(r.key.service);
+            }
         }
         if step.soft_failure {
             tracing::info!(real = %show_real(&r.key), "soft failure: {}", r.detail);

@@ -133,7 +133,6 @@ pub fn apply_policies(
     for p in policies {
         let c = &p.check;
         let pending: Vec<&str> = [
-            (c.dynamic_weight, "dynamic_weight"),
             (c.agent.is_some(), "agent_port"),
             (!c.slow_start.is_zero(), "slow_start"),
         ]
@@ -203,6 +202,15 @@ fn inapplicable(policy: &CheckPolicy, check: &CheckSpec) -> Vec<String> {
     if policy.ca.is_some() && !(negotiates && check.service == Service::Https) {
         out.push(format!("ca_file applies to https negotiate checks; {what}"));
     }
+    let external = matches!(
+        check.checktype,
+        CheckType::External | CheckType::ExternalPerl
+    );
+    if policy.dynamic_weight && !external {
+        out.push(format!(
+            "dynamic_weight applies to checktype=external and external-perl; {what}"
+        ));
+    }
     out
 }
 
@@ -258,6 +266,19 @@ virtual=192.0.2.11:80\n\treal=10.1.0.2:80 masq\n\tchecktype=connect\n";
             e.diagnostics,
             vec!["l.toml:1:1: virtual.\"tcp:192.0.2.10:80\": status_code applies to http, \
                   https and http_proxy negotiate checks; its check is checktype=connect service=http"]
+        );
+        let dynamic = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.11:80\"]\ndynamic_weight = true\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = apply_policies(&mut p, &dynamic.virtuals).unwrap_err();
+        assert!(
+            e.diagnostics[0].ends_with(
+                "dynamic_weight applies to checktype=external and external-perl; \
+                 its check is checktype=connect service=http"
+            ),
+            "{e}"
         );
         let later = crate::config::toml::parse(
             "[virtual.\"tcp:192.0.2.10:80\"]\nslow_start = 5\n",

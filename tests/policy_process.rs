@@ -259,3 +259,74 @@ fn without_dynamic_weight_a_non_zero_exit_is_down() {
     std::fs::write(dm.dir.path().join("code"), "0").unwrap();
     wait_for(&dm, "-> 10.1.0.1:80 masq up weight 2/2");
 }
+
+/// The kernel weight `lvsd status` shows for `real` (None when it is not
+/// in the table or not up).
+fn kernel_weight(status: &str, real: &str) -> Option<u32> {
+    let line = status
+        .lines()
+        .find(|l| l.contains(&format!("-> {real} ")))?;
+    let w = line.split(" up weight ").nth(1)?;
+    w.split('/').next()?.parse().ok()
+}
+
+/// slow_start = 4: a real that comes back after being down ramps from
+/// weight 1 to its weight 8 in 1 s steps (1, 2, 4, 6, 8), re-applied by
+/// the daemon as time passes; at the first start it gets 8 at once.
+#[test]
+fn slow_start_ramps_a_returning_real_from_1_to_its_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = code_script(d);
+    std::fs::write(
+        d.join("l.cf"),
+        format!(
+            "checkinterval=1\nvirtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq 8\n\
+             \tchecktype=external\n\tcheckcommand={}\n\tscheduler=wrr\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("lvsd.toml"),
+        "[virtual.\"tcp:10.0.0.1:80\"]\nslow_start = 4\n",
+    )
+    .unwrap();
+    let dm = start(dir);
+    // First start: no ramp.
+    wait_for(&dm, "-> 10.1.0.1:80 masq up weight 8/8");
+    std::fs::write(dm.dir.path().join("code"), "1").unwrap();
+    wait_for(&dm, "-> 10.1.0.1:80 masq down");
+    std::fs::remove_file(dm.dir.path().join("code")).unwrap();
+    // Watch the weight until it is back at 8.
+    let t0 = Instant::now();
+    let mut seen: Vec<(Duration, u32)> = Vec::new();
+    while t0.elapsed() < Duration::from_secs(20) {
+        if let Some(w) = kernel_weight(&dm.status(), "10.1.0.1:80") {
+            if seen.last().map(|s| s.1) != Some(w) {
+                seen.push((t0.elapsed(), w));
+            }
+            if w == 8 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("weights seen: {seen:?}");
+    let weights: Vec<u32> = seen.iter().map(|s| s.1).collect();
+    assert_eq!(weights.first(), Some(&1), "{seen:?}\n{}", dm.log());
+    assert_eq!(weights.last(), Some(&8), "{seen:?}");
+    assert!(
+        weights.windows(2).all(|w| w[0] < w[1]),
+        "not a rising ramp: {seen:?}"
+    );
+    // Steps in between, and the whole ramp takes about 4 s (the daemon
+    // re-applies the weight once a second).
+    assert!(weights.len() >= 4, "{seen:?}");
+    let (first, last) = (seen[0].0, seen[seen.len() - 1].0);
+    let took = last - first;
+    assert!(
+        took >= Duration::from_millis(2500) && took <= Duration::from_secs(7),
+        "{seen:?}"
+    );
+}

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ha;
 use crate::kernel::Ipvs;
-use crate::model::{RealServer, ServiceKey, Table, TableEntry, WeightAdjust};
+use crate::model::{Ramp, RealServer, ServiceKey, Table, TableEntry, WeightAdjust};
 use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
@@ -124,13 +124,16 @@ struct RealHealth {
     mailed: Option<Instant>,
     /// The weight its check set (`dynamic_weight`), None: configured.
     set_weight: Option<u32>,
+    /// Its slow start, while it came back less than `slow_start` ago.
+    ramp: Option<Ramp>,
 }
 
 impl RealHealth {
-    /// How the check policy changes the real's configured weight now.
-    fn adjust(&self) -> WeightAdjust {
+    /// How the check policy changes the real's configured weight at `now`.
+    pub(super) fn adjust(&self, now: Instant) -> WeightAdjust {
         WeightAdjust {
             set: self.set_weight,
+            ramp: self.ramp.and_then(|r| r.at(now)),
             ..WeightAdjust::default()
         }
     }
@@ -345,6 +348,7 @@ impl Engine {
                 }
                 _ = tick.tick() => {
                     systemd::watchdog();
+                    dirty.extend(self.ramping(Instant::now()));
                     if self.scan_maintenance().await {
                         dirty.extend(self.plan.keys());
                     }
@@ -508,12 +512,55 @@ impl Engine {
             tracing::info!(real = %show_real(&r.key), "soft failure: {}", r.detail);
         }
         let transition = step.alert;
+        // A real back from down (not a first verdict) starts its slow
+        // start; one that goes down ends it.
+        match transition {
+            Some(true) => {
+                let total = self.slow_start_of(&r.key);
+                if let Some(h) = self.health.get_mut(&r.key) {
+                    h.ramp = Ramp::start(Instant::now(), total);
+                }
+            }
+            Some(false) => {
+                if let Some(h) = self.health.get_mut(&r.key) {
+                    h.ramp = None;
+                }
+            }
+            None => {}
+        }
         if let Some(up) = transition {
             self.alert_transition(&r.key, up, &r.detail);
             let k = &r.key;
             self.events
                 .emit(EventData::real(up, &k.service, k.addr, k.port, &r.detail));
         }
+    }
+
+    /// lvsd.toml's `slow_start` for a real (zero: none).
+    fn slow_start_of(&self, k: &RealKey) -> Duration {
+        self.plan
+            .virtuals
+            .iter()
+            .filter(|v| v.key() == k.service)
+            .flat_map(|v| v.reals())
+            .find(|(rk, _, _)| rk == k)
+            .map_or(Duration::ZERO, |(_, _, check)| check.policy.slow_start)
+    }
+
+    /// The services of reals in a slow start: their weight steps up as
+    /// time passes, so they need a pass each tick; a finished ramp is
+    /// dropped (its pass sets the full weight).
+    fn ramping(&mut self, now: Instant) -> HashSet<ServiceKey> {
+        let mut out = HashSet::new();
+        for (k, h) in self.health.iter_mut() {
+            if let Some(r) = h.ramp {
+                if r.at(now).is_none() {
+                    h.ramp = None;
+                }
+                out.insert(k.service);
+            }
+        }
+        out
     }
 
     async fn on_request(&mut self, req: Request) {

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -73,7 +73,7 @@ impl Engine {
             h.and_then(|h| h.up),
             self.maintenance.contains(k),
             self.ops.overrides.get(k),
-            h.map(|h| h.adjust()).unwrap_or_default(),
+            h.map(|h| h.adjust(Instant::now())).unwrap_or_default(),
         )
     }
 
@@ -447,7 +447,7 @@ impl Engine {
                 h.and_then(|h| h.up),
                 maintenance.contains(k),
                 self.ops.overrides.get(k),
-                h.map(|h| h.adjust()).unwrap_or_default(),
+                h.map(|h| h.adjust(Instant::now())).unwrap_or_default(),
             )
         };
         let readd = |k: &RealKey| {

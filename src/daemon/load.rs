@@ -132,13 +132,10 @@ pub fn apply_policies(
     let mut diagnostics = Vec::new();
     for p in policies {
         let c = &p.check;
-        let pending: Vec<&str> = [
-            (c.agent.is_some(), "agent_port"),
-            (!c.slow_start.is_zero(), "slow_start"),
-        ]
-        .into_iter()
-        .filter_map(|(set, k)| set.then_some(k))
-        .collect();
+        let pending: Vec<&str> = [(c.agent.is_some(), "agent_port")]
+            .into_iter()
+            .filter_map(|(set, k)| set.then_some(k))
+            .collect();
         if !pending.is_empty() {
             diagnostics.push(format!(
                 "{}: virtual.{:?}: {} not implemented yet in this build",
@@ -281,13 +278,13 @@ virtual=192.0.2.11:80\n\treal=10.1.0.2:80 masq\n\tchecktype=connect\n";
             "{e}"
         );
         let later = crate::config::toml::parse(
-            "[virtual.\"tcp:192.0.2.10:80\"]\nslow_start = 5\n",
+            "[virtual.\"tcp:192.0.2.10:80\"]\nagent_port = 5\n",
             Path::new("l.toml"),
         )
         .unwrap();
         let e = apply_policies(&mut p, &later.virtuals).unwrap_err();
         assert!(
-            e.diagnostics[0].contains("slow_start not implemented yet"),
+            e.diagnostics[0].contains("agent_port not implemented yet"),
             "{e}"
         );
     }

@@ -330,3 +330,201 @@ fn slow_start_ramps_a_returning_real_from_1_to_its_weight() {
         "{seen:?}"
     );
 }
+
+/// What the test's agent server does with each connection.
+#[derive(Clone)]
+enum Agent {
+    /// Send this text, then close.
+    Say(String),
+    /// Send bytes without a line break until the client goes away.
+    Endless,
+    /// Accept and say nothing until the client goes away.
+    Silent,
+}
+
+/// A HAProxy-style agent on 127.0.0.1:`port`, run on threads; it counts
+/// connections and the most open at once. Stopped on drop.
+struct AgentServer {
+    mode: std::sync::Arc<std::sync::Mutex<Agent>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// (connections so far, open now, most open at once)
+    counts: std::sync::Arc<std::sync::Mutex<(u32, u32, u32)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AgentServer {
+    fn start(port: u16, first: Agent) -> AgentServer {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        l.set_nonblocking(true).unwrap();
+        let mode = std::sync::Arc::new(std::sync::Mutex::new(first));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counts = std::sync::Arc::new(std::sync::Mutex::new((0u32, 0u32, 0u32)));
+        let (m, st, c) = (mode.clone(), stop.clone(), counts.clone());
+        let thread = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !st.load(Ordering::Relaxed) {
+                let Ok((mut s, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = s.set_nonblocking(false);
+                let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+                let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
+                {
+                    let mut n = c.lock().unwrap();
+                    n.0 += 1;
+                    n.1 += 1;
+                    n.2 = n.2.max(n.1);
+                }
+                let (what, c, st) = (m.lock().unwrap().clone(), c.clone(), st.clone());
+                conns.push(std::thread::spawn(move || {
+                    let t0 = Instant::now();
+                    // Bounded: the client's timeout ends it long before.
+                    let alive =
+                        || !st.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(10);
+                    match what {
+                        Agent::Say(t) => {
+                            let _ = s.write_all(t.as_bytes());
+                        }
+                        Agent::Endless => {
+                            let junk = [b'x'; 1024];
+                            while alive() {
+                                match s.write(&junk) {
+                                    Ok(_) => {}
+                                    Err(e)
+                                        if e.kind() == std::io::ErrorKind::WouldBlock
+                                            || e.kind() == std::io::ErrorKind::TimedOut => {}
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                        Agent::Silent => {
+                            let mut b = [0u8; 64];
+                            while alive() {
+                                match s.read(&mut b) {
+                                    Ok(0) => break,
+                                    Ok(_) => {}
+                                    Err(e)
+                                        if e.kind() == std::io::ErrorKind::WouldBlock
+                                            || e.kind() == std::io::ErrorKind::TimedOut => {}
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                    }
+                    c.lock().unwrap().1 -= 1;
+                }));
+            }
+            for t in conns {
+                let _ = t.join();
+            }
+        });
+        AgentServer {
+            mode,
+            stop,
+            counts,
+            thread: Some(thread),
+        }
+    }
+
+    fn set(&self, a: Agent) {
+        *self.mode.lock().unwrap() = a;
+    }
+
+    fn counts(&self) -> (u32, u32, u32) {
+        *self.counts.lock().unwrap()
+    }
+}
+
+impl Drop for AgentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn say(s: &str) -> Agent {
+    Agent::Say(s.into())
+}
+
+/// agent_port: the real's agent is combined with its normal check:
+/// `NN%` scales the weight, drain sets 0 (the real stays), down and maint
+/// take it out, `ready` brings it back; a hostile agent (an endless line,
+/// one that never answers) changes nothing, is asked one connection at a
+/// time and is reported with a clean reason; a failing normal check wins
+/// over an agent that says up.
+#[test]
+fn the_agent_check_is_combined_with_the_normal_check() {
+    let agent = AgentServer::start(22320, say("up 50%\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = code_script(d);
+    std::fs::write(
+        d.join("l.cf"),
+        format!(
+            "checkinterval=1\nvirtual=10.0.0.1:80\n\treal=127.0.0.1:80 masq 8\n\
+             \tchecktype=external\n\tcheckcommand={}\n\tscheduler=wrr\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("lvsd.toml"),
+        "[virtual.\"tcp:10.0.0.1:80\"]\nagent_port = 22320\nagent_interval = 1\nagent_timeout = 1\n",
+    )
+    .unwrap();
+    let dm = start(dir);
+    wait_for(&dm, "-> 127.0.0.1:80 masq up weight 4/8");
+    agent.set(say("drain\n"));
+    wait_for(&dm, "-> 127.0.0.1:80 masq up weight 0/8");
+    agent.set(say("maint\n"));
+    let s = wait_for(&dm, "-> 127.0.0.1:80 masq down weight -/8");
+    assert!(s.contains("exited 0 (agent: up maint 50%)\n"), "{s}");
+    agent.set(say("ready 100%"));
+    wait_for(&dm, "-> 127.0.0.1:80 masq up weight 8/8");
+    agent.set(say("down #disk full\n"));
+    wait_for(&dm, "(agent: down 100%)");
+    agent.set(say("up 25%\n"));
+    wait_for(&dm, "-> 127.0.0.1:80 masq up weight 2/8");
+    // Hostile agents: the state stays as it was.
+    agent.set(Agent::Endless);
+    let t0 = Instant::now();
+    while !dm.log().contains("answer longer than 512 bytes") {
+        assert!(t0.elapsed() < Duration::from_secs(20), "{}", dm.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    agent.set(Agent::Silent);
+    let t0 = Instant::now();
+    while !dm
+        .log()
+        .contains("agent check failed (state kept): timed out after 1s")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20), "{}", dm.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    agent.set(say("\x1b[2Jup\x07 nonsense\n"));
+    let s = wait_for(&dm, "-> 127.0.0.1:80 masq up weight 2/8");
+    agent.set(say("HTTP/1.1 400 Bad Request\r\n"));
+    let t0 = Instant::now();
+    while !dm
+        .log()
+        .contains("no agent keyword in \"HTTP/1.1 400 Bad Request\\r\"")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20), "{}", dm.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(s.contains("weight 2/8"), "{s}");
+    let (total, _, most) = agent.counts();
+    assert!(total >= 8, "{total} connections");
+    assert_eq!(most, 1, "the agent is asked one connection at a time");
+    assert!(!dm.log().contains('\x1b'), "raw escape in the log");
+    // The normal check still decides: down whatever the agent says.
+    agent.set(say("up 100%\n"));
+    wait_for(&dm, "-> 127.0.0.1:80 masq up weight 8/8");
+    std::fs::write(dm.dir.path().join("code"), "1").unwrap();
+    wait_for(&dm, "-> 127.0.0.1:80 masq down");
+}

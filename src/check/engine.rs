@@ -39,6 +39,11 @@ pub struct Event {
     /// the configured weight. A change of it is sent even when the health
     /// stays as it was.
     pub weight: Option<u32>,
+    /// Some: this event is the real's agent (lvsd.toml `agent_port`)
+    /// reporting a new state, not a check result (`health` is then `Up`,
+    /// `changed` false, `reason` the agent's line, and none of them says
+    /// anything about the normal check).
+    pub agent: Option<crate::model::AgentState>,
 }
 
 /// One check to run.
@@ -226,10 +231,113 @@ async fn check_task(
                 reason,
                 changed: true,
                 weight: None,
+                agent: None,
             })
             .await;
         return;
     }
+    // The agent asks the real beside the normal check, in this task, so
+    // stopping the check stops both.
+    let agent = spec
+        .policy
+        .agent
+        .map(|a| agent_loop(id.clone(), a, target.real, tx.clone(), sem.clone(), epoch));
+    let health = health_loop(
+        id,
+        spec,
+        target,
+        assume_up,
+        report_every,
+        tx,
+        sem,
+        runner,
+        epoch,
+    );
+    match agent {
+        Some(a) => {
+            tokio::join!(health, a);
+        }
+        None => health.await,
+    }
+}
+
+/// Ask the real's agent every `spec.interval`, one query at a time, and
+/// report each new state it names. A failed query changes nothing (as
+/// HAProxy); its reason is logged when it differs from the last one.
+async fn agent_loop(
+    id: String,
+    spec: crate::model::AgentSpec,
+    real: std::net::IpAddr,
+    tx: mpsc::Sender<Event>,
+    sem: Arc<Semaphore>,
+    epoch: Instant,
+) {
+    let interval = super::agent::interval(&spec);
+    let now = Instant::now();
+    let mut next = now + first_delay(&format!("{id}|agent"), interval, now.duration_since(epoch));
+    let mut state = crate::model::AgentState::default();
+    let mut reported: Option<crate::model::AgentState> = None;
+    let mut last_error = String::new();
+    loop {
+        tokio::time::sleep_until(next).await;
+        let (answer, latency) = {
+            let Ok(_permit) = sem.acquire().await else {
+                return;
+            };
+            let t0 = Instant::now();
+            let r = super::agent::ask(&spec, real, state).await;
+            (r, t0.elapsed())
+        };
+        match answer {
+            Ok(st) => {
+                last_error.clear();
+                state = st;
+                if reported != Some(st) {
+                    reported = Some(st);
+                    let ev = Event {
+                        id: id.clone(),
+                        health: Health::Up,
+                        latency,
+                        reason: format!("agent: {st}"),
+                        changed: false,
+                        weight: None,
+                        agent: Some(st),
+                    };
+                    if tx.send(ev).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let e = crate::model::text::sanitize(&e);
+                if e != last_error {
+                    tracing::info!(%id, port = spec.port, "agent check failed (state kept): {e}");
+                    last_error = e;
+                }
+            }
+        }
+        next += interval;
+        let now = Instant::now();
+        if next < now {
+            next = now;
+        }
+    }
+}
+
+/// The normal check of one real, forever (until its task is aborted or
+/// the daemon stops listening).
+#[allow(clippy::too_many_arguments)]
+async fn health_loop(
+    id: String,
+    spec: CheckSpec,
+    target: Target,
+    assume_up: bool,
+    report_every: bool,
+    tx: mpsc::Sender<Event>,
+    sem: Arc<Semaphore>,
+    runner: Runner,
+    epoch: Instant,
+) {
     let interval = spec.checkinterval.max(Duration::from_millis(10));
     let spec = Arc::new(spec);
     let target = Arc::new(target);
@@ -299,6 +407,7 @@ async fn check_task(
                 reason,
                 changed,
                 weight,
+                agent: None,
             };
             if tx.send(ev).await.is_err() {
                 return;

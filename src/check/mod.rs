@@ -8,6 +8,7 @@
 //!
 //! Never touches the IPVS table. May use: `model`, `config` (check specs).
 
+pub mod agent;
 pub mod connect;
 pub mod engine;
 pub mod external;

@@ -3,9 +3,8 @@
 //! `[virtual."fwm:7"]`. They hold what ldirectord.cf cannot say (its
 //! language stays ldirectord's): today the quorum policy (keepalived's
 //! `quorum`, `hysteresis`, `quorum_up`, `quorum_down`) and the check
-//! policy of the virtual's reals (`rise`, and keys parsed but refused
-//! until implemented: `status_code`, `ca_file`, `dynamic_weight`,
-//! `agent_*`, `slow_start`).
+//! policy of the virtual's reals (`rise`, `status_code`, `ca_file`,
+//! `dynamic_weight`, `agent_*`, `slow_start`).
 //!
 //! Parsed by `config::toml` (which owns the file and its `file:line:col`
 //! errors); the daemon matches the keys against the virtuals of

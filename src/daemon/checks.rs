@@ -42,6 +42,7 @@ impl CheckAdapter {
                     latency: ev.latency,
                     verdict: ev.changed.then_some(up),
                     weight: ev.weight,
+                    agent: ev.agent,
                 };
                 if tx.send(report).await.is_err() {
                     break;
@@ -64,8 +65,9 @@ impl CheckRunner for CheckAdapter {
             for (rk, _, spec) in v.reals() {
                 // checktype=on/off: the engine knows the health without a
                 // check (ldirectord never checks them either); no task, so
-                // 10,000 such reals cost nothing after the start.
-                if Plan::static_health(spec).is_some() {
+                // 10,000 such reals cost nothing after the start. An agent
+                // (lvsd.toml) still needs one beside checktype=on.
+                if Plan::static_health(spec).is_some() && spec.policy.agent.is_none() {
                     continue;
                 }
                 let id = check_id(&rk);

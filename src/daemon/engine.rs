@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ha;
 use crate::kernel::Ipvs;
-use crate::model::{Ramp, RealServer, ServiceKey, Table, TableEntry, WeightAdjust};
+use crate::model::{AgentState, Ramp, RealServer, ServiceKey, Table, TableEntry, WeightAdjust};
 use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
@@ -96,6 +96,9 @@ pub struct CheckReport {
     /// The weight the real's last passing check set (lvsd.toml
     /// `dynamic_weight`); None: its configured weight.
     pub weight: Option<u32>,
+    /// Some: not a check result but the real's agent reporting a new
+    /// state (lvsd.toml `agent_port`); the other fields say nothing then.
+    pub agent: Option<AgentState>,
 }
 
 /// Runs the checks of a plan and reports results on the channel it was
@@ -126,6 +129,8 @@ struct RealHealth {
     set_weight: Option<u32>,
     /// Its slow start, while it came back less than `slow_start` ago.
     ramp: Option<Ramp>,
+    /// What its agent last said (lvsd.toml `agent_port`).
+    agent: Option<AgentState>,
 }
 
 impl RealHealth {
@@ -133,8 +138,18 @@ impl RealHealth {
     pub(super) fn adjust(&self, now: Instant) -> WeightAdjust {
         WeightAdjust {
             set: self.set_weight,
+            percent: self.agent.and_then(|a| a.percent()),
             ramp: self.ramp.and_then(|r| r.at(now)),
-            ..WeightAdjust::default()
+        }
+    }
+
+    /// Whether the real is in service: its checks' health, unless its
+    /// agent says down or maint (then it counts as down everywhere: the
+    /// table, the fallback, quorum events, the status page).
+    pub(super) fn serving(&self) -> Option<bool> {
+        match self.up {
+            Some(true) if self.agent.is_some_and(|a| a.takes_out()) => Some(false),
+            up => up,
         }
     }
 }
@@ -479,6 +494,14 @@ impl Engine {
         let Some(h) = self.health.get_mut(&r.key) else {
             return;
         };
+        if let Some(a) = r.agent {
+            if h.agent != Some(a) {
+                tracing::info!(real = %show_real(&r.key), "agent says {a}");
+                h.agent = Some(a);
+                dirty.insert(r.key.service);
+            }
+            return;
+        }
         h.checks += 1;
         if !r.ok {
             h.failures += 1;
@@ -926,7 +949,7 @@ impl Engine {
             let mut known = true;
             let mut any_up = false;
             for (rk, _, _) in v.reals() {
-                match self.health.get(&rk).and_then(|h| h.up) {
+                match self.health.get(&rk).and_then(|h| h.serving()) {
                     Some(true) if !self.maintenance.contains(&rk) => any_up = true,
                     None if !self.maintenance.contains(&rk) => known = false,
                     _ => {}
@@ -956,7 +979,7 @@ impl Engine {
                 if self.maintenance.contains(&rk) {
                     continue;
                 }
-                match self.health.get(&rk).and_then(|h| h.up) {
+                match self.health.get(&rk).and_then(|h| h.serving()) {
                     Some(true) => up += 1,
                     None => unknown = true,
                     Some(false) => {}
@@ -1068,10 +1091,13 @@ impl Engine {
                 let health = if self.maintenance.contains(&rk) {
                     Shown::Maintenance
                 } else {
-                    match h.up {
-                        None => Shown::Unknown,
-                        Some(true) => Shown::Up,
-                        Some(false) => Shown::Down(h.reason.clone()),
+                    match (h.up, h.agent) {
+                        (None, _) => Shown::Unknown,
+                        (Some(true), Some(a)) if a.takes_out() => {
+                            Shown::Down(format!("agent: {a}"))
+                        }
+                        (Some(true), _) => Shown::Up,
+                        (Some(false), _) => Shown::Down(h.reason.clone()),
                     }
                 };
                 reals.push(RealView {

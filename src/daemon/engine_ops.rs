@@ -70,7 +70,7 @@ impl Engine {
     pub(super) fn desired_state_of(&self, k: &RealKey) -> RealState {
         let h = self.health.get(k);
         overrides::desired_state(
-            h.and_then(|h| h.up),
+            h.and_then(|h| h.serving()),
             self.maintenance.contains(k),
             self.ops.overrides.get(k),
             h.map(|h| h.adjust(Instant::now())).unwrap_or_default(),
@@ -444,7 +444,7 @@ impl Engine {
         let state = |k: &RealKey| {
             let h = health.get(k);
             overrides::desired_state(
-                h.and_then(|h| h.up),
+                h.and_then(|h| h.serving()),
                 maintenance.contains(k),
                 self.ops.overrides.get(k),
                 h.map(|h| h.adjust(Instant::now())).unwrap_or_default(),
@@ -483,6 +483,10 @@ pub(super) fn carry_health(
             let mut h = old.remove(&rk).unwrap_or_default();
             if let Some(s) = Plan::static_health(check) {
                 h.up = Some(s);
+            }
+            // An agent no longer asked has no say any more.
+            if check.policy.agent.is_none() {
+                h.agent = None;
             }
             health.insert(rk, h);
         }

@@ -167,6 +167,7 @@ impl Harness {
                 latency: Duration::from_millis(3),
                 verdict,
                 weight: None,
+                agent: None,
             })
             .await
             .unwrap();

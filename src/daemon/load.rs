@@ -123,8 +123,8 @@ fn virtual_plan(v: &Virtual, cfg: &Config) -> VirtualPlan {
 /// Apply lvsd.toml's `[virtual."KEY"]` sections to `plan`: each reaches
 /// the checks of its virtual's reals. A section naming a virtual that
 /// ldirectord.cf does not define is an error naming the section's
-/// `file:line:col`. Keys that are parsed but not acted on yet by this
-/// build are refused rather than silently ignored.
+/// `file:line:col`; so is a key that cannot act on the virtual's check
+/// (`status_code` on an smtp check, ...), rather than being ignored.
 pub fn apply_policies(
     plan: &mut Plan,
     policies: &[crate::config::policy::VirtualPolicy],
@@ -132,19 +132,6 @@ pub fn apply_policies(
     let mut diagnostics = Vec::new();
     for p in policies {
         let c = &p.check;
-        let pending: Vec<&str> = [(c.agent.is_some(), "agent_port")]
-            .into_iter()
-            .filter_map(|(set, k)| set.then_some(k))
-            .collect();
-        if !pending.is_empty() {
-            diagnostics.push(format!(
-                "{}: virtual.{:?}: {} not implemented yet in this build",
-                p.at,
-                p.id.to_string(),
-                pending.join(", ")
-            ));
-            continue;
-        }
         // `fwm:N` names the mark in either family.
         let mut found = false;
         for v in plan.virtuals.iter_mut().filter(|v| p.id.matches(&v.key())) {
@@ -282,11 +269,9 @@ virtual=192.0.2.11:80\n\treal=10.1.0.2:80 masq\n\tchecktype=connect\n";
             Path::new("l.toml"),
         )
         .unwrap();
-        let e = apply_policies(&mut p, &later.virtuals).unwrap_err();
-        assert!(
-            e.diagnostics[0].contains("agent_port not implemented yet"),
-            "{e}"
-        );
+        apply_policies(&mut p, &later.virtuals).unwrap();
+        let agent = p.virtuals[0].checks[0].policy.agent.unwrap();
+        assert_eq!((agent.port, agent.interval), (5, Duration::from_secs(2)));
     }
 
     #[test]

@@ -294,6 +294,11 @@ impl Status {
                         l.latency.as_millis(),
                         l.detail
                     );
+                    // Down although its last check passed (rising, or its
+                    // agent took it out): say why.
+                    if let (true, Shown::Down(why)) = (l.ok, &r.health) {
+                        let _ = write!(s, " ({why})");
+                    }
                 } else if let Shown::Down(why) = &r.health {
                     let _ = write!(s, " ({why})");
                 }

@@ -313,6 +313,61 @@ pub struct AgentSpec {
     pub timeout: Duration,
 }
 
+/// What a real's agent said about taking traffic (HAProxy agent-check's
+/// administrative words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AgentAdmin {
+    /// `ready`, or nothing said yet: as the normal check says.
+    #[default]
+    Ready,
+    /// `drain`: weight 0, connections in flight finish.
+    Drain,
+    /// `maint`: out of service, as if down.
+    Maint,
+}
+
+/// The state a real's agent reported; each answer changes only what it
+/// names (HAProxy: `up 50%` sets both, `75%` only the share).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AgentState {
+    /// `ready` / `drain` / `maint`.
+    pub admin: AgentAdmin,
+    /// `down` (also `stopped`, `fail`): out of service; `up` clears it.
+    pub down: bool,
+    /// `NN%`: the share of the configured weight.
+    pub percent: Option<u32>,
+}
+
+impl AgentState {
+    /// Whether the agent takes the real out of service (down or maint).
+    pub fn takes_out(&self) -> bool {
+        self.down || self.admin == AgentAdmin::Maint
+    }
+
+    /// The weight share it asks for: 0 while draining, else `NN%`.
+    pub fn percent(&self) -> Option<u32> {
+        match self.admin {
+            AgentAdmin::Drain => Some(0),
+            _ => self.percent,
+        }
+    }
+}
+
+impl fmt::Display for AgentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.down { "down" } else { "up" })?;
+        match self.admin {
+            AgentAdmin::Ready => {}
+            AgentAdmin::Drain => f.write_str(" drain")?,
+            AgentAdmin::Maint => f.write_str(" maint")?,
+        }
+        if let Some(p) = self.percent {
+            write!(f, " {p}%")?;
+        }
+        Ok(())
+    }
+}
+
 /// A CA bundle read from `ca_file` (PEM), kept as bytes so that a reload
 /// that changes the file changes the spec (and restarts the check).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,8 @@ pub use anycast::{
     DEFAULT_ANYCAST_TABLE,
 };
 pub use check::{
-    AgentSpec, CaBundle, CheckPolicy, CheckSpec, CheckType, HttpMethod, Service, StatusCodes,
+    AgentAdmin, AgentSpec, AgentState, CaBundle, CheckPolicy, CheckSpec, CheckType, HttpMethod,
+    Service, StatusCodes,
 };
 pub use daemon::{SyncDaemon, SyncState, Timeouts, VersionInfo};
 pub use dest::{Forward, RealServer, TunnelFlags, TunnelType};

@@ -1,21 +1,31 @@
-//! The engine's pure core, first part: the decisions that need no I/O,
-//! taking events and the current time and returning intents for the shell
-//! (`daemon::engine`), which owns the channels, timers, kernel and
-//! processes. What lives here so far: when a reconcile pass runs again
-//! (retries of failed passes with backoff, the periodic resync), what a
-//! check report does to a real's health, and when a `fallbackcommand`
-//! runs. Clock-injected (`now` is an argument), so it is
-//! tested without sleeping.
+//! The engine's pure core: the decisions that need no I/O, taking events,
+//! the current state and the current time and returning intents for the
+//! shell (`daemon::engine`), which owns the channels, timers, kernel and
+//! processes and performs them. What lives here: when a reconcile pass
+//! runs again (retries of failed passes with backoff, the periodic
+//! resync), what a check report does to a real's health and which alert,
+//! event and monitorfile line it causes, when alert reminders are due
+//! (`emailalertfreq`), when a `fallbackcommand` runs, which reals entered
+//! or left maintenance, when a virtual lost or regained all its reals, what
+//! an override command changes and answers, and what a config file change
+//! triggers. Clock-injected (`now` is an argument), so it is tested
+//! without sleeping, a runtime or a kernel.
 //!
-//! Health bookkeeping, alerts and reload diffs still live in the shell;
-//! they move here in later steps.
+//! Reload diffs (`daemon::ops::reload_scope`) and the desired state of a
+//! real (`daemon::overrides::desired_state`) are pure functions of their
+//! own modules, called by the shell.
 
-use std::collections::HashSet;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use crate::model::ServiceKey;
+use crate::reconcile::RealKey;
+
+use super::hooks;
+use super::plan::{Phase, Plan};
+use super::status::LastCheck;
 
 /// First retry delay of a failed pass; doubles up to [`RETRY_MAX`].
 pub const RETRY_MIN: Duration = Duration::from_millis(100);
@@ -47,6 +57,208 @@ pub enum Intent {
     },
     /// Run `fallbackcommand start` (true) or `stop` (false) for a virtual.
     Fallback(ServiceKey, bool),
+    /// This virtual needs a pass (folded into the next batch).
+    Touch(ServiceKey),
+    /// A `monitorfile` line for a check result of this real (written if
+    /// its virtual has a monitorfile).
+    Monitor {
+        /// The real.
+        real: RealKey,
+        /// Up (the check passed) or down.
+        up: bool,
+        /// The check's answer or failure reason.
+        msg: String,
+    },
+    /// A failed check of a real still up (failurecount not reached): log.
+    SoftFailure {
+        /// The real.
+        real: RealKey,
+        /// The failure reason.
+        detail: String,
+    },
+    /// A real came up or went down: log `subject` (a warning when down),
+    /// and mail it when `mail`.
+    Alert {
+        /// The real.
+        real: RealKey,
+        /// Restored (true) or inaccessible.
+        up: bool,
+        /// The log line and mail subject.
+        subject: String,
+        /// Send the alert mail of its virtual.
+        mail: bool,
+    },
+    /// Mail a reminder that a real is still down (`emailalertfreq`).
+    Remind {
+        /// The real.
+        real: RealKey,
+        /// The mail subject.
+        subject: String,
+    },
+    /// Emit a `real_up` / `real_down` event.
+    RealEvent {
+        /// The real.
+        real: RealKey,
+        /// Up or down.
+        up: bool,
+        /// The check's detail (the reason of a `real_down`).
+        detail: String,
+    },
+    /// A real entered (true) or left maintenance: log (and a monitorfile
+    /// line when it entered).
+    Maintenance(RealKey, bool),
+    /// A virtual lost all its reals (`Some(reason)`) or got one back
+    /// (`None`): fed to the quorum tracker of the event stream.
+    AllRealsDown(ServiceKey, Option<String>),
+    /// Save the overrides to the state file.
+    PersistOverrides,
+    /// Re-read the config file (a reload, `trigger` in the log).
+    Reload(&'static str),
+    /// Run the `callback` with the config file's path.
+    Callback,
+}
+
+/// Per-real state the engine keeps.
+#[derive(Debug, Clone, Default)]
+pub struct RealHealth {
+    /// `None` until the first verdict.
+    pub up: Option<bool>,
+    /// Why it is down (the last failure, or `checktype off`).
+    pub reason: String,
+    /// The last check.
+    pub last: Option<LastCheck>,
+    /// Checks run.
+    pub checks: u64,
+    /// Checks failed.
+    pub failures: u64,
+    /// Last time an alert mail went out for this real.
+    pub mailed: Option<std::time::Instant>,
+}
+
+/// One finished check, as the check runner reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Which real of which virtual.
+    pub key: RealKey,
+    /// This check passed.
+    pub ok: bool,
+    /// Answer or failure reason.
+    pub detail: String,
+    /// Duration of the check.
+    pub latency: Duration,
+    /// `Some(up)` when the real's health changed (failurecount applied).
+    pub verdict: Option<bool>,
+}
+
+/// `RIP:PORT (VIP:PORT)` as ldirectord logs a real.
+pub fn show_real(k: &RealKey) -> String {
+    let r = hooks::fallback_args(&ServiceKey::Addr {
+        protocol: crate::model::Protocol::Tcp,
+        addr: k.addr,
+        port: k.port,
+    })
+    .0;
+    format!("{r} ({})", hooks::fallback_args(&k.service).0)
+}
+
+/// A check report for a real whose state is `h`: updates the counters,
+/// the last check and the health, and returns what follows, in order: the
+/// monitorfile line, a pass of the virtual if the health changed, the
+/// soft-failure log, the alert (mailed when `mail`, the alerts of its
+/// virtual being on in this phase; `h.mailed` becomes `now`) and the event.
+/// `at` is the wall-clock time of the report (shown on the status page).
+pub fn on_report(
+    h: &mut RealHealth,
+    r: &CheckReport,
+    mail: bool,
+    at: SystemTime,
+    now: std::time::Instant,
+) -> Vec<Intent> {
+    h.checks += 1;
+    if !r.ok {
+        h.failures += 1;
+        h.reason = r.detail.clone();
+    }
+    h.last = Some(LastCheck {
+        at,
+        ok: r.ok,
+        detail: r.detail.clone(),
+        latency: r.latency,
+    });
+    let mut out = vec![Intent::Monitor {
+        real: r.key,
+        up: r.ok,
+        msg: r.detail.clone(),
+    }];
+    let step = health_step(h.up, r.ok, r.verdict);
+    h.up = step.up;
+    if step.reconcile {
+        out.push(Intent::Touch(r.key.service));
+    }
+    if step.soft_failure {
+        out.push(Intent::SoftFailure {
+            real: r.key,
+            detail: r.detail.clone(),
+        });
+    }
+    if let Some(up) = step.alert {
+        let subject = if up {
+            format!("Restored real server: {}", show_real(&r.key))
+        } else {
+            format!(
+                "Inaccessible real server: {} ({})",
+                show_real(&r.key),
+                r.detail
+            )
+        };
+        if mail {
+            h.mailed = Some(now);
+        }
+        out.push(Intent::Alert {
+            real: r.key,
+            up,
+            subject,
+            mail,
+        });
+        out.push(Intent::RealEvent {
+            real: r.key,
+            up,
+            detail: r.detail.clone(),
+        });
+    }
+    out
+}
+
+/// `emailalertfreq`: the reminders due at `now` for reals that stay down,
+/// one per real every `freq` of its virtual (marks them mailed).
+pub fn reminders(
+    plan: &Plan,
+    health: &mut HashMap<RealKey, RealHealth>,
+    phase: Phase,
+    now: std::time::Instant,
+) -> Vec<Intent> {
+    let mut out = Vec::new();
+    for v in &plan.virtuals {
+        if v.alerts.freq.is_zero() || !hooks::alerts_enabled(&v.alerts, phase) {
+            continue;
+        }
+        for (rk, _, _) in v.reals() {
+            let Some(h) = health.get_mut(&rk) else {
+                continue;
+            };
+            let due = h
+                .mailed
+                .is_none_or(|t| now.duration_since(t) >= v.alerts.freq);
+            if h.up == Some(false) && due {
+                h.mailed = Some(now);
+                out.push(Intent::Remind {
+                    real: rk,
+                    subject: format!("Inaccessible real server: {}", show_real(&rk)),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Services whose last pass failed and must be tried again.
@@ -339,6 +551,176 @@ mod tests {
         );
         assert!(!s.has_pending());
         assert_eq!(s.next_wakeup(), Some(t0 + period * 2));
+    }
+
+    fn rk(n: u8) -> RealKey {
+        RealKey {
+            service: key(1),
+            addr: format!("10.1.0.{n}").parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    fn report(n: u8, ok: bool, verdict: Option<bool>) -> CheckReport {
+        CheckReport {
+            key: rk(n),
+            ok,
+            detail: if ok { "ok".into() } else { "refused".into() },
+            latency: ms(3),
+            verdict,
+        }
+    }
+
+    /// A plan of virtual 1 with reals 1..=n, checked, alerts to `to`.
+    fn plan(n: u8, to: &[&str], freq: Duration) -> Plan {
+        use crate::model::{CheckSpec, RealServer, VirtualService};
+        let reals: Vec<RealServer> = (1..=n)
+            .map(|i| RealServer::new(format!("10.1.0.{i}").parse().unwrap(), 80))
+            .collect();
+        let mut alerts = super::super::plan::Alerts {
+            to: to.iter().map(|s| s.to_string()).collect(),
+            freq,
+            ..Default::default()
+        };
+        alerts.phases.insert(Phase::Running);
+        Plan {
+            virtuals: vec![super::super::plan::VirtualPlan {
+                checks: reals.iter().map(|_| CheckSpec::defaults()).collect(),
+                spec: crate::reconcile::VirtualSpec {
+                    service: VirtualService::new(key(1)),
+                    reals,
+                    fallback: None,
+                    quiescent: false,
+                    consistent: false,
+                },
+                cleanstop: false,
+                fallbackcommand: None,
+                alerts,
+                monitorfile: None,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_report_counts_and_its_verdict_alerts_mails_and_emits_in_order() {
+        let t = std::time::Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut h = RealHealth {
+            up: Some(true),
+            ..Default::default()
+        };
+        // A soft failure: counted, logged, no pass, no alert.
+        let out = on_report(&mut h, &report(1, false, None), true, wall, t);
+        assert_eq!(
+            out,
+            vec![
+                Intent::Monitor {
+                    real: rk(1),
+                    up: false,
+                    msg: "refused".into()
+                },
+                Intent::SoftFailure {
+                    real: rk(1),
+                    detail: "refused".into()
+                },
+            ]
+        );
+        assert_eq!((h.checks, h.failures, h.up), (1, 1, Some(true)));
+        assert_eq!(h.reason, "refused");
+        assert_eq!(h.last.as_ref().map(|l| (l.at, l.ok)), Some((wall, false)));
+        assert_eq!(h.mailed, None);
+        // The verdict: down. A pass, the alert (mailed), the event.
+        let out = on_report(&mut h, &report(1, false, Some(false)), true, wall, t);
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert_eq!(out[1], Intent::Touch(key(1)));
+        assert_eq!(
+            out[2],
+            Intent::Alert {
+                real: rk(1),
+                up: false,
+                subject: "Inaccessible real server: 10.1.0.1:80 (10.0.0.1:80) (refused)".into(),
+                mail: true
+            }
+        );
+        assert_eq!(
+            out[3],
+            Intent::RealEvent {
+                real: rk(1),
+                up: false,
+                detail: "refused".into()
+            }
+        );
+        assert_eq!((h.up, h.mailed), (Some(false), Some(t)));
+        // Back up with alerts off in this phase: logged, not mailed, and
+        // the last mail time stays.
+        let later = t + Duration::from_secs(9);
+        let out = on_report(&mut h, &report(1, true, Some(true)), false, wall, later);
+        assert!(out.contains(&Intent::Alert {
+            real: rk(1),
+            up: true,
+            subject: "Restored real server: 10.1.0.1:80 (10.0.0.1:80)".into(),
+            mail: false
+        }));
+        assert_eq!((h.up, h.mailed, h.failures), (Some(true), Some(t), 2));
+        // A first "up" is no news: a pass, no alert, no event.
+        let mut fresh = RealHealth::default();
+        let out = on_report(&mut fresh, &report(2, true, Some(true)), true, wall, t);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1], Intent::Touch(key(1)));
+    }
+
+    #[test]
+    fn reminders_repeat_every_freq_while_down_only_when_mail_is_on() {
+        let freq = Duration::from_secs(60);
+        let p = plan(3, &["ops@example.org"], freq);
+        let t = std::time::Instant::now();
+        let mut health: HashMap<RealKey, RealHealth> = HashMap::new();
+        // Real 1 down and mailed at t, real 2 down never mailed, real 3 up.
+        for (n, up, mailed) in [(1, false, Some(t)), (2, false, None), (3, true, None)] {
+            health.insert(
+                rk(n),
+                RealHealth {
+                    up: Some(up),
+                    mailed,
+                    ..Default::default()
+                },
+            );
+        }
+        let subjects = |v: Vec<Intent>| -> Vec<String> {
+            v.into_iter()
+                .map(|i| match i {
+                    Intent::Remind { real, subject } => {
+                        assert_eq!(
+                            subject,
+                            format!("Inaccessible real server: {}", show_real(&real))
+                        );
+                        real.addr.to_string()
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            subjects(reminders(&p, &mut health, Phase::Running, t)),
+            ["10.1.0.2"]
+        );
+        assert!(reminders(&p, &mut health, Phase::Running, t + ms(59_999)).is_empty());
+        assert_eq!(
+            subjects(reminders(&p, &mut health, Phase::Running, t + freq)),
+            ["10.1.0.1", "10.1.0.2"]
+        );
+        // Not in a mailing phase, no recipients, or no frequency: nothing.
+        let later = t + freq * 5;
+        assert!(reminders(&p, &mut health, Phase::Starting, later).is_empty());
+        assert!(reminders(&plan(3, &[], freq), &mut health, Phase::Running, later).is_empty());
+        assert!(reminders(
+            &plan(3, &["a@b"], Duration::ZERO),
+            &mut health,
+            Phase::Running,
+            later
+        )
+        .is_empty());
     }
 
     #[test]

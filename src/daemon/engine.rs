@@ -28,14 +28,15 @@ use crate::model::{RealServer, ServiceKey, Table, TableEntry};
 use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
-use super::core::{fallback_intent, health_step, Intent, Schedule, Scope};
+pub use super::core::CheckReport;
+use super::core::{self as core, fallback_intent, show_real, Intent, RealHealth, Schedule, Scope};
 use super::error::{ReloadError, RoleError};
 use super::events::{self, EventData};
 use super::hooks;
 use super::load::ConfigError;
 use super::monitor;
 use super::plan::{Phase, Plan, VirtualPlan};
-use super::status::{LastCheck, RealView, Shown, Status, VirtualView};
+use super::status::{RealView, Shown, Status, VirtualView};
 use super::systemd;
 
 /// The kernel, shared between the engine and the metrics page.
@@ -80,21 +81,6 @@ struct Loading {
 
 type ReloadReply = tokio::sync::oneshot::Sender<Result<String, ReloadError>>;
 
-/// One finished check, as the check runner reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckReport {
-    /// Which real of which virtual.
-    pub key: RealKey,
-    /// This check passed.
-    pub ok: bool,
-    /// Answer or failure reason.
-    pub detail: String,
-    /// Duration of the check.
-    pub latency: Duration,
-    /// `Some(up)` when the real's health changed (failurecount applied).
-    pub verdict: Option<bool>,
-}
-
 /// Runs the checks of a plan and reports results on the channel it was
 /// built with.
 pub trait CheckRunner: Send + Sync {
@@ -106,19 +92,6 @@ pub trait CheckRunner: Send + Sync {
 
     /// Stop every check.
     fn shutdown(&self);
-}
-
-/// Per-real state the engine keeps.
-#[derive(Debug, Clone, Default)]
-struct RealHealth {
-    /// `None` until the first verdict.
-    up: Option<bool>,
-    reason: String,
-    last: Option<LastCheck>,
-    checks: u64,
-    failures: u64,
-    /// Last time an alert mail went out for this real.
-    mailed: Option<Instant>,
 }
 
 /// Cadence of housekeeping: maintenance files, config file, watchdog.
@@ -324,7 +297,7 @@ impl Engine {
                 res = wait_loading(&mut self.loading) => self.finish_reload(res).await,
                 _ = tokio::time::sleep_until(wake.unwrap_or_else(far)), if wake.is_some() => {
                     if let Some(i) = self.schedule.on_time(tokio::time::Instant::now()) {
-                        self.perform(i).await;
+                        self.perform(i, &mut dirty).await;
                     }
                     self.maybe_running();
                 }
@@ -356,8 +329,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Carry out an intent of the core.
-    async fn perform(&mut self, intent: Intent) {
+    /// Carry out an intent of the core; `dirty` collects the virtuals
+    /// that need a pass.
+    async fn perform(&mut self, intent: Intent, dirty: &mut HashSet<ServiceKey>) {
         match intent {
             Intent::Reconcile {
                 scope,
@@ -381,18 +355,7 @@ impl Engine {
                 };
                 let _ = self.reconcile(scope.as_ref(), &removed, None, kind).await;
             }
-            Intent::Fallback(key, start) => {
-                let cmd = self
-                    .plan
-                    .virtuals
-                    .iter()
-                    .find(|v| v.key() == key)
-                    .and_then(|v| v.fallbackcommand.clone());
-                if let Some(cmd) = cmd {
-                    hooks::spawn_fallbackcommand(&mut self.tasks, &cmd, start, &key);
-                    self.fallback_cmd.insert(key, start);
-                }
-            }
+            other => self.perform_now(other, dirty),
         }
     }
 
@@ -455,41 +418,87 @@ impl Engine {
         self.runner.update(&self.plan, &known);
     }
 
+    /// A check report: the core updates the real's health and decides
+    /// what follows; the shell performs it.
     fn on_report(&mut self, r: CheckReport, dirty: &mut HashSet<ServiceKey>) {
+        let mail = self
+            .plan
+            .virtuals
+            .iter()
+            .find(|v| v.key() == r.key.service)
+            .is_some_and(|v| hooks::alerts_enabled(&v.alerts, self.phase));
         // Reports from a previous config generation may still be queued.
         let Some(h) = self.health.get_mut(&r.key) else {
             return;
         };
-        h.checks += 1;
-        if !r.ok {
-            h.failures += 1;
-            h.reason = r.detail.clone();
+        for i in core::on_report(h, &r, mail, SystemTime::now(), Instant::now()) {
+            self.perform_now(i, dirty);
         }
-        h.last = Some(LastCheck {
-            at: SystemTime::now(),
-            ok: r.ok,
-            detail: r.detail.clone(),
-            latency: r.latency,
-        });
-        self.monitor(&r.key, r.ok, &r.detail);
-        let Some(h) = self.health.get_mut(&r.key) else {
+    }
+
+    /// Carry out an intent that needs no await (logs, mail, hooks,
+    /// events); `dirty` collects the virtuals that need a pass.
+    fn perform_now(&mut self, intent: Intent, dirty: &mut HashSet<ServiceKey>) {
+        match intent {
+            Intent::Touch(k) => {
+                dirty.insert(k);
+            }
+            Intent::Fallback(key, start) => {
+                let cmd = self
+                    .plan
+                    .virtuals
+                    .iter()
+                    .find(|v| v.key() == key)
+                    .and_then(|v| v.fallbackcommand.clone());
+                if let Some(cmd) = cmd {
+                    hooks::spawn_fallbackcommand(&mut self.tasks, &cmd, start, &key);
+                    self.fallback_cmd.insert(key, start);
+                }
+            }
+            Intent::Monitor { real, up, msg } => self.monitor(&real, up, &msg),
+            Intent::SoftFailure { real, detail } => {
+                tracing::info!(real = %show_real(&real), "soft failure: {detail}");
+            }
+            Intent::Alert {
+                real,
+                up,
+                subject,
+                mail,
+            } => {
+                if up {
+                    tracing::info!("{subject}");
+                } else {
+                    tracing::warn!("{subject}");
+                }
+                if mail {
+                    self.mail(&real.service, &subject);
+                }
+            }
+            Intent::Remind { real, subject } => self.mail(&real.service, &subject),
+            Intent::RealEvent { real, up, detail } => {
+                self.events.emit(EventData::real(
+                    up,
+                    &real.service,
+                    real.addr,
+                    real.port,
+                    &detail,
+                ));
+            }
+            other => tracing::error!(intent = ?other, "intent not performed here"),
+        }
+    }
+
+    /// Send the alert mail of virtual `service` with `subject`.
+    fn mail(&mut self, service: &ServiceKey, subject: &str) {
+        let Some(v) = self.plan.virtuals.iter().find(|v| v.key() == *service) else {
             return;
         };
-        let step = health_step(h.up, r.ok, r.verdict);
-        h.up = step.up;
-        if step.reconcile {
-            dirty.insert(r.key.service);
-        }
-        if step.soft_failure {
-            tracing::info!(real = %show_real(&r.key), "soft failure: {}", r.detail);
-        }
-        let transition = step.alert;
-        if let Some(up) = transition {
-            self.alert_transition(&r.key, up, &r.detail);
-            let k = &r.key;
-            self.events
-                .emit(EventData::real(up, &k.service, k.addr, k.port, &r.detail));
-        }
+        hooks::spawn_mail(
+            &mut self.tasks,
+            hooks::alert_message(&v.alerts, subject, self.phase, &self.host),
+            &v.alerts,
+            &self.sendmail,
+        );
     }
 
     async fn on_request(&mut self, req: Request) {
@@ -1178,60 +1187,13 @@ impl Engine {
         }
     }
 
-    fn alert_transition(&mut self, key: &RealKey, up: bool, detail: &str) {
-        let Some(v) = self.plan.virtuals.iter().find(|v| v.key() == key.service) else {
-            return;
-        };
-        let subject = if up {
-            format!("Restored real server: {}", show_real(key))
-        } else {
-            format!("Inaccessible real server: {} ({detail})", show_real(key))
-        };
-        if up {
-            tracing::info!("{subject}");
-        } else {
-            tracing::warn!("{subject}");
-        }
-        if hooks::alerts_enabled(&v.alerts, self.phase) {
-            hooks::spawn_mail(
-                &mut self.tasks,
-                hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
-                &v.alerts,
-                &self.sendmail,
-            );
-            if let Some(h) = self.health.get_mut(key) {
-                h.mailed = Some(Instant::now());
-            }
-        }
-    }
-
-    /// `emailalertfreq`: repeat the alert while a real stays down.
+    /// `emailalertfreq`: repeat the alert while a real stays down (the
+    /// core decides which are due).
     fn resend_alerts(&mut self) {
-        let now = Instant::now();
-        let mut mails = Vec::new();
-        for v in &self.plan.virtuals {
-            if v.alerts.freq.is_zero() || !hooks::alerts_enabled(&v.alerts, self.phase) {
-                continue;
-            }
-            for (rk, _, _) in v.reals() {
-                let Some(h) = self.health.get_mut(&rk) else {
-                    continue;
-                };
-                let due = h
-                    .mailed
-                    .is_none_or(|t| now.duration_since(t) >= v.alerts.freq);
-                if h.up == Some(false) && due {
-                    h.mailed = Some(now);
-                    let subject = format!("Inaccessible real server: {}", show_real(&rk));
-                    mails.push((
-                        hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
-                        v.alerts.clone(),
-                    ));
-                }
-            }
-        }
-        for (m, a) in mails {
-            hooks::spawn_mail(&mut self.tasks, m, &a, &self.sendmail);
+        let due = core::reminders(&self.plan, &mut self.health, self.phase, Instant::now());
+        let mut dirty = HashSet::new();
+        for i in due {
+            self.perform_now(i, &mut dirty);
         }
     }
 
@@ -1428,17 +1390,6 @@ fn fingerprint(path: &Path) -> Option<(SystemTime, u64, u64)> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
     Some((meta.modified().ok()?, meta.len(), h.finish()))
-}
-
-/// `RIP:PORT (VIP:PORT)` as ldirectord logs a real.
-fn show_real(k: &RealKey) -> String {
-    let r = hooks::fallback_args(&ServiceKey::Addr {
-        protocol: crate::model::Protocol::Tcp,
-        addr: k.addr,
-        port: k.port,
-    })
-    .0;
-    format!("{r} ({})", hooks::fallback_args(&k.service).0)
 }
 
 #[path = "engine_ops.rs"]

@@ -24,7 +24,7 @@ use crate::model::ServiceKey;
 use crate::reconcile::RealKey;
 
 use super::hooks;
-use super::plan::{Phase, Plan};
+use super::plan::{Phase, Plan, VirtualPlan};
 use super::status::LastCheck;
 
 /// First retry delay of a failed pass; doubles up to [`RETRY_MAX`].
@@ -403,6 +403,104 @@ pub fn fallback_intent(
     }
 }
 
+/// How the reals of a virtual stand, reals in maintenance counted as
+/// neither up nor unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Availability {
+    /// Reals configured (maintenance included).
+    pub total: usize,
+    /// Reals up and not in maintenance.
+    pub up: usize,
+    /// Some real not in maintenance has no verdict yet.
+    pub unknown: bool,
+}
+
+/// The availability of `v`'s reals.
+pub fn availability(
+    v: &VirtualPlan,
+    health: &HashMap<RealKey, RealHealth>,
+    maintenance: &HashSet<RealKey>,
+) -> Availability {
+    let mut a = Availability::default();
+    for (rk, _, _) in v.reals() {
+        a.total += 1;
+        if maintenance.contains(&rk) {
+            continue;
+        }
+        match health.get(&rk).and_then(|h| h.up) {
+            Some(true) => a.up += 1,
+            None => a.unknown = true,
+            Some(false) => {}
+        }
+    }
+    a
+}
+
+/// `fallbackcommand`s due after a pass over `scope` (None: all): for each
+/// virtual with one, [`fallback_intent`] on its availability; `started` is
+/// the last command sent per virtual.
+pub fn fallbacks_due(
+    plan: &Plan,
+    health: &HashMap<RealKey, RealHealth>,
+    maintenance: &HashSet<RealKey>,
+    started: &HashMap<ServiceKey, bool>,
+    scope: Option<&HashSet<ServiceKey>>,
+) -> Vec<Intent> {
+    plan.virtuals
+        .iter()
+        .filter(|v| v.fallbackcommand.is_some())
+        .filter(|v| scope.is_none_or(|s| s.contains(&v.key())))
+        .filter_map(|v| {
+            let a = availability(v, health, maintenance);
+            let key = v.key();
+            let was = started.get(&key).copied().unwrap_or(false);
+            fallback_intent(key, !a.unknown, a.up > 0, was)
+        })
+        .collect()
+}
+
+/// Which virtuals of `scope` (None: all) have no real up
+/// (`AllRealsDown(key, Some(reason))`) or at least one (`None`), for the
+/// `quorum_lost` / `quorum_regained` events. A virtual whose reals are not
+/// all checked yet and none up is left out, as for the fallback.
+pub fn all_reals_down(
+    plan: &Plan,
+    health: &HashMap<RealKey, RealHealth>,
+    maintenance: &HashSet<RealKey>,
+    scope: Option<&HashSet<ServiceKey>>,
+) -> Vec<Intent> {
+    let mut out = Vec::new();
+    for v in &plan.virtuals {
+        let key = v.key();
+        if scope.is_some_and(|s| !s.contains(&key)) {
+            continue;
+        }
+        let a = availability(v, health, maintenance);
+        if a.unknown && a.up == 0 {
+            continue;
+        }
+        let lost = (a.up == 0).then(|| format!("no real server is up (0/{})", a.total));
+        out.push(Intent::AllRealsDown(key, lost));
+    }
+    out
+}
+
+/// The maintenance directory was read again and `new` are the reals in
+/// maintenance now: which entered (`Maintenance(k, true)`) and which left.
+/// Empty when nothing changed.
+pub fn maintenance_step(old: &HashSet<RealKey>, new: &HashSet<RealKey>) -> Vec<Intent> {
+    let mut entered: Vec<RealKey> = new.difference(old).copied().collect();
+    let mut left: Vec<RealKey> = old.difference(new).copied().collect();
+    // A stable order for the log.
+    entered.sort();
+    left.sort();
+    entered
+        .into_iter()
+        .map(|k| Intent::Maintenance(k, true))
+        .chain(left.into_iter().map(|k| Intent::Maintenance(k, false)))
+        .collect()
+}
+
 /// What a check report does to a real's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthStep {
@@ -721,6 +819,125 @@ mod tests {
             later
         )
         .is_empty());
+    }
+
+    fn healths(states: &[(u8, Option<bool>)]) -> HashMap<RealKey, RealHealth> {
+        states
+            .iter()
+            .map(|(n, up)| {
+                (
+                    rk(*n),
+                    RealHealth {
+                        up: *up,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn availability_counts_maintenance_as_neither_up_nor_unknown() {
+        let p = plan(3, &[], Duration::ZERO);
+        let v = &p.virtuals[0];
+        let h = healths(&[(1, Some(true)), (2, None), (3, Some(false))]);
+        let none = HashSet::new();
+        assert_eq!(
+            availability(v, &h, &none),
+            Availability {
+                total: 3,
+                up: 1,
+                unknown: true
+            }
+        );
+        let m: HashSet<RealKey> = [rk(1), rk(2)].into();
+        assert_eq!(
+            availability(v, &h, &m),
+            Availability {
+                total: 3,
+                up: 0,
+                unknown: false
+            }
+        );
+    }
+
+    #[test]
+    fn fallbacks_due_only_for_virtuals_with_a_command_in_scope() {
+        let mut p = plan(2, &[], Duration::ZERO);
+        let none = HashSet::new();
+        let down = healths(&[(1, Some(false)), (2, Some(false))]);
+        let started = HashMap::new();
+        // No fallbackcommand: nothing.
+        assert!(fallbacks_due(&p, &down, &none, &started, None).is_empty());
+        p.virtuals[0].fallbackcommand = Some("/bin/true".into());
+        assert_eq!(
+            fallbacks_due(&p, &down, &none, &started, None),
+            vec![Intent::Fallback(key(1), true)]
+        );
+        // Out of scope: nothing.
+        let other: HashSet<ServiceKey> = [key(2)].into();
+        assert!(fallbacks_due(&p, &down, &none, &started, Some(&other)).is_empty());
+        // A real unknown and none up: not yet.
+        let unknown = healths(&[(1, Some(false)), (2, None)]);
+        assert!(fallbacks_due(&p, &unknown, &none, &started, None).is_empty());
+        // ... unless the unknown one is in maintenance.
+        let m: HashSet<RealKey> = [rk(2)].into();
+        assert_eq!(
+            fallbacks_due(&p, &unknown, &m, &started, None),
+            vec![Intent::Fallback(key(1), true)]
+        );
+        // One back after a start: stop.
+        let up = healths(&[(1, Some(true)), (2, Some(false))]);
+        let started: HashMap<ServiceKey, bool> = [(key(1), true)].into();
+        assert_eq!(
+            fallbacks_due(&p, &up, &none, &started, None),
+            vec![Intent::Fallback(key(1), false)]
+        );
+        // A real up but in maintenance is not up.
+        let m: HashSet<RealKey> = [rk(1)].into();
+        assert!(fallbacks_due(&p, &up, &m, &started, None).is_empty());
+    }
+
+    #[test]
+    fn all_reals_down_says_why_and_waits_for_first_verdicts() {
+        let p = plan(2, &[], Duration::ZERO);
+        let none = HashSet::new();
+        assert_eq!(
+            all_reals_down(
+                &p,
+                &healths(&[(1, Some(false)), (2, Some(false))]),
+                &none,
+                None
+            ),
+            vec![Intent::AllRealsDown(
+                key(1),
+                Some("no real server is up (0/2)".into())
+            )]
+        );
+        assert_eq!(
+            all_reals_down(&p, &healths(&[(1, Some(true)), (2, None)]), &none, None),
+            vec![Intent::AllRealsDown(key(1), None)]
+        );
+        assert!(
+            all_reals_down(&p, &healths(&[(1, Some(false)), (2, None)]), &none, None).is_empty()
+        );
+        let other: HashSet<ServiceKey> = [key(2)].into();
+        assert!(all_reals_down(&p, &healths(&[(1, Some(true))]), &none, Some(&other)).is_empty());
+    }
+
+    #[test]
+    fn maintenance_step_lists_entries_and_exits_in_order() {
+        let old: HashSet<RealKey> = [rk(1), rk(2)].into();
+        let new: HashSet<RealKey> = [rk(2), rk(4), rk(3)].into();
+        assert_eq!(
+            maintenance_step(&old, &new),
+            vec![
+                Intent::Maintenance(rk(3), true),
+                Intent::Maintenance(rk(4), true),
+                Intent::Maintenance(rk(1), false),
+            ]
+        );
+        assert!(maintenance_step(&new, &new).is_empty());
     }
 
     #[test]

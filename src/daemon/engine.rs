@@ -29,7 +29,7 @@ use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
 pub use super::core::CheckReport;
-use super::core::{self as core, fallback_intent, show_real, Intent, RealHealth, Schedule, Scope};
+use super::core::{self as core, show_real, Intent, RealHealth, Schedule, Scope};
 use super::error::{ReloadError, RoleError};
 use super::events::{self, EventData};
 use super::hooks;
@@ -475,6 +475,13 @@ impl Engine {
                 }
             }
             Intent::Remind { real, subject } => self.mail(&real.service, &subject),
+            Intent::Maintenance(real, true) => {
+                tracing::info!(real = %show_real(&real), "server in maintenance");
+                self.monitor(&real, false, "Server in maintenance");
+            }
+            Intent::Maintenance(real, false) => {
+                tracing::info!(real = %show_real(&real), "server out of maintenance");
+            }
             Intent::RealEvent { real, up, detail } => {
                 self.events.emit(EventData::real(
                     up,
@@ -851,64 +858,36 @@ impl Engine {
 
     /// `fallbackcommand start` when no real of a virtual is up, `stop` when
     /// one is back; each only once per change, and `stop` only after a
-    /// `start` (ldirectord flaps both at every start and reload).
+    /// `start` (ldirectord flaps both at every start and reload). The core
+    /// decides ([`core::fallbacks_due`]).
     fn run_fallback_commands(&mut self, scope: Option<&HashSet<ServiceKey>>) {
-        for v in &self.plan.virtuals {
-            let key = v.key();
-            let Some(cmd) = &v.fallbackcommand else {
-                continue;
-            };
-            if scope.is_some_and(|s| !s.contains(&key)) {
-                continue;
-            }
-            let mut known = true;
-            let mut any_up = false;
-            for (rk, _, _) in v.reals() {
-                match self.health.get(&rk).and_then(|h| h.up) {
-                    Some(true) if !self.maintenance.contains(&rk) => any_up = true,
-                    None if !self.maintenance.contains(&rk) => known = false,
-                    _ => {}
-                }
-            }
-            let started = self.fallback_cmd.get(&key).copied().unwrap_or(false);
-            if let Some(Intent::Fallback(k, start)) = fallback_intent(key, known, any_up, started) {
-                hooks::spawn_fallbackcommand(&mut self.tasks, cmd, start, &k);
-                self.fallback_cmd.insert(k, start);
-            }
+        let due = core::fallbacks_due(
+            &self.plan,
+            &self.health,
+            &self.maintenance,
+            &self.fallback_cmd,
+            scope,
+        );
+        let mut dirty = HashSet::new();
+        for i in due {
+            self.perform_now(i, &mut dirty);
         }
     }
 
     /// `quorum_lost` when no real of a virtual is up any more (ldirectord
     /// puts the fallback in), `quorum_regained` when one is back. Reals not
-    /// checked yet count as neither, as for the fallback.
+    /// checked yet count as neither, as for the fallback
+    /// ([`core::all_reals_down`]).
     fn quorum_events(&mut self, scope: Option<&HashSet<ServiceKey>>) {
         let mut out = Vec::new();
-        for v in &self.plan.virtuals {
-            let key = v.key();
-            if scope.is_some_and(|s| !s.contains(&key)) {
-                continue;
-            }
-            let (mut total, mut up, mut unknown) = (0usize, 0usize, false);
-            for (rk, _, _) in v.reals() {
-                total += 1;
-                if self.maintenance.contains(&rk) {
-                    continue;
+        for i in core::all_reals_down(&self.plan, &self.health, &self.maintenance, scope) {
+            if let Intent::AllRealsDown(key, lost) = i {
+                if let Some(ev) = self
+                    .quorum
+                    .observe(&events::virtual_name(&key), lost.as_deref())
+                {
+                    out.push(ev);
                 }
-                match self.health.get(&rk).and_then(|h| h.up) {
-                    Some(true) => up += 1,
-                    None => unknown = true,
-                    Some(false) => {}
-                }
-            }
-            if unknown && up == 0 {
-                continue;
-            }
-            let lost = (up == 0).then(|| format!("no real server is up (0/{total})"));
-            if let Some(ev) = self
-                .quorum
-                .observe(&events::virtual_name(&key), lost.as_deref())
-            {
-                out.push(ev);
             }
         }
         let names: HashSet<String> = self
@@ -1138,15 +1117,13 @@ impl Engine {
         // One directory read per tick instead of a stat per real (the same
         // read `lvsd plan` does).
         let now = operate::maintenance_now(&self.plan).await;
-        if now == self.maintenance {
+        let changes = core::maintenance_step(&self.maintenance, &now);
+        if changes.is_empty() {
             return false;
         }
-        for k in now.difference(&self.maintenance) {
-            tracing::info!(real = %show_real(k), "server in maintenance");
-            self.monitor(k, false, "Server in maintenance");
-        }
-        for k in self.maintenance.difference(&now) {
-            tracing::info!(real = %show_real(k), "server out of maintenance");
+        let mut dirty = HashSet::new();
+        for i in changes {
+            self.perform_now(i, &mut dirty);
         }
         self.maintenance = now;
         true

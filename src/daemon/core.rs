@@ -24,6 +24,7 @@ use crate::model::ServiceKey;
 use crate::reconcile::RealKey;
 
 use super::hooks;
+use super::overrides::{self, Override, Overrides};
 use super::plan::{Phase, Plan, VirtualPlan};
 use super::status::LastCheck;
 
@@ -110,10 +111,15 @@ pub enum Intent {
     /// A virtual lost all its reals (`Some(reason)`) or got one back
     /// (`None`): fed to the quorum tracker of the event stream.
     AllRealsDown(ServiceKey, Option<String>),
-    /// Save the overrides to the state file.
+    /// Publish the overrides (status page) and save them to the state
+    /// file.
     PersistOverrides,
-    /// Re-read the config file (a reload, `trigger` in the log).
-    Reload(&'static str),
+    /// The config file changed on disk: log it, and reload when
+    /// `autoreload` (else log that it is ignored).
+    ConfigChanged {
+        /// `autoreload=yes`.
+        autoreload: bool,
+    },
     /// Run the `callback` with the config file's path.
     Callback,
 }
@@ -499,6 +505,116 @@ pub fn maintenance_step(old: &HashSet<RealKey>, new: &HashSet<RealKey>) -> Vec<I
         .map(|k| Intent::Maintenance(k, true))
         .chain(left.into_iter().map(|k| Intent::Maintenance(k, false)))
         .collect()
+}
+
+/// The override store is full (`overrides::MAX_ENTRIES`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} overrides already: clear some first", overrides::MAX_ENTRIES)]
+pub struct OverridesFull;
+
+/// What `drain`, `weight` or `enable` of one real does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideStep {
+    /// The answer's first line: the real and its override now, with
+    /// `(unchanged)` when it was already so.
+    pub reply: String,
+    /// When it changed: [`Intent::PersistOverrides`] and a pass of its
+    /// virtual ([`Intent::Touch`]), in that order; else nothing.
+    pub intents: Vec<Intent>,
+    /// A line the answer ends with: what the override does to a real that
+    /// is down.
+    pub note: Option<&'static str>,
+}
+
+/// Set (`Some`) or remove (`None`) the override of real `k` (`name` as
+/// the operator wrote it), whose health is `up`.
+pub fn set_override(
+    store: &mut Overrides,
+    k: RealKey,
+    name: &str,
+    ov: Option<Override>,
+    up: Option<bool>,
+) -> Result<OverrideStep, OverridesFull> {
+    let before = store.get(&k);
+    match ov {
+        Some(o) => {
+            if !store.set(k, o) {
+                return Err(OverridesFull);
+            }
+        }
+        None => {
+            store.remove(&k);
+        }
+    }
+    let now = store.get(&k);
+    let mut reply = match now {
+        Some(o) => format!("{name}: {o}"),
+        None => format!("{name}: enabled (configured weight)"),
+    };
+    let intents = if before == now {
+        reply.push_str(" (unchanged)");
+        Vec::new()
+    } else {
+        vec![Intent::PersistOverrides, Intent::Touch(k.service)]
+    };
+    let note = match up {
+        Some(false) if now.is_none_or(|o| o.weight() > 0) => {
+            Some("the real is down: it stays out of the table until its checks pass")
+        }
+        Some(false) => Some("the real is down; the drain applies once it is back"),
+        _ => None,
+    };
+    Ok(OverrideStep {
+        reply,
+        intents,
+        note,
+    })
+}
+
+/// `drain --wait` polled a drained real and found `active` connections:
+/// does its drain end now? Once per drain: `reported` holds the drains
+/// already reported (an override change clears its real from it).
+pub fn drain_finished(
+    k: RealKey,
+    active: u32,
+    ov: Option<Override>,
+    reported: &mut HashSet<RealKey>,
+) -> bool {
+    active == 0 && ov == Some(Override::Drain) && reported.insert(k)
+}
+
+/// The config file's mtime, length and content hash.
+pub type Fingerprint = (SystemTime, u64, u64);
+
+/// The config file was looked at again (`new`, None if unreadable): a
+/// changed mtime or length with a changed content is a change, told as
+/// [`Intent::ConfigChanged`] (with `autoreload`) then [`Intent::Callback`]
+/// (when `callback`). `seen` is the last fingerprint taken; an unreadable
+/// file keeps it, a touch without a content change updates it quietly.
+pub fn config_watch(
+    seen: &mut Option<Fingerprint>,
+    new: Option<Fingerprint>,
+    autoreload: bool,
+    callback: bool,
+) -> Vec<Intent> {
+    let changed = match (&*seen, &new) {
+        (Some(a), Some(b)) => a.0 != b.0 || a.1 != b.1 || a.2 != b.2,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    if !changed {
+        return Vec::new();
+    }
+    let content_changed = seen.map(|f| f.2) != new.map(|f| f.2);
+    *seen = new;
+    if !content_changed {
+        return Vec::new();
+    }
+    let mut out = vec![Intent::ConfigChanged { autoreload }];
+    if callback {
+        out.push(Intent::Callback);
+    }
+    out
 }
 
 /// What a check report does to a real's health.
@@ -938,6 +1054,116 @@ mod tests {
             ]
         );
         assert!(maintenance_step(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn overrides_change_persist_and_apply_and_say_what_a_down_real_gets() {
+        let mut store = Overrides::default();
+        let n = "tcp:10.0.0.1:80 10.1.0.1:80";
+        let s = set_override(&mut store, rk(1), n, Some(Override::Drain), Some(true)).unwrap();
+        assert_eq!(s.reply, format!("{n}: drain"));
+        assert_eq!(
+            s.intents,
+            vec![Intent::PersistOverrides, Intent::Touch(key(1))]
+        );
+        assert_eq!(s.note, None);
+        assert_eq!(store.get(&rk(1)), Some(Override::Drain));
+        // Again: unchanged, nothing to do.
+        let s = set_override(&mut store, rk(1), n, Some(Override::Drain), Some(false)).unwrap();
+        assert_eq!(s.reply, format!("{n}: drain (unchanged)"));
+        assert!(s.intents.is_empty());
+        assert_eq!(
+            s.note,
+            Some("the real is down; the drain applies once it is back")
+        );
+        // A weight on a down real: it stays out until its checks pass.
+        let s = set_override(&mut store, rk(1), n, Some(Override::Weight(5)), Some(false)).unwrap();
+        assert_eq!(s.reply, format!("{n}: weight 5"));
+        assert!(s.note.is_some_and(|t| t.contains("stays out")));
+        // enable: back to the configured weight.
+        let s = set_override(&mut store, rk(1), n, None, None).unwrap();
+        assert_eq!(s.reply, format!("{n}: enabled (configured weight)"));
+        assert_eq!(s.intents.len(), 2);
+        assert!(store.is_empty());
+        let s = set_override(&mut store, rk(1), n, None, None).unwrap();
+        assert!(s.reply.ends_with("(unchanged)") && s.intents.is_empty());
+    }
+
+    #[test]
+    fn a_full_override_store_refuses_new_reals_but_not_known_ones() {
+        let mut store = Overrides::default();
+        let mut n = 0u32;
+        'fill: for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                if n as usize == overrides::MAX_ENTRIES {
+                    break 'fill;
+                }
+                let k = RealKey {
+                    service: key(1),
+                    addr: std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 9, a, b)),
+                    port: 80,
+                };
+                assert!(store.set(k, Override::Drain));
+                n += 1;
+            }
+        }
+        let err = set_override(&mut store, rk(1), "x", Some(Override::Drain), None).unwrap_err();
+        assert_eq!(err, OverridesFull);
+        assert!(err.to_string().contains("clear some first"));
+        let known = RealKey {
+            service: key(1),
+            addr: "10.9.0.0".parse().unwrap(),
+            port: 80,
+        };
+        assert!(set_override(&mut store, known, "x", Some(Override::Weight(2)), None).is_ok());
+    }
+
+    #[test]
+    fn a_drain_finishes_once_when_idle() {
+        let mut seen = HashSet::new();
+        let d = Some(Override::Drain);
+        assert!(!drain_finished(rk(1), 3, d, &mut seen));
+        assert!(!drain_finished(
+            rk(1),
+            0,
+            Some(Override::Weight(0)),
+            &mut seen
+        ));
+        assert!(!drain_finished(rk(1), 0, None, &mut seen));
+        assert!(drain_finished(rk(1), 0, d, &mut seen));
+        assert!(!drain_finished(rk(1), 0, d, &mut seen));
+        seen.remove(&rk(1));
+        assert!(drain_finished(rk(1), 0, d, &mut seen));
+    }
+
+    #[test]
+    fn config_watch_needs_a_new_content_and_keeps_the_last_readable_fingerprint() {
+        let t = SystemTime::UNIX_EPOCH;
+        let t2 = t + Duration::from_secs(1);
+        let mut seen = Some((t, 10, 1));
+        // Same file: nothing.
+        assert!(config_watch(&mut seen, Some((t, 10, 1)), true, true).is_empty());
+        // Unreadable: nothing, the old fingerprint stays.
+        assert!(config_watch(&mut seen, None, true, true).is_empty());
+        assert_eq!(seen, Some((t, 10, 1)));
+        // Touched, same content: quietly taken.
+        assert!(config_watch(&mut seen, Some((t2, 10, 1)), true, true).is_empty());
+        assert_eq!(seen, Some((t2, 10, 1)));
+        // New content: reload and callback.
+        assert_eq!(
+            config_watch(&mut seen, Some((t2, 11, 2)), true, true),
+            vec![Intent::ConfigChanged { autoreload: true }, Intent::Callback]
+        );
+        assert_eq!(
+            config_watch(&mut seen, Some((t, 11, 3)), false, false),
+            vec![Intent::ConfigChanged { autoreload: false }]
+        );
+        // A file that appears counts as changed.
+        let mut none = None;
+        assert_eq!(
+            config_watch(&mut none, Some((t, 1, 1)), true, false).len(),
+            1
+        );
     }
 
     #[test]

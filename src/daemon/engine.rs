@@ -114,7 +114,7 @@ pub struct Engine {
     fallback_cmd: HashMap<ServiceKey, bool>,
     status: Arc<Mutex<Status>>,
     phase: Phase,
-    fingerprint: Option<(SystemTime, u64, u64)>,
+    fingerprint: Option<core::Fingerprint>,
     host: String,
     /// The HA runner, when `lvsd.toml` has an `[ha]` table.
     ha: Option<mpsc::Sender<ha::Control>>,
@@ -478,6 +478,22 @@ impl Engine {
             Intent::Maintenance(real, true) => {
                 tracing::info!(real = %show_real(&real), "server in maintenance");
                 self.monitor(&real, false, "Server in maintenance");
+            }
+            Intent::ConfigChanged { autoreload } => {
+                tracing::info!(
+                    "Configuration file '{}' has changed on disk",
+                    self.path.display()
+                );
+                if autoreload {
+                    self.start_reload("autoreload", None);
+                } else {
+                    tracing::info!("- ignore new configuration");
+                }
+            }
+            Intent::Callback => {
+                if let Some(cb) = self.plan.callback.clone() {
+                    hooks::spawn_callback(&mut self.tasks, &cb, &self.path);
+                }
             }
             Intent::Maintenance(real, false) => {
                 tracing::info!(real = %show_real(&real), "server out of maintenance");
@@ -1136,31 +1152,15 @@ impl Engine {
             return;
         }
         let fp = fingerprint_off_runtime(&self.path).await;
-        let changed = match (&self.fingerprint, &fp) {
-            (Some(a), Some(b)) => a.0 != b.0 || a.1 != b.1 || a.2 != b.2,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        if !changed {
-            return;
-        }
-        let content_changed = self.fingerprint.map(|f| f.2) != fp.map(|f| f.2);
-        self.fingerprint = fp;
-        if !content_changed {
-            return;
-        }
-        tracing::info!(
-            "Configuration file '{}' has changed on disk",
-            self.path.display()
+        let due = core::config_watch(
+            &mut self.fingerprint,
+            fp,
+            self.plan.autoreload,
+            self.plan.callback.is_some(),
         );
-        let callback = self.plan.callback.clone();
-        if self.plan.autoreload {
-            self.start_reload("autoreload", None);
-        } else {
-            tracing::info!("- ignore new configuration");
-        }
-        if let Some(cb) = callback {
-            hooks::spawn_callback(&mut self.tasks, &cb, &self.path);
+        let mut dirty = HashSet::new();
+        for i in due {
+            self.perform_now(i, &mut dirty);
         }
     }
 

@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::model::ServiceKey;
-use crate::reconcile::RealKey;
+use crate::model::{ServiceKey, Table, TableEntry};
+use crate::reconcile::{kernel_port, Change, RealKey};
 
 use super::hooks;
 use super::overrides::{self, Override, Overrides};
@@ -617,6 +617,115 @@ pub fn config_watch(
     out
 }
 
+/// The health and placement a start takes from the kernel's table: a
+/// real the kernel serves with weight > 0 (or at 0 because an override
+/// drains it) is trusted as up until a check says otherwise, as ldirectord
+/// does, so a restart does not shuffle traffic; `checktype=on|off` reals
+/// get their fixed health. Returns the health of every configured real and
+/// the reals already in the kernel.
+pub fn adopt(
+    plan: &Plan,
+    actual: &Table,
+    overrides: &Overrides,
+) -> (HashMap<RealKey, RealHealth>, HashSet<RealKey>) {
+    let mut health: HashMap<RealKey, RealHealth> = HashMap::new();
+    let mut placed = HashSet::new();
+    let by_key: HashMap<ServiceKey, &TableEntry> =
+        actual.entries.iter().map(|e| (e.service.key, e)).collect();
+    for v in &plan.virtuals {
+        let key = v.key();
+        let entry = by_key.get(&key).copied();
+        for (rk, real, check) in v.reals() {
+            let kp = kernel_port(&key, real);
+            let have =
+                entry.and_then(|e| e.reals.iter().find(|r| r.addr == real.addr && r.port == kp));
+            if have.is_some() {
+                placed.insert(rk);
+            }
+            let drained = overrides.get(&rk).is_some_and(|o| o.weight() == 0);
+            let up = Plan::static_health(check).or(match have {
+                Some(r) if r.weight > 0 || drained => Some(true),
+                _ => None,
+            });
+            let h = health.entry(rk).or_default();
+            h.up = up;
+            if up == Some(false) {
+                h.reason = "checktype off".into();
+            }
+        }
+    }
+    (health, placed)
+}
+
+/// The reals of `scope` (None: all) in the kernel after a pass that read
+/// `actual` and did `done`: there before and not deleted, or added.
+/// (`readdquiescent=no` only re-adds reals this daemon never placed.)
+pub fn placed_after(
+    plan: &Plan,
+    done: &[Change],
+    actual: &Table,
+    scope: Option<&HashSet<ServiceKey>>,
+) -> Vec<RealKey> {
+    // Sets, not scans: a start with 10,000 reals must stay linear.
+    type Dest = (ServiceKey, std::net::IpAddr, u16);
+    let mut added: HashSet<Dest> = HashSet::new();
+    let mut deleted: HashSet<Dest> = HashSet::new();
+    for c in done {
+        match c {
+            Change::AddReal(k, r) => {
+                added.insert((*k, r.addr, r.port));
+            }
+            Change::DelReal(k, r) => {
+                deleted.insert((*k, r.addr, r.port));
+            }
+            _ => {}
+        }
+    }
+    let had: HashSet<Dest> = actual
+        .entries
+        .iter()
+        .flat_map(|e| e.reals.iter().map(move |r| (e.service.key, r.addr, r.port)))
+        .collect();
+    let mut out = Vec::new();
+    for v in &plan.virtuals {
+        let key = v.key();
+        if scope.is_some_and(|s| !s.contains(&key)) {
+            continue;
+        }
+        for (rk, real, _) in v.reals() {
+            let d = (key, real.addr, kernel_port(&key, real));
+            if (had.contains(&d) || added.contains(&d)) && !deleted.contains(&d) {
+                out.push(rk);
+            }
+        }
+    }
+    out
+}
+
+/// Does a start end now? Once every real has a verdict the daemon leaves
+/// `starting` (alert mail sent meanwhile is tagged starting, as in
+/// ldirectord since PR #760).
+pub fn started(phase: Phase, health: &HashMap<RealKey, RealHealth>) -> bool {
+    phase == Phase::Starting && health.values().all(|h| h.up.is_some())
+}
+
+/// The pass a reload runs: every owned service when a global setting or
+/// the maintenance set changed, else the virtuals the reload touched
+/// (`scope`), or none.
+pub fn reload_pass(
+    global: bool,
+    maintenance_changed: bool,
+    scope: &HashSet<ServiceKey>,
+) -> Option<Scope> {
+    if global || maintenance_changed {
+        Some(Scope::All)
+    } else if !scope.is_empty() {
+        Some(Scope::Some(scope.clone()))
+    } else {
+        None
+    }
+}
+
 /// What a check report does to a real's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthStep {
@@ -1164,6 +1273,81 @@ mod tests {
             config_watch(&mut none, Some((t, 1, 1)), true, false).len(),
             1
         );
+    }
+
+    /// The kernel table: virtual 1 with these (real, weight).
+    fn table(reals: &[(u8, i32)]) -> Table {
+        use crate::model::{RealServer, VirtualService};
+        Table {
+            entries: vec![TableEntry {
+                service: VirtualService::new(key(1)),
+                reals: reals
+                    .iter()
+                    .map(|(n, w)| {
+                        let mut r = RealServer::new(format!("10.1.0.{n}").parse().unwrap(), 80);
+                        r.weight = *w;
+                        r
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_start_trusts_served_reals_and_drained_ones_and_fixed_checks() {
+        use crate::model::CheckType;
+        let mut p = plan(4, &[], Duration::ZERO);
+        p.virtuals[0].checks[3].checktype = CheckType::Off;
+        let mut ov = Overrides::default();
+        ov.set(rk(2), Override::Drain);
+        // Real 1 served, 2 drained at 0, 3 quiesced at 0, 4 checktype off
+        // (and served: its fixed health wins).
+        let (h, placed) = adopt(&p, &table(&[(1, 5), (2, 0), (3, 0), (4, 1)]), &ov);
+        let up = |n| h.get(&rk(n)).and_then(|h| h.up);
+        assert_eq!(
+            [up(1), up(2), up(3), up(4)],
+            [Some(true), Some(true), None, Some(false)]
+        );
+        assert_eq!(h[&rk(4)].reason, "checktype off");
+        assert_eq!(placed, [rk(1), rk(2), rk(3), rk(4)].into());
+        // Nothing in the kernel: nothing known, nothing placed.
+        let (h, placed) = adopt(&p, &Table::default(), &Overrides::default());
+        assert_eq!(h.len(), 4);
+        assert!(h.values().filter(|x| x.up.is_none()).count() == 3 && placed.is_empty());
+    }
+
+    #[test]
+    fn placed_after_a_pass_follows_adds_and_deletes_in_scope() {
+        use crate::model::RealServer;
+        let p = plan(3, &[], Duration::ZERO);
+        let r = |n: u8| RealServer::new(format!("10.1.0.{n}").parse().unwrap(), 80);
+        let before = table(&[(1, 1), (2, 1)]);
+        let done = vec![Change::DelReal(key(1), r(2)), Change::AddReal(key(1), r(3))];
+        assert_eq!(placed_after(&p, &done, &before, None), vec![rk(1), rk(3)]);
+        let other: HashSet<ServiceKey> = [key(2)].into();
+        assert!(placed_after(&p, &done, &before, Some(&other)).is_empty());
+    }
+
+    #[test]
+    fn a_start_ends_when_every_real_has_a_verdict() {
+        let h = healths(&[(1, Some(true)), (2, None)]);
+        assert!(!started(Phase::Starting, &h));
+        let h = healths(&[(1, Some(true)), (2, Some(false))]);
+        assert!(started(Phase::Starting, &h));
+        assert!(!started(Phase::Running, &h));
+    }
+
+    #[test]
+    fn a_reload_passes_over_all_what_it_touched_or_nothing() {
+        let some_keys: HashSet<ServiceKey> = [key(1)].into();
+        let none = HashSet::new();
+        assert_eq!(reload_pass(true, false, &some_keys), Some(Scope::All));
+        assert_eq!(reload_pass(false, true, &none), Some(Scope::All));
+        assert_eq!(
+            reload_pass(false, false, &some_keys),
+            Some(Scope::Some(some_keys.clone()))
+        );
+        assert_eq!(reload_pass(false, false, &none), None);
     }
 
     #[test]

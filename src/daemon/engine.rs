@@ -379,34 +379,7 @@ impl Engine {
     /// is trusted as up until a check says otherwise (as ldirectord does), so
     /// a restart does not shuffle traffic.
     fn adopt(&mut self, actual: &Table) {
-        self.health.clear();
-        self.placed.clear();
-        let by_key: HashMap<ServiceKey, &TableEntry> =
-            actual.entries.iter().map(|e| (e.service.key, e)).collect();
-        for v in &self.plan.virtuals {
-            let key = v.key();
-            let entry = by_key.get(&key).copied();
-            for (rk, real, check) in v.reals() {
-                let kp = kernel_port(&key, real);
-                let have = entry
-                    .and_then(|e| e.reals.iter().find(|r| r.addr == real.addr && r.port == kp));
-                if have.is_some() {
-                    self.placed.insert(rk);
-                }
-                // A real drained by an override sits at weight 0 on purpose:
-                // trusted as up too, so a restart keeps it in place.
-                let drained = self.ops.overrides.get(&rk).is_some_and(|o| o.weight() == 0);
-                let up = Plan::static_health(check).or(match have {
-                    Some(r) if r.weight > 0 || drained => Some(true),
-                    _ => None,
-                });
-                let h = self.health.entry(rk).or_default();
-                h.up = up;
-                if up == Some(false) {
-                    h.reason = "checktype off".into();
-                }
-            }
-        }
+        (self.health, self.placed) = core::adopt(&self.plan, actual, &self.ops.overrides);
     }
 
     fn spawn_checks(&mut self) {
@@ -661,13 +634,13 @@ impl Engine {
         self.fingerprint = fingerprint_off_runtime(&self.path).await;
         let maintenance_changed = self.scan_maintenance().await;
         let before = self.kernel_ops();
-        let pass = if global_change || maintenance_changed {
-            self.reconcile(None, &removed, None, PassKind::Normal).await
-        } else if !scope.is_empty() {
-            self.reconcile(Some(&scope), &removed, None, PassKind::Normal)
-                .await
-        } else {
-            Ok(())
+        let pass = match core::reload_pass(global_change, maintenance_changed, &scope) {
+            Some(Scope::All) => self.reconcile(None, &removed, None, PassKind::Normal).await,
+            Some(Scope::Some(scope)) => {
+                self.reconcile(Some(&scope), &removed, None, PassKind::Normal)
+                    .await
+            }
+            None => Ok(()),
         };
         let ops = self.kernel_ops() - before;
         self.spawn_checks();
@@ -823,40 +796,9 @@ impl Engine {
                 }
             }
         }
-        // Remember which reals are in the kernel now (readdquiescent=no
-        // only re-adds reals this daemon never placed). Sets, not scans:
-        // a start with 10,000 reals must stay linear.
-        type Dest = (ServiceKey, std::net::IpAddr, u16);
-        let mut added: HashSet<Dest> = HashSet::new();
-        let mut deleted: HashSet<Dest> = HashSet::new();
-        for c in &applied.done {
-            match c {
-                Change::AddReal(k, r) => {
-                    added.insert((*k, r.addr, r.port));
-                }
-                Change::DelReal(k, r) => {
-                    deleted.insert((*k, r.addr, r.port));
-                }
-                _ => {}
-            }
-        }
-        let had: HashSet<Dest> = actual
-            .entries
-            .iter()
-            .flat_map(|e| e.reals.iter().map(move |r| (e.service.key, r.addr, r.port)))
-            .collect();
-        for v in &self.plan.virtuals {
-            let key = v.key();
-            if scope.is_some_and(|s| !s.contains(&key)) {
-                continue;
-            }
-            for (rk, real, _) in v.reals() {
-                let d = (key, real.addr, kernel_port(&key, real));
-                if (had.contains(&d) || added.contains(&d)) && !deleted.contains(&d) {
-                    self.placed.insert(rk);
-                }
-            }
-        }
+        // Remember which reals are in the kernel now.
+        self.placed
+            .extend(core::placed_after(&self.plan, &applied.done, actual, scope));
         self.run_fallback_commands(scope);
         self.quorum_events(scope);
         let mut views = self.views();
@@ -1100,7 +1042,7 @@ impl Engine {
     /// Leave "starting" once every real has a verdict (mail sent during the
     /// first checks is tagged starting, as in ldirectord since PR #760).
     fn maybe_running(&mut self) {
-        if self.phase == Phase::Starting && self.health.values().all(|h| h.up.is_some()) {
+        if core::started(self.phase, &self.health) {
             self.set_phase(Phase::Running);
             systemd::status("running");
         }

@@ -420,12 +420,11 @@ impl Engine {
         let mut old = self.health.clone();
         let health = carry_health(&mut old, new);
         let maintenance = maintenance_now(new).await;
-        let scope = if rs.global || maintenance != self.maintenance {
-            None
-        } else if rs.scope.is_empty() {
-            return Ok(String::new());
-        } else {
-            Some(rs.scope.clone())
+        // The same choice as the reload's pass (`core::reload_pass`).
+        let scope = match core::reload_pass(rs.global, maintenance != self.maintenance, &rs.scope) {
+            None => return Ok(String::new()),
+            Some(core::Scope::All) => None,
+            Some(core::Scope::Some(s)) => Some(s),
         };
         let specs: Vec<_> = new
             .virtuals

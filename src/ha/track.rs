@@ -312,6 +312,8 @@ pub fn spawn(track: &Track, tasks: &mut JoinSet<()>) -> watch::Receiver<Vec<Stri
     }
     drop(res_tx);
     let poll = !track.interfaces.is_empty() || !track.files.is_empty();
+    // Without scripts the result channel is closed at once; not selected.
+    let scripts_on = !track.scripts.is_empty();
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(POLL_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -332,7 +334,7 @@ pub fn spawn(track: &Track, tasks: &mut JoinSet<()>) -> watch::Receiver<Vec<Stri
                         slot.1 = f;
                     }
                 }
-                r = res_rx.recv() => {
+                r = res_rx.recv(), if scripts_on => {
                     let Some((i, ok)) = r else { return };
                     if let (Some(st), Some(s)) = (judge.scripts.get_mut(i), judge.track.scripts.get(i)) {
                         if let Some(good) = st.record(ok) {

@@ -582,4 +582,71 @@ mod tests {
         assert!(gone, "the script's child survived the timeout");
         std::fs::remove_dir_all(&d).unwrap();
     }
+
+    #[tokio::test]
+    async fn the_shell_publishes_faults_as_they_come_and_go() {
+        let d = tmp("shell");
+        let f = d.join("v");
+        std::fs::write(&f, "0").unwrap();
+        let mut bad = script(&["/bin/false"], 1000);
+        bad.name = "chk".into();
+        let track = Track {
+            interfaces: vec!["lo".into(), "lvsdtrk-none0".into()],
+            files: vec![f.clone()],
+            scripts: vec![bad],
+        };
+        let mut tasks = JoinSet::new();
+        let mut rx = spawn(&track, &mut tasks);
+        // Judged before spawn returns: the script has not run yet.
+        assert_eq!(
+            *rx.borrow_and_update(),
+            vec![
+                "interface lvsdtrk-none0 missing",
+                "track script chk not passed yet"
+            ]
+        );
+        let want = |w: Vec<String>| {
+            let mut rx = rx.clone();
+            async move {
+                tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|v| *v == w))
+                    .await
+                    .expect("faults never became as wanted")
+                    .unwrap();
+            }
+        };
+        want(vec![
+            "interface lvsdtrk-none0 missing".into(),
+            "track script chk failing".into(),
+        ])
+        .await;
+        std::fs::write(&f, "3").unwrap();
+        want(vec![
+            "interface lvsdtrk-none0 missing".into(),
+            format!("track file {} holds 3", f.display()),
+            "track script chk failing".into(),
+        ])
+        .await;
+        tasks.abort_all();
+        std::fs::remove_dir_all(&d).unwrap();
+        // Only a file tracked (no script): polling goes on.
+        let d = tmp("shell2");
+        let f = d.join("v");
+        std::fs::write(&f, "0").unwrap();
+        let track = Track {
+            interfaces: vec![],
+            files: vec![f.clone()],
+            scripts: vec![],
+        };
+        let mut tasks = JoinSet::new();
+        let rx = spawn(&track, &mut tasks);
+        assert!(rx.borrow().is_empty());
+        std::fs::write(&f, "1").unwrap();
+        let mut rx2 = rx.clone();
+        tokio::time::timeout(Duration::from_secs(10), rx2.wait_for(|v| !v.is_empty()))
+            .await
+            .expect("file fault never seen")
+            .unwrap();
+        tasks.abort_all();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }

@@ -134,9 +134,14 @@ pub fn enter_realtime(priority: u8) -> std::io::Result<()> {
     let param = libc::sched_param {
         sched_priority: i32::from(priority.clamp(1, 99)),
     };
+    // SCHED_RESET_ON_FORK: processes started from this thread (hooks,
+    // track scripts) run at normal priority, so a spinning script cannot
+    // starve the host at real-time priority.
     // SAFETY: nix wraps no sched_setscheduler (only affinity), so the
     // call is libc's: it reads a valid sched_param; pid 0 = this thread.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
+    let rc = unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param)
+    };
     if rc == 0 {
         Ok(())
     } else {

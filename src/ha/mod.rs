@@ -139,9 +139,8 @@ pub fn enter_realtime(priority: u8) -> std::io::Result<()> {
     // starve the host at real-time priority.
     // SAFETY: nix wraps no sched_setscheduler (only affinity), so the
     // call is libc's: it reads a valid sched_param; pid 0 = this thread.
-    let rc = unsafe {
-        libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param)
-    };
+    let rc =
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param) };
     if rc == 0 {
         Ok(())
     } else {

@@ -4,7 +4,10 @@
 //! partition, ping nodes, auto_failback) with 3 failover iterations; needs
 //! root and `ip netns`, skipped (with a message) otherwise; the script
 //! creates and always deletes its own namespaces and uses only addresses it
-//! created. On the host: a daemon whose `[ha]` cannot start refuses to run.
+//! created. `tests/ha/track.sh` (namespaces too, skipped without root):
+//! tracked interface/script faults move the VIP. On the host: a daemon
+//! whose `[ha]` cannot start refuses to run; a `track_file` fault shows in
+//! `lvsd status` and /status.json.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -295,10 +298,23 @@ fn track_file_makes_the_node_ineligible_and_back() {
         }
         panic!("status never showed {what}:\n{s}\nlog:\n{}", log());
     };
+    // The page refreshes its HA part every 500 ms: poll it (at most 20 s).
+    let wait_json = |pred: &dyn Fn(&str) -> bool| -> String {
+        let t0 = Instant::now();
+        let mut j = String::new();
+        while t0.elapsed() < Duration::from_secs(20) {
+            j = json();
+            if pred(&j) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        j
+    };
     let reason = format!("track file {} holds 1", tf.display());
     let s = wait("the ha line", &|s| s.contains("ha: node n1"));
     assert!(!s.contains("ineligible"), "eligible at start:\n{s}");
-    let j = json();
+    let j = wait_json(&|j| j.contains("\"ha\":{"));
     assert!(
         j.contains("\"healthy\":true") && j.contains("\"track_faults\":[]"),
         "{j}"
@@ -307,7 +323,7 @@ fn track_file_makes_the_node_ineligible_and_back() {
     std::fs::write(&tf, "1\n").unwrap();
     let s = wait("the fault", &|s| s.contains("ineligible"));
     assert!(s.contains(&format!("ineligible: track: {reason}")), "{s}");
-    let j = json();
+    let j = wait_json(&|j| j.contains("\"healthy\":false"));
     assert!(j.contains("\"healthy\":false"), "{j}");
     assert!(
         j.contains(&format!("\"track_faults\":[\"{reason}\"]")),
@@ -320,7 +336,7 @@ fn track_file_makes_the_node_ineligible_and_back() {
         s.contains("ha: node n1") && !s.contains("ineligible")
     });
     assert!(s.contains("ha: node n1"), "{s}");
-    let j = json();
+    let j = wait_json(&|j| j.contains("\"healthy\":true"));
     assert!(
         j.contains("\"healthy\":true") && j.contains("\"track_faults\":[]"),
         "{j}"
@@ -338,4 +354,31 @@ fn track_file_makes_the_node_ineligible_and_back() {
         s.contains(&format!("track file {} unreadable", tf.display())),
         "{s}"
     );
+}
+
+/// Issue 17 (tracking) in network namespaces: `tests/ha/track.sh` runs two
+/// real `lvsd run` daemons; an interface down on the active node hands the
+/// VIP to the standby, a failing track script on the other node hands it
+/// back. Needs root and `ip netns` (skipped with a message otherwise);
+/// the script creates and always deletes its namespaces (`lvsdtrk<pid>*`).
+#[test]
+fn ha_netns_tracking_moves_the_vip() {
+    if !can_netns() {
+        eprintln!("skipped: needs root and iproute2 (ip netns)");
+        return;
+    }
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("bash")
+        .arg(repo.join("tests/ha/track.sh"))
+        .env("LVSD_BIN", LVSD)
+        .current_dir(&repo)
+        .output()
+        .unwrap_or_else(|e| panic!("run track.sh: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "track.sh failed:\n{stdout}");
+    assert!(stdout.contains("ha track: 0 failed"), "{stdout}");
 }

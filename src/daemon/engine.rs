@@ -1030,14 +1030,20 @@ impl Engine {
             .await
             .ok()?
             .ok()?;
+        let track = if s.track_faults.is_empty() {
+            String::new()
+        } else {
+            format!(", ineligible: track: {}", s.track_faults.join("; "))
+        };
         Some(format!(
-            "ha: node {} role {:?}{}, peer {} {}, {} transitions\n",
+            "ha: node {} role {:?}{}, peer {} {}, {} transitions{}\n",
             s.node,
             s.role,
             if s.hold { " (standby held)" } else { "" },
             s.peer.as_deref().unwrap_or("-"),
             if s.peer_alive { "alive" } else { "not heard" },
-            s.transitions
+            s.transitions,
+            track
         ))
     }
 

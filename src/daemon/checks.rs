@@ -20,6 +20,9 @@ use super::plan::Plan;
 pub struct CheckAdapter {
     engine: Mutex<Engine>,
     ids: Arc<Mutex<HashMap<String, RealKey>>>,
+    /// The task forwarding check events as reports: ended at shutdown
+    /// (the check engine keeps its sender, so it would wait forever).
+    forwarder: tokio::task::JoinHandle<()>,
 }
 
 impl CheckAdapter {
@@ -28,7 +31,7 @@ impl CheckAdapter {
         let (etx, mut erx) = mpsc::channel::<check::Event>(4096);
         let ids: Arc<Mutex<HashMap<String, RealKey>>> = Arc::default();
         let map = ids.clone();
-        tokio::spawn(async move {
+        let forwarder = tokio::spawn(async move {
             while let Some(ev) = erx.recv().await {
                 let key = map.lock().ok().and_then(|m| m.get(&ev.id).copied());
                 let Some(key) = key else { continue };
@@ -52,6 +55,7 @@ impl CheckAdapter {
         CheckAdapter {
             engine: Mutex::new(Engine::new(etx, EngineOptions::default())),
             ids,
+            forwarder,
         }
     }
 }
@@ -99,6 +103,7 @@ impl CheckRunner for CheckAdapter {
         if let Ok(mut e) = self.engine.lock() {
             e.shutdown();
         }
+        self.forwarder.abort();
     }
 }
 

@@ -1233,10 +1233,10 @@ fn to_scope(scope: Option<&HashSet<ServiceKey>>) -> Scope {
     }
 }
 
-/// Longest wait for hook tasks at stop.
 /// Longest `lvsd NAME stop` of an `execute=` instance at this one's stop.
 const INSTANCE_STOP: Duration = Duration::from_secs(10);
 
+/// Longest wait for hook tasks at stop.
 const TASKS_GRACE: Duration = Duration::from_secs(5);
 
 /// Most names read from the maintenance directory per scan.

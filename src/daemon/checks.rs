@@ -44,6 +44,7 @@ impl CheckAdapter {
                     detail: crate::model::text::sanitize(&ev.reason),
                     latency: ev.latency,
                     verdict: ev.changed.then_some(up),
+                    weight: ev.weight,
                 };
                 if tx.send(report).await.is_err() {
                     break;

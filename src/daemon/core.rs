@@ -70,6 +70,16 @@ pub enum Intent {
         /// The check's answer or failure reason.
         msg: String,
     },
+    /// A check set the real's weight (`dynamic_weight`; None: back to
+    /// the configured one): log.
+    WeightSet {
+        /// The real.
+        real: RealKey,
+        /// The weight the check set.
+        weight: Option<u32>,
+        /// The check's answer.
+        detail: String,
+    },
     /// A failed check of a real still up (failurecount not reached): log.
     SoftFailure {
         /// The real.
@@ -139,6 +149,21 @@ pub struct RealHealth {
     pub failures: u64,
     /// Last time an alert mail went out for this real.
     pub mailed: Option<std::time::Instant>,
+    /// The weight its check set (`dynamic_weight`), None: configured.
+    pub set_weight: Option<u32>,
+    /// Its slow start, while it came back less than `slow_start` ago.
+    pub ramp: Option<crate::model::Ramp>,
+}
+
+impl RealHealth {
+    /// How the check policy changes the real's configured weight at `now`.
+    pub fn adjust(&self, now: std::time::Instant) -> crate::model::WeightAdjust {
+        crate::model::WeightAdjust {
+            set: self.set_weight,
+            ramp: self.ramp.and_then(|r| r.at(now)),
+            ..crate::model::WeightAdjust::default()
+        }
+    }
 }
 
 /// One finished check, as the check runner reports it.
@@ -154,6 +179,9 @@ pub struct CheckReport {
     pub latency: Duration,
     /// `Some(up)` when the real's health changed (failurecount applied).
     pub verdict: Option<bool>,
+    /// The weight the real's last passing check set (lvsd.toml
+    /// `dynamic_weight`); None: its configured weight.
+    pub weight: Option<u32>,
 }
 
 /// `RIP:PORT (VIP:PORT)` as ldirectord logs a real.
@@ -177,6 +205,7 @@ pub fn on_report(
     h: &mut RealHealth,
     r: &CheckReport,
     mail: bool,
+    slow_start: Duration,
     at: SystemTime,
     now: std::time::Instant,
 ) -> Vec<Intent> {
@@ -200,6 +229,26 @@ pub fn on_report(
     h.up = step.up;
     if step.reconcile {
         out.push(Intent::Touch(r.key.service));
+    }
+    if h.set_weight != r.weight {
+        h.set_weight = r.weight;
+        out.push(Intent::WeightSet {
+            real: r.key,
+            weight: r.weight,
+            detail: r.detail.clone(),
+        });
+        // A real in service takes its new weight now; a down one when it
+        // is back.
+        if h.up == Some(true) {
+            out.push(Intent::Touch(r.key.service));
+        }
+    }
+    // A real back from down (not a first verdict) starts its slow start;
+    // one that goes down ends it.
+    match step.alert {
+        Some(true) => h.ramp = crate::model::Ramp::start(now, slow_start),
+        Some(false) => h.ramp = None,
+        None => {}
     }
     if step.soft_failure {
         out.push(Intent::SoftFailure {
@@ -884,6 +933,49 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_check_set_weight_and_a_return_start_the_weight_policy() {
+        let t = std::time::Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut h = RealHealth {
+            up: Some(true),
+            ..RealHealth::default()
+        };
+        let mut r = report(1, true, None);
+        r.weight = Some(7);
+        let out = on_report(&mut h, &r, false, Duration::ZERO, wall, t);
+        assert_eq!(h.set_weight, Some(7));
+        assert!(out.iter().any(|i| matches!(
+            i,
+            Intent::WeightSet {
+                weight: Some(7),
+                ..
+            }
+        )));
+        assert!(out.iter().any(|i| matches!(i, Intent::Touch(_))));
+        // Unchanged weight: no new intent.
+        let out = on_report(&mut h, &r, false, Duration::ZERO, wall, t);
+        assert!(!out.iter().any(|i| matches!(i, Intent::WeightSet { .. })));
+        // Down, then back: the slow start begins at the return only.
+        let down = on_report(
+            &mut h,
+            &report(1, false, Some(false)),
+            false,
+            ms(10_000),
+            wall,
+            t,
+        );
+        assert!(down
+            .iter()
+            .any(|i| matches!(i, Intent::Alert { up: false, .. })));
+        assert!(h.ramp.is_none());
+        let mut back = report(1, true, Some(true));
+        back.weight = Some(7);
+        on_report(&mut h, &back, false, ms(10_000), wall, t);
+        assert!(h.ramp.is_some());
+        assert!(h.adjust(t).ramp.is_some());
+    }
+
     fn report(n: u8, ok: bool, verdict: Option<bool>) -> CheckReport {
         CheckReport {
             key: rk(n),
@@ -891,6 +983,7 @@ mod tests {
             detail: if ok { "ok".into() } else { "refused".into() },
             latency: ms(3),
             verdict,
+            weight: None,
         }
     }
 
@@ -934,7 +1027,14 @@ mod tests {
             ..Default::default()
         };
         // A soft failure: counted, logged, no pass, no alert.
-        let out = on_report(&mut h, &report(1, false, None), true, wall, t);
+        let out = on_report(
+            &mut h,
+            &report(1, false, None),
+            true,
+            Duration::ZERO,
+            wall,
+            t,
+        );
         assert_eq!(
             out,
             vec![
@@ -954,7 +1054,14 @@ mod tests {
         assert_eq!(h.last.as_ref().map(|l| (l.at, l.ok)), Some((wall, false)));
         assert_eq!(h.mailed, None);
         // The verdict: down. A pass, the alert (mailed), the event.
-        let out = on_report(&mut h, &report(1, false, Some(false)), true, wall, t);
+        let out = on_report(
+            &mut h,
+            &report(1, false, Some(false)),
+            true,
+            Duration::ZERO,
+            wall,
+            t,
+        );
         assert_eq!(out.len(), 4, "{out:?}");
         assert_eq!(out[1], Intent::Touch(key(1)));
         assert_eq!(
@@ -978,7 +1085,14 @@ mod tests {
         // Back up with alerts off in this phase: logged, not mailed, and
         // the last mail time stays.
         let later = t + Duration::from_secs(9);
-        let out = on_report(&mut h, &report(1, true, Some(true)), false, wall, later);
+        let out = on_report(
+            &mut h,
+            &report(1, true, Some(true)),
+            false,
+            Duration::ZERO,
+            wall,
+            later,
+        );
         assert!(out.contains(&Intent::Alert {
             real: rk(1),
             up: true,
@@ -988,7 +1102,14 @@ mod tests {
         assert_eq!((h.up, h.mailed, h.failures), (Some(true), Some(t), 2));
         // A first "up" is no news: a pass, no alert, no event.
         let mut fresh = RealHealth::default();
-        let out = on_report(&mut fresh, &report(2, true, Some(true)), true, wall, t);
+        let out = on_report(
+            &mut fresh,
+            &report(2, true, Some(true)),
+            true,
+            Duration::ZERO,
+            wall,
+            t,
+        );
         assert_eq!(out.len(), 2);
         assert_eq!(out[1], Intent::Touch(key(1)));
     }

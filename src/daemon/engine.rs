@@ -303,6 +303,7 @@ impl Engine {
                 }
                 _ = tick.tick() => {
                     systemd::watchdog();
+                    dirty.extend(self.ramping(Instant::now()));
                     if self.scan_maintenance().await {
                         dirty.extend(self.plan.keys());
                     }
@@ -400,11 +401,12 @@ impl Engine {
             .iter()
             .find(|v| v.key() == r.key.service)
             .is_some_and(|v| hooks::alerts_enabled(&v.alerts, self.phase));
+        let slow_start = self.slow_start_of(&r.key);
         // Reports from a previous config generation may still be queued.
         let Some(h) = self.health.get_mut(&r.key) else {
             return;
         };
-        for i in core::on_report(h, &r, mail, SystemTime::now(), Instant::now()) {
+        for i in core::on_report(h, &r, mail, slow_start, SystemTime::now(), Instant::now()) {
             self.perform_now(i, dirty);
         }
     }
@@ -415,6 +417,13 @@ impl Engine {
         match intent {
             Intent::Touch(k) => {
                 dirty.insert(k);
+            }
+            Intent::WeightSet {
+                real,
+                weight,
+                detail,
+            } => {
+                tracing::info!(real = %show_real(&real), weight = ?weight, "weight set by the check: {detail}");
             }
             Intent::Fallback(key, start) => {
                 let cmd = self
@@ -495,6 +504,33 @@ impl Engine {
             &v.alerts,
             &self.sendmail,
         );
+    }
+
+    /// lvsd.toml's `slow_start` for a real (zero: none).
+    fn slow_start_of(&self, k: &RealKey) -> Duration {
+        self.plan
+            .virtuals
+            .iter()
+            .filter(|v| v.key() == k.service)
+            .flat_map(|v| v.reals())
+            .find(|(rk, _, _)| rk == k)
+            .map_or(Duration::ZERO, |(_, _, check)| check.policy.slow_start)
+    }
+
+    /// The services of reals in a slow start: their weight steps up as
+    /// time passes, so they need a pass each tick; a finished ramp is
+    /// dropped (its pass sets the full weight).
+    fn ramping(&mut self, now: Instant) -> HashSet<ServiceKey> {
+        let mut out = HashSet::new();
+        for (k, h) in self.health.iter_mut() {
+            if let Some(r) = h.ramp {
+                if r.at(now).is_none() {
+                    h.ramp = None;
+                }
+                out.insert(k.service);
+            }
+        }
+        out
     }
 
     async fn on_request(&mut self, req: Request) {
@@ -994,14 +1030,20 @@ impl Engine {
             .await
             .ok()?
             .ok()?;
+        let track = if s.track_faults.is_empty() {
+            String::new()
+        } else {
+            format!(", ineligible: track: {}", s.track_faults.join("; "))
+        };
         Some(format!(
-            "ha: node {} role {:?}{}, peer {} {}, {} transitions\n",
+            "ha: node {} role {:?}{}, peer {} {}, {} transitions{}\n",
             s.node,
             s.role,
             if s.hold { " (standby held)" } else { "" },
             s.peer.as_deref().unwrap_or("-"),
             if s.peer_alive { "alive" } else { "not heard" },
-            s.transitions
+            s.transitions,
+            track
         ))
     }
 

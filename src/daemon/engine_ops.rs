@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -69,10 +69,12 @@ impl Engine {
     /// The desired state of a real (the one place it is decided): health,
     /// maintenance, then the operator's override.
     pub(super) fn desired_state_of(&self, k: &RealKey) -> RealState {
+        let h = self.health.get(k);
         overrides::desired_state(
-            self.health.get(k).and_then(|h| h.up),
+            h.and_then(|h| h.up),
             self.maintenance.contains(k),
             self.ops.overrides.get(k),
+            h.map(|h| h.adjust(Instant::now())).unwrap_or_default(),
         )
     }
 
@@ -433,10 +435,12 @@ impl Engine {
             .map(|v| v.spec.clone())
             .collect();
         let state = |k: &RealKey| {
+            let h = health.get(k);
             overrides::desired_state(
-                health.get(k).and_then(|h| h.up),
+                h.and_then(|h| h.up),
                 maintenance.contains(k),
                 self.ops.overrides.get(k),
+                h.map(|h| h.adjust(Instant::now())).unwrap_or_default(),
             )
         };
         let readd = |k: &RealKey| {

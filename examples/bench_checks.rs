@@ -194,7 +194,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                r
+                r.into()
             })
         })
     };

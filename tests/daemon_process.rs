@@ -706,3 +706,193 @@ fn sigterm_with_idle_control_and_status_clients_exits_promptly() {
     assert!(status.success(), "exit status {status}");
     assert!(!sock.exists(), "the control socket is removed");
 }
+
+/// Pids recorded by the test's hook script, by tag (`TAG PID` lines).
+fn recorded_pids(path: &Path, tag: &str) -> Vec<i32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(t, _)| *t == tag)
+        .filter_map(|(_, p)| p.trim().parse().ok())
+        .collect()
+}
+
+/// Whether `pid` runs (a zombie waiting for its reaper does not count).
+fn pid_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| !r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Issue 13: every task the daemon starts is tracked and ends at stop.
+/// `quorum_up`/`quorum_down`, `fallbackcommand`, `callback` and a
+/// `[[hook]]` all run a script that records its pid and a grandchild's
+/// (`sleep 1000 &`) and then waits. A real flapping three times runs one
+/// quorum command at a time (it used to start one per crossing, unbounded),
+/// and SIGTERM stops lvsd promptly, exit 0, with none of those processes
+/// left anywhere.
+#[test]
+fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pids = d.join("pids");
+    let script = d.join("hook.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$1 $$\" >> {p}\nsleep 1000 &\necho \"$1 $!\" >> {p}\nwait\n",
+            p = pids.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let flag = d.join("up");
+    std::fs::write(&flag, "").unwrap();
+    let chk = d.join("chk.sh");
+    std::fs::write(&chk, format!("#!/bin/sh\n[ -e {} ]\n", flag.display())).unwrap();
+    std::fs::set_permissions(&chk, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cf = d.join("l.cf");
+    let cf_text = format!(
+        "checkinterval=1\nchecktimeout=1\ncallback=\"{s} callback\"\n\
+         virtual=192.0.2.10:80\n\treal=10.1.0.1:80 masq 1\n\tchecktype=external\n\
+         \tcheckcommand={c}\n\tfallbackcommand=\"{s} fallback\"\n",
+        s = script.display(),
+        c = chk.display()
+    );
+    std::fs::write(&cf, &cf_text).unwrap();
+    let toml = d.join("t.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[[hook]]\non = [\"real_down\"]\ncommand = [\"{s}\", \"event\"]\ntimeout_ms = 600000\n\
+             [virtual.\"tcp:192.0.2.10:80\"]\nquorum = 1\nquorum_timeout_ms = 600000\n\
+             quorum_up = [\"{s}\", \"quorum\"]\nquorum_down = [\"{s}\", \"quorum\"]\n",
+            s = script.display()
+        ),
+    )
+    .unwrap();
+    let log = d.join("log");
+    let child = Command::new(LVSD)
+        .env("LVSD_TEST_FAKE_KERNEL", "1")
+        .arg("--socket")
+        .arg(d.join("s.sock"))
+        .arg("--pid-file")
+        .arg(d.join("l.pid"))
+        .arg("--metrics")
+        .arg("off")
+        .arg("--toml")
+        .arg(&toml)
+        .arg("run")
+        .arg(&cf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Stops lvsd and every recorded process even when an assert fails.
+    struct Cleanup(Child, PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            for tag in ["quorum", "fallback", "callback", "event"] {
+                for p in recorded_pids(&self.1, tag) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+    }
+    let mut guard = Cleanup(child, pids.clone());
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_until = |what: &str, f: &dyn Fn() -> bool| {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what} never happened; log:\n{}", read_log());
+    };
+    wait_until("the first table", &|| {
+        read_log().contains("initial table applied")
+    });
+    wait_until("the quorum start", &|| {
+        read_log().contains("starting with quorum up")
+    });
+    // callback: the config file changes on disk.
+    std::fs::write(&cf, format!("{cf_text}# changed\n")).unwrap();
+    wait_until("callback", &|| recorded_pids(&pids, "callback").len() == 2);
+    // Three flaps: lost, gained, lost, gained, lost, gained.
+    for i in 1..=3 {
+        std::fs::remove_file(&flag).unwrap();
+        wait_until("quorum lost", &|| {
+            read_log().matches("lost quorum").count() == i
+        });
+        std::fs::write(&flag, "").unwrap();
+        wait_until("quorum gained", &|| {
+            read_log().matches("gained quorum").count() == i
+        });
+    }
+    wait_until("fallbackcommand", &|| {
+        !recorded_pids(&pids, "fallback").is_empty()
+    });
+    wait_until("the event hook", &|| {
+        !recorded_pids(&pids, "event").is_empty()
+    });
+    // One quorum command (the first quorum_down, still running) and its
+    // grandchild: the crossings after it waited, the last ones cancelled.
+    std::thread::sleep(Duration::from_millis(500));
+    let quorum = recorded_pids(&pids, "quorum");
+    assert_eq!(quorum.len(), 2, "quorum commands started: {quorum:?}");
+    let all: Vec<i32> = ["quorum", "fallback", "callback", "event"]
+        .iter()
+        .flat_map(|t| recorded_pids(&pids, t))
+        .collect();
+    assert!(all.iter().all(|p| pid_alive(*p)), "{all:?} all run");
+    let t0 = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(guard.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = loop {
+        if let Ok(Some(st)) = guard.0.try_wait() {
+            break st;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "lvsd did not stop within 15 s; log:\n{}",
+            read_log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = t0.elapsed();
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        read_log()
+    );
+    // The kill is synchronous (SIGKILL to each group) but the kernel may
+    // take a moment to tear the processes down.
+    let t1 = Instant::now();
+    let mut left: Vec<i32> = all.clone();
+    while t1.elapsed() < Duration::from_secs(2) && !left.is_empty() {
+        left.retain(|p| pid_alive(*p));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        left.is_empty(),
+        "processes left after stop: {left:?} (of {all:?}); log:\n{}",
+        read_log()
+    );
+    eprintln!("stopped in {took:?}");
+}

@@ -166,3 +166,167 @@ fn a_section_for_an_unknown_virtual_is_refused_with_its_place() {
     );
     assert!(dm.log().contains(&want), "{}", dm.log());
 }
+
+/// Wait (bounded) until `lvsd status` shows `what`.
+fn wait_for(dm: &Daemon, what: &str) -> String {
+    let t0 = Instant::now();
+    let mut s = String::new();
+    while t0.elapsed() < Duration::from_secs(30) {
+        s = dm.status();
+        if s.contains(what) {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no {what:?} in status:\n{s}\nlog:\n{}", dm.log());
+}
+
+/// An external check script in `d` that exits with the number in the file
+/// `code` (0 when it is missing).
+fn code_script(d: &Path) -> std::path::PathBuf {
+    let script = d.join("check.sh");
+    let code = d.join("code");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ -e {c} ] && exit $(cat {c})\nexit 0\n",
+            c = code.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script
+}
+
+/// dynamic_weight (keepalived misc_dynamic): the external check's exit
+/// code sets the weight the kernel table holds: 0 the configured weight,
+/// 2..255 weight code-2 (2: weight 0, the real stays in the table), 1 down.
+#[test]
+fn dynamic_weight_sets_the_kernel_weight_from_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = code_script(d);
+    std::fs::write(d.join("code"), "7").unwrap();
+    std::fs::write(
+        d.join("l.cf"),
+        format!(
+            "checkinterval=1\nvirtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq 2\n\
+             \treal=10.1.0.2:80 masq 4\n\tchecktype=external\n\tcheckcommand={}\n\tscheduler=wrr\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("lvsd.toml"),
+        "[virtual.\"tcp:10.0.0.1:80\"]\ndynamic_weight = true\n",
+    )
+    .unwrap();
+    let dm = start(dir);
+    let code = dm.dir.path().join("code");
+    let s = wait_for(&dm, "-> 10.1.0.1:80 masq up weight 5/2");
+    assert!(s.contains("-> 10.1.0.2:80 masq up weight 5/4"), "{s}");
+    std::fs::write(&code, "0").unwrap();
+    let s = wait_for(&dm, "-> 10.1.0.1:80 masq up weight 2/2");
+    assert!(s.contains("-> 10.1.0.2:80 masq up weight 4/4"), "{s}");
+    std::fs::write(&code, "2").unwrap();
+    wait_for(&dm, "-> 10.1.0.1:80 masq up weight 0/2");
+    std::fs::write(&code, "1").unwrap();
+    wait_for(&dm, "-> 10.1.0.1:80 masq down");
+    std::fs::write(&code, "12").unwrap();
+    wait_for(&dm, "-> 10.1.0.1:80 masq up weight 10/2");
+    assert!(dm.log().contains("weight set by the check"), "{}", dm.log());
+}
+
+/// Without dynamic_weight an exit code of 7 is down, as in ldirectord.
+#[test]
+fn without_dynamic_weight_a_non_zero_exit_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = code_script(d);
+    std::fs::write(d.join("code"), "7").unwrap();
+    std::fs::write(
+        d.join("l.cf"),
+        format!(
+            "checkinterval=1\nvirtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq 2\n\
+             \tchecktype=external\n\tcheckcommand={}\n\tscheduler=wrr\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("lvsd.toml"), "").unwrap();
+    let dm = start(dir);
+    wait_for(&dm, "-> 10.1.0.1:80 masq down");
+    std::fs::write(dm.dir.path().join("code"), "0").unwrap();
+    wait_for(&dm, "-> 10.1.0.1:80 masq up weight 2/2");
+}
+
+/// The kernel weight `lvsd status` shows for `real` (None when it is not
+/// in the table or not up).
+fn kernel_weight(status: &str, real: &str) -> Option<u32> {
+    let line = status
+        .lines()
+        .find(|l| l.contains(&format!("-> {real} ")))?;
+    let w = line.split(" up weight ").nth(1)?;
+    w.split('/').next()?.parse().ok()
+}
+
+/// slow_start = 4: a real that comes back after being down ramps from
+/// weight 1 to its weight 8 in 1 s steps (1, 2, 4, 6, 8), re-applied by
+/// the daemon as time passes; at the first start it gets 8 at once.
+#[test]
+fn slow_start_ramps_a_returning_real_from_1_to_its_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = code_script(d);
+    std::fs::write(
+        d.join("l.cf"),
+        format!(
+            "checkinterval=1\nvirtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq 8\n\
+             \tchecktype=external\n\tcheckcommand={}\n\tscheduler=wrr\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("lvsd.toml"),
+        "[virtual.\"tcp:10.0.0.1:80\"]\nslow_start = 4\n",
+    )
+    .unwrap();
+    let dm = start(dir);
+    // First start: no ramp.
+    wait_for(&dm, "-> 10.1.0.1:80 masq up weight 8/8");
+    std::fs::write(dm.dir.path().join("code"), "1").unwrap();
+    wait_for(&dm, "-> 10.1.0.1:80 masq down");
+    std::fs::remove_file(dm.dir.path().join("code")).unwrap();
+    // Watch the weight until it is back at 8.
+    let t0 = Instant::now();
+    let mut seen: Vec<(Duration, u32)> = Vec::new();
+    while t0.elapsed() < Duration::from_secs(20) {
+        if let Some(w) = kernel_weight(&dm.status(), "10.1.0.1:80") {
+            if seen.last().map(|s| s.1) != Some(w) {
+                seen.push((t0.elapsed(), w));
+            }
+            if w == 8 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("weights seen: {seen:?}");
+    let weights: Vec<u32> = seen.iter().map(|s| s.1).collect();
+    assert_eq!(weights.first(), Some(&1), "{seen:?}\n{}", dm.log());
+    assert_eq!(weights.last(), Some(&8), "{seen:?}");
+    assert!(
+        weights.windows(2).all(|w| w[0] < w[1]),
+        "not a rising ramp: {seen:?}"
+    );
+    // Steps in between, and the whole ramp takes about 4 s (the daemon
+    // re-applies the weight once a second).
+    assert!(weights.len() >= 4, "{seen:?}");
+    let (first, last) = (seen[0].0, seen[seen.len() - 1].0);
+    let took = last - first;
+    assert!(
+        took >= Duration::from_millis(2500) && took <= Duration::from_secs(7),
+        "{seen:?}"
+    );
+}

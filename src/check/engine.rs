@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::schedule::{first_delay, CheckState, Step, Verdict};
 use super::spec::{CheckSpec, CheckType, Target};
-use super::CheckResult;
+use super::Outcome;
 use crate::model::Health;
 
 /// A health change of one check.
@@ -32,9 +32,13 @@ pub struct Event {
     /// Why: the failure reason, or a description of the good answer.
     pub reason: String,
     /// The health changed with this check (false: a `report_every` result
-    /// that left the health as it was; `health` is then this check's own
-    /// result).
+    /// that left the health as it was, or a new `weight`; `health` is then
+    /// this check's own result).
     pub changed: bool,
+    /// The weight the last passing check set (`dynamic_weight`), None for
+    /// the configured weight. A change of it is sent even when the health
+    /// stays as it was.
+    pub weight: Option<u32>,
 }
 
 /// One check to run.
@@ -69,7 +73,7 @@ impl Default for EngineOptions {
 }
 
 /// Boxed future of one check run.
-pub type RunFuture = Pin<Box<dyn Future<Output = CheckResult> + Send>>;
+pub type RunFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// Runs one step of a check; swapped out in tests.
 pub type Runner = Arc<dyn Fn(Arc<CheckSpec>, Arc<Target>, Step) -> RunFuture + Send + Sync>;
@@ -77,7 +81,7 @@ pub type Runner = Arc<dyn Fn(Arc<CheckSpec>, Arc<Target>, Step) -> RunFuture + S
 /// The real runner: sockets, processes, pings.
 fn real_runner() -> Runner {
     Arc::new(|spec, target, step| {
-        Box::pin(async move { super::run_step(&spec, &target, step).await })
+        Box::pin(async move { super::run_step_weighted(&spec, &target, step).await })
     })
 }
 
@@ -221,6 +225,7 @@ async fn check_task(
                 latency: Duration::ZERO,
                 reason,
                 changed: true,
+                weight: None,
             })
             .await;
         return;
@@ -235,18 +240,26 @@ async fn check_task(
     };
     let now = Instant::now();
     let mut next = now + first_delay(id.as_str(), interval, now.duration_since(epoch));
+    // The weight the last passing check set (dynamic_weight).
+    let mut weight: Option<u32> = None;
     loop {
         tokio::time::sleep_until(next).await;
         let step = state.next_step(&spec);
-        let (result, latency) = {
+        let (result, latency, new_weight) = {
             let Ok(_permit) = sem.acquire().await else {
                 return;
             };
             let t0 = Instant::now();
             let r = runner(spec.clone(), target.clone(), step).await;
-            (r, t0.elapsed())
+            (r.result, t0.elapsed(), r.weight)
         };
         let ok = result.is_ok();
+        // Only a passing check sets the weight; a failing one leaves the
+        // last one for when the real is back.
+        let weight_changed = ok && new_weight != weight;
+        if ok {
+            weight = new_weight;
+        }
         let verdict = state.record(&spec, step, ok);
         // The answer's description moves into the event; an error is
         // formatted once, for the log and the event.
@@ -273,7 +286,7 @@ async fn check_task(
                 (false, ok)
             }
         };
-        if changed || report_every {
+        if changed || report_every || weight_changed {
             let health = if up {
                 Health::Up
             } else {
@@ -285,6 +298,7 @@ async fn check_task(
                 latency,
                 reason,
                 changed,
+                weight,
             };
             if tx.send(ev).await.is_err() {
                 return;
@@ -354,11 +368,12 @@ mod tests {
                     }
                 };
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                if ok {
+                let r: crate::check::CheckResult = if ok {
                     Ok("fine".to_string())
                 } else {
                     Err(CheckError::Mismatch("bad".into()))
-                }
+                };
+                r.into()
             })
         })
     }
@@ -435,6 +450,50 @@ mod tests {
         }
     }
 
+    /// A new weight from a passing check is reported even when the health
+    /// stays up; a failing check does not change it.
+    #[tokio::test(start_paused = true)]
+    async fn a_new_weight_is_reported_without_a_health_change() {
+        let weights = Arc::new(Mutex::new(vec![
+            Some(Some(3)),
+            Some(Some(3)),
+            Some(None),
+            None,
+            Some(None),
+        ]));
+        let w2 = weights.clone();
+        let runner: Runner = Arc::new(move |_s, _t, _step| {
+            let next = {
+                let mut w = w2.lock().unwrap();
+                if w.is_empty() {
+                    Some(None)
+                } else {
+                    w.remove(0)
+                }
+            };
+            Box::pin(async move {
+                match next {
+                    Some(weight) => Outcome {
+                        result: Ok("fine".into()),
+                        weight,
+                    },
+                    None => Err(CheckError::Mismatch("bad".into())).into(),
+                }
+            })
+        });
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut eng = Engine::with_runner(tx, EngineOptions::default(), runner);
+        eng.update(vec![entry("a", CheckType::Negotiate, 1000, 2)]);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let mut got = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            got.push((ev.health.is_up(), ev.changed, ev.weight));
+        }
+        // up at 3 (change); 3 again: silent; configured weight: reported;
+        // a soft failure: silent; configured again: silent.
+        assert_eq!(got, vec![(true, true, Some(3)), (true, false, None)]);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn update_keeps_unchanged_and_restarts_changed() {
         let script = Arc::new(Script {
@@ -488,7 +547,7 @@ mod tests {
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 g.now.lock().unwrap().0 -= 1;
-                Ok(String::new())
+                Ok(String::new()).into()
             })
         });
         let (tx, mut rx) = mpsc::channel(1000);

@@ -103,6 +103,34 @@ impl CheckError {
 /// Result of one check: on success a short description of the answer.
 pub type CheckResult = Result<String, CheckError>;
 
+/// One check's result with what it says about the real's weight.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Up (with a description) or down (with the reason).
+    pub result: CheckResult,
+    /// A weight the check sets for the real instead of its configured one
+    /// (a `dynamic_weight` external check exiting 2..=255); None: the
+    /// configured weight.
+    pub weight: Option<u32>,
+}
+
+impl From<CheckResult> for Outcome {
+    fn from(result: CheckResult) -> Outcome {
+        Outcome {
+            result,
+            weight: None,
+        }
+    }
+}
+
+/// [`run_step`], with the weight a `dynamic_weight` external check sets.
+pub async fn run_step_weighted(spec: &CheckSpec, target: &Target, step: Step) -> Outcome {
+    match step {
+        Step::External if spec.policy.dynamic_weight => external::check_dynamic(spec, target).await,
+        _ => run_step(spec, target, step).await.into(),
+    }
+}
+
 /// Run one check of `spec` against `target` once, with its timeout.
 /// `step` chooses negotiate or connect for combined checks (see [`Step`]).
 pub async fn run_step(spec: &CheckSpec, target: &Target, step: Step) -> CheckResult {
@@ -118,7 +146,14 @@ pub async fn run_step(spec: &CheckSpec, target: &Target, step: Step) -> CheckRes
 
 /// Run the first check a fresh real would get (negotiate for combined).
 pub async fn run_once(spec: &CheckSpec, target: &Target) -> CheckResult {
-    spec::validate(spec).map_err(CheckError::Config)?;
+    run_once_weighted(spec, target).await.result
+}
+
+/// [`run_once`], with the weight a `dynamic_weight` external check sets.
+pub async fn run_once_weighted(spec: &CheckSpec, target: &Target) -> Outcome {
+    if let Err(e) = spec::validate(spec) {
+        return Err(CheckError::Config(e)).into();
+    }
     let step = schedule::CheckState::new(spec.checktype).next_step(spec);
-    run_step(spec, target, step).await
+    run_step_weighted(spec, target, step).await
 }

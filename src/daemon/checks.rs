@@ -20,6 +20,9 @@ use super::plan::Plan;
 pub struct CheckAdapter {
     engine: Mutex<Engine>,
     ids: Arc<Mutex<HashMap<String, RealKey>>>,
+    /// The task forwarding check events as reports: ended at shutdown
+    /// (the check engine keeps its sender, so it would wait forever).
+    forwarder: tokio::task::JoinHandle<()>,
 }
 
 impl CheckAdapter {
@@ -28,7 +31,7 @@ impl CheckAdapter {
         let (etx, mut erx) = mpsc::channel::<check::Event>(4096);
         let ids: Arc<Mutex<HashMap<String, RealKey>>> = Arc::default();
         let map = ids.clone();
-        tokio::spawn(async move {
+        let forwarder = tokio::spawn(async move {
             while let Some(ev) = erx.recv().await {
                 let key = map.lock().ok().and_then(|m| m.get(&ev.id).copied());
                 let Some(key) = key else { continue };
@@ -41,6 +44,7 @@ impl CheckAdapter {
                     detail: crate::model::text::sanitize(&ev.reason),
                     latency: ev.latency,
                     verdict: ev.changed.then_some(up),
+                    weight: ev.weight,
                 };
                 if tx.send(report).await.is_err() {
                     break;
@@ -50,6 +54,7 @@ impl CheckAdapter {
         CheckAdapter {
             engine: Mutex::new(Engine::new(etx, EngineOptions::default())),
             ids,
+            forwarder,
         }
     }
 }
@@ -96,6 +101,7 @@ impl CheckRunner for CheckAdapter {
         if let Ok(mut e) = self.engine.lock() {
             e.shutdown();
         }
+        self.forwarder.abort();
     }
 }
 

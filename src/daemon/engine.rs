@@ -28,14 +28,15 @@ use crate::model::{RealServer, ServiceKey, Table, TableEntry};
 use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
 
 use super::control::Request;
-use super::core::{fallback_intent, health_step, Intent, Schedule, Scope};
+pub use super::core::CheckReport;
+use super::core::{self as core, show_real, Intent, RealHealth, Schedule, Scope};
 use super::error::{ReloadError, RoleError};
 use super::events::{self, EventData};
 use super::hooks;
 use super::load::ConfigError;
 use super::monitor;
 use super::plan::{Phase, Plan, VirtualPlan};
-use super::status::{LastCheck, RealView, Shown, Status, VirtualView};
+use super::status::{RealView, Shown, Status, VirtualView};
 use super::systemd;
 
 /// The kernel, shared between the engine and the metrics page.
@@ -80,21 +81,6 @@ struct Loading {
 
 type ReloadReply = tokio::sync::oneshot::Sender<Result<String, ReloadError>>;
 
-/// One finished check, as the check runner reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckReport {
-    /// Which real of which virtual.
-    pub key: RealKey,
-    /// This check passed.
-    pub ok: bool,
-    /// Answer or failure reason.
-    pub detail: String,
-    /// Duration of the check.
-    pub latency: Duration,
-    /// `Some(up)` when the real's health changed (failurecount applied).
-    pub verdict: Option<bool>,
-}
-
 /// Runs the checks of a plan and reports results on the channel it was
 /// built with.
 pub trait CheckRunner: Send + Sync {
@@ -106,19 +92,6 @@ pub trait CheckRunner: Send + Sync {
 
     /// Stop every check.
     fn shutdown(&self);
-}
-
-/// Per-real state the engine keeps.
-#[derive(Debug, Clone, Default)]
-struct RealHealth {
-    /// `None` until the first verdict.
-    up: Option<bool>,
-    reason: String,
-    last: Option<LastCheck>,
-    checks: u64,
-    failures: u64,
-    /// Last time an alert mail went out for this real.
-    mailed: Option<Instant>,
 }
 
 /// Cadence of housekeeping: maintenance files, config file, watchdog.
@@ -141,7 +114,7 @@ pub struct Engine {
     fallback_cmd: HashMap<ServiceKey, bool>,
     status: Arc<Mutex<Status>>,
     phase: Phase,
-    fingerprint: Option<(SystemTime, u64, u64)>,
+    fingerprint: Option<core::Fingerprint>,
     host: String,
     /// The HA runner, when `lvsd.toml` has an `[ha]` table.
     ha: Option<mpsc::Sender<ha::Control>>,
@@ -324,12 +297,13 @@ impl Engine {
                 res = wait_loading(&mut self.loading) => self.finish_reload(res).await,
                 _ = tokio::time::sleep_until(wake.unwrap_or_else(far)), if wake.is_some() => {
                     if let Some(i) = self.schedule.on_time(tokio::time::Instant::now()) {
-                        self.perform(i).await;
+                        self.perform(i, &mut dirty).await;
                     }
                     self.maybe_running();
                 }
                 _ = tick.tick() => {
                     systemd::watchdog();
+                    dirty.extend(self.ramping(Instant::now()));
                     if self.scan_maintenance().await {
                         dirty.extend(self.plan.keys());
                     }
@@ -356,8 +330,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Carry out an intent of the core.
-    async fn perform(&mut self, intent: Intent) {
+    /// Carry out an intent of the core; `dirty` collects the virtuals
+    /// that need a pass.
+    async fn perform(&mut self, intent: Intent, dirty: &mut HashSet<ServiceKey>) {
         match intent {
             Intent::Reconcile {
                 scope,
@@ -381,18 +356,7 @@ impl Engine {
                 };
                 let _ = self.reconcile(scope.as_ref(), &removed, None, kind).await;
             }
-            Intent::Fallback(key, start) => {
-                let cmd = self
-                    .plan
-                    .virtuals
-                    .iter()
-                    .find(|v| v.key() == key)
-                    .and_then(|v| v.fallbackcommand.clone());
-                if let Some(cmd) = cmd {
-                    hooks::spawn_fallbackcommand(&mut self.tasks, &cmd, start, &key);
-                    self.fallback_cmd.insert(key, start);
-                }
-            }
+            other => self.perform_now(other, dirty),
         }
     }
 
@@ -416,34 +380,7 @@ impl Engine {
     /// is trusted as up until a check says otherwise (as ldirectord does), so
     /// a restart does not shuffle traffic.
     fn adopt(&mut self, actual: &Table) {
-        self.health.clear();
-        self.placed.clear();
-        let by_key: HashMap<ServiceKey, &TableEntry> =
-            actual.entries.iter().map(|e| (e.service.key, e)).collect();
-        for v in &self.plan.virtuals {
-            let key = v.key();
-            let entry = by_key.get(&key).copied();
-            for (rk, real, check) in v.reals() {
-                let kp = kernel_port(&key, real);
-                let have = entry
-                    .and_then(|e| e.reals.iter().find(|r| r.addr == real.addr && r.port == kp));
-                if have.is_some() {
-                    self.placed.insert(rk);
-                }
-                // A real drained by an override sits at weight 0 on purpose:
-                // trusted as up too, so a restart keeps it in place.
-                let drained = self.ops.overrides.get(&rk).is_some_and(|o| o.weight() == 0);
-                let up = Plan::static_health(check).or(match have {
-                    Some(r) if r.weight > 0 || drained => Some(true),
-                    _ => None,
-                });
-                let h = self.health.entry(rk).or_default();
-                h.up = up;
-                if up == Some(false) {
-                    h.reason = "checktype off".into();
-                }
-            }
-        }
+        (self.health, self.placed) = core::adopt(&self.plan, actual, &self.ops.overrides);
     }
 
     fn spawn_checks(&mut self) {
@@ -455,41 +392,145 @@ impl Engine {
         self.runner.update(&self.plan, &known);
     }
 
+    /// A check report: the core updates the real's health and decides
+    /// what follows; the shell performs it.
     fn on_report(&mut self, r: CheckReport, dirty: &mut HashSet<ServiceKey>) {
+        let mail = self
+            .plan
+            .virtuals
+            .iter()
+            .find(|v| v.key() == r.key.service)
+            .is_some_and(|v| hooks::alerts_enabled(&v.alerts, self.phase));
+        let slow_start = self.slow_start_of(&r.key);
         // Reports from a previous config generation may still be queued.
         let Some(h) = self.health.get_mut(&r.key) else {
             return;
         };
-        h.checks += 1;
-        if !r.ok {
-            h.failures += 1;
-            h.reason = r.detail.clone();
+        for i in core::on_report(h, &r, mail, slow_start, SystemTime::now(), Instant::now()) {
+            self.perform_now(i, dirty);
         }
-        h.last = Some(LastCheck {
-            at: SystemTime::now(),
-            ok: r.ok,
-            detail: r.detail.clone(),
-            latency: r.latency,
-        });
-        self.monitor(&r.key, r.ok, &r.detail);
-        let Some(h) = self.health.get_mut(&r.key) else {
+    }
+
+    /// Carry out an intent that needs no await (logs, mail, hooks,
+    /// events); `dirty` collects the virtuals that need a pass.
+    fn perform_now(&mut self, intent: Intent, dirty: &mut HashSet<ServiceKey>) {
+        match intent {
+            Intent::Touch(k) => {
+                dirty.insert(k);
+            }
+            Intent::WeightSet {
+                real,
+                weight,
+                detail,
+            } => {
+                tracing::info!(real = %show_real(&real), weight = ?weight, "weight set by the check: {detail}");
+            }
+            Intent::Fallback(key, start) => {
+                let cmd = self
+                    .plan
+                    .virtuals
+                    .iter()
+                    .find(|v| v.key() == key)
+                    .and_then(|v| v.fallbackcommand.clone());
+                if let Some(cmd) = cmd {
+                    hooks::spawn_fallbackcommand(&mut self.tasks, &cmd, start, &key);
+                    self.fallback_cmd.insert(key, start);
+                }
+            }
+            Intent::Monitor { real, up, msg } => self.monitor(&real, up, &msg),
+            Intent::SoftFailure { real, detail } => {
+                tracing::info!(real = %show_real(&real), "soft failure: {detail}");
+            }
+            Intent::Alert {
+                real,
+                up,
+                subject,
+                mail,
+            } => {
+                if up {
+                    tracing::info!("{subject}");
+                } else {
+                    tracing::warn!("{subject}");
+                }
+                if mail {
+                    self.mail(&real.service, &subject);
+                }
+            }
+            Intent::Remind { real, subject } => self.mail(&real.service, &subject),
+            Intent::Maintenance(real, true) => {
+                tracing::info!(real = %show_real(&real), "server in maintenance");
+                self.monitor(&real, false, "Server in maintenance");
+            }
+            Intent::ConfigChanged { autoreload } => {
+                tracing::info!(
+                    "Configuration file '{}' has changed on disk",
+                    self.path.display()
+                );
+                if autoreload {
+                    self.start_reload("autoreload", None);
+                } else {
+                    tracing::info!("- ignore new configuration");
+                }
+            }
+            Intent::Callback => {
+                if let Some(cb) = self.plan.callback.clone() {
+                    hooks::spawn_callback(&mut self.tasks, &cb, &self.path);
+                }
+            }
+            Intent::Maintenance(real, false) => {
+                tracing::info!(real = %show_real(&real), "server out of maintenance");
+            }
+            Intent::RealEvent { real, up, detail } => {
+                self.events.emit(EventData::real(
+                    up,
+                    &real.service,
+                    real.addr,
+                    real.port,
+                    &detail,
+                ));
+            }
+            other => tracing::error!(intent = ?other, "intent not performed here"),
+        }
+    }
+
+    /// Send the alert mail of virtual `service` with `subject`.
+    fn mail(&mut self, service: &ServiceKey, subject: &str) {
+        let Some(v) = self.plan.virtuals.iter().find(|v| v.key() == *service) else {
             return;
         };
-        let step = health_step(h.up, r.ok, r.verdict);
-        h.up = step.up;
-        if step.reconcile {
-            dirty.insert(r.key.service);
+        hooks::spawn_mail(
+            &mut self.tasks,
+            hooks::alert_message(&v.alerts, subject, self.phase, &self.host),
+            &v.alerts,
+            &self.sendmail,
+        );
+    }
+
+    /// lvsd.toml's `slow_start` for a real (zero: none).
+    fn slow_start_of(&self, k: &RealKey) -> Duration {
+        self.plan
+            .virtuals
+            .iter()
+            .filter(|v| v.key() == k.service)
+            .flat_map(|v| v.reals())
+            .find(|(rk, _, _)| rk == k)
+            .map_or(Duration::ZERO, |(_, _, check)| check.policy.slow_start)
+    }
+
+    /// The services of reals in a slow start: their weight steps up as
+    /// time passes, so they need a pass each tick; a finished ramp is
+    /// dropped (its pass sets the full weight).
+    fn ramping(&mut self, now: Instant) -> HashSet<ServiceKey> {
+        let mut out = HashSet::new();
+        for (k, h) in self.health.iter_mut() {
+            if let Some(r) = h.ramp {
+                if r.at(now).is_none() {
+                    h.ramp = None;
+                }
+                out.insert(k.service);
+            }
         }
-        if step.soft_failure {
-            tracing::info!(real = %show_real(&r.key), "soft failure: {}", r.detail);
-        }
-        let transition = step.alert;
-        if let Some(up) = transition {
-            self.alert_transition(&r.key, up, &r.detail);
-            let k = &r.key;
-            self.events
-                .emit(EventData::real(up, &k.service, k.addr, k.port, &r.detail));
-        }
+        out
     }
 
     async fn on_request(&mut self, req: Request) {
@@ -629,13 +670,13 @@ impl Engine {
         self.fingerprint = fingerprint_off_runtime(&self.path).await;
         let maintenance_changed = self.scan_maintenance().await;
         let before = self.kernel_ops();
-        let pass = if global_change || maintenance_changed {
-            self.reconcile(None, &removed, None, PassKind::Normal).await
-        } else if !scope.is_empty() {
-            self.reconcile(Some(&scope), &removed, None, PassKind::Normal)
-                .await
-        } else {
-            Ok(())
+        let pass = match core::reload_pass(global_change, maintenance_changed, &scope) {
+            Some(Scope::All) => self.reconcile(None, &removed, None, PassKind::Normal).await,
+            Some(Scope::Some(scope)) => {
+                self.reconcile(Some(&scope), &removed, None, PassKind::Normal)
+                    .await
+            }
+            None => Ok(()),
         };
         let ops = self.kernel_ops() - before;
         self.spawn_checks();
@@ -791,40 +832,9 @@ impl Engine {
                 }
             }
         }
-        // Remember which reals are in the kernel now (readdquiescent=no
-        // only re-adds reals this daemon never placed). Sets, not scans:
-        // a start with 10,000 reals must stay linear.
-        type Dest = (ServiceKey, std::net::IpAddr, u16);
-        let mut added: HashSet<Dest> = HashSet::new();
-        let mut deleted: HashSet<Dest> = HashSet::new();
-        for c in &applied.done {
-            match c {
-                Change::AddReal(k, r) => {
-                    added.insert((*k, r.addr, r.port));
-                }
-                Change::DelReal(k, r) => {
-                    deleted.insert((*k, r.addr, r.port));
-                }
-                _ => {}
-            }
-        }
-        let had: HashSet<Dest> = actual
-            .entries
-            .iter()
-            .flat_map(|e| e.reals.iter().map(move |r| (e.service.key, r.addr, r.port)))
-            .collect();
-        for v in &self.plan.virtuals {
-            let key = v.key();
-            if scope.is_some_and(|s| !s.contains(&key)) {
-                continue;
-            }
-            for (rk, real, _) in v.reals() {
-                let d = (key, real.addr, kernel_port(&key, real));
-                if (had.contains(&d) || added.contains(&d)) && !deleted.contains(&d) {
-                    self.placed.insert(rk);
-                }
-            }
-        }
+        // Remember which reals are in the kernel now.
+        self.placed
+            .extend(core::placed_after(&self.plan, &applied.done, actual, scope));
         self.run_fallback_commands(scope);
         self.quorum_events(scope);
         let mut views = self.views();
@@ -842,64 +852,36 @@ impl Engine {
 
     /// `fallbackcommand start` when no real of a virtual is up, `stop` when
     /// one is back; each only once per change, and `stop` only after a
-    /// `start` (ldirectord flaps both at every start and reload).
+    /// `start` (ldirectord flaps both at every start and reload). The core
+    /// decides ([`core::fallbacks_due`]).
     fn run_fallback_commands(&mut self, scope: Option<&HashSet<ServiceKey>>) {
-        for v in &self.plan.virtuals {
-            let key = v.key();
-            let Some(cmd) = &v.fallbackcommand else {
-                continue;
-            };
-            if scope.is_some_and(|s| !s.contains(&key)) {
-                continue;
-            }
-            let mut known = true;
-            let mut any_up = false;
-            for (rk, _, _) in v.reals() {
-                match self.health.get(&rk).and_then(|h| h.up) {
-                    Some(true) if !self.maintenance.contains(&rk) => any_up = true,
-                    None if !self.maintenance.contains(&rk) => known = false,
-                    _ => {}
-                }
-            }
-            let started = self.fallback_cmd.get(&key).copied().unwrap_or(false);
-            if let Some(Intent::Fallback(k, start)) = fallback_intent(key, known, any_up, started) {
-                hooks::spawn_fallbackcommand(&mut self.tasks, cmd, start, &k);
-                self.fallback_cmd.insert(k, start);
-            }
+        let due = core::fallbacks_due(
+            &self.plan,
+            &self.health,
+            &self.maintenance,
+            &self.fallback_cmd,
+            scope,
+        );
+        let mut dirty = HashSet::new();
+        for i in due {
+            self.perform_now(i, &mut dirty);
         }
     }
 
     /// `quorum_lost` when no real of a virtual is up any more (ldirectord
     /// puts the fallback in), `quorum_regained` when one is back. Reals not
-    /// checked yet count as neither, as for the fallback.
+    /// checked yet count as neither, as for the fallback
+    /// ([`core::all_reals_down`]).
     fn quorum_events(&mut self, scope: Option<&HashSet<ServiceKey>>) {
         let mut out = Vec::new();
-        for v in &self.plan.virtuals {
-            let key = v.key();
-            if scope.is_some_and(|s| !s.contains(&key)) {
-                continue;
-            }
-            let (mut total, mut up, mut unknown) = (0usize, 0usize, false);
-            for (rk, _, _) in v.reals() {
-                total += 1;
-                if self.maintenance.contains(&rk) {
-                    continue;
+        for i in core::all_reals_down(&self.plan, &self.health, &self.maintenance, scope) {
+            if let Intent::AllRealsDown(key, lost) = i {
+                if let Some(ev) = self
+                    .quorum
+                    .observe(&events::virtual_name(&key), lost.as_deref())
+                {
+                    out.push(ev);
                 }
-                match self.health.get(&rk).and_then(|h| h.up) {
-                    Some(true) => up += 1,
-                    None => unknown = true,
-                    Some(false) => {}
-                }
-            }
-            if unknown && up == 0 {
-                continue;
-            }
-            let lost = (up == 0).then(|| format!("no real server is up (0/{total})"));
-            if let Some(ev) = self
-                .quorum
-                .observe(&events::virtual_name(&key), lost.as_deref())
-            {
-                out.push(ev);
             }
         }
         let names: HashSet<String> = self
@@ -1102,7 +1084,7 @@ impl Engine {
     /// Leave "starting" once every real has a verdict (mail sent during the
     /// first checks is tagged starting, as in ldirectord since PR #760).
     fn maybe_running(&mut self) {
-        if self.phase == Phase::Starting && self.health.values().all(|h| h.up.is_some()) {
+        if core::started(self.phase, &self.health) {
             self.set_phase(Phase::Running);
             systemd::status("running");
         }
@@ -1135,15 +1117,13 @@ impl Engine {
         // One directory read per tick instead of a stat per real (the same
         // read `lvsd plan` does).
         let now = operate::maintenance_now(&self.plan).await;
-        if now == self.maintenance {
+        let changes = core::maintenance_step(&self.maintenance, &now);
+        if changes.is_empty() {
             return false;
         }
-        for k in now.difference(&self.maintenance) {
-            tracing::info!(real = %show_real(k), "server in maintenance");
-            self.monitor(k, false, "Server in maintenance");
-        }
-        for k in self.maintenance.difference(&now) {
-            tracing::info!(real = %show_real(k), "server out of maintenance");
+        let mut dirty = HashSet::new();
+        for i in changes {
+            self.perform_now(i, &mut dirty);
         }
         self.maintenance = now;
         true
@@ -1156,88 +1136,25 @@ impl Engine {
             return;
         }
         let fp = fingerprint_off_runtime(&self.path).await;
-        let changed = match (&self.fingerprint, &fp) {
-            (Some(a), Some(b)) => a.0 != b.0 || a.1 != b.1 || a.2 != b.2,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        if !changed {
-            return;
-        }
-        let content_changed = self.fingerprint.map(|f| f.2) != fp.map(|f| f.2);
-        self.fingerprint = fp;
-        if !content_changed {
-            return;
-        }
-        tracing::info!(
-            "Configuration file '{}' has changed on disk",
-            self.path.display()
+        let due = core::config_watch(
+            &mut self.fingerprint,
+            fp,
+            self.plan.autoreload,
+            self.plan.callback.is_some(),
         );
-        let callback = self.plan.callback.clone();
-        if self.plan.autoreload {
-            self.start_reload("autoreload", None);
-        } else {
-            tracing::info!("- ignore new configuration");
-        }
-        if let Some(cb) = callback {
-            hooks::spawn_callback(&mut self.tasks, &cb, &self.path);
+        let mut dirty = HashSet::new();
+        for i in due {
+            self.perform_now(i, &mut dirty);
         }
     }
 
-    fn alert_transition(&mut self, key: &RealKey, up: bool, detail: &str) {
-        let Some(v) = self.plan.virtuals.iter().find(|v| v.key() == key.service) else {
-            return;
-        };
-        let subject = if up {
-            format!("Restored real server: {}", show_real(key))
-        } else {
-            format!("Inaccessible real server: {} ({detail})", show_real(key))
-        };
-        if up {
-            tracing::info!("{subject}");
-        } else {
-            tracing::warn!("{subject}");
-        }
-        if hooks::alerts_enabled(&v.alerts, self.phase) {
-            hooks::spawn_mail(
-                &mut self.tasks,
-                hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
-                &v.alerts,
-                &self.sendmail,
-            );
-            if let Some(h) = self.health.get_mut(key) {
-                h.mailed = Some(Instant::now());
-            }
-        }
-    }
-
-    /// `emailalertfreq`: repeat the alert while a real stays down.
+    /// `emailalertfreq`: repeat the alert while a real stays down (the
+    /// core decides which are due).
     fn resend_alerts(&mut self) {
-        let now = Instant::now();
-        let mut mails = Vec::new();
-        for v in &self.plan.virtuals {
-            if v.alerts.freq.is_zero() || !hooks::alerts_enabled(&v.alerts, self.phase) {
-                continue;
-            }
-            for (rk, _, _) in v.reals() {
-                let Some(h) = self.health.get_mut(&rk) else {
-                    continue;
-                };
-                let due = h
-                    .mailed
-                    .is_none_or(|t| now.duration_since(t) >= v.alerts.freq);
-                if h.up == Some(false) && due {
-                    h.mailed = Some(now);
-                    let subject = format!("Inaccessible real server: {}", show_real(&rk));
-                    mails.push((
-                        hooks::alert_message(&v.alerts, &subject, self.phase, &self.host),
-                        v.alerts.clone(),
-                    ));
-                }
-            }
-        }
-        for (m, a) in mails {
-            hooks::spawn_mail(&mut self.tasks, m, &a, &self.sendmail);
+        let due = core::reminders(&self.plan, &mut self.health, self.phase, Instant::now());
+        let mut dirty = HashSet::new();
+        for i in due {
+            self.perform_now(i, &mut dirty);
         }
     }
 
@@ -1434,17 +1351,6 @@ fn fingerprint(path: &Path) -> Option<(SystemTime, u64, u64)> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
     Some((meta.modified().ok()?, meta.len(), h.finish()))
-}
-
-/// `RIP:PORT (VIP:PORT)` as ldirectord logs a real.
-fn show_real(k: &RealKey) -> String {
-    let r = hooks::fallback_args(&ServiceKey::Addr {
-        protocol: crate::model::Protocol::Tcp,
-        addr: k.addr,
-        port: k.port,
-    })
-    .0;
-    format!("{r} ({})", hooks::fallback_args(&k.service).0)
 }
 
 #[path = "engine_ops.rs"]

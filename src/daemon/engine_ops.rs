@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -14,6 +14,7 @@ use crate::model::ServiceKey;
 use crate::reconcile::{self, kernel_port, RealKey, RealState};
 
 use super::super::control::Request;
+use super::super::core::{self, Intent};
 use super::super::load::ConfigError;
 use super::super::ops::{self, Internal, OpRequest, Reply};
 use super::super::overrides::{self, Override, Overrides};
@@ -68,10 +69,12 @@ impl Engine {
     /// The desired state of a real (the one place it is decided): health,
     /// maintenance, then the operator's override.
     pub(super) fn desired_state_of(&self, k: &RealKey) -> RealState {
+        let h = self.health.get(k);
         overrides::desired_state(
-            self.health.get(k).and_then(|h| h.up),
+            h.and_then(|h| h.up),
             self.maintenance.contains(k),
             self.ops.overrides.get(k),
+            h.map(|h| h.adjust(Instant::now())).unwrap_or_default(),
         )
     }
 
@@ -301,44 +304,35 @@ impl Engine {
     ) -> Result<String, String> {
         let k = overrides::resolve(&self.plan, virt, real).map_err(|e| e.to_string())?;
         let name = overrides::real_name(&k);
-        let before = self.ops.overrides.get(&k);
+        // A changed override reports its drain again.
         self.ops.drained.remove(&k);
-        match ov {
-            Some(o) => {
-                if !self.ops.overrides.set(k, o) {
-                    return Err(format!(
-                        "{} overrides already: clear some first",
-                        overrides::MAX_ENTRIES
-                    ));
-                }
-            }
-            None => {
-                self.ops.overrides.remove(&k);
-            }
-        }
-        let now = self.ops.overrides.get(&k);
-        let mut msg = match now {
-            Some(o) => format!("{name}: {o}"),
-            None => format!("{name}: enabled (configured weight)"),
-        };
-        if before == now {
-            msg.push_str(" (unchanged)");
-        } else {
+        let up = self.health.get(&k).and_then(|h| h.up);
+        let step = core::set_override(&mut self.ops.overrides, k, &name, ov, up)
+            .map_err(|e| e.to_string())?;
+        let mut msg = step.reply;
+        if !step.intents.is_empty() {
+            let now = self.ops.overrides.get(&k);
             tracing::info!(real = %name, "override: {}", now.map_or("none".into(), |o| o.to_string()));
-            self.publish_overrides();
-            if let Some(w) = self.persist().await {
-                msg.push_str(&w);
-            }
-            if !self.apply_services(HashSet::from([k.service])).await {
-                msg.push_str("\nwarning: the kernel refused the change; it is retried");
+        }
+        for i in step.intents {
+            match i {
+                Intent::PersistOverrides => {
+                    self.publish_overrides();
+                    if let Some(w) = self.persist().await {
+                        msg.push_str(&w);
+                    }
+                }
+                Intent::Touch(service) => {
+                    if !self.apply_services(HashSet::from([service])).await {
+                        msg.push_str("\nwarning: the kernel refused the change; it is retried");
+                    }
+                }
+                other => tracing::error!(intent = ?other, "intent not performed here"),
             }
         }
-        match self.health.get(&k).and_then(|h| h.up) {
-            Some(false) if now.is_some_and(|o| o.weight() > 0) || now.is_none() => {
-                msg.push_str("\nthe real is down: it stays out of the table until its checks pass");
-            }
-            Some(false) => msg.push_str("\nthe real is down; the drain applies once it is back"),
-            _ => {}
+        if let Some(note) = step.note {
+            msg.push('\n');
+            msg.push_str(note);
         }
         Ok(msg)
     }
@@ -367,10 +361,12 @@ impl Engine {
                 Some(d) => {
                     // `drain --wait` polls here; the first poll that finds
                     // a drained real idle ends its drain, once.
-                    if d.active_conns == 0
-                        && self.ops.overrides.get(&k) == Some(Override::Drain)
-                        && self.ops.drained.insert(k)
-                    {
+                    if core::drain_finished(
+                        k,
+                        d.active_conns,
+                        self.ops.overrides.get(&k),
+                        &mut self.ops.drained,
+                    ) {
                         self.events.emit(super::events::EventData::drain_finished(
                             &service,
                             addr,
@@ -426,12 +422,11 @@ impl Engine {
         let mut old = self.health.clone();
         let health = carry_health(&mut old, new);
         let maintenance = maintenance_now(new).await;
-        let scope = if rs.global || maintenance != self.maintenance {
-            None
-        } else if rs.scope.is_empty() {
-            return Ok(String::new());
-        } else {
-            Some(rs.scope.clone())
+        // The same choice as the reload's pass (`core::reload_pass`).
+        let scope = match core::reload_pass(rs.global, maintenance != self.maintenance, &rs.scope) {
+            None => return Ok(String::new()),
+            Some(core::Scope::All) => None,
+            Some(core::Scope::Some(s)) => Some(s),
         };
         let specs: Vec<_> = new
             .virtuals
@@ -440,10 +435,12 @@ impl Engine {
             .map(|v| v.spec.clone())
             .collect();
         let state = |k: &RealKey| {
+            let h = health.get(k);
             overrides::desired_state(
-                health.get(k).and_then(|h| h.up),
+                h.and_then(|h| h.up),
                 maintenance.contains(k),
                 self.ops.overrides.get(k),
+                h.map(|h| h.adjust(Instant::now())).unwrap_or_default(),
             )
         };
         let readd = |k: &RealKey| {

@@ -166,6 +166,7 @@ impl Harness {
                 },
                 latency: Duration::from_millis(3),
                 verdict,
+                weight: None,
             })
             .await
             .unwrap();

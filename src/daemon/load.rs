@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::ldirectord::{AlertStatus, Config, LogTarget, Virtual};
-use crate::model::RealServer;
+use crate::model::{CheckPolicy, CheckSpec, CheckType, RealServer, Service};
 use crate::reconcile::VirtualSpec;
 
 use super::plan::{Alerts, Phase, Plan, VirtualPlan};
@@ -132,19 +132,13 @@ pub fn apply_policies(
     let mut diagnostics = Vec::new();
     for p in policies {
         let c = &p.check;
-        let pending: Vec<&str> = [
-            (c.status_codes.is_some(), "status_code"),
-            (c.ca.is_some(), "ca_file"),
-            (c.dynamic_weight, "dynamic_weight"),
-            (c.agent.is_some(), "agent_port"),
-            (!c.slow_start.is_zero(), "slow_start"),
-        ]
-        .into_iter()
-        .filter_map(|(set, k)| set.then_some(k))
-        .collect();
+        let pending: Vec<&str> = [(c.agent.is_some(), "agent_port")]
+            .into_iter()
+            .filter_map(|(set, k)| set.then_some(k))
+            .collect();
         if !pending.is_empty() {
             diagnostics.push(format!(
-                "{}: virtual.{:?}: {} not implemented yet in this build (only rise is)",
+                "{}: virtual.{:?}: {} not implemented yet in this build",
                 p.at,
                 p.id.to_string(),
                 pending.join(", ")
@@ -155,6 +149,13 @@ pub fn apply_policies(
         let mut found = false;
         for v in plan.virtuals.iter_mut().filter(|v| p.id.matches(&v.key())) {
             found = true;
+            // A key that cannot act on this virtual's check is an error,
+            // not a silent no-op.
+            if let Some(check) = v.checks.first() {
+                for msg in inapplicable(c, check) {
+                    diagnostics.push(format!("{}: virtual.{:?}: {msg}", p.at, p.id.to_string()));
+                }
+            }
             for spec in &mut v.checks {
                 spec.policy = c.clone();
             }
@@ -174,6 +175,42 @@ pub fn apply_policies(
     }
 }
 
+/// Why keys of `policy` cannot act on a virtual checked by `check`.
+fn inapplicable(policy: &CheckPolicy, check: &CheckSpec) -> Vec<String> {
+    let negotiates = matches!(
+        check.checktype,
+        CheckType::Negotiate | CheckType::Combined(_)
+    );
+    let what = format!(
+        "its check is checktype={} service={}",
+        check.checktype.name(),
+        check.service
+    );
+    let http = matches!(
+        check.service,
+        Service::Http | Service::Https | Service::HttpProxy
+    );
+    let mut out = Vec::new();
+    if policy.status_codes.is_some() && !(negotiates && http) {
+        out.push(format!(
+            "status_code applies to http, https and http_proxy negotiate checks; {what}"
+        ));
+    }
+    if policy.ca.is_some() && !(negotiates && check.service == Service::Https) {
+        out.push(format!("ca_file applies to https negotiate checks; {what}"));
+    }
+    let external = matches!(
+        check.checktype,
+        CheckType::External | CheckType::ExternalPerl
+    );
+    if policy.dynamic_weight && !external {
+        out.push(format!(
+            "dynamic_weight applies to checktype=external and external-perl; {what}"
+        ));
+    }
+    out
+}
+
 fn phases(s: AlertStatus) -> std::collections::HashSet<Phase> {
     [
         (s.starting, Phase::Starting),
@@ -190,7 +227,7 @@ fn phases(s: AlertStatus) -> std::collections::HashSet<Phase> {
 mod tests {
     use super::*;
     use crate::config::ldirectord::SystemResolver;
-    use crate::model::{CheckType, Forward};
+    use crate::model::Forward;
 
     #[test]
     fn policies_reach_the_checks_of_their_virtual_only() {
@@ -216,14 +253,70 @@ virtual=192.0.2.11:80\n\treal=10.1.0.2:80 masq\n\tchecktype=connect\n";
             e.diagnostics,
             vec!["l.toml:2:1: virtual.\"tcp:192.0.2.99:80\": no such virtual in ldirectord.cf"]
         );
+        let misfit = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.10:80\"]\nstatus_code = [200]\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = apply_policies(&mut p, &misfit.virtuals).unwrap_err();
+        assert_eq!(
+            e.diagnostics,
+            vec!["l.toml:1:1: virtual.\"tcp:192.0.2.10:80\": status_code applies to http, \
+                  https and http_proxy negotiate checks; its check is checktype=connect service=http"]
+        );
+        let dynamic = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.11:80\"]\ndynamic_weight = true\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = apply_policies(&mut p, &dynamic.virtuals).unwrap_err();
+        assert!(
+            e.diagnostics[0].ends_with(
+                "dynamic_weight applies to checktype=external and external-perl; \
+                 its check is checktype=connect service=http"
+            ),
+            "{e}"
+        );
         let later = crate::config::toml::parse(
-            "[virtual.\"tcp:192.0.2.10:80\"]\nslow_start = 5\n",
+            "[virtual.\"tcp:192.0.2.10:80\"]\nagent_port = 5\n",
             Path::new("l.toml"),
         )
         .unwrap();
         let e = apply_policies(&mut p, &later.virtuals).unwrap_err();
         assert!(
-            e.diagnostics[0].contains("slow_start not implemented yet"),
+            e.diagnostics[0].contains("agent_port not implemented yet"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn http_keys_reach_http_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = "-----BEGIN CERTIFICATE-----\nMAoGCCqGSM49BAMC\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+        let text = "virtual=192.0.2.10:443\n\treal=10.1.0.1:443 masq\n\tservice=https\n\
+virtual=192.0.2.10:25\n\treal=10.1.0.1:25 masq\n";
+        let cfg = Config::parse(text, Path::new("t.cf"), &SystemResolver::new()).unwrap();
+        let mut p = plan_from_config(&cfg);
+        let toml = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.10:443\"]\nstatus_code = [200, 401]\nca_file = \"ca.pem\"\n",
+            &dir.path().join("lvsd.toml"),
+        )
+        .unwrap();
+        apply_policies(&mut p, &toml.virtuals).unwrap();
+        let pol = &p.virtuals[0].checks[0].policy;
+        assert!(pol.status_codes.as_ref().unwrap().contains(401));
+        assert_eq!(pol.ca.as_ref().unwrap().path, dir.path().join("ca.pem"));
+        let smtp = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.10:25\"]\nca_file = \"ca.pem\"\n",
+            &dir.path().join("lvsd.toml"),
+        )
+        .unwrap();
+        let e = apply_policies(&mut p, &smtp.virtuals).unwrap_err();
+        assert!(
+            e.diagnostics[0].ends_with(
+                "ca_file applies to https negotiate checks; its check is checktype=negotiate service=smtp"
+            ),
             "{e}"
         );
     }

@@ -27,7 +27,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::model::text::sanitize;
-use crate::model::{Family, Protocol, ServiceKey};
+use crate::model::{Family, Protocol, ServiceKey, WeightAdjust};
 use crate::reconcile::{kernel_port, RealKey, RealState};
 
 use super::plan::Plan;
@@ -325,15 +325,22 @@ pub fn resolve(plan: &Plan, virt: &str, real: &str) -> Result<RealKey, NameError
 }
 
 /// The desired state of a real: maintenance, then health, then the
-/// override. Health wins: a failed real stays out whatever its override
-/// (a drain of a down real is kept and applies once it is back), and a
-/// real not checked yet stays unknown.
-pub fn desired_state(up: Option<bool>, maintenance: bool, ov: Option<Override>) -> RealState {
+/// override, then what its checks say of its weight (`adjust`). Health
+/// wins: a failed real stays out whatever its override (a drain of a down
+/// real is kept and applies once it is back), and a real not checked yet
+/// stays unknown. The operator's override beats the checks' weight.
+pub fn desired_state(
+    up: Option<bool>,
+    maintenance: bool,
+    ov: Option<Override>,
+    adjust: WeightAdjust,
+) -> RealState {
     if maintenance {
         return RealState::Down;
     }
     match (up, ov) {
-        (Some(true), None) => RealState::Up,
+        (Some(true), None) if adjust.is_identity() => RealState::Up,
+        (Some(true), None) => RealState::Adjusted(adjust),
         (Some(true), Some(o)) => RealState::Weighted(o.weight()),
         (Some(false), _) => RealState::Down,
         (None, _) => RealState::Unknown,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{CheckSpec, Forward, RealServer, VirtualService};
+use crate::model::{CheckSpec, Forward, RealServer, VirtualService, WeightAdjust};
 use crate::reconcile::VirtualSpec;
 
 use super::super::plan::VirtualPlan;
@@ -194,22 +194,48 @@ fn resolve_finds_one_real_or_says_why_not() {
 #[test]
 fn health_wins_over_an_override() {
     use RealState::*;
-    assert_eq!(desired_state(Some(true), false, None), Up);
     assert_eq!(
-        desired_state(Some(true), false, Some(Override::Drain)),
+        desired_state(Some(true), false, None, WeightAdjust::default()),
+        Up
+    );
+    assert_eq!(
+        desired_state(
+            Some(true),
+            false,
+            Some(Override::Drain),
+            WeightAdjust::default()
+        ),
         Weighted(0)
     );
     assert_eq!(
-        desired_state(Some(true), false, Some(Override::Weight(9))),
+        desired_state(
+            Some(true),
+            false,
+            Some(Override::Weight(9)),
+            WeightAdjust::default()
+        ),
         Weighted(9)
     );
     assert_eq!(
-        desired_state(Some(false), false, Some(Override::Weight(9))),
+        desired_state(
+            Some(false),
+            false,
+            Some(Override::Weight(9)),
+            WeightAdjust::default()
+        ),
         Down
     );
-    assert_eq!(desired_state(None, false, Some(Override::Drain)), Unknown);
     assert_eq!(
-        desired_state(Some(true), true, Some(Override::Weight(9))),
+        desired_state(None, false, Some(Override::Drain), WeightAdjust::default()),
+        Unknown
+    );
+    assert_eq!(
+        desired_state(
+            Some(true),
+            true,
+            Some(Override::Weight(9)),
+            WeightAdjust::default()
+        ),
         Down
     );
 }

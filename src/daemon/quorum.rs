@@ -130,12 +130,65 @@ impl Tracker {
     }
 }
 
+/// The command slot of one virtual: at most one `quorum_up`/`quorum_down`
+/// runs per virtual, and at most one waits behind it. Crossings come from
+/// the checks of reals (outside input): a real that flaps every second
+/// must not pile up commands that each may run for their whole timeout.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Direction of the running command (true: `quorum_up`).
+    running: Option<bool>,
+    /// Direction of the command to run once it ends.
+    queued: Option<bool>,
+}
+
+impl Slot {
+    /// A crossing to `up`: the command to start now, if any. While one
+    /// runs, the newest crossing waits; a crossing back to the direction
+    /// of the running command cancels the waiting one (the state it would
+    /// undo never got its command).
+    pub fn on_crossing(&mut self, up: bool) -> Option<bool> {
+        match self.running {
+            None => {
+                self.running = Some(up);
+                Some(up)
+            }
+            Some(r) if r == up => {
+                self.queued = None;
+                None
+            }
+            Some(_) => {
+                self.queued = Some(up);
+                None
+            }
+        }
+    }
+
+    /// The running command ended: the waiting one to start, if any.
+    pub fn on_finished(&mut self) -> Option<bool> {
+        self.running = self.queued.take();
+        self.running
+    }
+
+    /// Nothing runs or waits.
+    pub fn is_idle(&self) -> bool {
+        self.running.is_none() && self.queued.is_none()
+    }
+}
+
 /// How often the engine's status is read.
 const POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// At stop, how long running quorum commands may go on before their
+/// process groups are killed.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The thin shell: poll the engine's status, log one line per crossing and
 /// run `quorum_up`/`quorum_down` (no shell, empty environment but a fixed
 /// PATH and `LVSD_VIRTUAL`, own process group killed after the timeout).
+/// The commands run in a `JoinSet` owned here, at most one per virtual
+/// ([`Slot`]); at stop they get [`STOP_GRACE`], then their groups are
+/// killed, so none outlives the daemon.
 pub async fn run(
     policies: Vec<VirtualPolicy>,
     status: std::sync::Arc<std::sync::Mutex<super::status::Status>>,
@@ -143,12 +196,30 @@ pub async fn run(
     bus: super::events::Bus,
 ) {
     let mut tracker = Tracker::default();
+    let mut slots: BTreeMap<ServiceKey, Slot> = BTreeMap::new();
+    let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+    let mut ids: std::collections::HashMap<tokio::task::Id, ServiceKey> = Default::default();
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => break,
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                // A panicked run frees its slot too (found by its task id).
+                let id = match &done {
+                    Ok((id, _)) => *id,
+                    Err(e) => e.id(),
+                };
+                if let Some(key) = ids.remove(&id) {
+                    let next = slots.get_mut(&key).and_then(Slot::on_finished);
+                    if let Some(up) = next {
+                        start_command(&mut running, &mut ids, &policies, key, up);
+                    }
+                    slots.retain(|_, s| !s.is_idle());
+                }
+                continue;
+            }
         }
         let (virtuals, phase) = match status.lock() {
             Ok(s) => (s.virtuals.clone(), s.phase),
@@ -161,17 +232,13 @@ pub async fn run(
             continue;
         }
         for (key, c) in tracker.observe(&policies, &virtuals) {
-            let Some(q) = policies
-                .iter()
-                .find(|p| p.id.matches(&key))
-                .and_then(|p| p.quorum.clone())
-            else {
+            let Some(q) = quorum_of(&policies, &key) else {
                 continue;
             };
-            let argv = match &c {
+            let up = match &c {
                 Crossing::Start { up, weight } => {
                     tracing::info!(virtual_ = %key, up, weight, quorum = q.quorum, hysteresis = q.hysteresis, "starting with quorum {}", if *up { "up" } else { "down" });
-                    None
+                    continue;
                 }
                 Crossing::Gained { weight, threshold } => {
                     tracing::warn!(virtual_ = %key, weight, threshold, "gained quorum");
@@ -179,7 +246,7 @@ pub async fn run(
                         &super::events::virtual_name(&key),
                         None,
                     ));
-                    q.up.clone()
+                    true
                 }
                 Crossing::Lost { weight, threshold } => {
                     tracing::warn!(virtual_ = %key, weight, threshold, "lost quorum");
@@ -189,35 +256,82 @@ pub async fn run(
                             "quorum lost: healthy weight {weight} < {threshold}"
                         )),
                     ));
-                    q.down.clone()
+                    false
                 }
             };
-            let Some(argv) = argv else { continue };
-            let Some((prog, args)) = argv.split_first() else {
+            if (if up { &q.up } else { &q.down }).is_none() {
                 continue;
-            };
-            let mut cmd = tokio::process::Command::new(prog);
-            cmd.args(args)
-                .env_clear()
-                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-                .env("LVSD_VIRTUAL", key.to_string())
-                .stdin(std::process::Stdio::null());
-            let timeout = q.timeout;
-            tokio::spawn(async move {
-                use crate::check::process::{self, Leftovers, Outcome};
-                match process::run(cmd, timeout, None, Leftovers::Keep).await {
-                    Ok(Outcome::Exited(st)) if st.success() => {
-                        tracing::info!(?argv, "quorum command done")
-                    }
-                    Ok(Outcome::Exited(st)) => {
-                        tracing::warn!(?argv, status = %st, "quorum command failed")
-                    }
-                    Ok(Outcome::TimedOut) => tracing::warn!(?argv, "quorum command timed out"),
-                    Err(e) => tracing::warn!(?argv, error = %e, "quorum command not started"),
-                }
-            });
+            }
+            match slots.entry(key).or_default().on_crossing(up) {
+                Some(up) => start_command(&mut running, &mut ids, &policies, key, up),
+                None => tracing::info!(
+                    virtual_ = %key,
+                    "a quorum command still runs; the newest crossing waits for it"
+                ),
+            }
         }
     }
+    let drained = tokio::time::timeout(STOP_GRACE, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            commands = running.len(),
+            "quorum commands still running at stop; killing them"
+        );
+        // Dropping a run kills its process group (check::process).
+        running.abort_all();
+        while running.join_next().await.is_some() {}
+    }
+}
+
+fn quorum_of(policies: &[VirtualPolicy], key: &ServiceKey) -> Option<Quorum> {
+    policies
+        .iter()
+        .find(|p| p.id.matches(key))
+        .and_then(|p| p.quorum.clone())
+}
+
+/// Start `quorum_up` (`up`) or `quorum_down` of `key` in `set`; `ids`
+/// maps the task to `key`, so its end frees the slot. Without such a
+/// command the task ends at once.
+fn start_command(
+    set: &mut tokio::task::JoinSet<()>,
+    ids: &mut std::collections::HashMap<tokio::task::Id, ServiceKey>,
+    policies: &[VirtualPolicy],
+    key: ServiceKey,
+    up: bool,
+) {
+    let q = quorum_of(policies, &key);
+    let argv = q
+        .as_ref()
+        .and_then(|q| if up { q.up.clone() } else { q.down.clone() });
+    let timeout = q.map(|q| q.timeout).unwrap_or_default();
+    let handle = set.spawn(async move {
+        let Some(argv) = argv else { return };
+        let Some((prog, args)) = argv.split_first() else {
+            return;
+        };
+        let mut cmd = tokio::process::Command::new(prog);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LVSD_VIRTUAL", key.to_string())
+            .stdin(std::process::Stdio::null());
+        use crate::check::process::{self, Leftovers, Outcome};
+        match process::run(cmd, timeout, None, Leftovers::Keep).await {
+            Ok(Outcome::Exited(st)) if st.success() => {
+                tracing::info!(?argv, "quorum command done")
+            }
+            Ok(Outcome::Exited(st)) => {
+                tracing::warn!(?argv, status = %st, "quorum command failed")
+            }
+            Ok(Outcome::TimedOut) => tracing::warn!(?argv, "quorum command timed out"),
+            Err(e) => tracing::warn!(?argv, error = %e, "quorum command not started"),
+        }
+    });
+    ids.insert(handle.id(), key);
 }
 
 #[cfg(test)]
@@ -231,6 +345,34 @@ mod tests {
             hysteresis,
             ..Quorum::default()
         }
+    }
+
+    #[test]
+    fn one_command_per_virtual_the_newest_crossing_waits() {
+        let mut s = Slot::default();
+        assert!(s.is_idle());
+        assert_eq!(s.on_crossing(false), Some(false));
+        // Flapping while `quorum_down` runs: nothing more starts.
+        assert_eq!(s.on_crossing(true), None);
+        assert_eq!(s.on_crossing(false), None);
+        assert_eq!(s.on_crossing(true), None);
+        // The newest crossing (up) runs once the down command ends.
+        assert_eq!(s.on_finished(), Some(true));
+        assert!(!s.is_idle());
+        assert_eq!(s.on_finished(), None);
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn a_crossing_back_cancels_the_waiting_command() {
+        let mut s = Slot::default();
+        assert_eq!(s.on_crossing(true), Some(true));
+        assert_eq!(s.on_crossing(false), None);
+        // Back up while `quorum_up` still runs: `quorum_down` never ran,
+        // so neither runs again.
+        assert_eq!(s.on_crossing(true), None);
+        assert_eq!(s.on_finished(), None);
+        assert!(s.is_idle());
     }
 
     #[test]

@@ -166,11 +166,15 @@ pub async fn run(
         }
         None => None,
     };
+    // The engine's stop signal, created early so the quorum runner stops
+    // with the engine: its commands drain while the engine drains its
+    // hooks, instead of after.
+    let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
     if opts.virtuals.iter().any(|v| v.quorum.is_some()) {
         tasks.push(tokio::spawn(super::quorum::run(
             opts.virtuals.clone(),
             status.clone(),
-            stop_rx.clone(),
+            eng_stop_rx.clone(),
             bus.clone(),
         )));
     }
@@ -216,7 +220,6 @@ pub async fn run(
     let mut hup = signal(SignalKind::hangup()).map_err(Error::Signal)?;
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
-    let (eng_stop_tx, eng_stop_rx) = watch::channel(false);
     let runner = make_runner(rep_tx);
     let state_file = opts.state_dir.join(overrides::STATE_FILE);
     let saved = load_overrides(&state_file).await;
@@ -229,7 +232,7 @@ pub async fn run(
         engine = engine.with_instances(exe, dir.to_path_buf());
     }
     let ha_thread = match ha_started {
-        Some((ctl, thread)) => {
+        Some((ctl, thread, logger)) => {
             if opts.metrics.is_some() {
                 tasks.push(tokio::spawn(web::poll_ha(
                     ctl.clone(),
@@ -238,7 +241,7 @@ pub async fn run(
                 )));
             }
             engine = engine.with_ha(ctl);
-            Some(thread)
+            Some((thread, logger))
         }
         None => None,
     };
@@ -282,10 +285,18 @@ pub async fn run(
         }
     };
     let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    for mut t in tasks {
+        // A task that does not end in time is aborted, not detached: what
+        // it owns (connections, process groups) goes with it now.
+        if tokio::time::timeout(Duration::from_secs(5), &mut t)
+            .await
+            .is_err()
+        {
+            t.abort();
+            let _ = t.await;
+        }
     }
-    if let Some(t) = ha_thread {
+    if let Some((t, mut logger)) = ha_thread {
         // The runner releases the VIPs on its way out; give it a moment.
         let join = tokio::task::spawn_blocking(move || t.join());
         if tokio::time::timeout(Duration::from_secs(10), join)
@@ -293,6 +304,13 @@ pub async fn run(
             .is_err()
         {
             tracing::warn!("HA runner did not stop in time");
+        }
+        // Its last role change is logged and emitted; then the logger ends.
+        if tokio::time::timeout(Duration::from_secs(1), &mut logger)
+            .await
+            .is_err()
+        {
+            logger.abort();
         }
     }
     match engine_result {
@@ -381,6 +399,14 @@ fn renderer(
     })
 }
 
+/// The HA runner once started: its control channel, its thread, and the
+/// task logging its role changes.
+type HaStarted = (
+    mpsc::Sender<ha::Control>,
+    std::thread::JoinHandle<()>,
+    tokio::task::JoinHandle<()>,
+);
+
 /// Run the HA subsystem on its own thread and runtime, so a busy check or
 /// reconcile never delays a heartbeat (and it can run SCHED_RR with
 /// `rt_priority`). Returns the control channel and the thread once the
@@ -389,7 +415,7 @@ async fn spawn_ha(
     cfg: HaConfig,
     mut stop: watch::Receiver<bool>,
     bus: Bus,
-) -> Result<(mpsc::Sender<ha::Control>, std::thread::JoinHandle<()>), Error> {
+) -> Result<HaStarted, Error> {
     let (ctl, ctl_rx, role_tx, mut role_rx) = ha::channels();
     let (prep_tx, prep_rx) = tokio::sync::oneshot::channel::<Result<(), ha::Error>>();
     let thread = std::thread::Builder::new()
@@ -458,7 +484,9 @@ async fn spawn_ha(
         }
     }
     // Log role changes, show them in `systemctl status`, emit the event.
-    tokio::spawn(async move {
+    // It ends with the HA runner (its sender goes); `run` awaits it after
+    // the HA thread.
+    let logger = tokio::spawn(async move {
         let mut old: Role = *role_rx.borrow();
         while role_rx.changed().await.is_ok() {
             let role: Role = *role_rx.borrow();
@@ -470,5 +498,5 @@ async fn spawn_ha(
             }
         }
     });
-    Ok((ctl, thread))
+    Ok((ctl, thread, logger))
 }

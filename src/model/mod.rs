@@ -34,4 +34,4 @@ pub use health::{Health, Role};
 pub use service::{Family, Protocol, ServiceFlags, ServiceKey, VirtualService};
 pub use stats::Stats;
 pub use table::{Table, TableEntry};
-pub use weight::{slow_start_weight, WeightAdjust, MAX_WEIGHT, RAMP_STEP};
+pub use weight::{slow_start_weight, Ramp, WeightAdjust, MAX_WEIGHT, RAMP_STEP};

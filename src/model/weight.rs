@@ -2,7 +2,7 @@
 //! weight (keepalived `misc_dynamic`, HAProxy agent `NN%`/`drain`) and the
 //! slow-start ramp. Pure arithmetic, no clock: callers pass elapsed time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest weight ipvsadm accepts (`-w 0..65535`); scaled weights stop here.
 pub const MAX_WEIGHT: i64 = 65_535;
@@ -64,6 +64,30 @@ pub fn slow_start_weight(target: i32, elapsed: Duration, total: Duration) -> i32
     i32::try_from(w.clamp(1, i128::from(target))).unwrap_or(target)
 }
 
+/// A slow start: when a real came back and how long its weight ramps.
+/// The caller passes the time (clock-injected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ramp {
+    /// When the real was put back in service.
+    pub since: Instant,
+    /// Length of the ramp (lvsd.toml `slow_start`).
+    pub total: Duration,
+}
+
+impl Ramp {
+    /// A ramp of `total` starting at `since`; None for a zero length.
+    pub fn start(since: Instant, total: Duration) -> Option<Ramp> {
+        (!total.is_zero()).then_some(Ramp { since, total })
+    }
+
+    /// The ramp as [`WeightAdjust::ramp`] wants it at `now`: (time since
+    /// the start, length); None once the ramp is over.
+    pub fn at(&self, now: Instant) -> Option<(Duration, Duration)> {
+        let elapsed = now.saturating_duration_since(self.since);
+        (elapsed < self.total).then_some((elapsed, self.total))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +134,28 @@ mod tests {
         };
         assert_eq!(big.apply(65_535), 65_535, "capped at ipvsadm's maximum");
         assert_eq!(big.apply(2), 20);
+    }
+
+    #[test]
+    fn a_ramp_runs_from_its_start_for_its_length() {
+        let t0 = Instant::now();
+        assert_eq!(Ramp::start(t0, Duration::ZERO), None);
+        let r = Ramp::start(t0, s(4)).unwrap();
+        // Before its start (a clock read earlier): at the beginning.
+        assert_eq!(r.at(t0), Some((s(0), s(4))));
+        assert_eq!(r.at(t0 + s(3)), Some((s(3), s(4))));
+        assert_eq!(r.at(t0 + s(4)), None);
+        // Weights a real configured with 8 gets second by second.
+        let w: Vec<i32> = (0..6)
+            .map(|n| {
+                WeightAdjust {
+                    ramp: r.at(t0 + s(n)),
+                    ..Default::default()
+                }
+                .apply(8)
+            })
+            .collect();
+        assert_eq!(w, vec![1, 2, 4, 6, 8, 8]);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use crate::model::{Forward, RealServer, ServiceKey, Table, TableEntry, VirtualService};
+use crate::model::{
+    Forward, RealServer, ServiceKey, Table, TableEntry, VirtualService, WeightAdjust,
+};
 
 /// Identity of one real server inside one virtual service, as configured
 /// (before the port normalisation the kernel table needs).
@@ -70,6 +72,11 @@ pub enum RealState {
     /// in the table, whatever `quiescent` says, so its connections drain).
     /// Counts as up for the fallback.
     Weighted(u32),
+    /// Passing its checks, with its configured weight changed by its check
+    /// policy (lvsd.toml: a dynamic external check's weight, an agent's
+    /// `NN%` or `drain`, a slow start). A result of 0 keeps the real in
+    /// the table like a drain. Counts as up for the fallback.
+    Adjusted(WeightAdjust),
 }
 
 /// The desired table plus the reals that may be absent.
@@ -127,8 +134,13 @@ pub fn desired(
             any_unknown |= st == RealState::Unknown;
             match st {
                 RealState::Up => any_up = true,
-                RealState::Weighted(w) => {
+                RealState::Weighted(_) | RealState::Adjusted(_) => {
                     any_up = true;
+                    let w = match st {
+                        RealState::Adjusted(a) => u32::try_from(a.apply(r.weight)).unwrap_or(0),
+                        RealState::Weighted(w) => w,
+                        _ => 0,
+                    };
                     // A consistent virtual sizes a real's mh share by the
                     // kernel's last nonzero weight: a drained real missing
                     // from the kernel is primed like a quiesced one.

@@ -1,6 +1,7 @@
 //! http, https and http_proxy checks (ldirectord's `check_http`, LWP):
 //! GET or HEAD of `scheme://RIP:port/request` with `Host: virtualhost or
-//! RIP`; up iff the final status is 2xx and the body matches `receive`.
+//! RIP`; up iff the final status is 2xx (or, with lvsd.toml's
+//! `status_code`, one of those codes) and the body matches `receive`.
 //! Redirects are followed (LWP: up to 7, for GET and HEAD). A per-real
 //! request containing `scheme://` is used as the whole URL. http_proxy fetches
 //! the absolute URL in `request` through the real server.
@@ -168,6 +169,13 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     } else {
         host_of(target.real)
     };
+    // The TLS name (SNI, and the name a `ca_file` check verifies):
+    // `virtualhost` for the real's own URL, else the URL's host (the
+    // real's address sends no SNI, as LWP).
+    let mut tls_host = match &spec.virtualhost {
+        Some(v) if !proxy && known_addr.is_some() => v.clone(),
+        _ => url.host.clone(),
+    };
     let method = match spec.httpmethod {
         HttpMethod::Get => "GET",
         HttpMethod::Head => "HEAD",
@@ -201,7 +209,18 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         let head_only = spec.httpmethod == HttpMethod::Head;
         let answer = if url.https && !proxy {
             let tcp = super::wrap(crate::check::connect::tcp_untimed(addr, true).await?);
-            let mut s = tls::connect(tcp, addr.ip()).await?;
+            let name = match tls::server_name(&tls_host) {
+                Some(n) => n,
+                // Not a name a certificate can hold: without ca_file the
+                // address stands in (as before); with it the check cannot run.
+                None if spec.policy.ca.is_none() => addr.ip().into(),
+                None => {
+                    return Err(CheckError::Config(format!(
+                        "{tls_host:?} is neither a DNS name nor an address to verify the certificate for"
+                    )))
+                }
+            };
+            let mut s = tls::connect_https(tcp, name, spec.policy.ca.as_ref()).await?;
             exchange(&mut s, request.as_bytes(), head_only).await?
         } else {
             let mut tcp = super::wrap(crate::check::connect::tcp_untimed(addr, false).await?);
@@ -219,7 +238,11 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
                 .and_then(|s| s.canonical_reason())
                 .unwrap_or("")
         );
-        if (300..400).contains(&status) {
+        // With `status_code` a listed code is the answer as is (keepalived
+        // does not follow redirects); an unlisted 3xx is still followed,
+        // as ldirectord does, and the code it ends on must be listed.
+        let accepted = status_accepted(spec.policy.status_codes.as_ref(), status);
+        if (300..400).contains(&status) && !accepted {
             if let Some(loc) = location {
                 let next = if loc.starts_with("http://") || loc.starts_with("https://") {
                     Url::parse(&loc)
@@ -239,12 +262,16 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
                     url = n;
                     // LWP drops the explicit Host header when following a redirect.
                     host_header = url.authority();
+                    tls_host = url.host.clone();
                     continue;
                 }
             }
         }
-        if !(200..300).contains(&status) {
-            return Err(CheckError::Mismatch(format!("HTTP status {status_line}")));
+        if !accepted {
+            return Err(CheckError::Mismatch(match &spec.policy.status_codes {
+                Some(codes) => format!("HTTP status {status_line} (status_code: {codes})"),
+                None => format!("HTTP status {status_line}"),
+            }));
         }
         let text = String::from_utf8_lossy(&body);
         if receive_matches(&spec.receive, &text)? {
@@ -258,6 +285,15 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     Err(CheckError::Mismatch(format!(
         "more than {MAX_REDIRECTS} redirects"
     )))
+}
+
+/// Whether an answer's status counts as up: one of `status_code`'s codes
+/// when it is set, else any 2xx (ldirectord).
+fn status_accepted(codes: Option<&crate::model::StatusCodes>, status: u16) -> bool {
+    match codes {
+        Some(codes) => codes.contains(status),
+        None => (200..300).contains(&status),
+    }
 }
 
 fn url_text_of(u: &Url) -> String {
@@ -501,6 +537,31 @@ mod tests {
         );
         assert!(Url::parse("ftp://x/").is_none());
         assert!(Url::parse("http://:80/").is_none());
+    }
+
+    #[test]
+    fn status_code_replaces_the_2xx_rule() {
+        use crate::model::StatusCodes;
+        for (code, want) in [
+            (199, false),
+            (200, true),
+            (204, true),
+            (299, true),
+            (302, false),
+        ] {
+            assert_eq!(status_accepted(None, code), want, "{code}");
+        }
+        let set = StatusCodes(vec![(200, 200), (300, 399), (503, 503)]);
+        for (code, want) in [
+            (200, true),
+            (201, false),
+            (300, true),
+            (399, true),
+            (404, false),
+            (503, true),
+        ] {
+            assert_eq!(status_accepted(Some(&set), code), want, "{code}");
+        }
     }
 
     #[test]

@@ -359,7 +359,7 @@ fn track_file_makes_the_node_ineligible_and_back() {
 /// Issue 17 (tracking) in network namespaces: `tests/ha/track.sh` runs two
 /// real `lvsd run` daemons; an interface down on the active node hands the
 /// VIP to the standby, a failing track script on the other node hands it
-/// back. Needs root and `ip netns` (skipped with a message otherwise);
+/// back, a non-zero `track_file` value hands it over again. Needs root and `ip netns` (skipped with a message otherwise);
 /// the script creates and always deletes its namespaces (`lvsdtrk<pid>*`).
 #[test]
 fn ha_netns_tracking_moves_the_vip() {

@@ -1170,7 +1170,15 @@ impl Engine {
         systemd::stopping();
         self.runner.shutdown();
         for n in &self.plan.execute {
-            self.instances.run(n, "stop").await;
+            // An instance stops within seconds (as this one does); the
+            // bound keeps a wedged one from holding this stop for the
+            // 600 s a `start` may take. Dropping the run kills it.
+            if tokio::time::timeout(INSTANCE_STOP, self.instances.run(n, "stop"))
+                .await
+                .is_err()
+            {
+                tracing::warn!(instance = %n, "execute: stop timed out");
+            }
         }
         // Hooks and instance starts still running get a bounded time to
         // end; the rest are aborted (their children die with them:
@@ -1272,6 +1280,9 @@ fn to_scope(scope: Option<&HashSet<ServiceKey>>) -> Scope {
         Some(k) => Scope::Some(k.clone()),
     }
 }
+
+/// Longest `lvsd NAME stop` of an `execute=` instance at this one's stop.
+const INSTANCE_STOP: Duration = Duration::from_secs(10);
 
 /// Longest wait for hook tasks at stop.
 const TASKS_GRACE: Duration = Duration::from_secs(5);

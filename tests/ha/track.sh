@@ -5,7 +5,8 @@
 # `trk` down on the active node-a makes it ineligible and node-b takes the
 # VIP (log `track: interface trk down`, status.json track_faults); `trk`
 # up clears it (no failback: auto_failback off). Then node-b's script fails
-# `fall` times and node-a takes the VIP back.
+# `fall` times and node-a takes the VIP back. Last, a non-zero value in
+# node-a's track_file hands the VIP to node-b again; 0 clears it.
 #
 # Usage: tests/ha/track.sh   (root; namespaces lvsdtrk<pid>*, all deleted)
 # Env: LVSD_BIN (prebuilt lvsd).
@@ -16,6 +17,8 @@ export HA_NS_PREFIX=lvsdtrk$$
 export HA_METRICS=127.0.0.1:22360
 . tests/ha/lib.sh
 trap cleanup EXIT
+# `timeout` in tests/ha.rs sends TERM: exit so the EXIT trap cleans up.
+trap 'exit 143' TERM INT
 install_deps
 HA_RUNNER=lvsd
 if [[ -z ${LVSD_BIN:-} ]]; then
@@ -41,8 +44,10 @@ conf() {
         HA_AUTO_FAILBACK=false ha_conf "$1" "$2"
 }
 conf a 200
+# A missing track file is a fault in lvsd: start with 0 (OK).
+echo 0 >"$WORK/a.state"
 # [ha] keys must precede the [[ha.link]] tables: insert after key_file.
-sed -i 's/^key_file = .*/&\ntrack_interface = ["trk"]/' "$WORK/a.toml"
+sed -i "s|^key_file = .*|&\\ntrack_interface = [\"trk\"]\\ntrack_file = [\"$WORK/a.state\"]|" "$WORK/a.toml"
 conf b 100
 cat >>"$WORK/b.toml" <<EOT
 [[ha.track_script]]
@@ -79,6 +84,16 @@ wait_until 5 is_role a active && wait_until 3 has_vip a && ! has_vip b &&
 [[ $(faults b) == '["track script bcheck failing"]' ]] && pass "script fault shown" || fail "faults b=$(faults b)"
 rm -f "$WORK/b.fail"
 wait_until 3 no_faults b && pass "script passes again (rise 2)" || fail "faults b=$(faults b)"
+
+# track_file on the now active node-a: a non-zero value hands the VIP
+# over (keepalived weight 0), 0 clears the fault.
+is_role a active || fail "node-a should be active before the file test"
+echo 1 >"$WORK/a.state"
+wait_until 5 is_role b active && wait_until 3 has_vip b && ! has_vip a &&
+    pass "track_file 1 on the active node: node-b took the VIP" || fail "after track_file 1: a=$(field a role) b=$(field b role)"
+[[ $(faults a) == "[\"track file $WORK/a.state holds 1\"]" ]] && pass "file fault shown" || fail "faults a=$(faults a)"
+echo 0 >"$WORK/a.state"
+wait_until 3 no_faults a && pass "track_file 0 clears the fault" || fail "faults a=$(faults a)"
 
 ha_stop a
 ha_stop b

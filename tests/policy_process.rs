@@ -474,7 +474,7 @@ fn the_agent_check_is_combined_with_the_normal_check() {
     .unwrap();
     std::fs::write(
         d.join("lvsd.toml"),
-        "[virtual.\"tcp:10.0.0.1:80\"]\nagent_port = 22320\nagent_interval = 1\nagent_timeout = 1\n",
+        "[virtual.\"tcp:10.0.0.1:80\"]\nagent_port = 22320\nagent_interval = 2\nagent_timeout = 1\n",
     )
     .unwrap();
     let dm = start(dir);
@@ -519,7 +519,10 @@ fn the_agent_check_is_combined_with_the_normal_check() {
     }
     assert!(s.contains("weight 2/8"), "{s}");
     let (total, _, most) = agent.counts();
-    assert!(total >= 8, "{total} connections");
+    assert!(total >= 6, "{total} connections");
+    // The interval (2 s) is well above the timeout (1 s): a second
+    // connection while one is open can only come from the daemon, not
+    // from the server noticing a close late.
     assert_eq!(most, 1, "the agent is asked one connection at a time");
     assert!(!dm.log().contains('\x1b'), "raw escape in the log");
     // The normal check still decides: down whatever the agent says.

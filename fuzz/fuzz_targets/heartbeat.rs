@@ -17,7 +17,9 @@ const HEADER_LEN: usize = 44;
 
 /// `data` as a packet with a valid magic, version, name length and tag.
 fn signed(data: &[u8]) -> Option<Vec<u8>> {
-    let mut body = data.get(..HEADER_LEN.max(data.len().min(HEADER_LEN + 255)))?.to_vec();
+    let mut body = data
+        .get(..HEADER_LEN.max(data.len().min(HEADER_LEN + 255)))?
+        .to_vec();
     body[..4].copy_from_slice(b"LVHB");
     body[4] = 2;
     body[HEADER_LEN - 1] = (body.len() - HEADER_LEN) as u8;
@@ -42,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
             if hb.node != "me" {
                 assert!(fresh.check(&pkt).is_ok(), "an authentic packet is accepted");
             }
-            assert!(fresh.check(&pkt).is_err(), "a replay (or our own) is dropped");
+            assert!(
+                fresh.check(&pkt).is_err(),
+                "a replay (or our own) is dropped"
+            );
         }
         Err(e) => assert!(
             matches!(e, DecodeError::BadState(_) | DecodeError::BadName),
@@ -53,6 +58,9 @@ fuzz_target!(|data: &[u8]| {
     let at = usize::from(data.first().copied().unwrap_or(0)) * 8 % (pkt.len() * 8);
     let mut bad = pkt.clone();
     bad[at / 8] ^= 1 << (at % 8);
-    assert!(decode(&bad, KEY).is_err(), "altered packet accepted (bit {at})");
+    assert!(
+        decode(&bad, KEY).is_err(),
+        "altered packet accepted (bit {at})"
+    );
     assert!(auth.check(&bad).is_err());
 });

@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut stream = ConfigStream::new(data.to_vec());
     for _ in 0..1000 {
-        let Some(words) = stream.read_line("lvsadm") else { break };
+        let Some(words) = stream.read_line("lvsadm") else {
+            break;
+        };
         let mut argv = vec!["lvsadm".to_string()];
         argv.extend(words);
         let _ = parse_command(&argv, &NoResolver);

@@ -28,6 +28,7 @@ fn render(table: &[ProcService]) -> String {
                     Protocol::Tcp => "TCP",
                     Protocol::Udp => "UDP",
                     Protocol::Sctp => "SCTP",
+                    other => panic!("the parser made up protocol {other:?}"),
                 };
                 writeln!(out, "{p}  {} wlc", addr(&ip, port))
             }
@@ -39,6 +40,7 @@ fn render(table: &[ProcService]) -> String {
                 Forward::Local => "Local",
                 Forward::Tunnel => "Tunnel",
                 Forward::Route => "Route",
+                other => panic!("the parser made up method {other:?}"),
             };
             // The kernel prints the counters with %d.
             writeln!(

@@ -1,6 +1,6 @@
 use super::*;
-use std::time::Duration;
 use crate::model::Protocol;
+use std::time::Duration;
 
 fn key() -> ServiceKey {
     ServiceKey::Addr {

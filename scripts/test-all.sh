@@ -71,7 +71,7 @@ stage cargo-test cargo test --all-targets --no-fail-fast
 # Soak of the real lvsd (in-memory table) against hostile reals and status
 # clients, 3 minutes (docs/benchmarks.md "soak (daemon)").
 maybe soak-daemon scripts/soak-daemon.sh 180
-maybe fuzz-config scripts/fuzz-config.sh 30
+maybe fuzz-config scripts/fuzz-config.sh 20
 stage ha-netns cargo test --test ha -- --ignored
 # Anycast announcer with real BIRD 2 between namespaces, and the FRR example
 # (both installed by scripts/setup-checks.sh).

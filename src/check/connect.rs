@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 
 use super::spec::{CheckSpec, Protocol, Target};
 use super::{CheckError, CheckResult};
@@ -18,6 +18,23 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let addr = target.check_addr(spec);
     tcp(addr, spec.checktimeout).await?;
     Ok(format!("connected to {addr}"))
+}
+
+/// A UDP socket bound to an ephemeral port of `addr`'s family on any
+/// local address and connected to `addr`, so only `addr`'s datagrams reach
+/// it (the dns, radius, sip and simpletcp checks over UDP). No timer: the
+/// checks run under their overall deadline.
+pub async fn udp(addr: SocketAddr) -> Result<UdpSocket, CheckError> {
+    let any: std::net::IpAddr = if addr.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    let sock = UdpSocket::bind(SocketAddr::new(any, 0))
+        .await
+        .map_err(CheckError::from_io)?;
+    sock.connect(addr).await.map_err(CheckError::from_io)?;
+    Ok(sock)
 }
 
 /// TCP connect with a timeout, errors classified for the reason text.

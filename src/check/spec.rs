@@ -64,9 +64,6 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.real {
-            IpAddr::V4(a) => write!(f, "{a}:{}", self.real_port),
-            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.real_port),
-        }
+        f.write_str(&crate::model::host_port(self.real, self.real_port))
     }
 }

@@ -429,9 +429,7 @@ fn ifname(cx: &Ctx<'_>, name: &str, span: Range<usize>, key: &str) -> Result<(),
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    crate::model::hostname().unwrap_or_default().to_string()
 }
 
 /// Validate `text` as `lvsd.toml`; `path` is used in messages only.

@@ -164,9 +164,7 @@ impl Engine {
         runner: Arc<dyn CheckRunner>,
         status: Arc<Mutex<Status>>,
     ) -> Engine {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into());
+        let host = crate::model::hostname().unwrap_or("localhost").to_string();
         let fingerprint = fingerprint(&path);
         Engine {
             path,

@@ -22,7 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 use crate::model::text::sanitize;
-use crate::model::{Protocol, Role, ServiceKey};
+use crate::model::{Role, ServiceKey};
 
 pub use crate::model::EventKind;
 
@@ -65,34 +65,12 @@ pub struct Event {
     pub data: EventData,
 }
 
-/// `tcp:10.0.0.1:80`, `udp:[2001:db8::1]:53`, `fwm:7`: a virtual as
-/// ldirectord.cf and the `lvsd` verbs write it.
-pub fn virtual_name(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => {
-            let p = match protocol {
-                Protocol::Tcp => "tcp".to_string(),
-                Protocol::Udp => "udp".to_string(),
-                Protocol::Sctp => "sctp".to_string(),
-                Protocol::Other(n) => format!("proto{n}"),
-            };
-            format!("{p}:{}", real_name(*addr, *port))
-        }
-        ServiceKey::Fwmark { mark, .. } => format!("fwm:{mark}"),
-    }
-}
-
-/// `10.1.0.1:80`, `[2001:db8::1]:80`.
-pub fn real_name(addr: IpAddr, port: u16) -> String {
-    match addr {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
+// The names events carry are the ones the `lvsd` verbs take: one
+// definition, in `overrides`, so that `fwm:7` and `fwm6:7` stay distinct
+// here too (quorum state is keyed by these names).
+pub use super::overrides::virtual_name;
+/// `10.1.0.1:80`, `[2001:db8::1]:80`: a real as events name it.
+pub use crate::model::host_port as real_name;
 
 impl EventData {
     fn new(kind: EventKind) -> EventData {

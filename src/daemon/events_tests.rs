@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::Protocol;
 use std::time::Duration;
 
 fn key() -> ServiceKey {
@@ -173,6 +174,13 @@ fn names_of_virtuals_and_reals() {
         mark: 7,
     };
     assert_eq!(virtual_name(&fwm), "fwm:7");
+    // The v6 mark of the same number is another virtual: events (and the
+    // quorum state keyed by these names) once called both "fwm:7".
+    let fwm6 = ServiceKey::Fwmark {
+        family: crate::model::Family::V6,
+        mark: 7,
+    };
+    assert_eq!(virtual_name(&fwm6), "fwm6:7");
     assert_eq!(
         real_name("2001:db8::2".parse().unwrap(), 8080),
         "[2001:db8::2]:8080"

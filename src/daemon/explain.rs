@@ -30,9 +30,7 @@ fn fail(code: i32, msg: String) -> Output {
     }
 }
 
-fn hostport(a: IpAddr, p: u16) -> String {
-    SocketAddr::new(a, p).to_string()
-}
+use crate::model::host_port as hostport;
 
 /// Run the verb on `args` (after `explain`) against `ipvs`.
 pub fn explain(args: &[String], ipvs: &dyn Ipvs) -> Output {

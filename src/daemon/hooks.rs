@@ -3,7 +3,6 @@
 //! time limit, so a hanging script or MTA never stalls reconciling (in
 //! ldirectord they run synchronously inside the check loop).
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -40,10 +39,7 @@ pub fn fallback_args(key: &ServiceKey) -> (String, &'static str) {
                 Protocol::Sctp => "sctp",
                 _ => "tcp",
             };
-            let a = match addr {
-                IpAddr::V4(a) => format!("{a}:{port}"),
-                IpAddr::V6(a) => format!("[{a}]:{port}"),
-            };
+            let a = crate::model::host_port(*addr, *port);
             (a, proto)
         }
         // ldirectord has no server field for marks and prints ":0".
@@ -185,9 +181,7 @@ pub fn envelope_from() -> String {
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| "root".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = crate::model::hostname().unwrap_or("localhost");
     format!("{user}@{host}")
 }
 

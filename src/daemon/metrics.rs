@@ -331,12 +331,7 @@ pub fn host_allowed(host: &str, local: Option<IpAddr>) -> bool {
 /// async runtime, where a file read per request has no place (the engine
 /// reads the name once at start too).
 fn own_hostname() -> &'static str {
-    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NAME.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default()
-    })
+    crate::model::hostname().unwrap_or_default()
 }
 
 /// What `/events` needs: the bus, the subscriber slots, the keep-alive

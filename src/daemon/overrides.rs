@@ -269,12 +269,7 @@ pub fn virtual_name(k: &ServiceKey) -> String {
 }
 
 /// `10.0.0.1:80`, `[::1]:80`.
-pub fn real_addr(addr: IpAddr, port: u16) -> String {
-    match addr {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
+pub use crate::model::host_port as real_addr;
 
 /// `VIRTUAL REAL` of a real, as typed and stored.
 pub fn real_name(k: &RealKey) -> String {

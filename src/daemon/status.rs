@@ -629,12 +629,7 @@ fn kport(key: &ServiceKey, r: &RealView) -> u16 {
     crate::reconcile::kernel_port(key, &rs)
 }
 
-fn hostport(a: IpAddr, port: u16) -> String {
-    match a {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
+use crate::model::host_port as hostport;
 
 fn fwd_word(f: Forward) -> &'static str {
     match f {

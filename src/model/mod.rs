@@ -1,6 +1,7 @@
 //! Shared vocabulary of lvsd: IPVS services, real servers, sync daemons,
-//! health and HA roles. No I/O and no async: every other module speaks in
-//! these types, so peers (check, reconcile, ha, cli) never import each other.
+//! health and HA roles. No I/O (but for the host name, read once: see
+//! `hostname`) and no async: every other module speaks in these types, so
+//! peers (check, reconcile, ha, cli) never import each other.
 
 mod anycast;
 mod check;
@@ -9,6 +10,7 @@ mod dest;
 mod event;
 mod ha;
 mod health;
+mod host;
 pub mod maglev;
 mod service;
 mod stats;
@@ -32,6 +34,7 @@ pub use ha::{
     DEFAULT_HA_PORT,
 };
 pub use health::{Health, Role};
+pub use host::{host_port, hostname};
 pub use service::{Family, Protocol, ServiceFlags, ServiceKey, VirtualService};
 pub use stats::Stats;
 pub use table::{Table, TableEntry};

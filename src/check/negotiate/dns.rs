@@ -9,7 +9,6 @@ use std::net::IpAddr;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UdpSocket;
 
 use super::{receive_matches, request_body};
 use crate::check::spec::{CheckSpec, Protocol, Target};
@@ -74,13 +73,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         s.read_exact(&mut buf).await.map_err(CheckError::from_io)?;
         buf
     } else {
-        let bind = if addr.is_ipv4() {
-            "0.0.0.0:0"
-        } else {
-            "[::]:0"
-        };
-        let sock = UdpSocket::bind(bind).await.map_err(CheckError::from_io)?;
-        sock.connect(addr).await.map_err(CheckError::from_io)?;
+        let sock = crate::check::connect::udp(addr).await?;
         sock.send(&wire).await.map_err(CheckError::from_io)?;
         let mut buf = vec![0u8; 65535];
         loop {

@@ -233,6 +233,22 @@ async fn read_message<S: AsyncRead + Unpin>(io: &mut S) -> Result<(i64, u8, Vec<
     Ok((id, op, body.to_vec()))
 }
 
+/// Decode one whole LDAPMessage held in `buf` (outer SEQUENCE included)
+/// and the LDAPResult of its protocolOp, the way the check reads a
+/// server's response: (messageID, protocolOp tag, the result as the check
+/// would report it). The entry point of the fuzz target
+/// fuzz/fuzz_targets/check_replies.rs; the check itself reads the frame
+/// from the stream in `read_message`.
+#[doc(hidden)]
+pub fn decode_response(buf: &[u8]) -> Result<(i64, u8, String), CheckError> {
+    let content = Ber(buf).take(TAG_SEQUENCE)?;
+    let mut r = Ber(content);
+    let id = r.int()?;
+    let (op, body) = r.any()?;
+    let result = LdapResult::parse(body)?;
+    Ok((id, op, result.to_string()))
+}
+
 /// A reader of BER elements in a byte slice; every length is checked
 /// against what is left.
 struct Ber<'a>(&'a [u8]);

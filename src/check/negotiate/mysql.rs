@@ -355,6 +355,22 @@ fn parse_greeting(p: &[u8]) -> Result<Greeting, CheckError> {
     })
 }
 
+/// What [`decode_server_packet`] reports of a greeting: capabilities,
+/// scramble length, auth plugin.
+#[doc(hidden)]
+pub type GreetingParts = (u32, usize, Option<String>);
+
+/// Decode a server greeting and, as the check does with the packets that
+/// follow it, a length-encoded integer and an ERR packet's text, all from
+/// the same bytes: (capabilities, scramble length, auth plugin, lenenc,
+/// error text). The entry point of the fuzz target
+/// fuzz/fuzz_targets/check_replies.rs.
+#[doc(hidden)]
+pub fn decode_server_packet(p: &[u8]) -> (Result<GreetingParts, CheckError>, Option<u64>, String) {
+    let greeting = parse_greeting(p).map(|g| (g.caps, g.scramble.len(), g.plugin));
+    (greeting, lenenc(p), err_text(p))
+}
+
 /// The auth response `plugin` expects, if lvsd speaks that plugin.
 fn scramble_for(plugin: &str, pass: &str, scramble: &[u8]) -> Option<Vec<u8>> {
     match plugin {

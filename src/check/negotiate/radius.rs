@@ -4,11 +4,10 @@
 //! valid response authenticator. A Message-Authenticator is included (RFC
 //! 3579), which servers hardened against BlastRADIUS require.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
-use tokio::net::UdpSocket;
 
 use crate::check::spec::{CheckSpec, Target};
 use crate::check::{CheckError, CheckResult};
@@ -104,17 +103,7 @@ pub fn reply_valid(reply: &[u8], req_auth: &[u8; 16], secret: &str) -> bool {
 /// Run a RADIUS check.
 pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let addr = target.check_addr(spec);
-    let bind: SocketAddr = if addr.is_ipv4() {
-        "0.0.0.0:0"
-            .parse()
-            .map_err(|_| CheckError::Config("bind".into()))?
-    } else {
-        "[::]:0"
-            .parse()
-            .map_err(|_| CheckError::Config("bind".into()))?
-    };
-    let sock = UdpSocket::bind(bind).await.map_err(CheckError::from_io)?;
-    sock.connect(addr).await.map_err(CheckError::from_io)?;
+    let sock = crate::check::connect::udp(addr).await?;
     let nas = sock.local_addr().map_err(CheckError::from_io)?.ip();
     let id: u8 = rand::random();
     let auth: [u8; 16] = rand::random();

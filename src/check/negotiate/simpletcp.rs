@@ -4,7 +4,6 @@
 //! lines are matched.
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UdpSocket;
 
 use super::{receive_matches, request_body};
 use crate::check::spec::{CheckSpec, Protocol, Target};
@@ -20,13 +19,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let addr = target.check_addr(spec);
     let data = payload(spec);
     if spec.protocol == Protocol::Udp {
-        let bind = if addr.is_ipv4() {
-            "0.0.0.0:0"
-        } else {
-            "[::]:0"
-        };
-        let sock = UdpSocket::bind(bind).await.map_err(CheckError::from_io)?;
-        sock.connect(addr).await.map_err(CheckError::from_io)?;
+        let sock = crate::check::connect::udp(addr).await?;
         sock.send(data.as_bytes())
             .await
             .map_err(CheckError::from_io)?;

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UdpSocket;
 
 use super::show;
 use crate::check::spec::{CheckSpec, Protocol, Target};
@@ -47,13 +46,7 @@ fn judge(first: &str) -> CheckResult {
 pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let addr = target.check_addr(spec);
     if spec.protocol == Protocol::Udp {
-        let bind = if addr.is_ipv4() {
-            "0.0.0.0:0"
-        } else {
-            "[::]:0"
-        };
-        let sock = UdpSocket::bind(bind).await.map_err(CheckError::from_io)?;
-        sock.connect(addr).await.map_err(CheckError::from_io)?;
+        let sock = crate::check::connect::udp(addr).await?;
         let local = sock.local_addr().map_err(CheckError::from_io)?;
         sock.send(request(&spec.login, local).as_bytes())
             .await

@@ -13,9 +13,7 @@ fn hostname() -> String {
             return h;
         }
     }
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
+    crate::model::hostname().unwrap_or("localhost").to_string()
 }
 
 pub(super) fn secs(n: u32) -> Duration {

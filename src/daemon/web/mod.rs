@@ -251,10 +251,7 @@ fn shown_word(s: &Shown) -> &'static str {
 }
 
 fn hostport(r: &super::status::RealView) -> String {
-    match r.addr {
-        std::net::IpAddr::V4(a) => format!("{a}:{}", r.port),
-        std::net::IpAddr::V6(a) => format!("[{a}]:{}", r.port),
-    }
+    crate::model::host_port(r.addr, r.port)
 }
 
 fn fwd_word(f: Forward) -> String {

@@ -50,3 +50,8 @@ pub use error::Error;
 pub use operation::{IpvsCmd, Operation};
 pub use service::{Family, Protocol, Service, ServiceFlags, ServiceKey};
 pub use stats::Stats;
+
+/// The README's example, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use super::hostile::{self, endless, My, Pg};
+use super::hostile::{self, endless, Ldap, My, Pg};
 use super::limit::MAX_READ;
 use super::negotiate::check_counted;
 use super::spec::{CheckSpec, Protocol, Service, Target};
@@ -261,4 +261,69 @@ async fn slowloris_cannot_outlive_the_timeout() {
         "{} open",
         seen.open()
     );
+}
+
+/// Defect 3 for ldap: a server that never answers the bind. ldap3 opened
+/// its own socket; now every timed-out check must leave no connection and
+/// no task behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldap_timeouts_leave_no_connection_or_task() {
+    let (port, seen) = hostile::ldap(Ldap::Silent).await;
+    let tasks_before = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    let s = spec(Service::Ldap, Duration::from_millis(300));
+    let mut runs = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        runs.push(async move { check_counted(&s, &target(port)).await.0 });
+    }
+    for r in futures::future::join_all(runs).await {
+        assert!(matches!(r, Err(CheckError::Timeout(_))), "{r:?}");
+    }
+    assert_eq!(seen.accepted(), 20);
+    assert!(
+        seen.all_closed(Duration::from_secs(3)).await,
+        "{} of 20 connections still open after the checks timed out",
+        seen.open()
+    );
+    let mut alive = usize::MAX;
+    for _ in 0..100 {
+        alive = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        if alive <= tasks_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        alive <= tasks_before,
+        "{alive} tasks alive, {tasks_before} before"
+    );
+}
+
+/// Defect 4 for ldap: a bind answer announcing 2 GB and streaming it, and
+/// a search answered by endless well-formed entries (each message small,
+/// so only the check's read budget stops them).
+#[tokio::test]
+async fn ldap_huge_answers_stop_at_the_read_limit() {
+    for mode in [Ldap::Huge, Ldap::Entries] {
+        let (port, seen) = hostile::ldap(mode).await;
+        let t0 = std::time::Instant::now();
+        let (r, used) =
+            check_counted(&spec(Service::Ldap, Duration::from_secs(20)), &target(port)).await;
+        assert!(
+            matches!(r, Err(CheckError::TooLong(MAX_READ))),
+            "{mode:?}: {r:?}"
+        );
+        assert!(used <= MAX_READ, "{mode:?}: {used}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+        assert!(seen.all_closed(Duration::from_secs(3)).await, "{mode:?}");
+        assert!(
+            seen.sent() < MAX_READ + SLACK,
+            "{mode:?}: server sent {}",
+            seen.sent()
+        );
+    }
 }

@@ -273,3 +273,77 @@ pub async fn mysql(mode: My) -> (u16, Seen) {
     })
     .await
 }
+
+/// How the fake LDAP server behaves.
+#[derive(Debug, Clone, Copy)]
+pub enum Ldap {
+    /// Never answers the bind (holds the connection).
+    Silent,
+    /// Answers the bind with a message announcing 2 GB and streams zeros.
+    Huge,
+    /// Accepts the bind, then answers the search with endless 64 KiB
+    /// entries, each a complete message.
+    Entries,
+}
+
+/// Read one client LDAPMessage (short or long BER length, at most 64 KiB).
+async fn ldap_read(sock: &mut TcpStream) -> Option<()> {
+    if sock.read_u8().await.ok()? != 0x30 {
+        return None;
+    }
+    let first = sock.read_u8().await.ok()?;
+    let mut len = usize::from(first);
+    if first >= 0x80 {
+        len = 0;
+        for _ in 0..(first & 0x7f).min(2) {
+            len = len << 8 | usize::from(sock.read_u8().await.ok()?);
+        }
+    }
+    let mut body = vec![0u8; len.min(64 << 10)];
+    sock.read_exact(&mut body).await.ok()?;
+    Some(())
+}
+
+/// An LDAP server that behaves as `mode` says.
+pub async fn ldap(mode: Ldap) -> (u16, Seen) {
+    serve(move |mut sock, seen| async move {
+        if ldap_read(&mut sock).await.is_none() {
+            return;
+        }
+        match mode {
+            Ldap::Silent => drain(&mut sock).await,
+            Ldap::Huge => {
+                // SEQUENCE of 0x7fffffff bytes, then messageID 1, BindResponse
+                let head = [0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x02, 0x01, 0x01, 0x61];
+                if send(&mut sock, &seen, &head).await {
+                    let zeros = vec![0u8; 64 << 10];
+                    while send(&mut sock, &seen, &zeros).await {}
+                }
+            }
+            Ldap::Entries => {
+                // BindResponse success, message 1
+                let ok = [
+                    0x30, 0x0c, 0x02, 0x01, 0x01, 0x61, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04,
+                    0x00,
+                ];
+                if !send(&mut sock, &seen, &ok).await || ldap_read(&mut sock).await.is_none() {
+                    return;
+                }
+                // SearchResultEntry, message 2: DN of 64 KiB, no attributes
+                let dn_len: usize = 64 << 10;
+                let mut op = vec![0x04, 0x83];
+                op.extend_from_slice(&(dn_len as u32).to_be_bytes()[1..]);
+                op.extend(std::iter::repeat_n(b'a', dn_len));
+                op.extend_from_slice(&[0x30, 0x00]);
+                let mut body = vec![0x02, 0x01, 0x02, 0x64, 0x83];
+                body.extend_from_slice(&(op.len() as u32).to_be_bytes()[1..]);
+                body.extend(op);
+                let mut msg = vec![0x30, 0x83];
+                msg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+                msg.extend(body);
+                while send(&mut sock, &seen, &msg).await {}
+            }
+        }
+    })
+    .await
+}

@@ -1,4 +1,4 @@
-//! TLS for https, pops, imaps (and ldaps via ldap3): like ldirectord's
+//! TLS for https, pops, imaps and ldaps: like ldirectord's
 //! `verify_hostname => 0` intent, any certificate is accepted: the real's
 //! certificate names the virtual service, and health is not authentication.
 

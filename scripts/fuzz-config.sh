@@ -1,7 +1,8 @@
 #!/bin/bash
-# Fuzz the ldirectord.cf parser with libFuzzer for a bounded time (default
-# 30 s): the cargo-fuzz target fuzz/fuzz_targets/ldirectord_cf.rs, seeded
-# with the corpus tests/data/ldirectord/{ok,bad}.
+# Fuzz the ldirectord.cf parser and the ipvs-netlink reply decoder with
+# libFuzzer, each for a bounded time (default 30 s): the cargo-fuzz targets
+# fuzz/fuzz_targets/ldirectord_cf.rs (seeded with the corpus
+# tests/data/ldirectord/{ok,bad}) and fuzz/fuzz_targets/netlink_replies.rs.
 #
 #   scripts/fuzz-config.sh [SECONDS]
 #
@@ -25,3 +26,10 @@ trap 'rm -rf "$corpus"' EXIT
 cp tests/data/ldirectord/ok/*.cf tests/data/ldirectord/bad/*.cf "$corpus/"
 RUSTC_BOOTSTRAP=1 cargo fuzz run --dev -s none ldirectord_cf "$corpus" -- \
     -max_total_time="$secs" -max_len=4096 -print_final_stats=1
+# The ipvs-netlink reply decoder (crates/ipvs-netlink), seeded with nothing:
+# the target's first two bytes pick the family id, so libFuzzer reaches the
+# IPVS attribute decoders on its own. Same time budget.
+replies=$(mktemp -d)
+trap 'rm -rf "$corpus" "$replies"' EXIT
+RUSTC_BOOTSTRAP=1 cargo fuzz run --dev -s none netlink_replies "$replies" -- \
+    -max_total_time="$secs" -max_len=8192 -print_final_stats=1

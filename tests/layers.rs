@@ -102,3 +102,22 @@ fn used_modules_sees_paths_and_groups() {
         .collect();
     assert_eq!(found, want);
 }
+
+/// The workspace crates under `crates/` are lvsd's dependencies, never the
+/// other way round: none of their sources may name `lvsd`.
+#[test]
+fn workspace_crates_do_not_use_lvsd() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    assert!(!files.is_empty(), "no sources under crates/");
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let text = fs::read_to_string(f).expect("read source file");
+            text.contains("lvsd::") || text.contains("use lvsd")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "crates using lvsd: {offenders:?}");
+}

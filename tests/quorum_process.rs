@@ -111,3 +111,134 @@ fn quorum_commands_run_once_per_crossing() {
     );
     assert!(err.contains("event quorum_regained"), "{err}");
 }
+
+/// Pids of live `sleep 1000` processes whose working directory is `dir`:
+/// lvsd runs in `dir`, its commands inherit it, so a concurrent test's
+/// `sleep` (another directory) is never counted.
+fn sleeps_in(dir: &std::path::Path) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let argv: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        let is_sleep = argv.len() >= 2 && argv[0].ends_with(b"sleep") && argv[1] == b"1000";
+        if !is_sleep {
+            continue;
+        }
+        if std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .ok()
+            .as_deref()
+            == Some(dir)
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn stop_kills_running_quorum_commands_and_hooks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let d = dir.as_path();
+    let chk = d.join("chk.sh");
+    std::fs::write(&chk, format!("#!/bin/sh\n[ -e {}/up-$3 ]\n", d.display())).unwrap();
+    std::fs::set_permissions(&chk, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let up1 = d.join("up-10.1.0.1");
+    std::fs::write(&up1, "").unwrap();
+    let cf = d.join("l.cf");
+    std::fs::write(
+        &cf,
+        format!(
+            "checkinterval=1\nchecktimeout=1\nvirtual=192.0.2.10:80\n\treal=10.1.0.1:80 masq 2\n\
+             \tchecktype=external\n\tcheckcommand={}\n\tscheduler=wrr\n",
+            chk.display()
+        ),
+    )
+    .unwrap();
+    let toml = d.join("t.toml");
+    // Both the quorum command and the hook outlive any sane stop grace.
+    std::fs::write(
+        &toml,
+        "[node]\nname = \"q\"\n[virtual.\"tcp:192.0.2.10:80\"]\nquorum = 1\nhysteresis = 0\n\
+         quorum_timeout_ms = 60000\n\
+         quorum_down = [\"/bin/sh\", \"-c\", \"sleep 1000; true\"]\n\
+         [[hook]]\non = [\"quorum_lost\"]\ncommand = [\"/bin/sh\", \"-c\", \"sleep 1000; true\"]\n\
+         timeout_ms = 60000\n",
+    )
+    .unwrap();
+    let child = Command::new(LVSD)
+        .current_dir(d)
+        .env("LVSD_TEST_FAKE_KERNEL", "1")
+        .arg("--socket")
+        .arg(d.join("s.sock"))
+        .arg("--pid-file")
+        .arg(d.join("p.pid"))
+        .arg("--metrics")
+        .arg("off")
+        .arg("--toml")
+        .arg(&toml)
+        .arg("run")
+        .arg(&cf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut k = Kill(child);
+    std::thread::sleep(Duration::from_secs(3));
+    std::fs::remove_file(&up1).unwrap();
+    // The quorum command starts, and the hook once per quorum_lost event
+    // (the engine's "no real server is up" and the quorum shell's): 3.
+    let end = Instant::now() + Duration::from_secs(10);
+    while sleeps_in(d).len() < 3 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = sleeps_in(d);
+    let pid = nix::unistd::Pid::from_raw(k.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut status = None;
+    while Instant::now() < end {
+        if let Some(st) = k.0.try_wait().unwrap() {
+            status = Some(st);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let elapsed =
+        Duration::from_secs(10).saturating_sub(end.saturating_duration_since(Instant::now()));
+    // Give the group kills a moment to land, then reap what is left (so a
+    // failure never leaves a sleep behind) before asserting.
+    std::thread::sleep(Duration::from_millis(300));
+    let left = sleeps_in(d);
+    for p in &left {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let err = std::fs::read_to_string(d.join("err")).unwrap_or_default();
+    assert!(
+        before.len() >= 2,
+        "quorum command and hook both running: {before:?}\n{err}"
+    );
+    assert!(
+        err.contains("quorum commands still running at stop; killing them")
+            && err.contains("hooks still running at stop; killing them"),
+        "{err}"
+    );
+    assert!(
+        status.is_some(),
+        "lvsd still running 10 s after SIGTERM: {err}"
+    );
+    assert!(elapsed < Duration::from_secs(8), "stop took {elapsed:?}");
+    assert!(left.is_empty(), "left behind after stop: {left:?}\n{err}");
+}

@@ -1030,14 +1030,20 @@ impl Engine {
             .await
             .ok()?
             .ok()?;
+        let track = if s.track_faults.is_empty() {
+            String::new()
+        } else {
+            format!(", ineligible: track: {}", s.track_faults.join("; "))
+        };
         Some(format!(
-            "ha: node {} role {:?}{}, peer {} {}, {} transitions\n",
+            "ha: node {} role {:?}{}, peer {} {}, {} transitions{}\n",
             s.node,
             s.role,
             if s.hold { " (standby held)" } else { "" },
             s.peer.as_deref().unwrap_or("-"),
             if s.peer_alive { "alive" } else { "not heard" },
-            s.transitions
+            s.transitions,
+            track
         ))
     }
 
@@ -1158,7 +1164,15 @@ impl Engine {
         systemd::stopping();
         self.runner.shutdown();
         for n in &self.plan.execute {
-            self.instances.run(n, "stop").await;
+            // An instance stops within seconds (as this one does); the
+            // bound keeps a wedged one from holding this stop for the
+            // 600 s a `start` may take. Dropping the run kills it.
+            if tokio::time::timeout(INSTANCE_STOP, self.instances.run(n, "stop"))
+                .await
+                .is_err()
+            {
+                tracing::warn!(instance = %n, "execute: stop timed out");
+            }
         }
         // Hooks and instance starts still running get a bounded time to
         // end; the rest are aborted (their children die with them:
@@ -1260,6 +1274,9 @@ fn to_scope(scope: Option<&HashSet<ServiceKey>>) -> Scope {
         Some(k) => Scope::Some(k.clone()),
     }
 }
+
+/// Longest `lvsd NAME stop` of an `execute=` instance at this one's stop.
+const INSTANCE_STOP: Duration = Duration::from_secs(10);
 
 /// Longest wait for hook tasks at stop.
 const TASKS_GRACE: Duration = Duration::from_secs(5);

@@ -280,6 +280,11 @@ fn foreground(args: &Args, path: &Path) -> i32 {
         make_runner,
         std::future::pending(),
     ));
+    // Every task was drained or aborted by `service::run`; what may remain
+    // is blocking work that cannot be cancelled (a reload's parse stuck on
+    // a blackholed resolver). Dropping the runtime would wait for it
+    // forever: give it a moment, then exit regardless.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
     match res {
         Ok(()) => {
             tracing::info!("stopped");

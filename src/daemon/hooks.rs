@@ -74,7 +74,14 @@ pub fn spawn_callback(tasks: &mut Tasks, cmd: &str, config: &Path) {
 fn spawn_shell(tasks: &mut Tasks, line: String) {
     tasks.spawn(async move {
         let mut c = Command::new("/bin/sh");
-        c.arg("-c").arg(&line).stdin(Stdio::null());
+        // Nothing of the daemon's is inherited: a command left running
+        // would otherwise hold lvsd's stdout/stderr (a supervisor's pipe)
+        // open after lvsd ended.
+        c.arg("-c")
+            .arg(&line)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // Own process group, killed whole on timeout (and if the daemon
         // drops the task at shutdown); what it leaves after a normal exit
         // is kept (a fallbackcommand may start a service on purpose).

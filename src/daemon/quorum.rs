@@ -185,7 +185,7 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The thin shell: poll the engine's status, log one line per crossing and
 /// run `quorum_up`/`quorum_down` (no shell, empty environment but a fixed
-/// PATH and `LVSD_VIRTUAL`, own process group killed after the timeout).
+/// PATH and `LVSD_VIRTUAL`, stdin/stdout/stderr `/dev/null`, own process group killed after the timeout).
 /// The commands run in a `JoinSet` owned here, at most one per virtual
 /// ([`Slot`]); at stop they get [`STOP_GRACE`], then their groups are
 /// killed, so none outlives the daemon.
@@ -318,7 +318,12 @@ fn start_command(
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("LVSD_VIRTUAL", key.to_string())
-            .stdin(std::process::Stdio::null());
+            // Nothing of the daemon's is inherited: a leftover holding
+            // lvsd's stdout/stderr would keep its readers (a pipe to a
+            // supervisor or a test) open after lvsd ended.
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         use crate::check::process::{self, Leftovers, Outcome};
         match process::run(cmd, timeout, None, Leftovers::Keep).await {
             Ok(Outcome::Exited(st)) if st.success() => {

@@ -285,13 +285,14 @@ pub async fn run(
         }
     };
     let _ = stop_tx.send(true);
+    // One deadline for all tasks (not one each: the stop stays bounded
+    // however many there are), longer than the hook and quorum runners'
+    // own stop grace so they kill their process groups and log it first.
+    let deadline = tokio::time::Instant::now() + TASK_STOP;
     for mut t in tasks {
         // A task that does not end in time is aborted, not detached: what
         // it owns (connections, process groups) goes with it now.
-        if tokio::time::timeout(Duration::from_secs(5), &mut t)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
             t.abort();
             let _ = t.await;
         }
@@ -319,6 +320,10 @@ pub async fn run(
         Err(e) => Err(Error::Engine(EngineError::Task(e))),
     }
 }
+
+/// How long the daemon's tasks get to end after the stop signal before
+/// they are aborted (hooks get 5 s of it, quorum commands 2 s).
+const TASK_STOP: Duration = Duration::from_secs(6);
 
 /// The overrides saved by an earlier run. A bad line is logged with
 /// `file:line` and skipped; an unreadable file is logged and no override

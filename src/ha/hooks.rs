@@ -3,6 +3,12 @@
 //! (argv as configured), with LVSD_ROLE / LVSD_PREV_ROLE / LVSD_NODE in its
 //! environment, and is killed after its timeout. Failures are logged, never
 //! fatal: the VIPs have already moved.
+//!
+//! Each runs in a process group of its own: on timeout, and when the run
+//! is dropped (the HA runner stops), the whole group is killed, so a
+//! hook's `sleep 1000 &` does not outlive it. What a hook leaves after a
+//! normal exit is kept (it may start a service on purpose). `ha` cannot use
+//! `check::process` (the layer rule), hence this small copy.
 
 use std::process::Stdio;
 
@@ -46,6 +52,17 @@ pub fn argv_for(hook: &Hook, new: Role, old: Role) -> Option<Vec<String>> {
     Some(argv)
 }
 
+/// Kills the process group when dropped, unless disarmed.
+struct GroupGuard(Option<nix::unistd::Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 /// Run one hook to completion or timeout.
 pub async fn run_one(hook: &Hook, argv: &[String], node: &str, new: Role, old: Role) -> Outcome {
     let Some((prog, args)) = argv.split_first() else {
@@ -57,15 +74,21 @@ pub async fn run_one(hook: &Hook, argv: &[String], node: &str, new: Role, old: R
         .env("LVSD_PREV_ROLE", role_word(old))
         .env("LVSD_NODE", node)
         .stdin(Stdio::null())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => return Outcome::SpawnFailed(format!("{prog}: {e}")),
     };
+    let mut guard = GroupGuard(child.id().map(|p| nix::unistd::Pid::from_raw(p as i32)));
     match tokio::time::timeout(hook.timeout, child.wait()).await {
-        Ok(Ok(st)) => Outcome::Exited(st.code()),
+        Ok(Ok(st)) => {
+            guard.0 = None;
+            Outcome::Exited(st.code())
+        }
         Ok(Err(e)) => Outcome::SpawnFailed(format!("{prog}: {e}")),
+        // The guard kills the group (the child and what it started).
         Err(_) => {
             let _ = child.kill().await;
             Outcome::TimedOut
@@ -98,6 +121,31 @@ mod tests {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             timeout: Duration::from_millis(ms),
         }
+    }
+
+    /// The pid written to `f` names no running process (bounded wait).
+    async fn assert_gone(f: &std::path::Path) {
+        let pid: i32 = std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("no pid in {}: {e}", f.display()));
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, r)| !r.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false)
+        };
+        for _ in 0..100 {
+            if !alive() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("pid {pid} outlived its hook");
     }
 
     #[test]
@@ -151,6 +199,20 @@ mod tests {
         let r = run_one(&slow, &slow.argv, "n1", Role::Active, Role::Standby).await;
         assert_eq!(r, Outcome::TimedOut);
         assert!(t.elapsed() < Duration::from_secs(2));
+        // A timed-out hook's background child dies with it.
+        let pidf = dir.path().join("pid");
+        let script = format!("sleep 1000 & echo $! > {}; wait", pidf.display());
+        let bg = hook(HookWhen::Active, &["/bin/sh", "-c", &script], 300);
+        let r = run_one(&bg, &bg.argv, "n1", Role::Active, Role::Standby).await;
+        assert_eq!(r, Outcome::TimedOut);
+        assert_gone(&pidf).await;
+        // So does a dropped run's (the HA runner stopped).
+        let long = hook(HookWhen::Active, &["/bin/sh", "-c", &script], 60_000);
+        let _ = std::fs::remove_file(&pidf);
+        let run = run_one(&long, &long.argv, "n1", Role::Active, Role::Standby);
+        let cut = tokio::time::timeout(Duration::from_millis(500), run).await;
+        assert!(cut.is_err(), "the hook ran to its end");
+        assert_gone(&pidf).await;
         let bad = hook(HookWhen::Active, &["/nonexistent/prog"], 100);
         assert!(matches!(
             run_one(&bad, &bad.argv, "n", Role::Active, Role::Init).await,

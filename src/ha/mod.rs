@@ -74,6 +74,9 @@ pub struct Status {
     pub counters: Counters,
     /// Completed transitions since start.
     pub transitions: u64,
+    /// Tracked objects at fault (`[ha] track_*`), each a sanitized
+    /// reason; non-empty makes the node ineligible (not healthy).
+    pub track_faults: Vec<String>,
 }
 
 /// Why the runner could not start.
@@ -131,9 +134,13 @@ pub fn enter_realtime(priority: u8) -> std::io::Result<()> {
     let param = libc::sched_param {
         sched_priority: i32::from(priority.clamp(1, 99)),
     };
+    // SCHED_RESET_ON_FORK: processes started from this thread (hooks,
+    // track scripts) run at normal priority, so a spinning script cannot
+    // starve the host at real-time priority.
     // SAFETY: nix wraps no sched_setscheduler (only affinity), so the
     // call is libc's: it reads a valid sched_param; pid 0 = this thread.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
+    let rc =
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param) };
     if rc == 0 {
         Ok(())
     } else {
@@ -173,6 +180,8 @@ struct Runner {
     hook_tx: mpsc::Sender<(Role, Role, u64)>,
     daemon_healthy: bool,
     vips_ok: bool,
+    /// Tracked objects at fault (from the track shell).
+    track_faults: Vec<String>,
     peer_name: Option<String>,
     ping_reach: u16,
     transitions: u64,
@@ -293,6 +302,12 @@ impl Prepared {
                 }
             });
         }
+        let track_on = !cfg.track.is_empty();
+        let mut track_rx = if track_on {
+            track::spawn(&cfg.track, &mut tasks)
+        } else {
+            watch::channel(Vec::new()).1
+        };
         let (applied_tx, applied_rx) = watch::channel::<u64>(0);
         let (hook_tx, mut hook_rx) = mpsc::channel::<(Role, Role, u64)>(32);
         {
@@ -394,6 +409,7 @@ impl Prepared {
             hook_tx,
             daemon_healthy: true,
             vips_ok: true,
+            track_faults: track_rx.borrow_and_update().clone(),
             peer_name: None,
             ping_reach: 0,
             transitions: 0,
@@ -406,6 +422,10 @@ impl Prepared {
         // the peer may own them by now.
         r.set_sync(SyncState::Backup);
         let _ = r.role_tx.send(Role::Init);
+        if !r.healthy() {
+            // A tracked object already at fault: never eligible from the start.
+            r.apply(Input::Health(false));
+        }
         r.send_heartbeat();
 
         let keepalive = r.cfg.timings.keepalive;
@@ -439,6 +459,11 @@ impl Prepared {
                 Some((i, buf)) = pkt_rx.recv() => (r.packet(i, &buf), tokio::time::Instant::now()),
                 Some(c) = control.recv() => (r.control(c), tokio::time::Instant::now()),
                 Some((want, ok)) = vip_rx.recv() => (r.vip_report(want, ok), tokio::time::Instant::now()),
+                Ok(()) = track_rx.changed(), if track_on => {
+                    let was = r.healthy();
+                    r.track_faults = track_rx.borrow_and_update().clone();
+                    ((was != r.healthy()).then(|| Input::Health(r.healthy())), tokio::time::Instant::now())
+                }
                 Ok(()) = reach_rx.changed(), if ping_on => {
                     r.ping_reach = *reach_rx.borrow();
                     tracing::info!(reach = r.ping_reach, "ping nodes reachable");
@@ -568,7 +593,7 @@ impl Runner {
     }
 
     fn healthy(&self) -> bool {
-        self.daemon_healthy && self.vips_ok
+        self.daemon_healthy && self.vips_ok && self.track_faults.is_empty()
     }
 
     /// Status snapshot.
@@ -593,6 +618,7 @@ impl Runner {
                 .collect(),
             counters: self.auth.counters(),
             transitions: self.transitions,
+            track_faults: self.track_faults.clone(),
         }
     }
 

@@ -339,7 +339,7 @@ pub fn render_json(
             let c = h.counters;
             let _ = write!(
                 s,
-                "{{\"node\":{},\"role\":{},\"hold\":{},\"healthy\":{},\"peer\":{},\"peer_alive\":{},\"ping_reach\":{},\"transitions\":{},\"links\":[{}],\"counters\":{{\"accepted\":{},\"bad_auth\":{},\"malformed\":{},\"replayed\":{},\"old_generation\":{}}}}}",
+                "{{\"node\":{},\"role\":{},\"hold\":{},\"healthy\":{},\"peer\":{},\"peer_alive\":{},\"ping_reach\":{},\"transitions\":{},\"track_faults\":[{}],\"links\":[{}],\"counters\":{{\"accepted\":{},\"bad_auth\":{},\"malformed\":{},\"replayed\":{},\"old_generation\":{}}}}}",
                 js(&h.node),
                 js(ha::hooks::role_word(h.role)),
                 h.hold,
@@ -348,6 +348,7 @@ pub fn render_json(
                 h.peer_alive,
                 h.ping_reach,
                 h.transitions,
+                h.track_faults.iter().map(|f| js(f)).collect::<Vec<_>>().join(","),
                 links.join(","),
                 c.accepted,
                 c.bad_auth,

@@ -91,6 +91,7 @@ fn records_role_changes_and_keeps_a_bounded_list() {
         links: vec![],
         counters: Default::default(),
         transitions: 0,
+        track_faults: vec![],
     };
     let mut ev = Events::new();
     let st = status(Shown::Up, Shown::Up);

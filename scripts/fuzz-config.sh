@@ -1,11 +1,12 @@
 #!/bin/bash
 # Fuzz every decoder of outside bytes with libFuzzer, each target for a
-# bounded time (default 25 s each; five targets):
+# bounded time (default 25 s each; six targets):
 #   ldirectord_cf  the ldirectord.cf parser (corpus tests/data/ldirectord/{ok,bad})
 #   proc_ip_vs     /proc/net/ip_vs and /proc/net/ip_vs_conn readers (round trip)
 #   heartbeat      the HA heartbeat decoder and authenticator, MAC path included
 #   lvsadm_args    lvsadm's argv parser and its -R restore reader
 #   check_replies  the health checks' LDAP, MySQL and RADIUS reply readers
+#   netlink_replies the ipvs-netlink reply decoder (crates/ipvs-netlink)
 #
 #   scripts/fuzz-config.sh [SECONDS_PER_TARGET] [TARGET...]
 #
@@ -22,7 +23,7 @@ secs=${1:-25}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(ldirectord_cf proc_ip_vs heartbeat lvsadm_args check_replies)
+    targets=(ldirectord_cf proc_ip_vs heartbeat lvsadm_args check_replies netlink_replies)
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Turn the nlmon capture of tests/vm/09-capture-ipvsadm.sh into byte
-fixtures: one text file per command under tests/data/nlmon/, headed by the
+fixtures: one text file per command under crates/ipvs-netlink/tests/data/nlmon/, headed by the
 command, then one line per netlink message of its IPVS exchange:
 `> HEX` for a request (NLM_F_REQUEST set), `< HEX` for the kernel's answer
 to one of those requests (ack, error, dump part). The session capture
@@ -70,7 +70,7 @@ def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     check = "--check" in sys.argv
     src = args[0]
-    dst = args[1] if len(args) > 1 else "tests/data/nlmon"
+    dst = args[1] if len(args) > 1 else "crates/ipvs-netlink/tests/data/nlmon"
     os.makedirs(dst, exist_ok=True)
     pkts = list(records(os.path.join(src, "session.pcap")))
     family = None

@@ -67,7 +67,7 @@ if [ -f scripts/check-servers.sh ]; then
   trap 'bash scripts/check-servers.sh stop >/dev/null 2>&1' EXIT
 fi
 stage build cargo build --all-targets
-stage cargo-test cargo test --all-targets --no-fail-fast
+stage cargo-test cargo test --workspace --all-targets --no-fail-fast
 # Soak of the real lvsd (in-memory table) against hostile reals and status
 # clients, 3 minutes (docs/benchmarks.md "soak (daemon)").
 maybe soak-daemon scripts/soak-daemon.sh 180

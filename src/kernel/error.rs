@@ -145,23 +145,4 @@ impl Error {
             Error::NoFamily => OpKind::Resolve,
         }
     }
-
-    /// A copy, for handing one transport failure to every op of a batch.
-    pub(crate) fn duplicate(&self, op: OpKind) -> Error {
-        match self {
-            Error::Kernel { errno, .. } => Error::Kernel { op, errno: *errno },
-            Error::NoFamily => Error::NoFamily,
-            Error::Io { source, .. } => Error::Io {
-                op,
-                source: match source.raw_os_error() {
-                    Some(e) => std::io::Error::from_raw_os_error(e),
-                    None => std::io::Error::new(source.kind(), source.to_string()),
-                },
-            },
-            Error::Decode { reason, .. } => Error::Decode {
-                op,
-                reason: reason.clone(),
-            },
-        }
-    }
 }

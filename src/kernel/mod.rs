@@ -1,6 +1,8 @@
 //! The only code that changes kernel state: IPVS over generic netlink,
 //! addresses over rtnetlink, gratuitous ARP / unsolicited NA, sync daemons.
-//! May use: `wire`, `model`. Callers (cli, reconcile, ha, daemon) speak to
+//! May use: `wire`, `model`, and the `ipvs-netlink` crate, which builds and
+//! parses every IPVS message; `convert` is the one place lvsd's model
+//! meets that crate's types. Callers (cli, reconcile, ha, daemon) speak to
 //! IPVS through the [`Ipvs`] trait only, so tests swap in [`FakeTable`].
 //! Must not: decide what the table should hold (that is `reconcile`), nor
 //! print anything (errors carry the errno; `cli` owns ipvsadm's texts).
@@ -10,6 +12,7 @@
 
 pub mod addr;
 pub mod announce;
+mod convert;
 mod error;
 mod fake;
 mod ipvs;

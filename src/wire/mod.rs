@@ -3,5 +3,4 @@
 
 pub mod announce;
 pub mod heartbeat;
-pub mod ipvs;
 pub mod ipvs_proc;

@@ -2,7 +2,7 @@
 # Captures, with nlmon, the netlink bytes the real ipvsadm 1.31 and the real
 # kernel exchange for each main command, one pcap per command, into
 # $LVSD_VM_OUT/nlmon/ (scripts/nlmon-to-fixtures.py turns them into the
-# fixtures under tests/data/nlmon/). Fails if a command's window holds no
+# fixtures under crates/ipvs-netlink/tests/data/nlmon/). Fails if a command's window holds no
 # IPVS request.
 set -euo pipefail
 OUT=${LVSD_VM_OUT:?}/nlmon

@@ -6,7 +6,8 @@
 //! Shaped like netlink-packet-generic's `ctrl/`: [`IpvsMessage`] is a
 //! `GenlFamily` payload, each attribute enum ends in `Other(DefaultNla)`
 //! so a newer kernel's attributes are kept, not refused.
-//! Called by `kernel` only. No sockets here, and no panic on any input.
+//! Pure encode/decode: no sockets here, and no panic on any input (the
+//! fuzz target `netlink_replies` holds the decoders to that).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod daemon;
@@ -35,17 +36,16 @@ use netlink_packet_core::{
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use self::nla::{put, u32_ne};
-use crate::model::{
-    RealServer, ServiceKey, SyncDaemon, SyncState, Timeouts, VersionInfo, VirtualService,
-};
+use crate::{Daemon, DaemonState, Destination, Info, Service, ServiceKey, Timeouts};
+use crate::{IpvsCmd, Operation};
 
 /// The real server of a destination reply, decoded from the generic
 /// netlink payload (genl header + attributes) without building an
 /// `IpvsMessage`: the listing fast path (see `dest_from_payload`).
 pub fn dest_from_genl(
     genl_payload: &[u8],
-    svc_family: crate::model::Family,
-) -> Result<RealServer, DecodeError> {
+    svc_family: crate::Family,
+) -> Result<Destination, DecodeError> {
     let attrs = genl_payload
         .get(4..)
         .ok_or_else(|| DecodeError::from("generic netlink message shorter than its header"))?;
@@ -71,105 +71,6 @@ const IPVS_CMD_ATTR_TIMEOUT_TCP_FIN: u16 = 5;
 const IPVS_CMD_ATTR_TIMEOUT_UDP: u16 = 6;
 const IPVS_INFO_ATTR_VERSION: u16 = 1;
 const IPVS_INFO_ATTR_CONN_TAB_SIZE: u16 = 2;
-
-/// An IPVS generic netlink command (`IPVS_CMD_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IpvsCmd {
-    /// `IPVS_CMD_NEW_SERVICE` (1); also the command of service replies.
-    NewService,
-    /// `IPVS_CMD_SET_SERVICE` (2).
-    SetService,
-    /// `IPVS_CMD_DEL_SERVICE` (3).
-    DelService,
-    /// `IPVS_CMD_GET_SERVICE` (4).
-    GetService,
-    /// `IPVS_CMD_NEW_DEST` (5); also the command of destination replies.
-    NewDest,
-    /// `IPVS_CMD_SET_DEST` (6).
-    SetDest,
-    /// `IPVS_CMD_DEL_DEST` (7).
-    DelDest,
-    /// `IPVS_CMD_GET_DEST` (8).
-    GetDest,
-    /// `IPVS_CMD_NEW_DAEMON` (9); also the command of daemon replies.
-    NewDaemon,
-    /// `IPVS_CMD_DEL_DAEMON` (10).
-    DelDaemon,
-    /// `IPVS_CMD_GET_DAEMON` (11).
-    GetDaemon,
-    /// `IPVS_CMD_SET_CONFIG` (12); also the command of the timeouts reply.
-    SetConfig,
-    /// `IPVS_CMD_GET_CONFIG` (13).
-    GetConfig,
-    /// `IPVS_CMD_SET_INFO` (14): only the command of the info reply.
-    SetInfo,
-    /// `IPVS_CMD_GET_INFO` (15).
-    GetInfo,
-    /// `IPVS_CMD_ZERO` (16).
-    Zero,
-    /// `IPVS_CMD_FLUSH` (17).
-    Flush,
-    /// A command number this program does not know.
-    Other(u8),
-}
-
-impl IpvsCmd {
-    /// The command number.
-    pub fn number(self) -> u8 {
-        use IpvsCmd::*;
-        match self {
-            NewService => 1,
-            SetService => 2,
-            DelService => 3,
-            GetService => 4,
-            NewDest => 5,
-            SetDest => 6,
-            DelDest => 7,
-            GetDest => 8,
-            NewDaemon => 9,
-            DelDaemon => 10,
-            GetDaemon => 11,
-            SetConfig => 12,
-            GetConfig => 13,
-            SetInfo => 14,
-            GetInfo => 15,
-            Zero => 16,
-            Flush => 17,
-            Other(n) => n,
-        }
-    }
-
-    /// From a command number (unknown numbers are kept).
-    pub fn from_number(n: u8) -> IpvsCmd {
-        use IpvsCmd::*;
-        match n {
-            1 => NewService,
-            2 => SetService,
-            3 => DelService,
-            4 => GetService,
-            5 => NewDest,
-            6 => SetDest,
-            7 => DelDest,
-            8 => GetDest,
-            9 => NewDaemon,
-            10 => DelDaemon,
-            11 => GetDaemon,
-            12 => SetConfig,
-            13 => GetConfig,
-            14 => SetInfo,
-            15 => GetInfo,
-            16 => Zero,
-            17 => Flush,
-            n => Other(n),
-        }
-    }
-
-    /// Whether the message's top-level attributes are `IPVS_INFO_ATTR_*`
-    /// (they reuse numbers 1 and 2 of `IPVS_CMD_ATTR_*`).
-    fn carries_info(self) -> bool {
-        matches!(self, IpvsCmd::SetInfo | IpvsCmd::GetInfo)
-    }
-}
 
 /// A top-level attribute of an IPVS message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,8 +235,25 @@ impl IpvsMessage {
         IpvsMessage { cmd, attrs }
     }
 
+    /// The request that carries `op`, byte-identical to ipvsadm 1.31's.
+    pub fn request(op: &Operation) -> IpvsMessage {
+        match op {
+            Operation::AddService(s) => IpvsMessage::new_service(s),
+            Operation::EditService(s) => IpvsMessage::set_service(s),
+            Operation::DelService(k) => IpvsMessage::del_service(k),
+            Operation::Flush => IpvsMessage::flush(),
+            Operation::AddDest(k, r) => IpvsMessage::new_dest(k, r),
+            Operation::EditDest(k, r) => IpvsMessage::set_dest(k, r),
+            Operation::DelDest(k, a, p) => IpvsMessage::del_dest(k, *a, *p),
+            Operation::Zero(k) => IpvsMessage::zero(k.as_ref()),
+            Operation::SetTimeouts(t) => IpvsMessage::set_config(t),
+            Operation::StartDaemon(d) => IpvsMessage::new_daemon(d),
+            Operation::StopDaemon(s) => IpvsMessage::del_daemon(*s),
+        }
+    }
+
     /// `ipvsadm -A`.
-    pub fn new_service(svc: &VirtualService) -> IpvsMessage {
+    pub fn new_service(svc: &Service) -> IpvsMessage {
         Self::new(
             IpvsCmd::NewService,
             vec![IpvsAttr::Service(service_attrs(svc))],
@@ -343,7 +261,7 @@ impl IpvsMessage {
     }
 
     /// `ipvsadm -E`.
-    pub fn set_service(svc: &VirtualService) -> IpvsMessage {
+    pub fn set_service(svc: &Service) -> IpvsMessage {
         Self::new(
             IpvsCmd::SetService,
             vec![IpvsAttr::Service(service_attrs(svc))],
@@ -372,7 +290,7 @@ impl IpvsMessage {
     }
 
     /// `ipvsadm -a`.
-    pub fn new_dest(key: &ServiceKey, rs: &RealServer) -> IpvsMessage {
+    pub fn new_dest(key: &ServiceKey, rs: &Destination) -> IpvsMessage {
         Self::new(
             IpvsCmd::NewDest,
             vec![
@@ -383,7 +301,7 @@ impl IpvsMessage {
     }
 
     /// `ipvsadm -e`.
-    pub fn set_dest(key: &ServiceKey, rs: &RealServer) -> IpvsMessage {
+    pub fn set_dest(key: &ServiceKey, rs: &Destination) -> IpvsMessage {
         Self::new(
             IpvsCmd::SetDest,
             vec![
@@ -449,12 +367,12 @@ impl IpvsMessage {
     }
 
     /// `ipvsadm --start-daemon`.
-    pub fn new_daemon(d: &SyncDaemon) -> IpvsMessage {
+    pub fn new_daemon(d: &Daemon) -> IpvsMessage {
         Self::new(IpvsCmd::NewDaemon, vec![IpvsAttr::Daemon(daemon_attrs(d))])
     }
 
     /// `ipvsadm --stop-daemon`.
-    pub fn del_daemon(state: SyncState) -> IpvsMessage {
+    pub fn del_daemon(state: DaemonState) -> IpvsMessage {
         Self::new(
             IpvsCmd::DelDaemon,
             vec![IpvsAttr::Daemon(daemon_stop_attrs(state))],
@@ -467,7 +385,7 @@ impl IpvsMessage {
     }
 
     /// The service of a service reply.
-    pub fn to_service(&self) -> Result<VirtualService, DecodeError> {
+    pub fn to_service(&self) -> Result<Service, DecodeError> {
         self.attrs
             .iter()
             .find_map(|a| match a {
@@ -479,7 +397,7 @@ impl IpvsMessage {
 
     /// The real server of a destination reply (`svc_family` for kernels
     /// that do not send the real's own family).
-    pub fn to_dest(&self, svc_family: crate::model::Family) -> Result<RealServer, DecodeError> {
+    pub fn to_dest(&self, svc_family: crate::Family) -> Result<Destination, DecodeError> {
         self.attrs
             .iter()
             .find_map(|a| match a {
@@ -490,7 +408,7 @@ impl IpvsMessage {
     }
 
     /// The daemon of a daemon reply.
-    pub fn to_daemon(&self) -> Result<SyncDaemon, DecodeError> {
+    pub fn to_daemon(&self) -> Result<Daemon, DecodeError> {
         self.attrs
             .iter()
             .find_map(|a| match a {
@@ -515,7 +433,7 @@ impl IpvsMessage {
     }
 
     /// The version info of an info reply.
-    pub fn to_info(&self) -> Result<VersionInfo, DecodeError> {
+    pub fn to_info(&self) -> Result<Info, DecodeError> {
         let (mut version, mut size) = (None, None);
         for a in &self.attrs {
             match a {
@@ -525,7 +443,7 @@ impl IpvsMessage {
             }
         }
         match (version, size) {
-            (Some(version), Some(conn_tab_size)) => Ok(VersionInfo {
+            (Some(version), Some(conn_tab_size)) => Ok(Info {
                 version,
                 conn_tab_size,
             }),

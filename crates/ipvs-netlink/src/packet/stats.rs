@@ -7,7 +7,7 @@ use netlink_packet_core::{
 };
 
 use super::nla::{counter, put};
-use crate::model::Stats;
+use crate::Stats;
 
 const IPVS_STATS_ATTR_CONNS: u16 = 1;
 const IPVS_STATS_ATTR_INPKTS: u16 = 2;

@@ -1,5 +1,5 @@
 //! `IPVS_DEST_ATTR_*`: the nested destination (real server) attribute, and
-//! its mapping to the model's `RealServer`.
+//! its mapping to the model's `Destination`.
 
 use std::net::IpAddr;
 
@@ -8,7 +8,7 @@ use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, NlasIterator,
 use super::nla::{addr16, put, u16_be, u16_ne, u32_ne, u8_};
 use super::service::{addr_from_union, addr_union};
 use super::stats::{stats_from_payload, StatsNest};
-use crate::model::{Family, Forward, RealServer, Stats, TunnelFlags, TunnelType};
+use crate::{Destination, Family, Forward, Stats, TunnelFlags, TunnelType};
 
 const IPVS_DEST_ATTR_ADDR: u16 = 1;
 const IPVS_DEST_ATTR_PORT: u16 = 2;
@@ -152,7 +152,7 @@ pub fn parse_dest_attrs(payload: &[u8]) -> Result<Vec<DestAttr>, DecodeError> {
 }
 
 /// Attributes for add/edit, in ipvsadm 1.31's order.
-pub fn dest_attrs(rs: &RealServer) -> Vec<DestAttr> {
+pub fn dest_attrs(rs: &Destination) -> Vec<DestAttr> {
     vec![
         DestAttr::AddrFamily(rs.family().af()),
         DestAttr::Addr(addr_union(&rs.addr)),
@@ -170,12 +170,12 @@ pub fn dest_attrs(rs: &RealServer) -> Vec<DestAttr> {
 /// Attributes naming a real server for delete: ipvsadm fills the rest with
 /// its defaults (direct routing, weight 1), and so do we.
 pub fn dest_key_attrs(addr: IpAddr, port: u16) -> Vec<DestAttr> {
-    dest_attrs(&RealServer::new(addr, port))
+    dest_attrs(&Destination::new(addr, port))
 }
 
-/// Build a `RealServer` from a kernel reply's destination nest; `svc_af` is
+/// Build a `Destination` from a kernel reply's destination nest; `svc_af` is
 /// used when the kernel is too old to send `IPVS_DEST_ATTR_ADDR_FAMILY`.
-pub fn dest_from_attrs(attrs: &[DestAttr], svc_af: Family) -> Result<RealServer, DecodeError> {
+pub fn dest_from_attrs(attrs: &[DestAttr], svc_af: Family) -> Result<Destination, DecodeError> {
     let mut af = svc_af;
     let mut addr = None;
     for a in attrs {
@@ -190,7 +190,7 @@ pub fn dest_from_attrs(attrs: &[DestAttr], svc_af: Family) -> Result<RealServer,
         }
     }
     let raw = addr.ok_or_else(|| DecodeError::from("real server without address"))?;
-    let mut rs = RealServer::new(addr_from_union(af, &raw), 0);
+    let mut rs = Destination::new(addr_from_union(af, &raw), 0);
     let (mut s32, mut s64) = (None::<Stats>, None::<Stats>);
     for a in attrs {
         match a {
@@ -216,17 +216,17 @@ pub fn dest_from_attrs(attrs: &[DestAttr], svc_af: Family) -> Result<RealServer,
     Ok(rs)
 }
 
-/// Decode a destination nest's payload straight into a `RealServer`.
+/// Decode a destination nest's payload straight into a `Destination`.
 ///
 /// Why a second decoder: a listing decodes one nest per real, and building
 /// the typed attribute list first (a `Vec` per nest and per stats nest,
 /// then dropped) was most of `lvsadm -Ln`'s own CPU time on 10,000 reals.
 /// The typed path stays for requests and round-trip tests; the tests check
 /// that both decoders agree on every captured kernel reply.
-pub fn dest_from_payload(payload: &[u8], svc_af: Family) -> Result<RealServer, DecodeError> {
+pub fn dest_from_payload(payload: &[u8], svc_af: Family) -> Result<Destination, DecodeError> {
     let mut af = svc_af;
     let mut raw = None;
-    let mut rs = RealServer::new(IpAddr::from([0u8; 4]), 0);
+    let mut rs = Destination::new(IpAddr::from([0u8; 4]), 0);
     let (mut s32, mut s64) = (None::<Stats>, None::<Stats>);
     for nla in NlasIterator::new(payload) {
         let nla = nla?;

@@ -1,12 +1,12 @@
 //! `IPVS_DAEMON_ATTR_*`: the nested sync daemon attribute, and its mapping
-//! to the model's `SyncDaemon`.
+//! to the model's `Daemon`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, NlasIterator, Parseable};
 
 use super::nla::{put, put_str, string, u16_ne, u32_ne, u8_};
-use crate::model::{SyncDaemon, SyncState};
+use crate::{Daemon, DaemonState};
 
 const IPVS_DAEMON_ATTR_STATE: u16 = 1;
 const IPVS_DAEMON_ATTR_MCAST_IFN: u16 = 2;
@@ -120,7 +120,7 @@ pub fn parse_daemon_attrs(payload: &[u8]) -> Result<Vec<DaemonAttr>, DecodeError
 
 /// Attributes to start a daemon, in ipvsadm 1.31's order: optional
 /// settings only when set (0 / None = kernel default).
-pub fn daemon_attrs(d: &SyncDaemon) -> Vec<DaemonAttr> {
+pub fn daemon_attrs(d: &Daemon) -> Vec<DaemonAttr> {
     let mut v = vec![
         DaemonAttr::State(d.state.value()),
         DaemonAttr::McastIfn(d.mcast_ifn.clone()),
@@ -144,7 +144,7 @@ pub fn daemon_attrs(d: &SyncDaemon) -> Vec<DaemonAttr> {
 }
 
 /// Attributes to stop a daemon (ipvsadm sends an empty interface, syncid 0).
-pub fn daemon_stop_attrs(state: SyncState) -> Vec<DaemonAttr> {
+pub fn daemon_stop_attrs(state: DaemonState) -> Vec<DaemonAttr> {
     vec![
         DaemonAttr::State(state.value()),
         DaemonAttr::McastIfn(String::new()),
@@ -152,10 +152,10 @@ pub fn daemon_stop_attrs(state: SyncState) -> Vec<DaemonAttr> {
     ]
 }
 
-/// Build a `SyncDaemon` from a kernel reply's daemon nest.
-pub fn daemon_from_attrs(attrs: &[DaemonAttr]) -> Result<SyncDaemon, DecodeError> {
-    let mut d = SyncDaemon {
-        state: SyncState::Master,
+/// Build a `Daemon` from a kernel reply's daemon nest.
+pub fn daemon_from_attrs(attrs: &[DaemonAttr]) -> Result<Daemon, DecodeError> {
+    let mut d = Daemon {
+        state: DaemonState::Master,
         mcast_ifn: String::new(),
         syncid: 0,
         sync_maxlen: 0,
@@ -178,8 +178,8 @@ pub fn daemon_from_attrs(attrs: &[DaemonAttr]) -> Result<SyncDaemon, DecodeError
         }
     }
     d.state = match state {
-        Some(1) => SyncState::Master,
-        Some(2) => SyncState::Backup,
+        Some(1) => DaemonState::Master,
+        Some(2) => DaemonState::Backup,
         Some(n) => return Err(DecodeError::from(format!("daemon with unknown state {n}"))),
         None => return Err(DecodeError::from("daemon without state")),
     };

@@ -10,8 +10,8 @@ use netlink_packet_generic::{GenlHeader, GenlMessage};
 
 use super::super::*;
 use super::{ip, svc, tcp};
-use crate::model::{
-    Family, Forward, Protocol, RealServer, ServiceFlags, ServiceKey, SyncDaemon, SyncState,
+use crate::{
+    Daemon, DaemonState, Destination, Family, Forward, Protocol, ServiceFlags, ServiceKey,
     Timeouts, TunnelFlags, TunnelType,
 };
 
@@ -182,23 +182,23 @@ fn lvsd_builds_the_same_requests_as_ipvsadm_on_a_real_kernel() {
     fw6.flags = ServiceFlags(ServiceFlags::PERSISTENT);
     fw6.timeout = 60;
     fw6.netmask = 64;
-    let mut masq = RealServer::new(ip("192.168.1.1"), 8080);
+    let mut masq = Destination::new(ip("192.168.1.1"), 8080);
     masq.forward = Forward::Masq;
     masq.weight = 3;
     masq.u_threshold = 100;
     masq.l_threshold = 10;
-    let mut gue = RealServer::new(ip("192.168.1.1"), 0);
+    let mut gue = Destination::new(ip("192.168.1.1"), 0);
     gue.forward = Forward::Tunnel;
     gue.tun_type = TunnelType::Gue;
     gue.tun_port = 6080;
     gue.tun_flags = TunnelFlags(TunnelFlags::CSUM);
-    let mut r6 = RealServer::new(ip("2001:db8::10"), 80);
+    let mut r6 = Destination::new(ip("2001:db8::10"), 80);
     r6.forward = Forward::Masq;
-    let mut quiesce = RealServer::new(ip("192.168.1.1"), 8080);
+    let mut quiesce = Destination::new(ip("192.168.1.1"), 8080);
     quiesce.forward = Forward::Masq;
     quiesce.weight = 0;
-    let master = SyncDaemon {
-        state: SyncState::Master,
+    let master = Daemon {
+        state: DaemonState::Master,
         mcast_ifn: "lvsd0".into(),
         syncid: 5,
         sync_maxlen: 0,
@@ -226,7 +226,7 @@ fn lvsd_builds_the_same_requests_as_ipvsadm_on_a_real_kernel() {
         ("add-dest-masq", IpvsMessage::new_dest(&k, &masq)),
         (
             "add-dest-route",
-            IpvsMessage::new_dest(&k, &RealServer::new(ip("192.168.1.2"), 80)),
+            IpvsMessage::new_dest(&k, &Destination::new(ip("192.168.1.2"), 80)),
         ),
         ("add-dest-gue", IpvsMessage::new_dest(&f100, &gue)),
         (
@@ -244,7 +244,7 @@ fn lvsd_builds_the_same_requests_as_ipvsadm_on_a_real_kernel() {
         ),
         ("list-timeouts", IpvsMessage::get_config()),
         ("start-daemon", IpvsMessage::new_daemon(&master)),
-        ("stop-daemon", IpvsMessage::del_daemon(SyncState::Master)),
+        ("stop-daemon", IpvsMessage::del_daemon(DaemonState::Master)),
         ("list-daemon", IpvsMessage::get_daemons()),
         ("zero-all", IpvsMessage::zero(None)),
         ("zero-one", IpvsMessage::zero(Some(&k))),
@@ -373,7 +373,7 @@ fn real_kernel_errors_and_other_replies() {
     );
     assert_eq!(info.unwrap().version, 0x010201);
     let f = &all["list-daemon"];
-    let daemons: Vec<SyncDaemon> = f
+    let daemons: Vec<Daemon> = f
         .replies
         .iter()
         .flat_map(|r| parse_replies(r, family(f)).unwrap())

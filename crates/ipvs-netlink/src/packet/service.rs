@@ -1,5 +1,5 @@
 //! `IPVS_SVC_ATTR_*`: the nested service attribute, and its mapping to the
-//! model's `VirtualService`.
+//! model's `Service`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -7,7 +7,7 @@ use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, NlasIterator,
 
 use super::nla::{addr16, put, put_str, string, u16_be, u16_ne, u32_ne};
 use super::stats::StatsNest;
-use crate::model::{Family, Protocol, ServiceFlags, ServiceKey, Stats, VirtualService};
+use crate::{Family, Protocol, Service, ServiceFlags, ServiceKey, Stats};
 
 const IPVS_SVC_ATTR_AF: u16 = 1;
 const IPVS_SVC_ATTR_PROTOCOL: u16 = 2;
@@ -194,7 +194,7 @@ fn netmask_wire(family: Family, netmask: u32) -> u32 {
 /// Attributes for add/edit, in ipvsadm 1.31's order (byte-identical
 /// requests). `HASHED` is never sent: `ip_vs_svc_hash()` refuses to hash a
 /// service that claims to be hashed already.
-pub fn service_attrs(svc: &VirtualService) -> Vec<ServiceAttr> {
+pub fn service_attrs(svc: &Service) -> Vec<ServiceAttr> {
     let mut v = key_attrs(&svc.key);
     v.push(ServiceAttr::SchedName(svc.scheduler.clone()));
     if let Some(pe) = &svc.pe_name {
@@ -215,14 +215,14 @@ pub fn service_attrs(svc: &VirtualService) -> Vec<ServiceAttr> {
 /// Attributes naming a service (delete, zero, dest ops): ipvsadm sends
 /// the full set with an empty scheduler, and so do we, to stay identical.
 pub fn service_key_attrs(key: &ServiceKey) -> Vec<ServiceAttr> {
-    let mut svc = VirtualService::new(*key);
+    let mut svc = Service::new(*key);
     svc.scheduler = String::new();
     service_attrs(&svc)
 }
 
-/// Build a `VirtualService` from a kernel reply's service nest. Prefers
+/// Build a `Service` from a kernel reply's service nest. Prefers
 /// the 64-bit stats when present.
-pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<VirtualService, DecodeError> {
+pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
     let mut af = None;
     let (mut proto, mut addr, mut port, mut fwmark) = (None, None, 0u16, None);
     let mut sched = String::new();
@@ -259,7 +259,7 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<VirtualService, Decod
         },
         _ => return Err(DecodeError::from("service without fwmark or address")),
     };
-    let mut svc = VirtualService::new(key);
+    let mut svc = Service::new(key);
     svc.scheduler = sched;
     svc.flags = ServiceFlags(flags);
     svc.timeout = timeout;

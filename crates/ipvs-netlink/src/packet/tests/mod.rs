@@ -10,14 +10,14 @@ use netlink_packet_core::{Emitable, ParseableParametrized};
 use netlink_packet_generic::{GenlHeader, GenlMessage};
 
 use super::*;
-use crate::model::{
-    Family, Forward, Protocol, RealServer, ServiceFlags, ServiceKey, SyncDaemon, SyncState,
-    Timeouts, TunnelFlags, TunnelType, VirtualService,
+use crate::{
+    Daemon, DaemonState, Destination, Family, Forward, Protocol, Service, ServiceFlags, ServiceKey,
+    Timeouts, TunnelFlags, TunnelType,
 };
 
 mod nlmon;
 
-const LOG: &str = include_str!("../../../../tests/data/ipvsadm/netlink-requests.log");
+const LOG: &str = include_str!("../../../tests/data/netlink-requests.log");
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -124,8 +124,8 @@ fn tcp(a: &str, port: u16) -> ServiceKey {
     }
 }
 
-fn svc(key: ServiceKey, sched: &str) -> VirtualService {
-    let mut s = VirtualService::new(key);
+fn svc(key: ServiceKey, sched: &str) -> Service {
+    let mut s = Service::new(key);
     s.scheduler = sched.into();
     s
 }
@@ -231,7 +231,7 @@ fn del_service() {
 
 #[test]
 fn add_dest_masq_thresholds() {
-    let mut r = RealServer::new(ip("192.168.1.1"), 8080);
+    let mut r = Destination::new(ip("192.168.1.1"), 8080);
     r.forward = Forward::Masq;
     r.weight = 3;
     r.u_threshold = 100;
@@ -247,7 +247,7 @@ fn add_dest_masq_thresholds() {
 fn add_dest_route_uses_given_port() {
     // ipvsadm replaces the real's port by the service's for -g; the CLI does
     // that, the wire sends what it is given.
-    let r = RealServer::new(ip("192.168.1.1"), 80);
+    let r = Destination::new(ip("192.168.1.1"), 80);
     check(
         "-a -t 10.0.0.1:80 -r 192.168.1.1:9999 -g",
         IpvsMessage::new_dest(&tcp("10.0.0.1", 80), &r),
@@ -257,7 +257,7 @@ fn add_dest_route_uses_given_port() {
 
 #[test]
 fn add_dest_gue_tunnel() {
-    let mut r = RealServer::new(ip("192.168.1.1"), 0);
+    let mut r = Destination::new(ip("192.168.1.1"), 0);
     r.forward = Forward::Tunnel;
     r.tun_type = TunnelType::Gue;
     r.tun_port = 6080;
@@ -275,7 +275,7 @@ fn add_dest_gue_tunnel() {
 
 #[test]
 fn edit_and_del_dest() {
-    let mut r = RealServer::new(ip("192.168.1.1"), 8080);
+    let mut r = Destination::new(ip("192.168.1.1"), 8080);
     r.forward = Forward::Masq;
     r.weight = 0;
     let k = tcp("10.0.0.1", 80);
@@ -311,8 +311,8 @@ fn zero_flush_timeouts() {
 
 #[test]
 fn daemons() {
-    let m = SyncDaemon {
-        state: SyncState::Master,
+    let m = Daemon {
+        state: DaemonState::Master,
         mcast_ifn: "eth0".into(),
         syncid: 5,
         sync_maxlen: 0,
@@ -325,8 +325,8 @@ fn daemons() {
         IpvsMessage::new_daemon(&m),
         false,
     );
-    let b = SyncDaemon {
-        state: SyncState::Backup,
+    let b = Daemon {
+        state: DaemonState::Backup,
         mcast_ifn: "eth0".into(),
         syncid: 0,
         sync_maxlen: 1400,
@@ -341,7 +341,7 @@ fn daemons() {
     );
     check(
         "--stop-daemon backup",
-        IpvsMessage::del_daemon(SyncState::Backup),
+        IpvsMessage::del_daemon(DaemonState::Backup),
         false,
     );
     check("-L --daemon", IpvsMessage::get_daemons(), true);
@@ -361,7 +361,7 @@ fn service_reply_with_stats_roundtrip() {
             *flags = ServiceFlags::HASHED;
         }
     }
-    let big = crate::model::Stats {
+    let big = crate::Stats {
         conns: 5_000_000_000,
         inbytes: 1 << 40,
         ..Default::default()
@@ -426,7 +426,7 @@ fn unknown_attributes_are_kept() {
 #[test]
 fn truncated_and_bad_input_is_an_error_not_a_panic() {
     let good = {
-        let m = IpvsMessage::new_dest(&tcp("10.0.0.1", 80), &RealServer::new(ip("10.1.1.1"), 80));
+        let m = IpvsMessage::new_dest(&tcp("10.0.0.1", 80), &Destination::new(ip("10.1.1.1"), 80));
         let mut b = vec![0u8; m.buffer_len()];
         m.emit(&mut b);
         b
@@ -454,7 +454,7 @@ fn truncated_and_bad_input_is_an_error_not_a_panic() {
 
 #[test]
 fn dest_reply_mixed_family_and_counters() {
-    let mut r = RealServer::new(ip("2001:db8::7"), 0);
+    let mut r = Destination::new(ip("2001:db8::7"), 0);
     r.forward = Forward::Tunnel;
     let mut attrs = dest_attrs(&r);
     attrs.push(DestAttr::ActiveConns(3));
@@ -480,7 +480,7 @@ fn daemon_reply() {
         DaemonAttr::McastGroup("224.0.0.81".parse().unwrap()),
     ];
     let d = daemon_from_attrs(&attrs).unwrap();
-    assert_eq!(d.state, SyncState::Backup);
+    assert_eq!(d.state, DaemonState::Backup);
     assert_eq!(d.mcast_group, Some(ip("224.0.0.81")));
     assert!(daemon_from_attrs(&[DaemonAttr::State(7)]).is_err());
 }

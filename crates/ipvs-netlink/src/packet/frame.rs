@@ -180,14 +180,10 @@ pub fn parse_replies_with<M>(
             },
             NLMSG_OVERRUN => Reply::Overrun { seq },
             NLMSG_NOOP => Reply::Ignored { seq },
-            GENL_ID_CTRL => {
-                let m = GenlMessage::<GenlCtrl>::parse_with_param(payload, ty)?;
-                let id = m.payload.nlas.iter().find_map(|a| match a {
-                    GenlCtrlAttrs::FamilyId(id) => Some(*id),
-                    _ => None,
-                });
-                Reply::Family { seq, id }
-            }
+            GENL_ID_CTRL => Reply::Family {
+                seq,
+                id: ctrl_family_id(payload)?,
+            },
             t if t == ipvs_family && ipvs_family != 0 => Reply::Data {
                 seq,
                 // NLM_F_MULTI
@@ -204,4 +200,35 @@ pub fn parse_replies_with<M>(
         off += step;
     }
     Ok(out)
+}
+
+/// `CTRL_ATTR_FAMILY_ID` of an nlctrl answer (after the 4-byte generic
+/// header). Read by hand rather than through netlink-packet-generic's
+/// `GenlCtrl`: that parser decodes every attribute, policy ones included,
+/// and panics on a truncated nested attribute (found by the
+/// `netlink_replies` fuzz target); only the family id is needed here.
+fn ctrl_family_id(payload: &[u8]) -> Result<Option<u16>, DecodeError> {
+    const CTRL_ATTR_FAMILY_ID: u16 = 1;
+    // The type's top two bits are the nested / byte-order flags.
+    const NLA_TYPE_MASK: u16 = 0x3fff;
+    let mut rest = payload
+        .get(4..)
+        .ok_or_else(|| DecodeError::from("nlctrl message shorter than its header"))?;
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & NLA_TYPE_MASK;
+        let value = rest
+            .get(4..len)
+            .ok_or_else(|| DecodeError::from("nlctrl attribute length out of bounds"))?;
+        if kind == CTRL_ATTR_FAMILY_ID {
+            return match value {
+                [a, b, ..] => Ok(Some(u16::from_ne_bytes([*a, *b]))),
+                _ => Err(DecodeError::from("nlctrl family id shorter than 2 bytes")),
+            };
+        }
+        // NLA_ALIGN(len); len >= 4 here, so the walk always advances.
+        let step = (len + 3) & !3;
+        rest = rest.get(step..).unwrap_or_default();
+    }
+    Ok(None)
 }

@@ -567,3 +567,43 @@ fn parse_batch_of_acks_and_data() {
     let zero_len = [0u8; 16];
     assert!(parse_replies(&zero_len, 42).is_err());
 }
+
+/// An nlctrl answer whose nested policy attribute is truncated: found by
+/// the `netlink_replies` fuzz target, it panicked inside
+/// netlink-packet-generic's `GenlCtrl` parser. Now an error or a reply,
+/// never a panic; and a well-formed answer still yields its family id.
+#[test]
+fn nlctrl_answers_with_broken_attributes_do_not_panic() {
+    let crash: [u8; 44] = [
+        0x1a, 0x00, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00, 0x00, 0x17, 0x00, 0x00, 0x17, 0x08, 0x00,
+        0x17, 0x08, 0x17, 0x27, 0x00, 0x04, 0x00, 0x08, 0x00, 0x17, 0x08, 0x17, 0x27, 0x00, 0x04,
+        0x00, 0xf0, 0xf0, 0xff, 0x17, 0xf4, 0x72, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+    let _ = parse_replies(&crash, 0xffff);
+    // nlmsghdr (16) + genl header (4) + CTRL_ATTR_FAMILY_NAME "IPVS\0"
+    // (4 + 5, padded to 12) + CTRL_ATTR_FAMILY_ID 42 (4 + 2, padded to 8).
+    let mut msg = Vec::new();
+    msg.extend(40u32.to_ne_bytes());
+    msg.extend(0x10u16.to_ne_bytes());
+    msg.extend(0u16.to_ne_bytes());
+    msg.extend(7u32.to_ne_bytes());
+    msg.extend(0u32.to_ne_bytes());
+    msg.extend([1u8, 2, 0, 0]);
+    msg.extend(9u16.to_ne_bytes());
+    msg.extend(2u16.to_ne_bytes());
+    msg.extend(b"IPVS\0\0\0\0");
+    msg.extend(6u16.to_ne_bytes());
+    msg.extend(1u16.to_ne_bytes());
+    msg.extend(42u16.to_ne_bytes());
+    msg.extend([0u8, 0]);
+    assert_eq!(
+        parse_replies(&msg, 0).unwrap(),
+        vec![Reply::Family {
+            seq: 7,
+            id: Some(42)
+        }]
+    );
+    for cut in 0..msg.len() {
+        let _ = parse_replies(&msg[..cut], 0);
+    }
+}

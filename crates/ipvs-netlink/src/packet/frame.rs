@@ -214,9 +214,9 @@ fn ctrl_family_id(payload: &[u8]) -> Result<Option<u16>, DecodeError> {
     let mut rest = payload
         .get(4..)
         .ok_or_else(|| DecodeError::from("nlctrl message shorter than its header"))?;
-    while rest.len() >= 4 {
-        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
-        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & NLA_TYPE_MASK;
+    while let [l0, l1, t0, t1, ..] = *rest {
+        let len = usize::from(u16::from_ne_bytes([l0, l1]));
+        let kind = u16::from_ne_bytes([t0, t1]) & NLA_TYPE_MASK;
         let value = rest
             .get(4..len)
             .ok_or_else(|| DecodeError::from("nlctrl attribute length out of bounds"))?;

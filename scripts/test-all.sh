@@ -72,6 +72,9 @@ stage cargo-test cargo test --workspace --all-targets --no-fail-fast
 # clients, 3 minutes (docs/benchmarks.md "soak (daemon)").
 maybe soak-daemon scripts/soak-daemon.sh 180
 maybe fuzz-config scripts/fuzz-config.sh 20
+# The ipvs-netlink crate as a publisher checks it: MSRV toolchain build and
+# tests, `cargo package`, cargo-semver-checks against its baseline.
+maybe crate-checks scripts/check-crate.sh
 stage ha-netns cargo test --test ha -- --ignored
 # Anycast announcer with real BIRD 2 between namespaces, and the FRR example
 # (both installed by scripts/setup-checks.sh).

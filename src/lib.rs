@@ -4,6 +4,8 @@
 //! - [`model`]: shared vocabulary (services, reals, health, roles); no I/O.
 //! - [`wire`]: byte formats (IPVS generic netlink, heartbeat, ARP/NA); no I/O.
 //! - [`kernel`]: the only code that changes kernel state.
+//! - [`sys`]: child processes with a time limit, ICMP echo; shared by
+//!   checks, HA and the daemon.
 //! - [`config`]: `ldirectord.cf` and `lvsd.toml` into a validated model.
 //! - [`check`]: health checks of real servers.
 //! - [`reconcile`]: desired table vs kernel table, applied by diff.
@@ -19,4 +21,5 @@ pub mod ha;
 pub mod kernel;
 pub mod model;
 pub mod reconcile;
+pub mod sys;
 pub mod wire;

@@ -13,9 +13,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("wire", &["model"]),
     ("kernel", &["wire", "model"]),
     ("config", &["model"]),
-    ("check", &["model", "config"]),
+    ("sys", &[]),
+    ("check", &["model", "config", "sys"]),
     ("reconcile", &["model", "kernel"]),
-    ("ha", &["model", "wire", "kernel"]),
+    ("ha", &["model", "wire", "kernel", "sys"]),
     ("cli", &["model", "kernel"]),
 ];
 
@@ -28,6 +29,7 @@ const MODULES: &[&str] = &[
     "wire",
     "kernel",
     "config",
+    "sys",
     "check",
     "reconcile",
     "ha",

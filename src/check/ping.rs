@@ -2,38 +2,27 @@
 //! each (ldirectord's Net::Ping "icmp"), IPv4 and IPv6. Needs raw ICMP
 //! sockets (root or CAP_NET_RAW) or unprivileged ICMP datagram sockets.
 
-use std::net::IpAddr;
-
-use surge_ping::{Client, Config, PingIdentifier, PingSequence, ICMP};
+use crate::sys::icmp::{self, Echo};
 
 use super::spec::{CheckSpec, Target};
 use super::{CheckError, CheckResult};
 
-fn client(addr: IpAddr) -> Result<Client, CheckError> {
-    // A socket per check run (as Net::Ping): a process-wide client would be
-    // bound to the runtime that created it.
-    let cfg = match addr {
-        IpAddr::V4(_) => Config::default(),
-        IpAddr::V6(_) => Config::builder().kind(ICMP::V6).build(),
-    };
-    Client::new(&cfg).map_err(|e| CheckError::Config(format!("cannot open ICMP socket: {e}")))
-}
-
 /// Run a ping check.
 pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
-    let client = client(target.real)?;
-    let ident = PingIdentifier(rand::random());
-    let mut pinger = client.pinger(target.real, ident).await;
-    pinger.timeout(spec.checktimeout);
+    // A socket per check run (as Net::Ping): a process-wide client would be
+    // bound to the runtime that created it.
+    let client = icmp::client(target.real, icmp::Socket::Datagram)
+        .map_err(|e| CheckError::Config(format!("cannot open ICMP socket: {e}")))?;
+    let mut pinger = icmp::pinger(&client, target.real, spec.checktimeout).await;
     let attempts = spec.checkcount.max(1);
     let mut last = CheckError::Timeout(spec.checktimeout);
     for seq in 0..attempts {
-        match pinger.ping(PingSequence(seq as u16), &[0u8; 56]).await {
-            Ok((_, rtt)) => return Ok(format!("echo reply in {:.1} ms", rtt.as_secs_f64() * 1e3)),
-            Err(surge_ping::SurgeError::Timeout { .. }) => {
-                last = CheckError::Timeout(spec.checktimeout)
+        match icmp::echo(&mut pinger, seq as u16).await {
+            Echo::Reply(rtt) => {
+                return Ok(format!("echo reply in {:.1} ms", rtt.as_secs_f64() * 1e3))
             }
-            Err(e) => last = CheckError::Protocol(format!("ping: {e}")),
+            Echo::Timeout => last = CheckError::Timeout(spec.checktimeout),
+            Echo::Failed(e) => last = CheckError::Protocol(format!("ping: {e}")),
         }
     }
     if attempts > 1 {

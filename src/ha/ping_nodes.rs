@@ -2,163 +2,98 @@
 //! configured address with ICMP echo every interval and publish how many
 //! answered within `deadping`. The node that reaches more serves.
 //!
-//! Uses raw ICMP sockets (CAP_NET_RAW), because unprivileged ICMP sockets
-//! depend on `ping_group_range`, which is off in fresh network namespaces.
+//! The echoes go through `sys::icmp`, the same code as the `ping` check,
+//! with raw ICMP sockets tried first (CAP_NET_RAW), because unprivileged
+//! ICMP sockets depend on `ping_group_range`, which is off in fresh network
+//! namespaces.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::unix::AsyncFd;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 use crate::model::PingConfig;
+use crate::sys::icmp::{self, Echo};
 
-const ICMP_ECHO: u8 = 8;
-const ICMP_ECHOREPLY: u8 = 0;
-const ICMPV6_ECHO: u8 = 128;
-const ICMPV6_ECHOREPLY: u8 = 129;
-
-/// RFC 1071 Internet checksum.
-fn checksum(b: &[u8]) -> u16 {
-    let mut sum: u32 = b
-        .chunks(2)
-        .map(|c| {
-            (u32::from(c.first().copied().unwrap_or(0)) << 8)
-                | u32::from(c.get(1).copied().unwrap_or(0))
+/// How many nodes in `last` answered within `deadping` of `now`.
+pub fn reachable(
+    nodes: &[IpAddr],
+    last: &HashMap<IpAddr, Instant>,
+    deadping: Duration,
+    now: Instant,
+) -> u16 {
+    let n = nodes
+        .iter()
+        .filter(|n| {
+            last.get(n)
+                .is_some_and(|t| now.saturating_duration_since(*t) < deadping)
         })
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// An echo request; ICMPv6 leaves the checksum to the kernel (RFC 3542 §3.1).
-pub fn echo_request(v6: bool, id: u16, seq: u16) -> Vec<u8> {
-    let mut p = vec![if v6 { ICMPV6_ECHO } else { ICMP_ECHO }, 0, 0, 0];
-    p.extend_from_slice(&id.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(b"lvsd-ping");
-    if !v6 {
-        let c = checksum(&p);
-        if let Some(s) = p.get_mut(2..4) {
-            s.copy_from_slice(&c.to_be_bytes());
-        }
-    }
-    p
-}
-
-/// The identifier of an echo reply in `buf` (IPv4 raw reads include the IP
-/// header; IPv6 ones do not), or None if it is something else.
-pub fn reply_id(v6: bool, buf: &[u8]) -> Option<u16> {
-    let icmp = if v6 {
-        buf
-    } else {
-        let ihl = usize::from(buf.first()? & 0x0f) * 4;
-        buf.get(ihl..)?
-    };
-    let want = if v6 { ICMPV6_ECHOREPLY } else { ICMP_ECHOREPLY };
-    if *icmp.first()? != want {
-        return None;
-    }
-    Some(u16::from_be_bytes([*icmp.get(4)?, *icmp.get(5)?]))
-}
-
-struct Family {
-    sock: AsyncFd<Socket>,
-    v6: bool,
-}
-
-fn open(v6: bool) -> std::io::Result<Family> {
-    let s = if v6 {
-        Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?
-    } else {
-        Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))?
-    };
-    s.set_nonblocking(true)?;
-    Ok(Family {
-        // SAFETY: the AsyncFd takes ownership of the socket, which is
-        // closed only when the AsyncFd (and its registration) is dropped.
-        sock: unsafe { AsyncFd::register(s) }.map_err(|e| std::io::Error::other(e.to_string()))?,
-        v6,
-    })
-}
-
-async fn recv_reply(f: &Family, id: u16) -> std::io::Result<IpAddr> {
-    loop {
-        let mut guard = f.sock.readable().await?;
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1500];
-        match guard.try_io(|s| s.get_ref().recv_from(&mut buf)) {
-            Ok(Ok((n, from))) => {
-                // SAFETY: recv_from initialised the first n bytes.
-                let bytes: Vec<u8> = buf
-                    .iter()
-                    .take(n)
-                    .map(|b| unsafe { b.assume_init() })
-                    .collect();
-                if reply_id(f.v6, &bytes) == Some(id) {
-                    if let Some(sa) = from.as_socket() {
-                        return Ok(sa.ip());
-                    }
-                }
-            }
-            Ok(Err(e)) => return Err(e),
-            Err(_would_block) => continue,
-        }
-    }
+        .count();
+    u16::try_from(n).unwrap_or(u16::MAX)
 }
 
 /// Probe `cfg.nodes` until `reach_tx` is dropped by all receivers, publishing
-/// the number of nodes reachable. Returns on socket errors.
+/// the number of nodes reachable. Returns an error when an ICMP socket
+/// cannot be opened.
 pub async fn run(cfg: PingConfig, reach_tx: watch::Sender<u16>) -> std::io::Result<()> {
-    let id = (std::process::id() as u16) ^ 0x4c56;
-    let v4 = if cfg.nodes.iter().any(|n| n.is_ipv4()) {
-        Some(open(false)?)
-    } else {
-        None
+    // One socket per family, kept open for the whole run: the pingers below
+    // share it, and dropping it ends its receive task.
+    let v4 = match cfg.nodes.iter().find(|n| n.is_ipv4()) {
+        Some(n) => Some(icmp::client(*n, icmp::Socket::Raw)?),
+        None => None,
     };
-    let v6 = if cfg.nodes.iter().any(|n| n.is_ipv6()) {
-        Some(open(true)?)
-    } else {
-        None
+    let v6 = match cfg.nodes.iter().find(|n| n.is_ipv6()) {
+        Some(n) => Some(icmp::client(*n, icmp::Socket::Raw)?),
+        None => None,
     };
-    let mut last: HashMap<IpAddr, Instant> = HashMap::new();
-    let mut tick = tokio::time::interval(cfg.interval);
-    let mut seq: u16 = 0;
-    let pending = std::future::pending::<std::io::Result<IpAddr>>;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
+    // Each node's prober sends its answers here; bounded: one reply per
+    // node per interval at most.
+    let (tx, mut rx) = mpsc::channel::<IpAddr>(cfg.nodes.len().max(1));
+    // Declared after the sockets, so dropped (aborted) before them.
+    let mut probers = JoinSet::new();
+    for node in cfg.nodes.iter().copied() {
+        let client = if node.is_ipv6() {
+            v6.as_ref()
+        } else {
+            v4.as_ref()
+        };
+        let Some(client) = client else { continue };
+        // An echo waits at most one interval: the next one is due then.
+        let mut pinger = icmp::pinger(client, node, cfg.interval).await;
+        let tx = tx.clone();
+        let interval = cfg.interval;
+        probers.spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut seq: u16 = 0;
+            loop {
+                tick.tick().await;
                 seq = seq.wrapping_add(1);
-                for node in &cfg.nodes {
-                    let fam = if node.is_ipv6() { v6.as_ref() } else { v4.as_ref() };
-                    if let Some(f) = fam {
-                        let pkt = echo_request(f.v6, id, seq);
-                        // An unreachable node just stays unanswered.
-                        let _ = f.sock.get_ref().send_to(&pkt, &SocketAddr::new(*node, 0).into());
+                // An unreachable node, or an ICMP error, just stays unanswered.
+                if let Echo::Reply(_) = icmp::echo(&mut pinger, seq).await {
+                    if tx.send(node).await.is_err() {
+                        return;
                     }
                 }
             }
-            r = async { match &v4 { Some(f) => recv_reply(f, id).await, None => pending().await } } => {
-                last.insert(r?, Instant::now());
+        });
+    }
+    drop(tx);
+    let mut last: HashMap<IpAddr, Instant> = HashMap::new();
+    // Re-count on every answer and every interval, so a silent node expires
+    // `deadping` after its last answer even when nothing else happens.
+    let mut recount = tokio::time::interval(cfg.interval);
+    loop {
+        tokio::select! {
+            Some(node) = rx.recv() => {
+                last.insert(node, Instant::now());
             }
-            r = async { match &v6 { Some(f) => recv_reply(f, id).await, None => pending().await } } => {
-                last.insert(r?, Instant::now());
-            }
+            _ = recount.tick() => {}
             _ = reach_tx.closed() => return Ok(()),
         }
-        let now = Instant::now();
-        let reach = cfg
-            .nodes
-            .iter()
-            .filter(|n| {
-                last.get(n)
-                    .is_some_and(|t| now.duration_since(*t) < cfg.deadping)
-            })
-            .count();
-        let reach = u16::try_from(reach).unwrap_or(u16::MAX);
+        let reach = reachable(&cfg.nodes, &last, cfg.deadping, Instant::now());
         reach_tx.send_if_modified(|r| std::mem::replace(r, reach) != reach);
     }
 }
@@ -168,19 +103,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn echo_request_checksum_and_reply_parsing() {
-        let p = echo_request(false, 0x1234, 7);
-        assert_eq!(checksum(&p), 0, "valid checksum sums to zero");
-        assert_eq!(&p[4..8], &[0x12, 0x34, 0, 7]);
-        // A reply with a 20-byte IPv4 header in front.
-        let mut r = vec![0x45u8];
-        r.extend_from_slice(&[0; 19]);
-        r.extend_from_slice(&[0, 0, 0, 0, 0x12, 0x34, 0, 7]);
-        assert_eq!(reply_id(false, &r), Some(0x1234));
-        r[20] = 8; // our own request looped back is not a reply
-        assert_eq!(reply_id(false, &r), None);
-        assert_eq!(reply_id(false, &r[..22]), None);
-        assert_eq!(reply_id(true, &[129, 0, 0, 0, 0xab, 0xcd]), Some(0xabcd));
-        assert_eq!(reply_id(true, &[]), None);
+    fn a_node_counts_until_deadping_after_its_last_answer() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "2001:db8::1".parse().unwrap();
+        let c: IpAddr = "192.0.2.3".parse().unwrap();
+        let t0 = Instant::now();
+        let mut last = HashMap::new();
+        last.insert(a, t0);
+        last.insert(b, t0 + Duration::from_secs(2));
+        let dead = Duration::from_secs(3);
+        let nodes = [a, b, c];
+        assert_eq!(
+            reachable(&nodes, &last, dead, t0 + Duration::from_secs(1)),
+            2
+        );
+        assert_eq!(
+            reachable(&nodes, &last, dead, t0 + Duration::from_secs(3)),
+            1
+        );
+        assert_eq!(
+            reachable(&nodes, &last, dead, t0 + Duration::from_secs(5)),
+            0
+        );
+        // An answer stamped after `now` (clock read order) still counts.
+        assert_eq!(reachable(&[b], &last, dead, t0), 1);
+    }
+
+    /// Against loopback, both families (answers need a raw or datagram
+    /// ICMP socket: root, or `ping_group_range` covering this group): the
+    /// count reaches both nodes, and the run ends once nobody listens.
+    #[tokio::test]
+    async fn counts_the_nodes_that_answer() {
+        let v4: IpAddr = "127.0.0.1".parse().unwrap();
+        let v6: IpAddr = "::1".parse().unwrap();
+        if icmp::client(v4, icmp::Socket::Raw).is_err()
+            || icmp::client(v6, icmp::Socket::Raw).is_err()
+        {
+            eprintln!("skipped: no ICMP socket here");
+            return;
+        }
+        let cfg = PingConfig {
+            nodes: vec![v4, v6],
+            interval: Duration::from_millis(100),
+            deadping: Duration::from_millis(500),
+        };
+        let (tx, mut rx) = watch::channel(0u16);
+        let run = tokio::spawn(run(cfg, tx));
+        let seen = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                rx.changed().await.unwrap();
+                if *rx.borrow() == 2 {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(seen.is_ok(), "count stayed at {}", *rx.borrow());
+        drop(rx);
+        let ended = tokio::time::timeout(Duration::from_secs(2), run).await;
+        assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
     }
 }

@@ -4,8 +4,7 @@
 //! - [`model`]: shared vocabulary (services, reals, health, roles); no I/O.
 //! - [`wire`]: byte formats (IPVS generic netlink, heartbeat, ARP/NA); no I/O.
 //! - [`kernel`]: the only code that changes kernel state.
-//! - [`sys`]: child processes with a time limit, ICMP echo; shared by
-//!   checks, HA and the daemon.
+//! - [`icmp`]: ICMP echo, shared by the ping check and HA's ping nodes.
 //! - [`config`]: `ldirectord.cf` and `lvsd.toml` into a validated model.
 //! - [`check`]: health checks of real servers.
 //! - [`reconcile`]: desired table vs kernel table, applied by diff.
@@ -18,8 +17,8 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod ha;
+pub mod icmp;
 pub mod kernel;
 pub mod model;
 pub mod reconcile;
-pub mod sys;
 pub mod wire;

@@ -13,10 +13,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("wire", &["model"]),
     ("kernel", &["wire", "model"]),
     ("config", &["model"]),
-    ("sys", &[]),
-    ("check", &["model", "config", "sys"]),
+    ("icmp", &[]),
+    ("check", &["model", "config", "icmp"]),
     ("reconcile", &["model", "kernel"]),
-    ("ha", &["model", "wire", "kernel", "sys"]),
+    ("ha", &["model", "wire", "kernel", "icmp"]),
     ("cli", &["model", "kernel"]),
 ];
 
@@ -29,7 +29,7 @@ const MODULES: &[&str] = &[
     "wire",
     "kernel",
     "config",
-    "sys",
+    "icmp",
     "check",
     "reconcile",
     "ha",

@@ -8,9 +8,9 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
+use super::process::{self, Leftovers, Outcome};
 use super::spec::{CheckSpec, Target};
 use super::{CheckError, CheckResult};
-use crate::sys::process::{self, Leftovers, Outcome};
 
 /// The four arguments ldirectord passes.
 pub fn arguments(target: &Target) -> [String; 4] {
@@ -99,7 +99,7 @@ fn outcome_error(spec: &CheckSpec, r: std::io::Result<Outcome>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::process::tests::all_gone;
+    use crate::check::process::tests::all_gone;
     use std::time::Duration;
 
     /// Run `body` (`{pids}` names a file for the pids of what it starts)

@@ -2,7 +2,7 @@
 //! each (ldirectord's Net::Ping "icmp"), IPv4 and IPv6. Needs raw ICMP
 //! sockets (root or CAP_NET_RAW) or unprivileged ICMP datagram sockets.
 
-use crate::sys::icmp::{self, Echo};
+use crate::icmp::{self, Echo};
 
 use super::spec::{CheckSpec, Target};
 use super::{CheckError, CheckResult};

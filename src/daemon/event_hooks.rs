@@ -6,7 +6,7 @@
 //! second): the bus hands each (hook, event) pair to a queue of
 //! [`QUEUE`] entries without waiting; a pair that finds it full is
 //! dropped, counted and logged. At most [`CONCURRENCY`] hooks run at
-//! once; each runs in its own process group (`sys::process::run`),
+//! once; each runs in its own process group (`check::process::run`),
 //! killed whole at its timeout, and whatever it leaves running when it
 //! exits is killed too (a hook is a notification: something meant to
 //! last must detach with `setsid` or `systemd-run`). Its stdin, stdout and
@@ -21,9 +21,9 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use crate::check::process::{self, Leftovers, Outcome};
 use crate::model::text::sanitize;
 use crate::model::EventHook;
-use crate::sys::process::{self, Leftovers, Outcome};
 
 use super::events::{rfc3339, Event, Sink};
 
@@ -160,7 +160,7 @@ async fn dispatch(
             hooks = running.len(),
             "hooks still running at stop; killing them"
         );
-        // Dropping a run kills its process group (sys::process).
+        // Dropping a run kills its process group (check::process).
         running.abort_all();
         while running.join_next().await.is_some() {}
     }

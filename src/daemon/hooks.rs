@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use crate::check::process::{self, Leftovers, Outcome};
 use crate::model::{Protocol, ServiceKey};
-use crate::sys::process::{self, Leftovers, Outcome};
 
 use super::plan::{Alerts, Phase};
 

@@ -7,13 +7,12 @@
 //! Each runs in a process group of its own: on timeout, and when the run
 //! is dropped (the HA runner stops), the whole group is killed, so a
 //! hook's `sleep 1000 &` does not outlive it. What a hook leaves after a
-//! normal exit is kept (it may start a service on purpose). The runner is
-//! `sys::process`, shared with checks and the daemon's hooks.
+//! normal exit is kept (it may start a service on purpose). `ha` cannot use
+//! `check::process` (the layer rule), hence this small copy.
 
 use std::process::Stdio;
 
 use crate::model::{Hook, HookWhen, Role};
-use crate::sys::process::{self, Leftovers};
 
 /// The word for a role in hook arguments and environment.
 pub fn role_word(r: Role) -> &'static str {
@@ -53,23 +52,47 @@ pub fn argv_for(hook: &Hook, new: Role, old: Role) -> Option<Vec<String>> {
     Some(argv)
 }
 
-/// Run one hook to completion or timeout, in a process group of its own
-/// (`sys::process`): killed whole at the timeout, its leftovers kept after
-/// a normal exit.
+/// Kills the process group when dropped, unless disarmed.
+struct GroupGuard(Option<nix::unistd::Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// Run one hook to completion or timeout.
 pub async fn run_one(hook: &Hook, argv: &[String], node: &str, new: Role, old: Role) -> Outcome {
     let Some((prog, args)) = argv.split_first() else {
         return Outcome::SpawnFailed("empty command".into());
     };
-    let mut cmd = tokio::process::Command::new(prog);
-    cmd.args(args)
+    let child = tokio::process::Command::new(prog)
+        .args(args)
         .env("LVSD_ROLE", role_word(new))
         .env("LVSD_PREV_ROLE", role_word(old))
         .env("LVSD_NODE", node)
-        .stdin(Stdio::null());
-    match process::run(cmd, hook.timeout, None, Leftovers::Keep).await {
-        Ok(process::Outcome::Exited(st)) => Outcome::Exited(st.code()),
-        Ok(process::Outcome::TimedOut) => Outcome::TimedOut,
-        Err(e) => Outcome::SpawnFailed(format!("{prog}: {e}")),
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return Outcome::SpawnFailed(format!("{prog}: {e}")),
+    };
+    let mut guard = GroupGuard(child.id().map(|p| nix::unistd::Pid::from_raw(p as i32)));
+    match tokio::time::timeout(hook.timeout, child.wait()).await {
+        Ok(Ok(st)) => {
+            guard.0 = None;
+            Outcome::Exited(st.code())
+        }
+        Ok(Err(e)) => Outcome::SpawnFailed(format!("{prog}: {e}")),
+        // The guard kills the group (the child and what it started).
+        Err(_) => {
+            let _ = child.kill().await;
+            Outcome::TimedOut
+        }
     }
 }
 

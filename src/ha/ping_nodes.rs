@@ -2,7 +2,7 @@
 //! configured address with ICMP echo every interval and publish how many
 //! answered within `deadping`. The node that reaches more serves.
 //!
-//! The echoes go through `sys::icmp`, the same code as the `ping` check,
+//! The echoes go through `icmp`, the same code as the `ping` check,
 //! with raw ICMP sockets tried first (CAP_NET_RAW), because unprivileged
 //! ICMP sockets depend on `ping_group_range`, which is off in fresh network
 //! namespaces.
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::icmp::{self, Echo};
 use crate::model::PingConfig;
-use crate::sys::icmp::{self, Echo};
 
 /// How many nodes in `last` answered within `deadping` of `now`.
 pub fn reachable(

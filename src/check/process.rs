@@ -1,9 +1,9 @@
 //! Run a child process in a process group of its own, with a time limit,
 //! and kill the whole group (not just the child) on timeout or when the
 //! caller gives up: a check script's `sleep 1000 &` must not outlive it.
-//! Shared by external checks, the daemon's hooks (fallbackcommand,
-//! callback, sendmail, event hooks, quorum commands) and HA's transition
-//! hooks.
+//! Shared by external checks and the daemon's hooks (fallbackcommand,
+//! callback, sendmail); `ha` keeps its own copy (the layer rule keeps it
+//! from using `check`).
 
 use std::io;
 use std::process::ExitStatus;

@@ -612,8 +612,8 @@ fn tunnel_opt_check(tun_type: u8, options: u64) -> Result<(), Exit> {
 
 /// Parse one ipvsadm command line (`argv[0]` is the program name) into a
 /// [`Command`], or the early exit ipvsadm would take.
-pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exit> {
-    let program = argv.first().map(String::as_str).unwrap_or("ipvsadm");
+pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Command, Exit> {
+    let program = argv.first().map(AsRef::as_ref).unwrap_or("ipvsadm");
     let mut ce = Ce::new();
     let mut options: u64 = 0;
     let mut fmt = Format::default();
@@ -624,7 +624,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
         Ok(Some(p)) => p,
         _ => return Err(tryhelp(program)),
     };
-    let state_of = |a: &Option<String>| match a.as_deref() {
+    let state_of = |a: &Option<&str>| match *a {
         Some("master") => Some(SyncState::Master),
         Some("backup") => Some(SyncState::Backup),
         _ => None,
@@ -681,7 +681,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
                 })
             }
         };
-        let arg = p.arg.clone().unwrap_or_default();
+        let arg = p.arg.unwrap_or_default();
         match p.opt {
             Opt::TcpService | Opt::UdpService | Opt::SctpService => {
                 set_option(&mut options, O_SERVICE)?;
@@ -719,7 +719,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
             Opt::Persistent => {
                 set_option(&mut options, O_PERSISTENT)?;
                 ce.flags |= ServiceFlags::PERSISTENT;
-                ce.timeout = parse_timeout(p.arg.as_deref(), 1, MAX_TIMEOUT)?;
+                ce.timeout = parse_timeout(p.arg, 1, MAX_TIMEOUT)?;
             }
             Opt::Netmask => {
                 set_option(&mut options, O_NETMASK)?;
@@ -889,7 +889,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
             }
             Opt::TunType => {
                 set_option(&mut options, O_TUN_TYPE)?;
-                ce.tun_type = match arg.as_str() {
+                ce.tun_type = match arg {
                     "ipip" => 0,
                     "gue" => 1,
                     "gre" => 2,

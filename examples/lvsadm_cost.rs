@@ -12,8 +12,10 @@
 //!
 //! Stages: `none` (start-up only, the baseline to subtract), `restore`
 //! (`-R` of the 11,000 lines into a table that accepts every op: parsing
-//! and op building), `encode` (the netlink bytes of those 11,000 ops, as
-//! `ipvs_netlink::Client::apply` builds them), `proc` (parsing
+//! and op building), `encode` (the netlink bytes of those 11,000 ops by
+//! the typed `IpvsMessage` path; `encode-fast`: `push_operation`, which
+//! `ipvs_netlink::Client::apply` uses; `ops`: building the ops only, to
+//! subtract), `proc` (parsing
 //! `/proc/net/ip_vs` text of the table and placing its reals), `list`
 //! (`-Ln` formatting of the table, sorted).
 
@@ -183,6 +185,28 @@ fn main() {
             let code = s.main(&argv, &mut text.as_bytes());
             assert_eq!(code, 0, "{}", s.stderr);
         }
+        "encode-fast" => {
+            let ops = wrr10_ops();
+            let mut buf = Vec::with_capacity(1 << 20);
+            let mut total = 0;
+            for (i, op) in ops.iter().enumerate() {
+                nl::packet::push_operation(
+                    &mut buf,
+                    42,
+                    nl::packet::FLAGS_CHANGE_QUIET,
+                    i as u32,
+                    op,
+                );
+                if buf.len() > 128 * 1024 {
+                    total += buf.len();
+                    buf.clear();
+                }
+            }
+            std::hint::black_box(total + buf.len());
+        }
+        "ops" => {
+            std::hint::black_box(wrr10_ops());
+        }
         "encode" => {
             let ops = wrr10_ops();
             let mut buf = Vec::with_capacity(1 << 20);
@@ -223,7 +247,9 @@ fn main() {
             std::hint::black_box(&s.stdout);
         }
         other => {
-            eprintln!("unknown stage {other}: none | restore | encode | proc | list");
+            eprintln!(
+                "unknown stage {other}: none | restore | ops | encode | encode-fast | proc | list"
+            );
             std::process::exit(2);
         }
     }

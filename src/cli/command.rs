@@ -526,8 +526,48 @@ fn parse_sched_flags(sched: &str, arg: &str) -> Result<u32, Exit> {
     Ok(flags)
 }
 
+/// A row of `COMMANDS_V_OPTIONS` as bit masks: options that are illegal
+/// (`x`), required (`+`) and mutually exclusive (`1`).
+#[allow(clippy::indexing_slicing)]
+const fn row_masks(row: &[u8; 34]) -> [u64; 3] {
+    let mut m = [0u64; 3];
+    let mut j = 0;
+    while j < 34 {
+        match row[j] {
+            b'x' => m[0] |= 1 << j,
+            b'+' => m[1] |= 1 << j,
+            b'1' => m[2] |= 1 << j,
+            _ => {}
+        }
+        j += 1;
+    }
+    m
+}
+
+/// `row_masks` of every command, computed at compile time.
+#[allow(clippy::indexing_slicing)]
+const OPTION_MASKS: [[u64; 3]; 14] = {
+    let mut all = [[0u64; 3]; 14];
+    let mut i = 0;
+    while i < 14 {
+        all[i] = row_masks(COMMANDS_V_OPTIONS[i]);
+        i += 1;
+    }
+    all
+};
+
 fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), Exit> {
     let i = cmd as usize;
+    // Nearly every line passes: check with three masks, and walk the row
+    // cell by cell (for ipvsadm's message) only when something is wrong.
+    if let Some([illegal, required, one_of]) = OPTION_MASKS.get(i) {
+        if options & illegal == 0
+            && options & required == *required
+            && (options & one_of).count_ones() <= 1
+        {
+            return Ok(());
+        }
+    }
     let row = COMMANDS_V_OPTIONS.get(i).copied().unwrap_or(&[b'x'; 34]);
     let cname = CMDNAMES.get(i).copied().unwrap_or("");
     let mut last = 0usize;

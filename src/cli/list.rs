@@ -404,13 +404,20 @@ fn push_decimal(out: &mut String, mut v: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
+    for b in buf.get(i..).unwrap_or_default() {
+        out.push(char::from(*b));
+    }
 }
 
 /// Pad what was written since `at` with blanks to `width` bytes (`%-Ns`).
 fn pad_from(out: &mut String, at: usize, width: usize) {
-    let n = width.saturating_sub(out.len() - at);
-    out.extend(std::iter::repeat_n(' ', n));
+    const BLANKS: &str = "                                ";
+    let mut n = width.saturating_sub(out.len() - at);
+    while n > 0 {
+        let k = n.min(BLANKS.len());
+        out.push_str(BLANKS.get(..k).unwrap_or_default());
+        n -= k;
+    }
 }
 
 #[cfg(test)]

@@ -181,7 +181,11 @@ pub fn parse_service(buf: &str, proto: u16, res: &dyn Resolver) -> Option<Servic
         port_str = Some(p);
     }
     let addr;
-    if let Ok(a6) = host.parse::<Ipv6Addr>() {
+    // Every textual IPv6 address has two colons at least: the common
+    // `a.b.c.d:port` skips the IPv6 parser (`inet_pton(AF_INET6)` in
+    // ipvsadm fails there too).
+    let two_colons = host.bytes().filter(|b| *b == b':').nth(1).is_some();
+    if let Some(a6) = two_colons.then(|| host.parse::<Ipv6Addr>().ok()).flatten() {
         addr = IpAddr::V6(a6);
     } else {
         // A bracketed IPv4 address loses its port, as in ipvsadm: the

@@ -31,6 +31,7 @@ impl ConfigStream {
     pub fn read_line(&mut self, argv0: &str) -> Option<Vec<String>> {
         let mut lines = Lines {
             data: &self.data,
+            text: None,
             pos: self.pos,
         };
         let mut toks = Vec::new();
@@ -50,13 +51,19 @@ impl ConfigStream {
 #[derive(Debug)]
 pub struct Lines<'a> {
     data: &'a [u8],
+    /// `data` as text when it is valid UTF-8 (nearly always).
+    text: Option<&'a str>,
     pos: usize,
 }
 
 impl<'a> Lines<'a> {
     /// Read from the whole input.
     pub fn new(data: &'a [u8]) -> Lines<'a> {
-        Lines { data, pos: 0 }
+        Lines {
+            data,
+            text: std::str::from_utf8(data).ok(),
+            pos: 0,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -98,7 +105,12 @@ impl<'a> Lines<'a> {
             let raw: &'a [u8] = rest.get(..len).unwrap_or_default();
             // A NUL ends the C string early.
             let raw = raw.split(|b| *b == 0).next().unwrap_or_default();
-            let token = String::from_utf8_lossy(raw);
+            // Valid UTF-8 input (checked once): the token is a slice,
+            // unless the 4096-byte cut split a character.
+            let token = match self.text.and_then(|t| t.get(start..start + raw.len())) {
+                Some(t) => Cow::Borrowed(t),
+                None => String::from_utf8_lossy(raw),
+            };
             let tail = match self.peek() {
                 Some(c) if is_ws(c) => {
                     self.pos += 1;

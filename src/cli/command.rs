@@ -730,7 +730,7 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
                     Opt::UdpService => 17,
                     _ => 132,
                 };
-                let parsed = parse_service(&arg, ce.protocol, res).ok_or_else(|| {
+                let parsed = parse_service(arg, ce.protocol, res).ok_or_else(|| {
                     Exit::fail(2, "illegal virtual server address[:port] specified")
                 })?;
                 ce.addr = parsed.addr;
@@ -748,13 +748,13 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
                 set_option(&mut options, O_SERVICE)?;
                 ce.af = AF_INET;
                 ce.protocol = 6;
-                ce.fwmark = parse_fwmark(&arg).ok_or_else(|| {
+                ce.fwmark = parse_fwmark(arg).ok_or_else(|| {
                     Exit::fail(2, format!("invalid fwmark value `{arg}' specified"))
                 })?;
             }
             Opt::Scheduler => {
                 set_option(&mut options, O_SCHEDULER)?;
-                ce.sched = cut(&arg, 15);
+                ce.sched = cut(arg, 15);
             }
             Opt::Persistent => {
                 set_option(&mut options, O_PERSISTENT)?;
@@ -764,14 +764,14 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
             Opt::Netmask => {
                 set_option(&mut options, O_NETMASK)?;
                 if ce.af != AF_INET6 {
-                    let m = inet_aton(&arg)
-                        .or_else(|| res.host_addr(&arg))
+                    let m = inet_aton(arg)
+                        .or_else(|| res.host_addr(arg))
                         .ok_or_else(|| {
                             Exit::fail(2, "illegal virtual server persistent mask specified")
                         })?;
                     ce.netmask = u32::from(m);
                 } else {
-                    let m = atoi(&arg);
+                    let m = atoi(arg);
                     if !(1..=128).contains(&m) {
                         return Err(Exit::fail(2, "illegal ipv6 netmask specified"));
                     }
@@ -780,7 +780,7 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
             }
             Opt::RealServer => {
                 set_option(&mut options, O_SERVER)?;
-                match parse_service(&arg, ce.protocol, res) {
+                match parse_service(arg, ce.protocol, res) {
                     Some(parsed) => {
                         ce.d_af = if parsed.addr.is_ipv6() {
                             AF_INET6
@@ -809,19 +809,19 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
             Opt::Weight => {
                 set_option(&mut options, O_WEIGHT)?;
                 // Debian's ipvsadm 1.31 allows weights up to INT_MAX.
-                ce.weight = string_to_number(&arg, 0, i64::from(i32::MAX))
+                ce.weight = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| Exit::fail(2, "illegal weight specified"))?
                     as i32;
             }
             Opt::UThreshold => {
                 set_option(&mut options, O_UTHRESHOLD)?;
-                ce.u_threshold = string_to_number(&arg, 0, i64::from(i32::MAX))
+                ce.u_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| Exit::fail(2, "illegal u_threshold specified"))?
                     as u32;
             }
             Opt::LThreshold => {
                 set_option(&mut options, O_LTHRESHOLD)?;
-                ce.l_threshold = string_to_number(&arg, 0, i64::from(i32::MAX))
+                ce.l_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| Exit::fail(2, "illegal l_threshold specified"))?
                     as u32;
             }
@@ -832,11 +832,11 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
             }
             Opt::McastInterface => {
                 set_option(&mut options, O_MCAST)?;
-                ce.mcast_ifn = cut(&arg, 15);
+                ce.mcast_ifn = cut(arg, 15);
             }
             Opt::SyncId => {
                 set_option(&mut options, O_SYNCID)?;
-                ce.syncid = string_to_number(&arg, 0, 255)
+                ce.syncid = string_to_number(arg, 0, 255)
                     .ok_or_else(|| Exit::fail(2, "illegal syncid specified"))?
                     as u32;
             }
@@ -881,11 +881,11 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
             }
             Opt::Pe => {
                 set_option(&mut options, O_PE)?;
-                ce.pe = cut(&arg, 15);
+                ce.pe = cut(arg, 15);
             }
             Opt::SchedFlags => {
                 set_option(&mut options, O_SCHED_FLAGS)?;
-                sched_flags_arg = cut(&arg, 127);
+                sched_flags_arg = cut(arg, 127);
             }
             Opt::McastGroup => {
                 set_option(&mut options, O_MCAST_GROUP)?;
@@ -907,19 +907,19 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
             }
             Opt::McastPort => {
                 set_option(&mut options, O_MCAST_PORT)?;
-                ce.mcast_port = string_to_number(&arg, 1, 65535)
+                ce.mcast_port = string_to_number(arg, 1, 65535)
                     .ok_or_else(|| Exit::fail(2, "illegal mcast-port specified"))?
                     as u16;
             }
             Opt::McastTtl => {
                 set_option(&mut options, O_MCAST_TTL)?;
-                ce.mcast_ttl = string_to_number(&arg, 1, 255)
+                ce.mcast_ttl = string_to_number(arg, 1, 255)
                     .ok_or_else(|| Exit::fail(2, "illegal mcast-ttl specified"))?
                     as u8;
             }
             Opt::SyncMaxlen => {
                 set_option(&mut options, O_SYNC_MAXLEN)?;
-                ce.sync_maxlen = string_to_number(&arg, 1, 65535 - 20 - 8)
+                ce.sync_maxlen = string_to_number(arg, 1, 65535 - 20 - 8)
                     .ok_or_else(|| Exit::fail(2, "illegal sync-maxlen specified"))?
                     as u16;
             }
@@ -938,7 +938,7 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
             }
             Opt::TunPort => {
                 set_option(&mut options, O_TUN_PORT)?;
-                ce.tun_port = string_to_number(&arg, 1, 65535)
+                ce.tun_port = string_to_number(arg, 1, 65535)
                     .ok_or_else(|| Exit::fail(2, "illegal tunnel port specified"))?
                     as u16;
             }

@@ -43,7 +43,7 @@ const DEST_TUN_FLAGS: u16 = 15;
 /// Pad `out` to the next multiple of 4 (`NLA_ALIGN`, `NLMSG_ALIGN`).
 fn align(out: &mut Vec<u8>) {
     let pad = (4 - out.len() % 4) % 4;
-    out.extend_from_slice(&[0u8; 3][..pad]);
+    out.resize(out.len() + pad, 0);
 }
 
 /// One attribute: header (`nla_len` = 4 + value, unpadded), value, padding.

@@ -185,3 +185,119 @@ fn listing_from_proc_text_is_ipvsadms_listing() {
         &format_list_all(&INFO, &Table { entries }, &fmt, &NoResolver),
     );
 }
+
+/// A large restore text of many shapes (both families, fwmarks, UDP
+/// one-packet, persistence, netmasks, scheduler flags, every forwarding
+/// method, thresholds, tunnels), with ipvsadm's tokenizer quirks mixed in:
+/// tabs, runs of blanks, CRs, the word `ipvsadm`, blank lines.
+fn big_restore() -> Vec<String> {
+    let mut x: u32 = 0x1234_5678;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    let mut lines = Vec::new();
+    for i in 0..600u32 {
+        let r = rnd();
+        let (svc, v6) = match r % 5 {
+            0 => (format!("-f {}", i + 1), false),
+            1 => (format!("-f {} -6", i + 1), true),
+            2 => (
+                format!("-u 10.{}.{}.{}:53", i % 200, r % 250, i % 250),
+                false,
+            ),
+            3 => (format!("-t [2001:db8::{:x}]:{}", i, r % 65000 + 1), true),
+            _ => (
+                format!(
+                    "-t 10.{}.{}.{}:{}",
+                    i % 200,
+                    r % 250,
+                    i % 250,
+                    r % 65000 + 1
+                ),
+                false,
+            ),
+        };
+        let mut opts = [
+            "-s wrr",
+            "-s mh -b mh-port,mh-fallback",
+            "-s rr",
+            "",
+            "-s sh -b sh-port",
+        ][(rnd() % 5) as usize]
+            .to_string();
+        if rnd() % 3 == 0 {
+            opts.push_str(&format!(" -p {}", rnd() % 3600 + 1));
+            if !v6 && rnd() % 2 == 0 {
+                opts.push_str(" -M 255.255.255.0");
+            }
+        }
+        if r % 5 == 2 && rnd() % 2 == 0 {
+            opts.push_str(" -o");
+        }
+        let sep = ["\t", "  ", " \t "][(rnd() % 3) as usize];
+        let head = if rnd() % 7 == 0 { "ipvsadm " } else { "" };
+        lines.push(format!("{head}-A{sep}{svc} {opts}"));
+        for j in 0..(rnd() % 12) {
+            let real = if v6 && rnd() % 2 == 0 {
+                format!("[2001:db8:1::{:x}]:{}", j + 1, rnd() % 65000 + 1)
+            } else {
+                format!("192.168.{}.{}:{}", i % 250, j + 1, rnd() % 65000 + 1)
+            };
+            let fwd = match rnd() % 5 {
+                0 => "-g".to_string(),
+                1 => "-i".to_string(),
+                2 => "-i --tun-type gue --tun-port 6080 --tun-csum".to_string(),
+                3 => "-i --tun-type gre --tun-nocsum".to_string(),
+                _ => "-m".to_string(),
+            };
+            // NAT and DR need the real's family; tunnels may differ.
+            let fwd = if v6 != real.starts_with('[') && !fwd.starts_with("-i") {
+                "-i".to_string()
+            } else {
+                fwd
+            };
+            let mut l = format!("-a {svc} -r {real} {fwd} -w {}", rnd() % 66000);
+            if rnd() % 4 == 0 {
+                l.push_str(&format!(" -x {} -y {}", rnd() % 1000, rnd() % 100));
+            }
+            if rnd() % 9 == 0 {
+                l.push('\r');
+            }
+            lines.push(l);
+        }
+        if rnd() % 11 == 0 {
+            lines.push(String::new());
+        }
+    }
+    lines
+}
+
+#[test]
+fn a_big_restore_builds_the_table_the_same_lines_build_one_by_one() {
+    // `-R` (borrowed tokens, one batch) against each line run as its own
+    // command (owned argv, one op at a time): same table, same messages.
+    let lines = big_restore();
+    let text = lines.join("\n") + "\n";
+    let batch = FakeTable::new();
+    let (code, out, err) = run(&batch, "-R", &text);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    let single = FakeTable::new();
+    let mut errs = String::new();
+    for l in &lines {
+        // `-R` drops the word `ipvsadm` anywhere on a line.
+        let l: Vec<&str> = l.split_whitespace().filter(|t| *t != "ipvsadm").collect();
+        if l.is_empty() {
+            continue;
+        }
+        let (_, _, e) = run(&single, &l.join(" "), "");
+        errs.push_str(&e);
+    }
+    assert_eq!(err, errs);
+    let saved = run(&batch, "-Sn", "").1;
+    assert!(saved.lines().count() > 3000, "{}", saved.lines().count());
+    assert_eq!(saved, run(&single, "-Sn", "").1);
+    assert_eq!(run(&batch, "-Ln", "").1, run(&single, "-Ln", "").1);
+}

@@ -526,8 +526,48 @@ fn parse_sched_flags(sched: &str, arg: &str) -> Result<u32, Exit> {
     Ok(flags)
 }
 
+/// A row of `COMMANDS_V_OPTIONS` as bit masks: options that are illegal
+/// (`x`), required (`+`) and mutually exclusive (`1`).
+#[allow(clippy::indexing_slicing)]
+const fn row_masks(row: &[u8; 34]) -> [u64; 3] {
+    let mut m = [0u64; 3];
+    let mut j = 0;
+    while j < 34 {
+        match row[j] {
+            b'x' => m[0] |= 1 << j,
+            b'+' => m[1] |= 1 << j,
+            b'1' => m[2] |= 1 << j,
+            _ => {}
+        }
+        j += 1;
+    }
+    m
+}
+
+/// `row_masks` of every command, computed at compile time.
+#[allow(clippy::indexing_slicing)]
+const OPTION_MASKS: [[u64; 3]; 14] = {
+    let mut all = [[0u64; 3]; 14];
+    let mut i = 0;
+    while i < 14 {
+        all[i] = row_masks(COMMANDS_V_OPTIONS[i]);
+        i += 1;
+    }
+    all
+};
+
 fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), Exit> {
     let i = cmd as usize;
+    // Nearly every line passes: check with three masks, and walk the row
+    // cell by cell (for ipvsadm's message) only when something is wrong.
+    if let Some([illegal, required, one_of]) = OPTION_MASKS.get(i) {
+        if options & illegal == 0
+            && options & required == *required
+            && (options & one_of).count_ones() <= 1
+        {
+            return Ok(());
+        }
+    }
     let row = COMMANDS_V_OPTIONS.get(i).copied().unwrap_or(&[b'x'; 34]);
     let cname = CMDNAMES.get(i).copied().unwrap_or("");
     let mut last = 0usize;
@@ -612,8 +652,8 @@ fn tunnel_opt_check(tun_type: u8, options: u64) -> Result<(), Exit> {
 
 /// Parse one ipvsadm command line (`argv[0]` is the program name) into a
 /// [`Command`], or the early exit ipvsadm would take.
-pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exit> {
-    let program = argv.first().map(String::as_str).unwrap_or("ipvsadm");
+pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Command, Exit> {
+    let program = argv.first().map(AsRef::as_ref).unwrap_or("ipvsadm");
     let mut ce = Ce::new();
     let mut options: u64 = 0;
     let mut fmt = Format::default();
@@ -624,7 +664,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
         Ok(Some(p)) => p,
         _ => return Err(tryhelp(program)),
     };
-    let state_of = |a: &Option<String>| match a.as_deref() {
+    let state_of = |a: &Option<&str>| match *a {
         Some("master") => Some(SyncState::Master),
         Some("backup") => Some(SyncState::Backup),
         _ => None,
@@ -681,7 +721,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
                 })
             }
         };
-        let arg = p.arg.clone().unwrap_or_default();
+        let arg = p.arg.unwrap_or_default();
         match p.opt {
             Opt::TcpService | Opt::UdpService | Opt::SctpService => {
                 set_option(&mut options, O_SERVICE)?;
@@ -690,7 +730,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
                     Opt::UdpService => 17,
                     _ => 132,
                 };
-                let parsed = parse_service(&arg, ce.protocol, res).ok_or_else(|| {
+                let parsed = parse_service(arg, ce.protocol, res).ok_or_else(|| {
                     Exit::fail(2, "illegal virtual server address[:port] specified")
                 })?;
                 ce.addr = parsed.addr;
@@ -708,30 +748,30 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
                 set_option(&mut options, O_SERVICE)?;
                 ce.af = AF_INET;
                 ce.protocol = 6;
-                ce.fwmark = parse_fwmark(&arg).ok_or_else(|| {
+                ce.fwmark = parse_fwmark(arg).ok_or_else(|| {
                     Exit::fail(2, format!("invalid fwmark value `{arg}' specified"))
                 })?;
             }
             Opt::Scheduler => {
                 set_option(&mut options, O_SCHEDULER)?;
-                ce.sched = cut(&arg, 15);
+                ce.sched = cut(arg, 15);
             }
             Opt::Persistent => {
                 set_option(&mut options, O_PERSISTENT)?;
                 ce.flags |= ServiceFlags::PERSISTENT;
-                ce.timeout = parse_timeout(p.arg.as_deref(), 1, MAX_TIMEOUT)?;
+                ce.timeout = parse_timeout(p.arg, 1, MAX_TIMEOUT)?;
             }
             Opt::Netmask => {
                 set_option(&mut options, O_NETMASK)?;
                 if ce.af != AF_INET6 {
-                    let m = inet_aton(&arg)
-                        .or_else(|| res.host_addr(&arg))
+                    let m = inet_aton(arg)
+                        .or_else(|| res.host_addr(arg))
                         .ok_or_else(|| {
                             Exit::fail(2, "illegal virtual server persistent mask specified")
                         })?;
                     ce.netmask = u32::from(m);
                 } else {
-                    let m = atoi(&arg);
+                    let m = atoi(arg);
                     if !(1..=128).contains(&m) {
                         return Err(Exit::fail(2, "illegal ipv6 netmask specified"));
                     }
@@ -740,7 +780,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
             }
             Opt::RealServer => {
                 set_option(&mut options, O_SERVER)?;
-                match parse_service(&arg, ce.protocol, res) {
+                match parse_service(arg, ce.protocol, res) {
                     Some(parsed) => {
                         ce.d_af = if parsed.addr.is_ipv6() {
                             AF_INET6
@@ -769,19 +809,19 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
             Opt::Weight => {
                 set_option(&mut options, O_WEIGHT)?;
                 // Debian's ipvsadm 1.31 allows weights up to INT_MAX.
-                ce.weight = string_to_number(&arg, 0, i64::from(i32::MAX))
+                ce.weight = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| Exit::fail(2, "illegal weight specified"))?
                     as i32;
             }
             Opt::UThreshold => {
                 set_option(&mut options, O_UTHRESHOLD)?;
-                ce.u_threshold = string_to_number(&arg, 0, i64::from(i32::MAX))
+                ce.u_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| Exit::fail(2, "illegal u_threshold specified"))?
                     as u32;
             }
             Opt::LThreshold => {
                 set_option(&mut options, O_LTHRESHOLD)?;
-                ce.l_threshold = string_to_number(&arg, 0, i64::from(i32::MAX))
+                ce.l_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| Exit::fail(2, "illegal l_threshold specified"))?
                     as u32;
             }
@@ -792,11 +832,11 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
             }
             Opt::McastInterface => {
                 set_option(&mut options, O_MCAST)?;
-                ce.mcast_ifn = cut(&arg, 15);
+                ce.mcast_ifn = cut(arg, 15);
             }
             Opt::SyncId => {
                 set_option(&mut options, O_SYNCID)?;
-                ce.syncid = string_to_number(&arg, 0, 255)
+                ce.syncid = string_to_number(arg, 0, 255)
                     .ok_or_else(|| Exit::fail(2, "illegal syncid specified"))?
                     as u32;
             }
@@ -841,11 +881,11 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
             }
             Opt::Pe => {
                 set_option(&mut options, O_PE)?;
-                ce.pe = cut(&arg, 15);
+                ce.pe = cut(arg, 15);
             }
             Opt::SchedFlags => {
                 set_option(&mut options, O_SCHED_FLAGS)?;
-                sched_flags_arg = cut(&arg, 127);
+                sched_flags_arg = cut(arg, 127);
             }
             Opt::McastGroup => {
                 set_option(&mut options, O_MCAST_GROUP)?;
@@ -867,19 +907,19 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
             }
             Opt::McastPort => {
                 set_option(&mut options, O_MCAST_PORT)?;
-                ce.mcast_port = string_to_number(&arg, 1, 65535)
+                ce.mcast_port = string_to_number(arg, 1, 65535)
                     .ok_or_else(|| Exit::fail(2, "illegal mcast-port specified"))?
                     as u16;
             }
             Opt::McastTtl => {
                 set_option(&mut options, O_MCAST_TTL)?;
-                ce.mcast_ttl = string_to_number(&arg, 1, 255)
+                ce.mcast_ttl = string_to_number(arg, 1, 255)
                     .ok_or_else(|| Exit::fail(2, "illegal mcast-ttl specified"))?
                     as u8;
             }
             Opt::SyncMaxlen => {
                 set_option(&mut options, O_SYNC_MAXLEN)?;
-                ce.sync_maxlen = string_to_number(&arg, 1, 65535 - 20 - 8)
+                ce.sync_maxlen = string_to_number(arg, 1, 65535 - 20 - 8)
                     .ok_or_else(|| Exit::fail(2, "illegal sync-maxlen specified"))?
                     as u16;
             }
@@ -889,7 +929,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
             }
             Opt::TunType => {
                 set_option(&mut options, O_TUN_TYPE)?;
-                ce.tun_type = match arg.as_str() {
+                ce.tun_type = match arg {
                     "ipip" => 0,
                     "gue" => 1,
                     "gre" => 2,
@@ -898,7 +938,7 @@ pub fn parse_command(argv: &[String], res: &dyn Resolver) -> Result<Command, Exi
             }
             Opt::TunPort => {
                 set_option(&mut options, O_TUN_PORT)?;
-                ce.tun_port = string_to_number(&arg, 1, 65535)
+                ce.tun_port = string_to_number(arg, 1, 65535)
                     .ok_or_else(|| Exit::fail(2, "illegal tunnel port specified"))?
                     as u16;
             }

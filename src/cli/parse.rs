@@ -93,7 +93,9 @@ pub fn atoi(s: &str) -> i32 {
 /// decimal), trailing white space allowed.
 pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     let b = s.as_bytes();
-    let mut parts: Vec<u64> = Vec::new();
+    // At most four parts (checked below): a fixed array, no allocation.
+    let mut parts = [0u64; 4];
+    let mut nparts = 0;
     let mut i = 0;
     loop {
         let c = *b.get(i)?;
@@ -118,10 +120,11 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
             }
             i += 1;
         }
-        parts.push(v);
+        *parts.get_mut(nparts)? = v;
+        nparts += 1;
         match b.get(i) {
             Some(b'.') => {
-                if parts.len() >= 4 {
+                if nparts >= 4 {
                     return None;
                 }
                 i += 1;
@@ -131,7 +134,7 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
             Some(_) => return None,
         }
     }
-    let (last, head) = parts.split_last()?;
+    let (last, head) = parts.get(..nparts)?.split_last()?;
     let mut val = *last;
     let max_last: u64 = match head.len() {
         0 => 0xffff_ffff,
@@ -178,7 +181,11 @@ pub fn parse_service(buf: &str, proto: u16, res: &dyn Resolver) -> Option<Servic
         port_str = Some(p);
     }
     let addr;
-    if let Ok(a6) = host.parse::<Ipv6Addr>() {
+    // Every textual IPv6 address has two colons at least: the common
+    // `a.b.c.d:port` skips the IPv6 parser (`inet_pton(AF_INET6)` in
+    // ipvsadm fails there too).
+    let two_colons = host.bytes().filter(|b| *b == b':').nth(1).is_some();
+    if let Some(a6) = two_colons.then(|| host.parse::<Ipv6Addr>().ok()).flatten() {
         addr = IpAddr::V6(a6);
     } else {
         // A bracketed IPv4 address loses its port, as in ipvsadm: the

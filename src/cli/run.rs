@@ -5,6 +5,7 @@
 //! Called by `cli::run` (the `lvsadm` binary) and by tests with a
 //! `FakeTable`.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use super::command::{parse_command, tryhelp, Command, Exit};
@@ -12,7 +13,7 @@ use super::conn::{format_conns, ConnError};
 use super::error::{ipvs_strerror, message};
 use super::list::{format_daemons, format_list_all, format_list_service, format_timeout, Format};
 use super::names::{NoResolver, Resolver};
-use super::restore::ConfigStream;
+use super::restore::Lines;
 use super::save::format_save_with;
 use crate::kernel::{Ipvs, Op};
 use crate::model::{TableEntry, VersionInfo};
@@ -59,7 +60,8 @@ impl<'a> Session<'a> {
     /// Run one argv (after initialisation) and return the exit status.
     pub fn main(&mut self, argv: &[String], stdin: &mut dyn Read) -> i32 {
         let r = if argv.len() <= 1 {
-            self.exec(Command::ListAll(Format::default()), argv, false, stdin)
+            let program = argv.first().map(String::as_str).unwrap_or("ipvsadm");
+            self.exec(Command::ListAll(Format::default()), program, false, stdin)
         } else {
             self.process(argv, false, stdin)
         };
@@ -76,7 +78,12 @@ impl<'a> Session<'a> {
     }
 
     /// ipvsadm's `process_options`: Ok(result) or Err(exit status).
-    fn process(&mut self, argv: &[String], reading_stdin: bool, stdin: &mut dyn Read) -> Flow<i32> {
+    fn process<S: AsRef<str>>(
+        &mut self,
+        argv: &[S],
+        reading_stdin: bool,
+        stdin: &mut dyn Read,
+    ) -> Flow<i32> {
         let res = self.res;
         let cmd = match parse_command(argv, res) {
             Ok(c) => c,
@@ -87,7 +94,8 @@ impl<'a> Session<'a> {
                 return Err(code);
             }
         };
-        self.exec(cmd, argv, reading_stdin, stdin)
+        let program = argv.first().map(AsRef::as_ref).unwrap_or("ipvsadm");
+        self.exec(cmd, program, reading_stdin, stdin)
     }
 
     /// Send the pending `-R` ops; print their errors in order. Ok(result
@@ -138,7 +146,7 @@ impl<'a> Session<'a> {
     fn exec(
         &mut self,
         cmd: Command,
-        argv: &[String],
+        program: &str,
         reading_stdin: bool,
         stdin: &mut dyn Read,
     ) -> Flow<i32> {
@@ -248,16 +256,21 @@ impl<'a> Session<'a> {
             }
             Command::Restore => {
                 if reading_stdin {
-                    let program = argv.first().map(String::as_str).unwrap_or("ipvsadm");
                     let code = self.emit(tryhelp(program));
                     return Err(code);
                 }
                 let mut data = Vec::new();
                 let _ = stdin.read_to_end(&mut data);
-                let argv0 = argv.first().cloned().unwrap_or_default();
-                let mut cs = ConfigStream::new(data);
+                let mut lines = Lines::new(&data);
                 let mut result = 0;
-                while let Some(line) = cs.read_line(&argv0) {
+                // One argv reused for every line; its tokens borrow `data`.
+                let mut line: Vec<Cow<'_, str>> = Vec::with_capacity(16);
+                loop {
+                    line.clear();
+                    line.push(Cow::Borrowed(program));
+                    if !lines.read_line_into(&mut line) {
+                        break;
+                    }
                     if line.len() > 1 {
                         result = self.process(&line, true, stdin)?;
                     }

@@ -19,24 +19,34 @@ pub fn glibc_msort<T: Clone>(items: &mut [T], cmp: &dyn Fn(&T, &T) -> i32) {
     if items.len() <= 1 {
         return;
     }
+    // One scratch buffer for every merge (glibc's `tmp`), not one per merge.
+    let mut tmp: Vec<T> = Vec::with_capacity(items.len());
+    msort_with_tmp(items, &mut tmp, cmp);
+}
+
+/// glibc's `msort_with_tmp`: sort both halves, merge through `tmp`.
+fn msort_with_tmp<T: Clone>(items: &mut [T], tmp: &mut Vec<T>, cmp: &dyn Fn(&T, &T) -> i32) {
+    if items.len() <= 1 {
+        return;
+    }
     let n1 = items.len() / 2;
     let (left, right) = items.split_at_mut(n1);
-    glibc_msort(left, cmp);
-    glibc_msort(right, cmp);
-    let mut merged: Vec<T> = Vec::with_capacity(left.len() + right.len());
+    msort_with_tmp(left, tmp, cmp);
+    msort_with_tmp(right, tmp, cmp);
+    tmp.clear();
     let (mut i, mut j) = (0, 0);
-    while i < left.len() && j < right.len() {
-        if cmp(&left[i], &right[j]) <= 0 {
-            merged.push(left[i].clone());
+    while let (Some(a), Some(b)) = (left.get(i), right.get(j)) {
+        if cmp(a, b) <= 0 {
+            tmp.push(a.clone());
             i += 1;
         } else {
-            merged.push(right[j].clone());
+            tmp.push(b.clone());
             j += 1;
         }
     }
-    merged.extend_from_slice(&left[i..]);
-    merged.extend_from_slice(&right[j..]);
-    items.clone_from_slice(&merged);
+    tmp.extend_from_slice(left.get(i..).unwrap_or_default());
+    tmp.extend_from_slice(right.get(j..).unwrap_or_default());
+    items.clone_from_slice(tmp);
 }
 
 /// An address as libipvs's `union nf_inet_addr`, in host-order words:
@@ -138,6 +148,7 @@ pub fn cmp_dests(a: &RealServer, b: &RealServer) -> i32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -146,6 +157,53 @@ mod tests {
         let mut v = vec![(3, 'a'), (1, 'b'), (3, 'c'), (2, 'd'), (1, 'e')];
         glibc_msort(&mut v, &|x, y| x.0 - y.0);
         assert_eq!(v, vec![(1, 'b'), (1, 'e'), (2, 'd'), (3, 'a'), (3, 'c')]);
+    }
+
+    /// The merge sort as it was before the shared scratch buffer (one
+    /// `Vec` per merge): the reference for the one in use.
+    fn msort_alloc_per_merge<T: Clone>(items: &mut [T], cmp: &dyn Fn(&T, &T) -> i32) {
+        if items.len() <= 1 {
+            return;
+        }
+        let n1 = items.len() / 2;
+        let (left, right) = items.split_at_mut(n1);
+        msort_alloc_per_merge(left, cmp);
+        msort_alloc_per_merge(right, cmp);
+        let mut merged: Vec<T> = Vec::with_capacity(left.len() + right.len());
+        let (mut i, mut j) = (0, 0);
+        while i < left.len() && j < right.len() {
+            if cmp(&left[i], &right[j]) <= 0 {
+                merged.push(left[i].clone());
+                i += 1;
+            } else {
+                merged.push(right[j].clone());
+                j += 1;
+            }
+        }
+        merged.extend_from_slice(&left[i..]);
+        merged.extend_from_slice(&right[j..]);
+        items.clone_from_slice(&merged);
+    }
+
+    #[test]
+    fn scratch_buffer_sort_orders_like_the_old_one_even_without_a_total_order() {
+        // libipvs's overflowing address compare is not transitive, so the
+        // result depends on the exact merge sequence: both must match.
+        let mut x: u32 = 2463534242;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let cmp = |a: &(u32, u32), b: &(u32, u32)| a.0.wrapping_sub(b.0) as i32;
+        for n in [0usize, 1, 2, 3, 7, 64, 1000, 1001] {
+            let v: Vec<(u32, u32)> = (0..n as u32).map(|i| (rnd(), i)).collect();
+            let (mut a, mut b) = (v.clone(), v);
+            glibc_msort(&mut a, &cmp);
+            msort_alloc_per_merge(&mut b, &cmp);
+            assert_eq!(a, b, "n={n}");
+        }
     }
 
     #[test]

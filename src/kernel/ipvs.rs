@@ -43,13 +43,14 @@ impl NetlinkIpvs {
         services.iter().map(|s| self.dests(&s.key)).collect()
     }
 
-    /// The reals of every service, by GET_DEST dumps. The kernel runs one
-    /// dump at a time per socket and this needs one dump per service, so
-    /// with one socket 1,000 services are 1,000 strictly serial round
-    /// trips; large lists are split over a few sockets on scoped threads
-    /// (one per CPU, at most `PARALLEL_DUMP_MAX`). The result, and the
-    /// first error in service order, are the same as the serial walk's.
-    fn table_of(&self, services: Vec<VirtualService>) -> Result<Table, Error> {
+    /// The reals of each of `services`, in order, by GET_DEST dumps. The
+    /// kernel runs one dump at a time per socket and this needs one dump
+    /// per service, so with one socket 1,000 services are 1,000 strictly
+    /// serial round trips; large lists are split over a few sockets on
+    /// scoped threads (one per CPU, at most `PARALLEL_DUMP_MAX`). The
+    /// result, and the first error in service order, are the same as the
+    /// serial walk's.
+    fn dests_parallel(&self, services: &[VirtualService]) -> Result<Vec<Vec<RealServer>>, Error> {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         let ways = if services.len() < PARALLEL_DUMP_MIN {
             1
@@ -59,7 +60,7 @@ impl NetlinkIpvs {
         let per = services.len().div_ceil(ways).max(1);
         let mut chunks = services.chunks(per);
         let first = chunks.next().unwrap_or_default();
-        let reals = std::thread::scope(|scope| -> Result<Vec<Vec<RealServer>>, Error> {
+        std::thread::scope(|scope| -> Result<Vec<Vec<RealServer>>, Error> {
             let others: Vec<_> = chunks
                 .map(|c| scope.spawn(move || NetlinkIpvs::new()?.dests_of(c)))
                 .collect();
@@ -72,7 +73,12 @@ impl NetlinkIpvs {
                 all.extend(part);
             }
             Ok(all)
-        })?;
+        })
+    }
+
+    /// The reals of every service, by GET_DEST dumps (`dests_parallel`).
+    fn table_of(&self, services: Vec<VirtualService>) -> Result<Table, Error> {
+        let reals = self.dests_parallel(&services)?;
         let entries = services
             .into_iter()
             .zip(reals)
@@ -110,15 +116,37 @@ impl Ipvs for NetlinkIpvs {
                 return self.table_of(services);
             }
         };
-        let placed = super::place_reals(&services, blocks);
-        let mut entries = Vec::with_capacity(services.len());
-        for (service, reals) in services.into_iter().zip(placed) {
-            let reals = match reals {
-                Some(r) => r,
-                None => self.dests(&service.key)?,
-            };
-            entries.push(TableEntry { service, reals });
+        let mut placed = super::place_reals(&services, blocks);
+        // The services the text missed, dumped together (in parallel when
+        // there are many): when another network namespace holds IPVS
+        // services, the kernel's text skips about half of this one's (see
+        // `wire::ipvs_proc`), and one serial dump each was most of the
+        // listing's time.
+        let missing: Vec<VirtualService> = services
+            .iter()
+            .zip(&placed)
+            .filter(|(_, p)| p.is_none())
+            .map(|(s, _)| s.clone())
+            .collect();
+        if !missing.is_empty() {
+            tracing::debug!(
+                "{PROC_IP_VS} placed {} of {} services; dumping the rest",
+                services.len() - missing.len(),
+                services.len()
+            );
+            let mut dumped = self.dests_parallel(&missing)?.into_iter();
+            for slot in placed.iter_mut().filter(|p| p.is_none()) {
+                *slot = dumped.next();
+            }
         }
+        let entries = services
+            .into_iter()
+            .zip(placed)
+            .map(|(service, reals)| TableEntry {
+                service,
+                reals: reals.unwrap_or_default(),
+            })
+            .collect();
         Ok(Table { entries })
     }
 

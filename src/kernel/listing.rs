@@ -105,6 +105,69 @@ FWM  00000008 rr \n";
         assert_eq!(first[0].port, 8080);
     }
 
+    /// `/proc/net/ip_vs` of the `wrr10` table shape (every real address
+    /// under four services) as a 6.1 kernel writes it in a namespace while
+    /// another namespace also holds services: every restart of the
+    /// seq_file (one per ~4 KiB read) lands past some of this namespace's
+    /// services, so whole blocks are missing (here every other run of
+    /// four). What is there is complete.
+    fn wrr10_text_with_gaps(services: &[VirtualService]) -> String {
+        let mut t = String::from("IP Virtual Server version 1.2.1 (size=4096)\nh\nh\n");
+        for (i, s) in services.iter().enumerate() {
+            if (i / 4) % 2 == 1 {
+                continue;
+            }
+            let ServiceKey::Addr {
+                addr: std::net::IpAddr::V4(a),
+                ..
+            } = s.key
+            else {
+                unreachable!()
+            };
+            t.push_str(&format!("TCP  {:08X}:0050 wrr  \n", u32::from(a)));
+            let y = a.octets()[3];
+            for r in (0..10u8).rev() {
+                t.push_str(&format!(
+                    "  -> 0A14{r:02X}{y:02X}:1F90      Masq    1      0          0         \n"
+                ));
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn wrr10_shaped_text_places_every_block_it_has_and_only_those() {
+        // 40 services 10.10.X.Y:80, reals 10.20.R.Y:8080: the same ten
+        // real addresses under four services each.
+        let services: Vec<VirtualService> = (0..40u32)
+            .map(|i| svc(&format!("10.10.{}.{}:80", i % 4, i / 4 + 1)))
+            .collect();
+        let text = wrr10_text_with_gaps(&services);
+        let placed = place_reals(&services, parse_ip_vs(&text).unwrap());
+        for (i, (s, p)) in services.iter().zip(&placed).enumerate() {
+            if (i / 4) % 2 == 1 {
+                assert!(p.is_none(), "{:?} is not in the text", s.key);
+                continue;
+            }
+            let reals = p
+                .as_ref()
+                .unwrap_or_else(|| panic!("{:?} not placed", s.key));
+            let ServiceKey::Addr {
+                addr: std::net::IpAddr::V4(a),
+                ..
+            } = s.key
+            else {
+                unreachable!()
+            };
+            let y = a.octets()[3];
+            let want: Vec<String> = (0..10u8).rev().map(|r| format!("10.20.{r}.{y}")).collect();
+            let got: Vec<String> = reals.iter().map(|r| r.addr.to_string()).collect();
+            assert_eq!(got, want);
+            assert!(reals.iter().all(|r| r.port == 8080 && r.weight == 1));
+        }
+        assert_eq!(placed.iter().filter(|p| p.is_none()).count(), 20);
+    }
+
     #[test]
     fn a_block_with_no_service_is_ignored() {
         let placed = place_reals(&[svc("fwm 7")], parse_ip_vs(TEXT).unwrap());

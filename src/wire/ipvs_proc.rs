@@ -16,6 +16,12 @@
 //! `  -> HEXADDR:HEXPORT Fwd Weight ActiveConn InActConn`. Addresses and
 //! ports are in host order, hex; IPv6 is the uncompressed `%pI6` form.
 //! The fwmark line carries no address family.
+//!
+//! The text can miss whole services: on kernels with one service table for
+//! all network namespaces (6.1), each ~4 KiB read after the first resumes
+//! by counting only the reader's namespace's services against a position
+//! that counted all of them, and skips ahead when another namespace holds
+//! services (docs/lvsadm.md). A block that is there is complete.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -15,8 +15,9 @@ use std::sync::{Mutex, MutexGuard};
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
 
 use crate::packet::{
-    decode_typed, dest_from_genl, parse_replies_with, push_family_request, push_request, DecodeFn,
-    IpvsMessage, Reply, FLAGS_CHANGE, FLAGS_CHANGE_QUIET, FLAGS_DUMP, IPVS_GENL_NAME,
+    decode_typed, dest_from_genl, parse_replies_with, push_family_request, push_operation,
+    push_request, DecodeFn, IpvsMessage, Reply, FLAGS_CHANGE, FLAGS_CHANGE_QUIET, FLAGS_DUMP,
+    IPVS_GENL_NAME,
 };
 use crate::{
     Daemon, DaemonState, Destination, Error, Family, Info, IpvsCmd, Operation, Service, ServiceKey,
@@ -378,7 +379,9 @@ impl Inner {
             } else {
                 FLAGS_CHANGE_QUIET
             };
-            push_request(&mut buf, self.family, flags, seq, IpvsMessage::request(op));
+            // Straight into the buffer (same bytes as the typed
+            // `IpvsMessage::request`, see `packet::push_operation`).
+            push_operation(&mut buf, self.family, flags, seq, op);
         }
         let last_seq = seqs.last().copied();
         let kind0 = ops.first().map(Operation::cmd).unwrap_or(IpvsCmd::Flush);

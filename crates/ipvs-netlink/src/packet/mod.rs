@@ -12,6 +12,7 @@
 
 mod daemon;
 mod dest;
+mod encode;
 mod frame;
 mod nla;
 mod service;
@@ -22,6 +23,7 @@ mod tests;
 
 pub use daemon::{daemon_attrs, daemon_from_attrs, daemon_stop_attrs, DaemonAttr};
 pub use dest::{dest_attrs, dest_from_attrs, dest_from_payload, dest_key_attrs, DestAttr};
+pub use encode::push_operation;
 pub use frame::{
     decode_typed, parse_replies, parse_replies_with, push_family_request, push_request, DecodeFn,
     Reply, FLAGS_CHANGE, FLAGS_CHANGE_QUIET, FLAGS_DUMP,

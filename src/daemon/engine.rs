@@ -144,6 +144,9 @@ pub struct Engine {
     quorum: events::QuorumTracker,
     /// Runtime overrides, `plan`, `reload --confirm` (`engine_ops.rs`).
     ops: operate::OpsState,
+    /// The monitorfile writer thread, started at the first line; joined
+    /// at stop.
+    monitor: Option<monitor::Writer>,
 }
 
 impl Engine {
@@ -152,6 +155,13 @@ impl Engine {
     /// the kernel (an unhealthy director hands the VIPs to its peer).
     pub fn with_ha(mut self, control: mpsc::Sender<ha::Control>) -> Engine {
         self.ha = Some(control);
+        self
+    }
+
+    /// Use `w` as the monitorfile writer (tests probe its thread).
+    #[cfg(test)]
+    pub(crate) fn with_monitor(mut self, w: monitor::Writer) -> Engine {
+        self.monitor = Some(w);
         self
     }
 
@@ -192,6 +202,7 @@ impl Engine {
             events: events::Bus::default(),
             quorum: events::QuorumTracker::default(),
             ops: Default::default(),
+            monitor: None,
             instances: hooks::Instances {
                 exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
                 socket_dir: PathBuf::from("/run/lvsd"),
@@ -1095,7 +1106,7 @@ impl Engine {
     }
 
     /// `monitorfile`: one line for a check verdict of `key`.
-    fn monitor(&self, key: &RealKey, up: bool, msg: &str) {
+    fn monitor(&mut self, key: &RealKey, up: bool, msg: &str) {
         let Some(v) = self
             .plan
             .virtuals
@@ -1111,7 +1122,19 @@ impl Engine {
             return;
         };
         let id = monitor::real_id(&key.service, real, check);
-        if let Err(e) = monitor::append(path, &id, up, msg) {
+        if self.monitor.is_none() {
+            match monitor::Writer::start() {
+                Ok(w) => self.monitor = Some(w),
+                Err(e) => {
+                    tracing::error!("Error writing to monitorfile '{}': {e}", path.display());
+                    return;
+                }
+            }
+        }
+        let Some(w) = &self.monitor else {
+            return;
+        };
+        if let Err(e) = w.append(path, &id, up, msg) {
             tracing::error!("Error writing to monitorfile '{}': {e}", path.display());
         }
     }
@@ -1195,6 +1218,13 @@ impl Engine {
             while self.tasks.join_next().await.is_some() {}
         }
         self.reap_tasks();
+        // The monitorfile writer finishes its queue and is joined (off the
+        // runtime: its writes are blocking file I/O).
+        if let Some(w) = self.monitor.take() {
+            if tokio::task::spawn_blocking(move || w.stop()).await.is_err() {
+                tracing::error!("monitorfile writer did not stop cleanly");
+            }
+        }
         let doomed: Vec<Change> = self
             .plan
             .virtuals

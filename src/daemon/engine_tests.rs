@@ -767,6 +767,49 @@ async fn monitorfile_gets_one_line_per_check() {
     h.stop().await;
 }
 
+/// Issue 13: the monitorfile writer was a detached process-wide thread;
+/// the engine now owns it and joins it at stop, so every line of a check
+/// reported before the stop is in the file when the stop returns.
+#[tokio::test]
+async fn monitorfile_writer_is_joined_at_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mon = dir.path().join("mon.log");
+    let mut v = vplan(1, &[("10.1.0.1", 2)], CheckType::Connect, false);
+    v.monitorfile = Some(mon.clone());
+    let w = super::monitor::Writer::start().unwrap();
+    let probe = w.probe();
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(
+        fake.clone(),
+        fake,
+        plan_of(vec![v]),
+        "test.cf".into(),
+        move |e| e.with_monitor(w),
+    )
+    .await;
+    for i in 0..300 {
+        h.report_check(1, "10.1.0.1", i % 2 == 0, None).await;
+    }
+    // Reports are handled in order: once the last one (the first verdict)
+    // put the real in, all 301 lines were queued to the writer.
+    h.report(1, "10.1.0.1", true).await;
+    h.until("real added", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 2)]
+    })
+    .await;
+    assert!(probe.running());
+    h.stop().await;
+    assert!(
+        !probe.running(),
+        "monitorfile writer still running after stop"
+    );
+    let n = std::fs::read_to_string(&mon)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert_eq!(n, 301, "lines written when the stop returned");
+}
+
 #[tokio::test]
 async fn callback_runs_and_autoreload_applies_a_changed_file() {
     let dir = tempfile::tempdir().unwrap();

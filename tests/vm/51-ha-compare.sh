@@ -74,8 +74,11 @@ phase crash-active
 t0=$(date +%s.%N)
 nsx ${P}a ip link set lan down; nsx ${P}a ip link set xo down
 kill -9 "${PID[a]}"
-wait_until 30 is_role b active || { say "b did not take over"; exit 1; }
+# Takeover = the VIP is on b (one `ip` per poll: the status page, read
+# with curl and jq, refreshes its HA part only every 500 ms).
+wait_until 30 has_vip b || { say "b did not take the VIP"; exit 1; }
 takeover=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+wait_until 30 is_role b active || { say "b did not report active"; exit 1; }
 wait_until 20 has_daemon b master || { say "b did not switch its sync daemon to master"; exit 1; }
 sleep "$SETTLE"
 phase end

@@ -24,8 +24,7 @@ fi
 
 cd "$REPO"
 if [ "${LVSD_SKIP_BUILD:-0}" != 1 ]; then
-  # --examples: tests/vm/40-ha-sync.sh runs examples/lvsd-ha.
-  cargo build --bins --examples
+  cargo build --bins
   # The path of the compiled integration test binary, from cargo itself.
   cargo test --no-run --test kernel_vm --message-format=json 2>/dev/null \
     | python3 -c '

@@ -20,7 +20,6 @@ LVSD_BIN=${LVSD_BIN_DIR:?}/lvsd
 [[ -x $LVSD_BIN ]] || { echo "40-ha-sync: $LVSD_BIN missing (cargo build --bins)"; exit 1; }
 # The real daemon on the real kernel; its status page (read by `field`)
 # in each director's own namespace.
-HA_RUNNER=lvsd
 HA_REAL_KERNEL=1
 HA_METRICS=127.0.0.1:22450
 HA_NS_PREFIX=lvhv

@@ -16,7 +16,6 @@ set -uo pipefail
 LVSD_BIN=${LVSD_BIN_DIR:?}/lvsd
 [[ -x $LVSD_BIN ]] || { echo "51-ha-compare: $LVSD_BIN missing (cargo build --bins)"; exit 1; }
 # The real daemon on the real kernel, as 40-ha-sync.
-HA_RUNNER=lvsd
 HA_REAL_KERNEL=1
 HA_METRICS=127.0.0.1:22451
 HA_NS_PREFIX=so51

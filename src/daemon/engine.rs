@@ -849,6 +849,7 @@ impl Engine {
             .extend(core::placed_after(&self.plan, &applied.done, actual, scope));
         self.run_fallback_commands(scope);
         self.quorum_events(scope);
+        self.drains_finished(actual);
         let mut views = self.views();
         if let Ok(mut st) = self.status.lock() {
             st.reconciles += 1;

@@ -1320,3 +1320,74 @@ async fn a_kernel_errno_reaches_the_reload_reply() {
     .await;
     h.stop().await;
 }
+
+/// Issue 13: `drain_finished` came only from the read-only `conns` query
+/// (`drain --wait` polling); a drain nobody waited on never finished. Now
+/// the engine's own pass (here the periodic resync) finds the drained real
+/// at weight 0 with no active connection and emits it, once; `conns`
+/// alone emits nothing.
+#[tokio::test]
+async fn drain_finished_comes_from_the_resync_without_any_query() {
+    let bus = events::Bus::default();
+    let mut sub = bus.subscribe(None);
+    let b = bus.clone();
+    let plan = plan_of(vec![vplan(
+        1,
+        &[("10.1.0.1", 2), ("10.1.0.2", 1)],
+        CheckType::On,
+        false,
+    )]);
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(fake.clone(), fake, plan, "test.cf".into(), move |e| {
+        e.with_events(b).with_resync(Duration::from_millis(100))
+    })
+    .await;
+    h.until("table built", |h| h.weights(1).len() == 2).await;
+    let a: std::net::IpAddr = "10.1.0.1".parse().unwrap();
+    assert!(h.fake.set_active_conns(&vkey(1), a, 80, 3));
+    let op = |op: crate::daemon::ops::OpRequest| {
+        let tx = h.requests.clone();
+        async move {
+            let (otx, orx) = tokio::sync::oneshot::channel();
+            tx.send(Request::Op(op, otx)).await.unwrap();
+            orx.await.unwrap()
+        }
+    };
+    let drain = || crate::daemon::ops::OpRequest::Drain {
+        virt: "tcp:10.0.0.1:80".into(),
+        real: "10.1.0.1".into(),
+    };
+    op(drain()).await.unwrap();
+    h.until("drained", |h| {
+        h.weights(1).contains(&("10.1.0.1".into(), 0))
+    })
+    .await;
+    // Connections still open: several resyncs, no event.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let drained = |sub: &mut events::Subscription| {
+        let mut n = 0;
+        while let Some(Some(events::Item::Event(e))) = futures::FutureExt::now_or_never(sub.next())
+        {
+            if e.data.kind == crate::model::EventKind::DrainFinished {
+                n += 1;
+            }
+        }
+        n
+    };
+    assert_eq!(drained(&mut sub), 0);
+    // The last connection ends; nobody asks `conns`: the resync sees it.
+    assert!(h.fake.set_active_conns(&vkey(1), a, 80, 0));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(drained(&mut sub), 1, "one drain_finished from the resync");
+    // More resyncs and a `conns` query: still once per drain.
+    let c = op(crate::daemon::ops::OpRequest::Conns {
+        virt: "tcp:10.0.0.1:80".into(),
+        real: "10.1.0.1".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(c, "0 0");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(drained(&mut sub), 0);
+    h.stop().await;
+}

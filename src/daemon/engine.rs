@@ -147,6 +147,9 @@ pub struct Engine {
     /// The monitorfile writer thread, started at the first line; joined
     /// at stop.
     monitor: Option<monitor::Writer>,
+    /// Virtuals with a configured `quorum` (lvsd.toml): their
+    /// `quorum_lost`/`quorum_regained` come from the quorum runner alone.
+    quorum_policies: Vec<crate::config::policy::VirtualId>,
 }
 
 impl Engine {
@@ -162,6 +165,22 @@ impl Engine {
     #[cfg(test)]
     pub(crate) fn with_monitor(mut self, w: monitor::Writer) -> Engine {
         self.monitor = Some(w);
+        self
+    }
+
+    /// The virtuals of `policies` that set a `quorum`: the quorum runner
+    /// (`daemon::quorum`) judges and reports their quorum, so the
+    /// engine's all-reals-down rule emits no event for them (one
+    /// `quorum_lost` per crossing, not two).
+    pub fn with_quorum_policies(
+        mut self,
+        policies: &[crate::config::policy::VirtualPolicy],
+    ) -> Engine {
+        self.quorum_policies = policies
+            .iter()
+            .filter(|p| p.quorum.is_some())
+            .map(|p| p.id)
+            .collect();
         self
     }
 
@@ -203,6 +222,7 @@ impl Engine {
             quorum: events::QuorumTracker::default(),
             ops: Default::default(),
             monitor: None,
+            quorum_policies: Vec::new(),
             instances: hooks::Instances {
                 exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
                 socket_dir: PathBuf::from("/run/lvsd"),
@@ -884,11 +904,15 @@ impl Engine {
     /// `quorum_lost` when no real of a virtual is up any more (ldirectord
     /// puts the fallback in), `quorum_regained` when one is back. Reals not
     /// checked yet count as neither, as for the fallback
-    /// ([`core::all_reals_down`]).
+    /// ([`core::all_reals_down`]). Not for a virtual with a configured
+    /// `quorum`: the quorum runner emits those.
     fn quorum_events(&mut self, scope: Option<&HashSet<ServiceKey>>) {
         let mut out = Vec::new();
         for i in core::all_reals_down(&self.plan, &self.health, &self.maintenance, scope) {
             if let Intent::AllRealsDown(key, lost) = i {
+                if self.quorum_policies.iter().any(|id| id.matches(&key)) {
+                    continue;
+                }
                 if let Some(ev) = self
                     .quorum
                     .observe(&events::virtual_name(&key), lost.as_deref())

@@ -1391,3 +1391,59 @@ async fn drain_finished_comes_from_the_resync_without_any_query() {
     assert_eq!(drained(&mut sub), 0);
     h.stop().await;
 }
+
+/// Issue 13: a virtual with a configured `quorum` got `quorum_lost` twice
+/// (the engine's all-reals-down rule and the quorum runner). The engine
+/// leaves such virtuals to the runner; others keep the all-reals-down
+/// event.
+#[tokio::test]
+async fn quorum_events_of_a_virtual_with_a_quorum_policy_are_left_to_the_runner() {
+    use crate::config::policy::{Quorum, VirtualId, VirtualPolicy};
+    let bus = events::Bus::default();
+    let mut sub = bus.subscribe(None);
+    let b = bus.clone();
+    let policy = VirtualPolicy {
+        id: VirtualId::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        },
+        line: 1,
+        at: "t.toml:1:1".into(),
+        quorum: Some(Quorum {
+            quorum: 1,
+            hysteresis: 0,
+            up: None,
+            down: None,
+            timeout: Duration::from_secs(1),
+        }),
+        check: Default::default(),
+    };
+    let plan = plan_of(vec![
+        vplan(1, &[("10.1.0.1", 1)], CheckType::Connect, false),
+        vplan(2, &[("10.2.0.1", 1)], CheckType::Connect, false),
+    ]);
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(fake.clone(), fake, plan, "test.cf".into(), move |e| {
+        e.with_events(b).with_quorum_policies(&[policy])
+    })
+    .await;
+    for n in [1, 2] {
+        let a = format!("10.{n}.0.1");
+        h.report(n, &a, true).await;
+        h.report(n, &a, false).await;
+    }
+    h.until("both reals out", |h| {
+        h.weights(1).is_empty() && h.weights(2).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut lost = Vec::new();
+    while let Some(Some(events::Item::Event(e))) = futures::FutureExt::now_or_never(sub.next()) {
+        if e.data.kind == crate::model::EventKind::QuorumLost {
+            lost.push(e.data.virtual_service.clone().unwrap_or_default());
+        }
+    }
+    assert_eq!(lost, vec![events::virtual_name(&vkey(2))]);
+    h.stop().await;
+}

@@ -8,7 +8,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -332,46 +332,21 @@ fn closed_by_peer(s: &mut std::net::TcpStream, within: Duration) -> bool {
 fn status_port_stays_bounded_under_idle_and_slow_clients() {
     use std::io::Write;
     const PORT: u16 = 21211;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("l.cf"), config("", 1)).unwrap();
-    let log = std::fs::File::create(dir.path().join("log")).unwrap();
-    let mut child = Command::new(LVSD)
-        .env("LVSD_TEST_FAKE_KERNEL", "1")
+    let mut dm = Daemon::with_files(&config("", 1), None)
+        .metrics(&format!("127.0.0.1:{PORT}"))
         // header 2 s, idle 3 s, lifetime 60 s
-        .env("LVSD_TEST_HTTP_TIMEOUTS_MS", "2000,3000,60000")
-        .arg("--socket")
-        .arg(dir.path().join("s.sock"))
-        .arg("--pid-file")
-        .arg(dir.path().join("l.pid"))
-        .arg("--metrics")
-        .arg(format!("127.0.0.1:{PORT}"))
-        .arg("--toml")
-        .arg("/dev/null")
-        .arg("run")
-        .arg(dir.path().join("l.cf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let pid = child.id() as i32;
+        .env("LVSD_TEST_HTTP_TIMEOUTS_MS", "2000,3000,60000");
+    dm.spawn();
+    let pid = dm.pid();
     let t0 = Instant::now();
     let mut up = false;
     while t0.elapsed() < Duration::from_secs(30) && !up {
         up = std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok();
-        if let Ok(Some(st)) = child.try_wait() {
+        if let Ok(Some(st)) = dm.child.as_mut().unwrap().try_wait() {
             panic!("lvsd exited: {st}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let guard = Kill(child);
     assert!(up, "status port never opened");
     std::thread::sleep(Duration::from_millis(300));
     let base = fd_count(pid);
@@ -424,7 +399,7 @@ fn status_port_stays_bounded_under_idle_and_slow_clients() {
     drop(slow);
     std::thread::sleep(Duration::from_millis(500));
     assert!(fd_count(pid) <= base + 2, "{} > {base}", fd_count(pid));
-    drop(guard);
+    drop(dm);
 }
 
 /// Run `cmd` with a deadline; its output, or a panic naming what hung
@@ -523,42 +498,16 @@ fn check_config_refuses_a_fifo_or_symlink_monitorfile_promptly() {
 #[test]
 fn sigterm_with_idle_control_and_status_clients_exits_promptly() {
     const PORT: u16 = 22010;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("l.cf"), config("", 1)).unwrap();
-    let log = std::fs::File::create(dir.path().join("log")).unwrap();
-    let sock = dir.path().join("s.sock");
-    let child = Command::new(LVSD)
-        .env("LVSD_TEST_FAKE_KERNEL", "1")
-        .arg("--socket")
-        .arg(&sock)
-        .arg("--pid-file")
-        .arg(dir.path().join("l.pid"))
-        .arg("--metrics")
-        .arg(format!("127.0.0.1:{PORT}"))
-        .arg("--toml")
-        .arg("/dev/null")
-        .arg("run")
-        .arg(dir.path().join("l.cf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut guard = Kill(child);
-    let pid = guard.0.id() as i32;
+    let mut dm = Daemon::with_files(&config("", 1), None).metrics(&format!("127.0.0.1:{PORT}"));
+    dm.spawn();
+    let sock = dm.path("s.sock");
+    let pid = dm.pid();
     let t0 = Instant::now();
     let mut up = false;
     while t0.elapsed() < Duration::from_secs(30) && !up {
         up = std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok()
             && std::os::unix::net::UnixStream::connect(&sock).is_ok();
-        if let Ok(Some(st)) = guard.0.try_wait() {
+        if let Ok(Some(st)) = dm.child.as_mut().unwrap().try_wait() {
             panic!("lvsd exited: {st}");
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -578,7 +527,7 @@ fn sigterm_with_idle_control_and_status_clients_exits_promptly() {
     .unwrap();
     let t0 = Instant::now();
     let status = loop {
-        if let Ok(Some(st)) = guard.0.try_wait() {
+        if let Ok(Some(st)) = dm.child.as_mut().unwrap().try_wait() {
             break st;
         }
         assert!(
@@ -623,7 +572,7 @@ fn pid_alive(pid: i32) -> bool {
 #[test]
 fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let d = &dir.path().to_path_buf();
     let pids = d.join("pids");
     let script = d.join("hook.sh");
     std::fs::write(
@@ -649,9 +598,8 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
         c = chk.display()
     );
     std::fs::write(&cf, &cf_text).unwrap();
-    let toml = d.join("t.toml");
     std::fs::write(
-        &toml,
+        d.join("lvsd.toml"),
         format!(
             "[[hook]]\non = [\"real_down\"]\ncommand = [\"{s}\", \"event\"]\ntimeout_ms = 600000\n\
              [virtual.\"tcp:192.0.2.10:80\"]\nquorum = 1\nquorum_timeout_ms = 600000\n\
@@ -661,31 +609,15 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
     )
     .unwrap();
     let log = d.join("log");
-    let child = Command::new(LVSD)
-        .env("LVSD_TEST_FAKE_KERNEL", "1")
-        .arg("--socket")
-        .arg(d.join("s.sock"))
-        .arg("--pid-file")
-        .arg(d.join("l.pid"))
-        .arg("--metrics")
-        .arg("off")
-        .arg("--toml")
-        .arg(&toml)
-        .arg("run")
-        .arg(&cf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    // Stops lvsd and every recorded process even when an assert fails.
-    struct Cleanup(Child, PathBuf);
+    let mut dm = Daemon::at(dir);
+    dm.spawn();
+    // Kills every recorded process even when an assert fails (the daemon
+    // itself is stopped by its own drop, after this one).
+    struct Cleanup(PathBuf);
     impl Drop for Cleanup {
         fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
             for tag in ["quorum", "fallback", "callback", "event"] {
-                for p in recorded_pids(&self.1, tag) {
+                for p in recorded_pids(&self.0, tag) {
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(p),
                         nix::sys::signal::Signal::SIGKILL,
@@ -694,7 +626,7 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
             }
         }
     }
-    let mut guard = Cleanup(child, pids.clone());
+    let _cleanup = Cleanup(pids.clone());
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let wait_until = |what: &str, f: &dyn Fn() -> bool| {
         let t0 = Instant::now();
@@ -744,12 +676,12 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
     assert!(all.iter().all(|p| pid_alive(*p)), "{all:?} all run");
     let t0 = Instant::now();
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(guard.0.id() as i32),
+        nix::unistd::Pid::from_raw(dm.pid()),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
     let status = loop {
-        if let Ok(Some(st)) = guard.0.try_wait() {
+        if let Ok(Some(st)) = dm.child.as_mut().unwrap().try_wait() {
             break st;
         }
         assert!(

@@ -32,6 +32,7 @@ pub struct Daemon {
     toml: PathBuf,
     metrics: String,
     in_dir: bool,
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -45,6 +46,7 @@ impl Daemon {
             toml,
             metrics: "off".into(),
             in_dir: false,
+            env: Vec::new(),
         }
     }
 
@@ -76,6 +78,12 @@ impl Daemon {
     /// The status listener of `lvsd run` (`--metrics`; default "off").
     pub fn metrics(mut self, listen: &str) -> Daemon {
         self.metrics = listen.into();
+        self
+    }
+
+    /// Set `key=value` in the environment of `lvsd run`.
+    pub fn env(mut self, key: &str, value: &str) -> Daemon {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -127,6 +135,9 @@ impl Daemon {
         let mut c = self.command(&self.metrics);
         if self.in_dir {
             c.current_dir(self.dir.path());
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
         }
         let child = c
             .arg("run")

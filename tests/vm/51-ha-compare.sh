@@ -89,7 +89,7 @@ added=$(at_log "vip added")
 dead=$(at_log "peer dead")
 takeover=$polled
 [[ -n $added ]] && takeover=$(since "$added")
-say "links down + kill -9 took $(since "$t1")s; b: peer dead after $([[ -n $dead ]] && since "$dead" || echo '?')s, VIP added after ${takeover}s (noticed by polling after ${polled}s)"
+say "links down + kill -9 took $(since "$t1")s; b: peer dead after $([[ -n $dead ]] && since "$dead" || echo '?')s, VIP added after ${takeover}s (noticed by polling after ${polled}s), all from the first 'ip link set ... down'"
 wait_until 30 is_role b active || { say "b did not report active"; exit 1; }
 wait_until 20 has_daemon b master || { say "b did not switch its sync daemon to master"; exit 1; }
 sleep "$SETTLE"

@@ -19,7 +19,7 @@
 # converged at the end; RSS, descriptors, threads and tasks are flat (last
 # third's max vs first third's max: RSS +20 % + 8 MiB, fds +16, threads +4,
 # tasks +32); descendants <= 8, orphans <= 2, connections held at the reals
-# <= 16, peak RSS <= 80 MiB. Prints a min/median/max table and PASS/FAIL
+# <= 16, peak RSS <= 64 MiB. Prints a min/median/max table and PASS/FAIL
 # (exit 1 on FAIL). Every process it starts is stopped on exit.
 #
 # Usage: scripts/soak-daemon.sh [SECONDS]   (default 180; the docs' run: 3600)

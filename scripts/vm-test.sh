@@ -24,7 +24,9 @@ fi
 
 cd "$REPO"
 if [ "${LVSD_SKIP_BUILD:-0}" != 1 ]; then
-  cargo build --bins
+  # --workspace --examples: tests/vm/02-crate-examples.sh runs the
+  # ipvs-netlink crate's examples.
+  cargo build --workspace --bins --examples
   # The path of the compiled integration test binary, from cargo itself.
   cargo test --no-run --test kernel_vm --message-format=json 2>/dev/null \
     | python3 -c '

@@ -180,6 +180,11 @@ fn foreground(args: &Args, path: &Path) -> i32 {
             }
         }
     };
+    // Before the runtime's threads exist: bounded fragmentation under
+    // hostile answers (see `malloc`).
+    if !super::malloc::bound_fragmentation() {
+        tracing::debug!("malloc's mmap threshold left as it is (not glibc)");
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

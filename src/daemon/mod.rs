@@ -18,6 +18,7 @@ pub mod events;
 pub mod explain;
 pub mod hooks;
 pub mod load;
+pub mod malloc;
 pub mod metrics;
 pub mod monitor;
 pub mod ops;

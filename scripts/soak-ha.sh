@@ -20,7 +20,6 @@ LOADPIDS=()
 stop_load() { for p in "${LOADPIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap 'stop_load; cleanup' EXIT
 install_deps
-HA_RUNNER=lvsd
 if [[ -z ${LVSD_BIN:-} ]]; then
     cargo build -q --bin lvsd
     LVSD_BIN=target/debug/lvsd

@@ -5,137 +5,35 @@
 //! the operations the following reload performs), `reload --confirm` with
 //! and without `confirm`. Addresses are never contacted (checktype=on).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
-const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
+mod common;
+use common::daemon::Daemon;
 
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
+/// `lvsd run` with `config` and an lvsd.toml keeping its state in the
+/// directory's `state` (the overrides' state file), started.
+fn start_daemon(config: &str) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("l.cf"), config).unwrap();
+    std::fs::write(
+        dir.path().join("lvsd.toml"),
+        format!(
+            "[daemon]\nstate_dir = \"{}\"\n",
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    Daemon::at(dir).started()
 }
 
-impl Daemon {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn base(&self) -> Command {
-        let mut c = Command::new(LVSD);
-        c.env("LVSD_TEST_FAKE_KERNEL", "1")
-            .arg("--socket")
-            .arg(self.path("s.sock"))
-            .arg("--pid-file")
-            .arg(self.path("l.pid"))
-            .arg("--metrics")
-            .arg("off")
-            .arg("--toml")
-            .arg(self.path("lvsd.toml"));
-        c
-    }
-
-    fn new(config: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("l.cf"), config).unwrap();
-        std::fs::write(
-            dir.path().join("lvsd.toml"),
-            format!(
-                "[daemon]\nstate_dir = \"{}\"\n",
-                dir.path().join("state").display()
-            ),
-        )
-        .unwrap();
-        let mut d = Daemon { dir, child: None };
-        d.start();
-        d
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path("log"))
-            .unwrap();
-        let child = self
-            .base()
-            .arg("run")
-            .arg(self.path("l.cf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        self.wait_log_count(
-            "initial table applied",
-            self.count("initial table applied") + 1,
-        );
-    }
-
-    fn kill9(&mut self) {
-        let mut c = self.child.take().unwrap();
-        c.kill().unwrap();
-        c.wait().unwrap();
-        let _ = std::fs::remove_file(self.path("s.sock"));
-    }
-
-    fn lvsd(&self, args: &[&str]) -> Output {
-        self.base().args(args).output().unwrap()
-    }
-
-    fn status(&self) -> String {
-        let out = self.lvsd(&[self.path("l.cf").to_str().unwrap(), "status"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The `-> REAL` line of `status`.
-    fn real_line(&self, real: &str) -> String {
-        let s = self.status();
-        s.lines()
-            .find(|l| l.contains(&format!("-> {real} ")))
-            .unwrap_or_else(|| panic!("no {real} in status:\n{s}"))
-            .to_string()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path("log")).unwrap_or_default()
-    }
-
-    fn count(&self, what: &str) -> usize {
-        self.log().matches(what).count()
-    }
-
-    fn wait_log_count(&self, what: &str, n: usize) {
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(30) {
-            if self.count(what) >= n {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no {n}x {what:?} in the log:\n{}", self.log());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// The `-> REAL` line of `status`.
+fn real_line(d: &Daemon, real: &str) -> String {
+    let s = d.status();
+    s.lines()
+        .find(|l| l.contains(&format!("-> {real} ")))
+        .unwrap_or_else(|| panic!("no {real} in status:\n{s}"))
+        .to_string()
 }
 
 fn config(w1: u32, extra: &str) -> String {
@@ -158,8 +56,8 @@ const V: &str = "tcp:10.0.0.1:80";
 
 #[test]
 fn drain_weight_enable_and_overrides_survive_reload_and_kill_9() {
-    let mut d = Daemon::new(&config(5, ""));
-    assert!(d.real_line("10.1.0.1:80").contains("weight 5/5"));
+    let mut d = start_daemon(&config(5, ""));
+    assert!(real_line(&d, "10.1.0.1:80").contains("weight 5/5"));
 
     // drain: weight 0, the real stays (quiescent=no would remove a failed one).
     let (code, out, err) = text(&d.lvsd(&["drain", V, "10.1.0.1:80", "--wait", "--timeout", "5"]));
@@ -167,7 +65,7 @@ fn drain_weight_enable_and_overrides_survive_reload_and_kill_9() {
     assert!(out.contains("no active connection left"), "{out}");
     // The drain's end is an event, emitted once.
     d.wait_log_count("event drain_finished", 1);
-    let l = d.real_line("10.1.0.1:80");
+    let l = real_line(&d, "10.1.0.1:80");
     assert!(
         l.contains("weight 0/5") && l.contains("override drain"),
         "{l}"
@@ -175,7 +73,7 @@ fn drain_weight_enable_and_overrides_survive_reload_and_kill_9() {
     // weight override on the other real.
     let (code, out, err) = text(&d.lvsd(&["weight", V, "10.1.0.2", "7"]));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(d.real_line("10.1.0.2:80").contains("weight 7/2"));
+    assert!(real_line(&d, "10.1.0.2:80").contains("weight 7/2"));
     let (code, out, _) = text(&d.lvsd(&["overrides"]));
     assert_eq!(code, 0);
     assert_eq!(
@@ -202,27 +100,27 @@ fn drain_weight_enable_and_overrides_survive_reload_and_kill_9() {
     std::fs::write(d.path("l.cf"), config(6, "")).unwrap();
     let (code, out, err) = text(&d.lvsd(&[d.path("l.cf").to_str().unwrap(), "reload"]));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(d.real_line("10.1.0.1:80").contains("weight 0/6"));
-    assert!(d.real_line("10.1.0.2:80").contains("weight 7/2"));
+    assert!(real_line(&d, "10.1.0.1:80").contains("weight 0/6"));
+    assert!(real_line(&d, "10.1.0.2:80").contains("weight 7/2"));
 
     // kill -9 and start again: the state file brings them back.
     d.kill9();
     d.start();
-    let l = d.real_line("10.1.0.1:80");
+    let l = real_line(&d, "10.1.0.1:80");
     assert!(
         l.contains("weight 0/6") && l.contains("override drain"),
         "{l}"
     );
-    assert!(d.real_line("10.1.0.2:80").contains("weight 7/2"));
+    assert!(real_line(&d, "10.1.0.2:80").contains("weight 7/2"));
 
     // enable undoes one; overrides --clear the rest.
     let (code, _, _) = text(&d.lvsd(&["enable", V, "10.1.0.1:80"]));
     assert_eq!(code, 0);
-    let l = d.real_line("10.1.0.1:80");
+    let l = real_line(&d, "10.1.0.1:80");
     assert!(l.contains("weight 6/6") && !l.contains("override"), "{l}");
     let (code, out, _) = text(&d.lvsd(&["overrides", "--clear"]));
     assert_eq!((code, out.as_str()), (0, "1 overrides cleared\n"));
-    assert!(d.real_line("10.1.0.2:80").contains("weight 2/2"));
+    assert!(real_line(&d, "10.1.0.2:80").contains("weight 2/2"));
     let (_, out, _) = text(&d.lvsd(&["overrides"]));
     assert_eq!(out, "");
 }
@@ -230,7 +128,7 @@ fn drain_weight_enable_and_overrides_survive_reload_and_kill_9() {
 #[test]
 fn a_corrupt_state_file_is_reported_and_the_config_still_applies() {
     // Plant the file between two runs of one daemon directory.
-    let mut d = Daemon::new(&config(5, ""));
+    let mut d = start_daemon(&config(5, ""));
     d.kill9();
     std::fs::create_dir_all(d.path("state")).unwrap();
     std::fs::write(
@@ -243,8 +141,8 @@ fn a_corrupt_state_file_is_reported_and_the_config_still_applies() {
     let want = format!("{}:2: expected", d.path("state/overrides").display());
     assert!(log.contains(&want), "{log}");
     assert!(!log.contains('\x1b'), "escape reached the log");
-    assert!(d.real_line("10.1.0.2:80").contains("weight 3/2"));
-    assert!(d.real_line("10.1.0.1:80").contains("weight 5/5"));
+    assert!(real_line(&d, "10.1.0.2:80").contains("weight 3/2"));
+    assert!(real_line(&d, "10.1.0.1:80").contains("weight 5/5"));
     assert!(d.path("state/overrides.rejected").exists());
 }
 
@@ -261,7 +159,7 @@ fn applied_ops(log: &str) -> usize {
 
 #[test]
 fn plan_lists_exactly_what_the_reload_then_does() {
-    let d = Daemon::new(&config(5, ""));
+    let d = start_daemon(&config(5, ""));
     // Nothing changed: exit 0, no output.
     let (code, out, err) = text(&d.lvsd(&["plan"]));
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
@@ -288,7 +186,7 @@ fn plan_lists_exactly_what_the_reload_then_does() {
     // The drained real stays at 0: no operation for it.
     assert!(!out.contains("10.1.0.2"), "{out}");
     // Nothing was done.
-    assert!(d.real_line("10.1.0.1:80").contains("weight 5/5"));
+    assert!(real_line(&d, "10.1.0.1:80").contains("weight 5/5"));
     // The reload performs exactly as many operations.
     std::fs::write(d.path("l.cf"), new).unwrap();
     let (code, _, err) = text(&d.lvsd(&[d.path("l.cf").to_str().unwrap(), "reload"]));
@@ -312,14 +210,14 @@ fn plan_lists_exactly_what_the_reload_then_does() {
 
 #[test]
 fn reload_confirm_rolls_back_unless_confirmed() {
-    let d = Daemon::new(&config(5, ""));
+    let d = start_daemon(&config(5, ""));
     let cf = d.path("l.cf");
     let cfs = cf.to_str().unwrap();
     std::fs::write(&cf, config(8, "")).unwrap();
     let (code, out, err) = text(&d.lvsd(&[cfs, "reload", "--confirm", "3"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("rolls back"), "{out}");
-    assert!(d.real_line("10.1.0.1:80").contains("weight 8/8"));
+    assert!(real_line(&d, "10.1.0.1:80").contains("weight 8/8"));
     let s = d.status();
     assert!(
         s.contains("reload pending confirmation: rolls back in "),
@@ -327,7 +225,7 @@ fn reload_confirm_rolls_back_unless_confirmed() {
     );
     // No confirm: back to weight 5 by diff (one edit), the file untouched.
     d.wait_log_count("rolled back (not confirmed)", 1);
-    assert!(d.real_line("10.1.0.1:80").contains("weight 5/5"));
+    assert!(real_line(&d, "10.1.0.1:80").contains("weight 5/5"));
     assert_eq!(applied_ops(&d.log()), 1);
     assert!(!d.status().contains("pending confirmation"));
     let (code, _, err) = text(&d.lvsd(&["confirm"]));
@@ -339,6 +237,6 @@ fn reload_confirm_rolls_back_unless_confirmed() {
     let (code, out, _) = text(&d.lvsd(&["confirm"]));
     assert_eq!((code, out.as_str()), (0, "reload confirmed\n"));
     std::thread::sleep(Duration::from_secs(4));
-    assert!(d.real_line("10.1.0.1:80").contains("weight 8/8"));
+    assert!(real_line(&d, "10.1.0.1:80").contains("weight 8/8"));
     assert_eq!(d.count("rolled back"), 1);
 }

@@ -8,127 +8,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
-
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Daemon {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn base(&self) -> Command {
-        let mut c = Command::new(LVSD);
-        c.env("LVSD_TEST_FAKE_KERNEL", "1")
-            .arg("--socket")
-            .arg(self.path("s.sock"))
-            .arg("--pid-file")
-            .arg(self.path("l.pid"))
-            .arg("--metrics")
-            .arg("off")
-            .arg("--toml")
-            .arg("/dev/null");
-        c
-    }
-
-    /// `lvsd run CONFIG` in the foreground, log to `log`.
-    fn run(config: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("l.cf"), config).unwrap();
-        let mut d = Daemon { dir, child: None };
-        let log = std::fs::File::create(d.path("log")).unwrap();
-        let child = d
-            .base()
-            .arg("run")
-            .arg(d.path("l.cf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        d.child = Some(child);
-        d.wait_log("initial table applied");
-        d
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
-    fn signal(&self, sig: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
-    }
-
-    fn status(&self) -> String {
-        let out = self
-            .base()
-            .arg(self.path("l.cf"))
-            .arg("status")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path("log")).unwrap_or_default()
-    }
-
-    /// Wait (at most 30 s) until the log contains `what`.
-    fn wait_log(&self, what: &str) {
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(30) {
-            if self.log().contains(what) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no {what:?} in the log:\n{}", self.log());
-    }
-
-    /// Wait (at most 30 s) until `status` contains `what`.
-    fn wait_status(&self, what: &str) -> String {
-        let t0 = Instant::now();
-        let mut s = String::new();
-        while t0.elapsed() < Duration::from_secs(30) {
-            s = self.status();
-            if s.contains(what) {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("no {what:?} in status:\n{s}\nlog:\n{}", self.log());
-    }
-
-    fn write_config(&self, text: &str) {
-        std::fs::write(self.path("l.cf"), text).unwrap();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+mod common;
+use common::daemon::{Daemon, LVSD};
 
 fn config(head: &str, weight: u32) -> String {
     format!(
@@ -448,46 +332,21 @@ fn closed_by_peer(s: &mut std::net::TcpStream, within: Duration) -> bool {
 fn status_port_stays_bounded_under_idle_and_slow_clients() {
     use std::io::Write;
     const PORT: u16 = 21211;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("l.cf"), config("", 1)).unwrap();
-    let log = std::fs::File::create(dir.path().join("log")).unwrap();
-    let mut child = Command::new(LVSD)
-        .env("LVSD_TEST_FAKE_KERNEL", "1")
+    let mut dm = Daemon::with_files(&config("", 1), None)
+        .metrics(&format!("127.0.0.1:{PORT}"))
         // header 2 s, idle 3 s, lifetime 60 s
-        .env("LVSD_TEST_HTTP_TIMEOUTS_MS", "2000,3000,60000")
-        .arg("--socket")
-        .arg(dir.path().join("s.sock"))
-        .arg("--pid-file")
-        .arg(dir.path().join("l.pid"))
-        .arg("--metrics")
-        .arg(format!("127.0.0.1:{PORT}"))
-        .arg("--toml")
-        .arg("/dev/null")
-        .arg("run")
-        .arg(dir.path().join("l.cf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let pid = child.id() as i32;
+        .env("LVSD_TEST_HTTP_TIMEOUTS_MS", "2000,3000,60000");
+    dm.spawn();
+    let pid = dm.pid();
     let t0 = Instant::now();
     let mut up = false;
     while t0.elapsed() < Duration::from_secs(30) && !up {
         up = std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok();
-        if let Ok(Some(st)) = child.try_wait() {
+        if let Ok(Some(st)) = dm.child.as_mut().unwrap().try_wait() {
             panic!("lvsd exited: {st}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let guard = Kill(child);
     assert!(up, "status port never opened");
     std::thread::sleep(Duration::from_millis(300));
     let base = fd_count(pid);
@@ -540,7 +399,7 @@ fn status_port_stays_bounded_under_idle_and_slow_clients() {
     drop(slow);
     std::thread::sleep(Duration::from_millis(500));
     assert!(fd_count(pid) <= base + 2, "{} > {base}", fd_count(pid));
-    drop(guard);
+    drop(dm);
 }
 
 /// Run `cmd` with a deadline; its output, or a panic naming what hung
@@ -639,42 +498,16 @@ fn check_config_refuses_a_fifo_or_symlink_monitorfile_promptly() {
 #[test]
 fn sigterm_with_idle_control_and_status_clients_exits_promptly() {
     const PORT: u16 = 22010;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("l.cf"), config("", 1)).unwrap();
-    let log = std::fs::File::create(dir.path().join("log")).unwrap();
-    let sock = dir.path().join("s.sock");
-    let child = Command::new(LVSD)
-        .env("LVSD_TEST_FAKE_KERNEL", "1")
-        .arg("--socket")
-        .arg(&sock)
-        .arg("--pid-file")
-        .arg(dir.path().join("l.pid"))
-        .arg("--metrics")
-        .arg(format!("127.0.0.1:{PORT}"))
-        .arg("--toml")
-        .arg("/dev/null")
-        .arg("run")
-        .arg(dir.path().join("l.cf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut guard = Kill(child);
-    let pid = guard.0.id() as i32;
+    let mut dm = Daemon::with_files(&config("", 1), None).metrics(&format!("127.0.0.1:{PORT}"));
+    dm.spawn();
+    let sock = dm.path("s.sock");
+    let pid = dm.pid();
     let t0 = Instant::now();
     let mut up = false;
     while t0.elapsed() < Duration::from_secs(30) && !up {
         up = std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok()
             && std::os::unix::net::UnixStream::connect(&sock).is_ok();
-        if let Ok(Some(st)) = guard.0.try_wait() {
+        if let Ok(Some(st)) = dm.child.as_mut().unwrap().try_wait() {
             panic!("lvsd exited: {st}");
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -694,7 +527,7 @@ fn sigterm_with_idle_control_and_status_clients_exits_promptly() {
     .unwrap();
     let t0 = Instant::now();
     let status = loop {
-        if let Ok(Some(st)) = guard.0.try_wait() {
+        if let Ok(Some(st)) = dm.child.as_mut().unwrap().try_wait() {
             break st;
         }
         assert!(
@@ -739,7 +572,7 @@ fn pid_alive(pid: i32) -> bool {
 #[test]
 fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let d = &dir.path().to_path_buf();
     let pids = d.join("pids");
     let script = d.join("hook.sh");
     std::fs::write(
@@ -765,9 +598,8 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
         c = chk.display()
     );
     std::fs::write(&cf, &cf_text).unwrap();
-    let toml = d.join("t.toml");
     std::fs::write(
-        &toml,
+        d.join("lvsd.toml"),
         format!(
             "[[hook]]\non = [\"real_down\"]\ncommand = [\"{s}\", \"event\"]\ntimeout_ms = 600000\n\
              [virtual.\"tcp:192.0.2.10:80\"]\nquorum = 1\nquorum_timeout_ms = 600000\n\
@@ -777,31 +609,15 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
     )
     .unwrap();
     let log = d.join("log");
-    let child = Command::new(LVSD)
-        .env("LVSD_TEST_FAKE_KERNEL", "1")
-        .arg("--socket")
-        .arg(d.join("s.sock"))
-        .arg("--pid-file")
-        .arg(d.join("l.pid"))
-        .arg("--metrics")
-        .arg("off")
-        .arg("--toml")
-        .arg(&toml)
-        .arg("run")
-        .arg(&cf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    // Stops lvsd and every recorded process even when an assert fails.
-    struct Cleanup(Child, PathBuf);
+    let mut dm = Daemon::at(dir);
+    dm.spawn();
+    // Kills every recorded process even when an assert fails (the daemon
+    // itself is stopped by its own drop, after this one).
+    struct Cleanup(PathBuf);
     impl Drop for Cleanup {
         fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
             for tag in ["quorum", "fallback", "callback", "event"] {
-                for p in recorded_pids(&self.1, tag) {
+                for p in recorded_pids(&self.0, tag) {
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(p),
                         nix::sys::signal::Signal::SIGKILL,
@@ -810,7 +626,7 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
             }
         }
     }
-    let mut guard = Cleanup(child, pids.clone());
+    let _cleanup = Cleanup(pids.clone());
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let wait_until = |what: &str, f: &dyn Fn() -> bool| {
         let t0 = Instant::now();
@@ -860,12 +676,12 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
     assert!(all.iter().all(|p| pid_alive(*p)), "{all:?} all run");
     let t0 = Instant::now();
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(guard.0.id() as i32),
+        nix::unistd::Pid::from_raw(dm.pid()),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
     let status = loop {
-        if let Ok(Some(st)) = guard.0.try_wait() {
+        if let Ok(Some(st)) = dm.child.as_mut().unwrap().try_wait() {
             break st;
         }
         assert!(

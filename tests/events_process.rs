@@ -11,132 +11,26 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
+mod common;
+use common::daemon::{Daemon, LVSD};
+
 const STATUS_PORT: u16 = 22210;
 const REAL_PORT: u16 = 22211;
 
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Daemon {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn client(&self) -> Command {
-        let mut c = Command::new(LVSD);
-        c.arg("--socket")
-            .arg(self.path("s.sock"))
-            .arg("--pid-file")
-            .arg(self.path("l.pid"))
-            .arg("--metrics")
-            .arg("off")
-            .arg("--toml")
-            .arg("/dev/null");
-        c
-    }
-
-    /// `lvsd run` with `config` and `toml`, the status listener on
-    /// `metrics` ("off" for none).
-    fn run(config: &str, toml: &str, metrics: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        // Readable by the unprivileged client of the access test.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(dir.path().join("l.cf"), config).unwrap();
-        std::fs::write(dir.path().join("lvsd.toml"), toml).unwrap();
-        let mut d = Daemon { dir, child: None };
-        let log = std::fs::File::create(d.path("log")).unwrap();
-        let child = Command::new(LVSD)
-            .env("LVSD_TEST_FAKE_KERNEL", "1")
-            .arg("--socket")
-            .arg(d.path("s.sock"))
-            .arg("--pid-file")
-            .arg(d.path("l.pid"))
-            .arg("--metrics")
-            .arg(metrics)
-            .arg("--toml")
-            .arg(d.path("lvsd.toml"))
-            .arg("run")
-            .arg(d.path("l.cf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        d.child = Some(child);
-        d.wait_log("initial table applied");
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path("log")).unwrap_or_default()
-    }
-
-    fn wait_log(&self, what: &str) {
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(30) {
-            if self.log().contains(what) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no {what:?} in the log:\n{}", self.log());
-    }
-
-    fn status(&self) -> String {
-        let out = self
-            .client()
-            .arg(self.path("l.cf"))
-            .arg("status")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_status(&self, what: &str) {
-        let t0 = Instant::now();
-        let mut s = String::new();
-        while t0.elapsed() < Duration::from_secs(30) {
-            s = self.status();
-            if s.contains(what) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("no {what:?} in status:\n{s}\nlog:\n{}", self.log());
-    }
-
-    fn signal(&self, sig: nix::sys::signal::Signal) {
-        let pid = self.child.as_ref().unwrap().id() as i32;
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// `lvsd run` with `config` and `toml`, the status listener on `metrics`
+/// ("off" for none), started.
+fn run_daemon(config: &str, toml: &str, metrics: &str) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    // Readable by the unprivileged client of the access test.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("l.cf"), config).unwrap();
+    std::fs::write(dir.path().join("lvsd.toml"), toml).unwrap();
+    Daemon::at(dir).metrics(metrics).started()
 }
 
 /// A TCP server on loopback that accepts and closes; stopped on drop.
@@ -316,7 +210,7 @@ fn events_reach_the_stream_and_the_hooks() {
         hang.display()
     );
     let real = Real::start(REAL_PORT);
-    let d = Daemon::run(&config(1), &toml, &format!("127.0.0.1:{STATUS_PORT}"));
+    let d = run_daemon(&config(1), &toml, &format!("127.0.0.1:{STATUS_PORT}"));
     d.wait_status(&format!("-> 127.0.0.1:{REAL_PORT} masq up"));
     let stream = Stream::open(STATUS_PORT);
     stream.wait("retry:");
@@ -440,7 +334,7 @@ fn socket_access_follows_lvsd_toml() {
     let cf = "virtual=10.0.0.1:80\n\treal=10.1.0.1:80 masq 1\n\tchecktype=on\n";
     let toml =
         "[daemon]\nsocket_mode = \"0666\"\nsocket_group = \"4242\"\nwrite_group = \"4243\"\n";
-    let d = Daemon::run(cf, toml, "off");
+    let d = run_daemon(cf, toml, "off");
     let meta = std::fs::metadata(d.path("s.sock")).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o666);
     assert_eq!(meta.gid(), 4242);
@@ -489,11 +383,6 @@ fn socket_access_follows_lvsd_toml() {
         "{r:?}"
     );
     // Root may, too.
-    let r = d
-        .client()
-        .arg(d.path("l.cf"))
-        .arg("reload")
-        .output()
-        .unwrap();
+    let r = d.base().arg(d.path("l.cf")).arg("reload").output().unwrap();
     assert_eq!(r.status.code(), Some(0), "{r:?}");
 }

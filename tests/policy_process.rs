@@ -3,74 +3,17 @@
 //! The external check script only touches files in the test's temp dir.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
+mod common;
+use common::daemon::Daemon;
 
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Daemon {
-    fn cmd(dir: &Path) -> Command {
-        let mut c = Command::new(LVSD);
-        c.env("LVSD_TEST_FAKE_KERNEL", "1")
-            .arg("--socket")
-            .arg(dir.join("s.sock"))
-            .arg("--pid-file")
-            .arg(dir.join("l.pid"))
-            .arg("--metrics")
-            .arg("off")
-            .arg("--toml")
-            .arg(dir.join("lvsd.toml"));
-        c
-    }
-
-    fn status(&self) -> String {
-        let out = Daemon::cmd(self.dir.path())
-            .arg(self.dir.path().join("l.cf"))
-            .arg("status")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `lvsd run` on the files the test put in `dir` (`l.cf`, `lvsd.toml`),
+/// not waited for (a test expects it to exit).
 fn start(dir: tempfile::TempDir) -> Daemon {
-    let log = std::fs::File::create(dir.path().join("log")).unwrap();
-    let child = Daemon::cmd(dir.path())
-        .arg("run")
-        .arg(dir.path().join("l.cf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Daemon { dir, child }
+    let mut d = Daemon::at(dir);
+    d.spawn();
+    d
 }
 
 /// rise = 3: a real whose check starts passing comes back only after three
@@ -106,18 +49,7 @@ fn a_real_with_rise_3_returns_only_after_3_good_checks() {
     )
     .unwrap();
     let dm = start(dir);
-    let wait = |what: &str| -> String {
-        let t0 = Instant::now();
-        let mut s = String::new();
-        while t0.elapsed() < Duration::from_secs(30) {
-            s = dm.status();
-            if s.contains(what) {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no {what:?} in status:\n{s}\nlog:\n{}", dm.log());
-    };
+    let wait = |what: &str| -> String { wait_for(&dm, what) };
     wait("-> 10.1.0.1:80 masq down");
     std::fs::remove_file(dm.dir.path().join("down")).unwrap();
     wait("-> 10.1.0.1:80 masq up weight 2/2");
@@ -149,7 +81,7 @@ fn a_section_for_an_unknown_virtual_is_refused_with_its_place() {
     let mut dm = start(dir);
     let t0 = Instant::now();
     let code = loop {
-        if let Some(s) = dm.child.try_wait().unwrap() {
+        if let Some(s) = dm.child.as_mut().unwrap().try_wait().unwrap() {
             break s.code();
         }
         assert!(
@@ -169,16 +101,7 @@ fn a_section_for_an_unknown_virtual_is_refused_with_its_place() {
 
 /// Wait (bounded) until `lvsd status` shows `what`.
 fn wait_for(dm: &Daemon, what: &str) -> String {
-    let t0 = Instant::now();
-    let mut s = String::new();
-    while t0.elapsed() < Duration::from_secs(30) {
-        s = dm.status();
-        if s.contains(what) {
-            return s;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no {what:?} in status:\n{s}\nlog:\n{}", dm.log());
+    dm.wait_status_every(what, Duration::from_millis(50))
 }
 
 /// An external check script in `d` that exits with the number in the file

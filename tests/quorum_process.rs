@@ -5,18 +5,10 @@
 //! once, and nothing runs inside the hysteresis band or at start.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::daemon::Daemon;
 
 fn wait_for(path: &std::path::Path, want: &str, secs: u64) -> String {
     let end = Instant::now() + Duration::from_secs(secs);
@@ -32,7 +24,7 @@ fn wait_for(path: &std::path::Path, want: &str, secs: u64) -> String {
 #[test]
 fn quorum_commands_run_once_per_crossing() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let d = &dir.path().to_path_buf();
     let chk = d.join("chk.sh");
     std::fs::write(&chk, format!("#!/bin/sh\n[ -e {}/up-$3 ]\n", d.display())).unwrap();
     std::fs::set_permissions(&chk, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -51,9 +43,8 @@ fn quorum_commands_run_once_per_crossing() {
     )
     .unwrap();
     let log = d.join("hooks");
-    let toml = d.join("t.toml");
     std::fs::write(
-        &toml,
+        d.join("lvsd.toml"),
         format!(
             "[node]\nname = \"q\"\n[virtual.\"tcp:192.0.2.10:80\"]\nquorum = 3\nhysteresis = 1\n\
              quorum_up = [\"/bin/sh\", \"-c\", \"echo up $LVSD_VIRTUAL >> {0}\"]\n\
@@ -62,24 +53,8 @@ fn quorum_commands_run_once_per_crossing() {
         ),
     )
     .unwrap();
-    let child = Command::new(LVSD)
-        .env("LVSD_TEST_FAKE_KERNEL", "1")
-        .arg("--socket")
-        .arg(d.join("s.sock"))
-        .arg("--pid-file")
-        .arg(d.join("p.pid"))
-        .arg("--metrics")
-        .arg("off")
-        .arg("--toml")
-        .arg(&toml)
-        .arg("run")
-        .arg(&cf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("err")).unwrap())
-        .spawn()
-        .unwrap();
-    let _k = Kill(child);
+    let mut dm = Daemon::at(dir);
+    dm.spawn();
     // Start (weight 4 >= 3+1): up, silently.
     std::thread::sleep(Duration::from_secs(3));
     // Weight 2 = quorum - hysteresis: inside the band, nothing runs.
@@ -99,7 +74,7 @@ fn quorum_commands_run_once_per_crossing() {
     assert_eq!(wait_for(&log, want, 8), want);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), want);
-    let err = std::fs::read_to_string(d.join("err")).unwrap();
+    let err = dm.log();
     assert!(
         err.contains("lost quorum") && err.contains("gained quorum"),
         "{err}"
@@ -110,6 +85,10 @@ fn quorum_commands_run_once_per_crossing() {
         "{err}"
     );
     assert!(err.contains("event quorum_regained"), "{err}");
+    // Once per crossing: the engine's all-reals-down rule leaves a virtual
+    // with a configured quorum to the quorum runner (issue 13).
+    assert_eq!(err.matches("event quorum_lost").count(), 1, "{err}");
+    assert_eq!(err.matches("event quorum_regained").count(), 1, "{err}");
 }
 
 /// Pids of live `sleep 1000` processes whose working directory is `dir`:
@@ -163,10 +142,9 @@ fn stop_kills_running_quorum_commands_and_hooks() {
         ),
     )
     .unwrap();
-    let toml = d.join("t.toml");
     // Both the quorum command and the hook outlive any sane stop grace.
     std::fs::write(
-        &toml,
+        d.join("lvsd.toml"),
         "[node]\nname = \"q\"\n[virtual.\"tcp:192.0.2.10:80\"]\nquorum = 1\nhysteresis = 0\n\
          quorum_timeout_ms = 60000\n\
          quorum_down = [\"/bin/sh\", \"-c\", \"sleep 1000; true\"]\n\
@@ -174,40 +152,22 @@ fn stop_kills_running_quorum_commands_and_hooks() {
          timeout_ms = 60000\n",
     )
     .unwrap();
-    let child = Command::new(LVSD)
-        .current_dir(d)
-        .env("LVSD_TEST_FAKE_KERNEL", "1")
-        .arg("--socket")
-        .arg(d.join("s.sock"))
-        .arg("--pid-file")
-        .arg(d.join("p.pid"))
-        .arg("--metrics")
-        .arg("off")
-        .arg("--toml")
-        .arg(&toml)
-        .arg("run")
-        .arg(&cf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("err")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut k = Kill(child);
+    let mut dm = Daemon::at(tmp).cwd_in_dir();
+    dm.spawn();
     std::thread::sleep(Duration::from_secs(3));
     std::fs::remove_file(&up1).unwrap();
-    // The quorum command starts, and the hook once per quorum_lost event
-    // (the engine's "no real server is up" and the quorum shell's): 3.
+    // The quorum command starts, and the hook for the one quorum_lost
+    // event: 2.
     let end = Instant::now() + Duration::from_secs(10);
-    while sleeps_in(d).len() < 3 && Instant::now() < end {
+    while sleeps_in(d).len() < 2 && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(100));
     }
     let before = sleeps_in(d);
-    let pid = nix::unistd::Pid::from_raw(k.0.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    dm.signal(nix::sys::signal::Signal::SIGTERM);
     let end = Instant::now() + Duration::from_secs(10);
     let mut status = None;
     while Instant::now() < end {
-        if let Some(st) = k.0.try_wait().unwrap() {
+        if let Some(st) = dm.child.as_mut().unwrap().try_wait().unwrap() {
             status = Some(st);
             break;
         }
@@ -225,7 +185,7 @@ fn stop_kills_running_quorum_commands_and_hooks() {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    let err = std::fs::read_to_string(d.join("err")).unwrap_or_default();
+    let err = dm.log();
     assert!(
         before.len() >= 2,
         "quorum command and hook both running: {before:?}\n{err}"

@@ -2,7 +2,7 @@
 //! director settings), parsed with serde + toml and validated into
 //! `model::HaConfig`. Every error names `file:line:col` and the key.
 //!
-//! Called by the daemon (and the `lvsd-ha` example). Reads one file; does not
+//! Called by the daemon. Reads one file; does not
 //! check that interfaces or key files exist (that is run time's job).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

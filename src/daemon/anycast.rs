@@ -499,6 +499,8 @@ async fn run(
         Ok(_) => {}
         Err(e) => tracing::error!("anycast: withdrawing on exit: {e}"),
     }
+    // Its rtnetlink connection task ends with it.
+    routes.close().await;
 }
 
 #[cfg(test)]

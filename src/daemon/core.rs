@@ -655,8 +655,8 @@ pub fn set_override(
     })
 }
 
-/// `drain --wait` polled a drained real and found `active` connections:
-/// does its drain end now? Once per drain: `reported` holds the drains
+/// A pass (reconcile, retry or resync) read a drained real, at weight 0,
+/// with `active` connections: does its drain end now? Once per drain: `reported` holds the drains
 /// already reported (an override change clears its real from it).
 pub fn drain_finished(
     k: RealKey,

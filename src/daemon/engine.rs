@@ -144,6 +144,12 @@ pub struct Engine {
     quorum: events::QuorumTracker,
     /// Runtime overrides, `plan`, `reload --confirm` (`engine_ops.rs`).
     ops: operate::OpsState,
+    /// The monitorfile writer thread, started at the first line; joined
+    /// at stop.
+    monitor: Option<monitor::Writer>,
+    /// Virtuals with a configured `quorum` (lvsd.toml): their
+    /// `quorum_lost`/`quorum_regained` come from the quorum runner alone.
+    quorum_policies: Vec<crate::config::policy::VirtualId>,
 }
 
 impl Engine {
@@ -152,6 +158,29 @@ impl Engine {
     /// the kernel (an unhealthy director hands the VIPs to its peer).
     pub fn with_ha(mut self, control: mpsc::Sender<ha::Control>) -> Engine {
         self.ha = Some(control);
+        self
+    }
+
+    /// Use `w` as the monitorfile writer (tests probe its thread).
+    #[cfg(test)]
+    pub(crate) fn with_monitor(mut self, w: monitor::Writer) -> Engine {
+        self.monitor = Some(w);
+        self
+    }
+
+    /// The virtuals of `policies` that set a `quorum`: the quorum runner
+    /// (`daemon::quorum`) judges and reports their quorum, so the
+    /// engine's all-reals-down rule emits no event for them (one
+    /// `quorum_lost` per crossing, not two).
+    pub fn with_quorum_policies(
+        mut self,
+        policies: &[crate::config::policy::VirtualPolicy],
+    ) -> Engine {
+        self.quorum_policies = policies
+            .iter()
+            .filter(|p| p.quorum.is_some())
+            .map(|p| p.id)
+            .collect();
         self
     }
 
@@ -192,6 +221,8 @@ impl Engine {
             events: events::Bus::default(),
             quorum: events::QuorumTracker::default(),
             ops: Default::default(),
+            monitor: None,
+            quorum_policies: Vec::new(),
             instances: hooks::Instances {
                 exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("lvsd")),
                 socket_dir: PathBuf::from("/run/lvsd"),
@@ -838,6 +869,7 @@ impl Engine {
             .extend(core::placed_after(&self.plan, &applied.done, actual, scope));
         self.run_fallback_commands(scope);
         self.quorum_events(scope);
+        self.drains_finished(actual);
         let mut views = self.views();
         if let Ok(mut st) = self.status.lock() {
             st.reconciles += 1;
@@ -872,11 +904,15 @@ impl Engine {
     /// `quorum_lost` when no real of a virtual is up any more (ldirectord
     /// puts the fallback in), `quorum_regained` when one is back. Reals not
     /// checked yet count as neither, as for the fallback
-    /// ([`core::all_reals_down`]).
+    /// ([`core::all_reals_down`]). Not for a virtual with a configured
+    /// `quorum`: the quorum runner emits those.
     fn quorum_events(&mut self, scope: Option<&HashSet<ServiceKey>>) {
         let mut out = Vec::new();
         for i in core::all_reals_down(&self.plan, &self.health, &self.maintenance, scope) {
             if let Intent::AllRealsDown(key, lost) = i {
+                if self.quorum_policies.iter().any(|id| id.matches(&key)) {
+                    continue;
+                }
                 if let Some(ev) = self
                     .quorum
                     .observe(&events::virtual_name(&key), lost.as_deref())
@@ -1095,7 +1131,7 @@ impl Engine {
     }
 
     /// `monitorfile`: one line for a check verdict of `key`.
-    fn monitor(&self, key: &RealKey, up: bool, msg: &str) {
+    fn monitor(&mut self, key: &RealKey, up: bool, msg: &str) {
         let Some(v) = self
             .plan
             .virtuals
@@ -1111,7 +1147,19 @@ impl Engine {
             return;
         };
         let id = monitor::real_id(&key.service, real, check);
-        if let Err(e) = monitor::append(path, &id, up, msg) {
+        if self.monitor.is_none() {
+            match monitor::Writer::start() {
+                Ok(w) => self.monitor = Some(w),
+                Err(e) => {
+                    tracing::error!("Error writing to monitorfile '{}': {e}", path.display());
+                    return;
+                }
+            }
+        }
+        let Some(w) = &self.monitor else {
+            return;
+        };
+        if let Err(e) = w.append(path, &id, up, msg) {
             tracing::error!("Error writing to monitorfile '{}': {e}", path.display());
         }
     }
@@ -1195,6 +1243,13 @@ impl Engine {
             while self.tasks.join_next().await.is_some() {}
         }
         self.reap_tasks();
+        // The monitorfile writer finishes its queue and is joined (off the
+        // runtime: its writes are blocking file I/O).
+        if let Some(w) = self.monitor.take() {
+            if tokio::task::spawn_blocking(move || w.stop()).await.is_err() {
+                tracing::error!("monitorfile writer did not stop cleanly");
+            }
+        }
         let doomed: Vec<Change> = self
             .plan
             .virtuals

@@ -337,6 +337,57 @@ impl Engine {
         Ok(msg)
     }
 
+    /// After a pass (a reconcile, a retry or the periodic resync): each
+    /// drained real that `actual` (the kernel table the pass read) shows
+    /// at weight 0 with no active connection has finished its drain; the
+    /// `drain_finished` event goes out once per drain, whether or not
+    /// anyone runs `drain --wait`.
+    pub(super) fn drains_finished(&mut self, actual: &crate::model::Table) {
+        let pending: Vec<RealKey> = self
+            .ops
+            .overrides
+            .iter()
+            .filter(|(k, o)| **o == Override::Drain && !self.ops.drained.contains(*k))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in pending {
+            let Some(r) = self
+                .plan
+                .virtuals
+                .iter()
+                .find(|v| v.key() == k.service)
+                .and_then(|v| v.spec.reals.iter().find(|r| RealKey::of(k.service, r) == k))
+            else {
+                continue;
+            };
+            let kport = kernel_port(&k.service, r);
+            let Some(d) = actual
+                .entries
+                .iter()
+                .find(|e| e.service.key == k.service)
+                .and_then(|e| e.reals.iter().find(|d| d.addr == r.addr && d.port == kport))
+            else {
+                continue;
+            };
+            // Weight still above 0: the drain is not in the kernel yet.
+            if d.weight == 0
+                && core::drain_finished(
+                    k,
+                    d.active_conns,
+                    self.ops.overrides.get(&k),
+                    &mut self.ops.drained,
+                )
+            {
+                self.events.emit(super::events::EventData::drain_finished(
+                    &k.service,
+                    r.addr,
+                    kport,
+                    "no active connections",
+                ));
+            }
+        }
+    }
+
     /// `conns`: `ACTIVE INACTIVE` of the real in the kernel, or `absent`.
     async fn conns(&mut self, virt: &str, real: &str) -> Result<String, String> {
         let k = overrides::resolve(&self.plan, virt, real).map_err(|e| e.to_string())?;
@@ -358,24 +409,9 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         Ok(match dests {
             Ok(d) => match d.iter().find(|d| d.addr == addr && d.port == kport) {
-                Some(d) => {
-                    // `drain --wait` polls here; the first poll that finds
-                    // a drained real idle ends its drain, once.
-                    if core::drain_finished(
-                        k,
-                        d.active_conns,
-                        self.ops.overrides.get(&k),
-                        &mut self.ops.drained,
-                    ) {
-                        self.events.emit(super::events::EventData::drain_finished(
-                            &service,
-                            addr,
-                            kport,
-                            "no active connections",
-                        ));
-                    }
-                    format!("{} {}", d.active_conns, d.inact_conns)
-                }
+                // Read-only: the drain's end is the engine's own pass's
+                // finding (`drains_finished`), not this query's.
+                Some(d) => format!("{} {}", d.active_conns, d.inact_conns),
                 None => "absent".into(),
             },
             Err(crate::kernel::Error::Kernel { errno, .. }) if errno == libc::ESRCH => {

@@ -767,6 +767,49 @@ async fn monitorfile_gets_one_line_per_check() {
     h.stop().await;
 }
 
+/// Issue 13: the monitorfile writer was a detached process-wide thread;
+/// the engine now owns it and joins it at stop, so every line of a check
+/// reported before the stop is in the file when the stop returns.
+#[tokio::test]
+async fn monitorfile_writer_is_joined_at_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mon = dir.path().join("mon.log");
+    let mut v = vplan(1, &[("10.1.0.1", 2)], CheckType::Connect, false);
+    v.monitorfile = Some(mon.clone());
+    let w = super::monitor::Writer::start().unwrap();
+    let probe = w.probe();
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(
+        fake.clone(),
+        fake,
+        plan_of(vec![v]),
+        "test.cf".into(),
+        move |e| e.with_monitor(w),
+    )
+    .await;
+    for i in 0..300 {
+        h.report_check(1, "10.1.0.1", i % 2 == 0, None).await;
+    }
+    // Reports are handled in order: once the last one (the first verdict)
+    // put the real in, all 301 lines were queued to the writer.
+    h.report(1, "10.1.0.1", true).await;
+    h.until("real added", |h| {
+        h.weights(1) == vec![("10.1.0.1".into(), 2)]
+    })
+    .await;
+    assert!(probe.running());
+    h.stop().await;
+    assert!(
+        !probe.running(),
+        "monitorfile writer still running after stop"
+    );
+    let n = std::fs::read_to_string(&mon)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert_eq!(n, 301, "lines written when the stop returned");
+}
+
 #[tokio::test]
 async fn callback_runs_and_autoreload_applies_a_changed_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -1275,5 +1318,132 @@ async fn a_kernel_errno_reaches_the_reload_reply() {
         h.weights(2) == vec![("10.2.0.1".into(), 1)]
     })
     .await;
+    h.stop().await;
+}
+
+/// Issue 13: `drain_finished` came only from the read-only `conns` query
+/// (`drain --wait` polling); a drain nobody waited on never finished. Now
+/// the engine's own pass (here the periodic resync) finds the drained real
+/// at weight 0 with no active connection and emits it, once; `conns`
+/// alone emits nothing.
+#[tokio::test]
+async fn drain_finished_comes_from_the_resync_without_any_query() {
+    let bus = events::Bus::default();
+    let mut sub = bus.subscribe(None);
+    let b = bus.clone();
+    let plan = plan_of(vec![vplan(
+        1,
+        &[("10.1.0.1", 2), ("10.1.0.2", 1)],
+        CheckType::On,
+        false,
+    )]);
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(fake.clone(), fake, plan, "test.cf".into(), move |e| {
+        e.with_events(b).with_resync(Duration::from_millis(100))
+    })
+    .await;
+    h.until("table built", |h| h.weights(1).len() == 2).await;
+    let a: std::net::IpAddr = "10.1.0.1".parse().unwrap();
+    assert!(h.fake.set_active_conns(&vkey(1), a, 80, 3));
+    let op = |op: crate::daemon::ops::OpRequest| {
+        let tx = h.requests.clone();
+        async move {
+            let (otx, orx) = tokio::sync::oneshot::channel();
+            tx.send(Request::Op(op, otx)).await.unwrap();
+            orx.await.unwrap()
+        }
+    };
+    let drain = || crate::daemon::ops::OpRequest::Drain {
+        virt: "tcp:10.0.0.1:80".into(),
+        real: "10.1.0.1".into(),
+    };
+    op(drain()).await.unwrap();
+    h.until("drained", |h| {
+        h.weights(1).contains(&("10.1.0.1".into(), 0))
+    })
+    .await;
+    // Connections still open: several resyncs, no event.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let drained = |sub: &mut events::Subscription| {
+        let mut n = 0;
+        while let Some(Some(events::Item::Event(e))) = futures::FutureExt::now_or_never(sub.next())
+        {
+            if e.data.kind == crate::model::EventKind::DrainFinished {
+                n += 1;
+            }
+        }
+        n
+    };
+    assert_eq!(drained(&mut sub), 0);
+    // The last connection ends; nobody asks `conns`: the resync sees it.
+    assert!(h.fake.set_active_conns(&vkey(1), a, 80, 0));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(drained(&mut sub), 1, "one drain_finished from the resync");
+    // More resyncs and a `conns` query: still once per drain.
+    let c = op(crate::daemon::ops::OpRequest::Conns {
+        virt: "tcp:10.0.0.1:80".into(),
+        real: "10.1.0.1".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(c, "0 0");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(drained(&mut sub), 0);
+    h.stop().await;
+}
+
+/// Issue 13: a virtual with a configured `quorum` got `quorum_lost` twice
+/// (the engine's all-reals-down rule and the quorum runner). The engine
+/// leaves such virtuals to the runner; others keep the all-reals-down
+/// event.
+#[tokio::test]
+async fn quorum_events_of_a_virtual_with_a_quorum_policy_are_left_to_the_runner() {
+    use crate::config::policy::{Quorum, VirtualId, VirtualPolicy};
+    let bus = events::Bus::default();
+    let mut sub = bus.subscribe(None);
+    let b = bus.clone();
+    let policy = VirtualPolicy {
+        id: VirtualId::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        },
+        line: 1,
+        at: "t.toml:1:1".into(),
+        quorum: Some(Quorum {
+            quorum: 1,
+            hysteresis: 0,
+            up: None,
+            down: None,
+            timeout: Duration::from_secs(1),
+        }),
+        check: Default::default(),
+    };
+    let plan = plan_of(vec![
+        vplan(1, &[("10.1.0.1", 1)], CheckType::Connect, false),
+        vplan(2, &[("10.2.0.1", 1)], CheckType::Connect, false),
+    ]);
+    let fake = Arc::new(FakeTable::new());
+    let h = start_full(fake.clone(), fake, plan, "test.cf".into(), move |e| {
+        e.with_events(b).with_quorum_policies(&[policy])
+    })
+    .await;
+    for n in [1, 2] {
+        let a = format!("10.{n}.0.1");
+        h.report(n, &a, true).await;
+        h.report(n, &a, false).await;
+    }
+    h.until("both reals out", |h| {
+        h.weights(1).is_empty() && h.weights(2).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut lost = Vec::new();
+    while let Some(Some(events::Item::Event(e))) = futures::FutureExt::now_or_never(sub.next()) {
+        if e.data.kind == crate::model::EventKind::QuorumLost {
+            lost.push(e.data.virtual_service.clone().unwrap_or_default());
+        }
+    }
+    assert_eq!(lost, vec![events::virtual_name(&vkey(2))]);
     h.stop().await;
 }

@@ -4,16 +4,15 @@
 //!
 //! The file is opened, appended to and closed for every line (as
 //! ldirectord does), so logrotate needs no signal. Lines are written by
-//! one writer thread fed through a bounded queue ([`append`] never
-//! blocks): a file on a slow or hung disk must not stall the engine's
-//! runtime. The file is opened with `O_NOFOLLOW|O_NONBLOCK` and must be a
+//! one writer thread fed through a bounded queue ([`Writer::append`]
+//! never blocks): a file on a slow or hung disk must not stall the
+//! engine's runtime. The engine owns the thread and joins it at stop. The file is opened with `O_NOFOLLOW|O_NONBLOCK` and must be a
 //! regular file: a symlink planted at its path or a FIFO is refused (and
 //! logged), never written through or blocked on.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use crate::model::{CheckSpec, CheckType, Forward, Protocol, RealServer, ServiceKey};
@@ -135,35 +134,74 @@ impl From<Error> for std::io::Error {
 /// Lines waiting for the writer thread at most.
 pub const QUEUE_LINES: usize = 4096;
 
-/// Queue one verdict for `path` (timestamped now). Never blocks: the
-/// write happens on the monitor writer thread, which logs its own
-/// failures; `Err` here means the line was not even queued. The return
-/// type is the one the engine has always used.
-pub fn append(path: &Path, id: &str, up: bool, msg: &str) -> std::io::Result<()> {
-    let l = line(SystemTime::now(), std::process::id(), id, up, msg);
-    queue(path.to_path_buf(), l).map_err(Into::into)
+/// The monitorfile writer: one thread fed through a bounded queue, owned
+/// by the engine, which [`Writer::stop`]s it at daemon stop (every queued
+/// line is written, then the thread is joined).
+#[derive(Debug)]
+pub struct Writer {
+    tx: SyncSender<(PathBuf, String)>,
+    thread: std::thread::JoinHandle<()>,
+    alive: std::sync::Weak<()>,
 }
 
-fn queue(path: PathBuf, line: String) -> Result<(), Error> {
-    static WRITER: OnceLock<Option<SyncSender<(PathBuf, String)>>> = OnceLock::new();
-    let tx = WRITER.get_or_init(|| {
+/// Whether a [`Writer`]'s thread still runs (for tests of its owner).
+#[derive(Debug, Clone)]
+pub struct Probe(std::sync::Weak<()>);
+
+impl Probe {
+    /// True while the writer thread has not ended.
+    pub fn running(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
+impl Writer {
+    /// Start the writer thread.
+    pub fn start() -> Result<Writer, Error> {
         let (tx, rx) = sync_channel::<(PathBuf, String)>(QUEUE_LINES);
-        std::thread::Builder::new()
+        let token = std::sync::Arc::new(());
+        let alive = std::sync::Arc::downgrade(&token);
+        let thread = std::thread::Builder::new()
             .name("lvsd-monitor".into())
             .spawn(move || {
+                let _token = token;
+                // Ends when the owner drops the sender (stop), after the
+                // lines already queued.
                 for (path, line) in rx {
                     if let Err(e) = write_line(&path, &line) {
                         tracing::error!("Error writing to monitorfile '{}': {e}", path.display());
                     }
                 }
             })
-            .ok()
-            .map(|_| tx)
-    });
-    match tx.as_ref().map(|tx| tx.try_send((path, line))) {
-        Some(Ok(())) => Ok(()),
-        Some(Err(TrySendError::Full(_))) => Err(Error::QueueFull),
-        Some(Err(TrySendError::Disconnected(_))) | None => Err(Error::NoWriter),
+            .map_err(|_| Error::NoWriter)?;
+        Ok(Writer { tx, thread, alive })
+    }
+
+    /// A probe telling whether the thread still runs.
+    pub fn probe(&self) -> Probe {
+        Probe(self.alive.clone())
+    }
+
+    /// Queue one verdict for `path` (timestamped now). Never blocks: the
+    /// write happens on the writer thread, which logs its own failures;
+    /// `Err` here means the line was not even queued.
+    pub fn append(&self, path: &Path, id: &str, up: bool, msg: &str) -> std::io::Result<()> {
+        let l = line(SystemTime::now(), std::process::id(), id, up, msg);
+        match self.tx.try_send((path.to_path_buf(), l)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(Error::QueueFull.into()),
+            Err(TrySendError::Disconnected(_)) => Err(Error::NoWriter.into()),
+        }
+    }
+
+    /// Close the queue and join the thread once it has written every
+    /// queued line. Blocking (each line is an open and a write; the opens
+    /// never block on a FIFO): call it off the async runtime.
+    pub fn stop(self) {
+        drop(self.tx);
+        if self.thread.join().is_err() {
+            tracing::error!("monitorfile writer panicked");
+        }
     }
 }
 
@@ -344,24 +382,51 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let w = Writer::start().unwrap();
         let t0 = std::time::Instant::now();
         for _ in 0..100 {
-            let _ = append(&fifo, "on tcp 10.0.0.2 80", true, "ok");
+            let _ = w.append(&fifo, "on tcp 10.0.0.2 80", true, "ok");
         }
         assert!(t0.elapsed() < Duration::from_secs(1));
         // The writer is not stuck on the FIFO: a later line to a regular
         // file still arrives.
         let p = dir.path().join("after.log");
-        append(&p, "on tcp 10.0.0.2 80", true, "ok").unwrap();
+        w.append(&p, "on tcp 10.0.0.2 80", true, "ok").unwrap();
         assert_eq!(lines_of(&p, 1).lines().count(), 1);
+        assert!(within_5s(move || w.stop()).is_some(), "stop did not return");
+    }
+
+    /// Issue 13: the writer thread was a process-wide static never joined;
+    /// lines queued when the daemon stopped could be lost. `stop` writes
+    /// every queued line, then the thread has ended.
+    #[test]
+    fn stop_writes_every_queued_line_and_ends_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mon.log");
+        let w = Writer::start().unwrap();
+        for i in 0..500 {
+            w.append(&p, "on tcp 10.0.0.2 80", i % 2 == 0, "ok")
+                .unwrap();
+        }
+        let probe = w.probe();
+        assert!(probe.running());
+        // stop returns once the thread has been joined.
+        within_5s(move || w.stop()).expect("stop did not return");
+        assert!(!probe.running());
+        // Every line is there at once, no waiting for a detached thread.
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 500);
     }
 
     #[test]
     fn append_adds_one_line_per_call() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("mon.log");
-        append(&p, "on tcp 10.0.0.2 80", true, "ok").unwrap();
-        append(&p, "on tcp 10.0.0.2 80", false, "refused").unwrap();
+        let w = Writer::start().unwrap();
+        w.append(&p, "on tcp 10.0.0.2 80", true, "ok").unwrap();
+        w.append(&p, "on tcp 10.0.0.2 80", false, "refused")
+            .unwrap();
+        w.stop();
         let text = lines_of(&p, 2);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);

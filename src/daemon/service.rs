@@ -226,6 +226,7 @@ pub async fn run(
     let mut engine = Engine::new(opts.config.clone(), loader, plan, ipvs, runner, status)
         .with_resync(opts.resync)
         .with_events(bus.clone())
+        .with_quorum_policies(&opts.virtuals)
         .with_overrides(saved, Some(state_file))
         .with_requests(req_tx.clone());
     if let (Ok(exe), Some(dir)) = (std::env::current_exe(), opts.socket.parent()) {

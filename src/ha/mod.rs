@@ -502,7 +502,8 @@ impl Prepared {
         {
             tracing::error!("vip release at shutdown did not finish");
         }
-        tasks.abort_all();
+        // Links, ping, track and the sync worker: stopped and awaited.
+        tasks.shutdown().await;
         Ok(())
     }
 }

@@ -195,6 +195,17 @@ impl Takeover {
         first.map_or(Ok(()), Err)
     }
 
+    /// Stop announcing and close the rtnetlink socket; every task this
+    /// owns (announcer, connection) has ended when this returns. The VIPs
+    /// are left as they are (`release` first to remove them).
+    pub async fn close(mut self) {
+        if let Some(a) = self.announcer.take() {
+            a.abort();
+            let _ = a.await;
+        }
+        self.addrs.close().await;
+    }
+
     /// Whether every VIP is present (for self-monitoring while active).
     pub async fn all_present(&mut self) -> Result<bool, TakeoverError> {
         for v in self.vips.clone() {
@@ -218,9 +229,21 @@ impl Takeover {
 /// standby is not judged on VIPs). Wishes are numbered; `applied_tx`
 /// carries the number of the last one acted on (hooks wait for it, so they
 /// run after the VIPs moved). Ends when the `want` sender is dropped, after
-/// applying its last value.
+/// applying its last value; then `t` is closed (its tasks have ended).
 pub async fn worker(
     mut t: Takeover,
+    want: watch::Receiver<(u64, Want)>,
+    report: mpsc::Sender<(Want, bool)>,
+    applied_tx: watch::Sender<u64>,
+    check: Duration,
+    retry: Duration,
+) {
+    work(&mut t, want, report, applied_tx, check, retry).await;
+    t.close().await;
+}
+
+async fn work(
+    t: &mut Takeover,
     mut want: watch::Receiver<(u64, Want)>,
     report: mpsc::Sender<(Want, bool)>,
     applied_tx: watch::Sender<u64>,
@@ -333,5 +356,33 @@ mod tests {
         s.set(SyncState::Backup, &cfg())
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(states(&s), vec![SyncState::Backup]);
+    }
+
+    /// Issue 13: the worker owns the Takeover and, when its `want` sender
+    /// goes (HA shutdown), ends only after the rtnetlink connection task
+    /// ended (it used to be left to the runtime's drop).
+    #[tokio::test]
+    async fn worker_closes_its_rtnetlink_connection_when_it_ends() {
+        let t = Takeover::new(Vec::new(), Announce::default()).unwrap();
+        let probe = t.addrs.conn_running();
+        let (want_tx, want_rx) = watch::channel((0, Want::Release));
+        let (report_tx, _report_rx) = mpsc::channel(4);
+        let (applied_tx, _applied_rx) = watch::channel(0);
+        let w = tokio::spawn(worker(
+            t,
+            want_rx,
+            report_tx,
+            applied_tx,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ));
+        tokio::task::yield_now().await;
+        assert!(probe.running());
+        drop(want_tx);
+        tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!probe.running(), "rtnetlink connection left running");
     }
 }

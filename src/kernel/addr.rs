@@ -5,11 +5,13 @@
 //! retried and must be idempotent).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use futures::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::LinkAttribute;
 
+use super::rtconn::ConnTask;
 use crate::model::Vip;
 
 /// Why an address operation failed.
@@ -40,6 +42,21 @@ pub enum AddrError {
     Lookup(Box<rtnetlink::Error>),
 }
 
+/// Tells whether an rtnetlink connection task has ended.
+#[derive(Debug, Clone)]
+pub struct ConnProbe(Option<tokio::task::AbortHandle>);
+
+impl ConnProbe {
+    pub(crate) fn new(h: Option<tokio::task::AbortHandle>) -> Self {
+        ConnProbe(h)
+    }
+
+    /// True while the task has not ended.
+    pub fn running(&self) -> bool {
+        self.0.as_ref().is_some_and(|h| !h.is_finished())
+    }
+}
+
 /// An interface's index and Ethernet address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkInfo {
@@ -50,17 +67,36 @@ pub struct LinkInfo {
 }
 
 /// A handle on the rtnetlink socket of the current network namespace.
+/// Clones share one connection task, which ends when the last clone is
+/// dropped or [`Addrs::close`]d.
 #[derive(Clone)]
 pub struct Addrs {
     handle: rtnetlink::Handle,
+    conn: Arc<ConnTask>,
 }
 
 impl Addrs {
     /// Open the socket; its connection task runs on the current tokio runtime.
     pub fn new() -> Result<Self, AddrError> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
-        tokio::spawn(conn);
-        Ok(Addrs { handle })
+        Ok(Addrs {
+            handle,
+            conn: Arc::new(ConnTask::spawn(conn)),
+        })
+    }
+
+    /// Close the socket: the connection task has ended when this returns
+    /// (if this is the last clone; otherwise the last one ends it).
+    pub async fn close(self) {
+        drop(self.handle);
+        if let Ok(c) = Arc::try_unwrap(self.conn) {
+            c.close().await;
+        }
+    }
+
+    /// Whether the connection task still runs (tests of owners).
+    pub fn conn_running(&self) -> ConnProbe {
+        ConnProbe(self.conn.probe())
     }
 
     /// Look up an interface by name.
@@ -164,5 +200,26 @@ impl Addrs {
             ifname: vip.interface.clone(),
             source: Box::new(source),
         }
+    }
+}
+
+#[cfg(test)]
+mod conn_tests {
+    use super::*;
+
+    /// Issue 13: the connection task was spawned detached and ended only
+    /// when the runtime noticed its handle was gone; now `close` returns
+    /// after it ended. (Opening a NETLINK_ROUTE socket needs no privilege.)
+    #[tokio::test]
+    async fn close_ends_the_connection_task() {
+        let a = Addrs::new().unwrap();
+        let b = a.clone();
+        let p = a.conn_running();
+        assert!(p.running());
+        // A clone still open keeps the connection.
+        a.close().await;
+        assert!(p.running());
+        b.close().await;
+        assert!(!p.running(), "rtnetlink connection task left running");
     }
 }

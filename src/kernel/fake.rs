@@ -137,6 +137,26 @@ impl FakeTable {
         }
     }
 
+    /// Set the active connection count of a real (as traffic would).
+    pub fn set_active_conns(&self, key: &ServiceKey, addr: IpAddr, port: u16, n: u32) -> bool {
+        let mut st = self.lock();
+        match st
+            .entries
+            .iter_mut()
+            .find(|e| e.service.key == *key)
+            .and_then(|e| {
+                e.reals
+                    .iter_mut()
+                    .find(|r| r.addr == addr && r.port == port)
+            }) {
+            Some(r) => {
+                r.active_conns = n;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Number of `apply` calls so far (one per batch).
     pub fn batches(&self) -> usize {
         self.lock().batches

@@ -18,6 +18,7 @@ mod fake;
 mod ipvs;
 mod listing;
 pub mod route;
+mod rtconn;
 pub mod sysctl;
 
 use std::net::IpAddr;

@@ -14,6 +14,8 @@ use netlink_packet_route::route::{
 };
 use rtnetlink::RouteMessageBuilder;
 
+use super::rtconn::ConnTask;
+
 /// Why a route operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
@@ -38,9 +40,12 @@ pub enum RouteError {
 }
 
 /// Host routes of one (table, protocol) pair in the current namespace.
+/// Clones share one connection task, which ends when the last clone is
+/// dropped or [`Routes::close`]d.
 #[derive(Clone)]
 pub struct Routes {
     handle: rtnetlink::Handle,
+    conn: std::sync::Arc<ConnTask>,
     table: u32,
     protocol: u8,
 }
@@ -49,12 +54,26 @@ impl Routes {
     /// Open the socket; its connection task runs on the current tokio runtime.
     pub fn new(table: u32, protocol: u8) -> Result<Self, RouteError> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
-        tokio::spawn(conn);
         Ok(Routes {
             handle,
+            conn: std::sync::Arc::new(ConnTask::spawn(conn)),
             table,
             protocol,
         })
+    }
+
+    /// Close the socket: the connection task has ended when this returns
+    /// (if this is the last clone; otherwise the last one ends it).
+    pub async fn close(self) {
+        drop(self.handle);
+        if let Ok(c) = std::sync::Arc::try_unwrap(self.conn) {
+            c.close().await;
+        }
+    }
+
+    /// Whether the connection task still runs (tests of owners).
+    pub fn conn_running(&self) -> super::addr::ConnProbe {
+        super::addr::ConnProbe::new(self.conn.probe())
     }
 
     async fn lo(&self) -> Result<u32, RouteError> {
@@ -182,5 +201,20 @@ impl Routes {
             table: self.table,
             source: Box::new(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod conn_tests {
+    use super::*;
+
+    /// Issue 13: `close` returns after the connection task ended.
+    #[tokio::test]
+    async fn close_ends_the_connection_task() {
+        let r = Routes::new(100, 100).unwrap();
+        let p = r.conn_running();
+        assert!(p.running());
+        r.close().await;
+        assert!(!p.running(), "rtnetlink connection task left running");
     }
 }

@@ -16,3 +16,4 @@ pub fn eq_text(expected: &str, actual: &str) {
         panic!("\n--- expected ---\n{expected}--- actual ---\n{actual}--- end ---");
     }
 }
+pub mod daemon;

@@ -1,14 +1,13 @@
 # Shared netns topology, lvsd.toml writer and node control for the HA tests
 # and benchmarks (sourced, not run): tests/ha/netns.sh, tests/vm/40-ha-sync.sh,
-# scripts/soak-ha.sh, scripts/bench-failover.sh.
+# tests/vm/51-ha-compare.sh, scripts/soak-ha.sh, scripts/bench-failover.sh.
 #
-# Runner (HA_RUNNER): "lvsd" (default) starts the real daemon, `lvsd run`
-# ($LVSD_BIN) on $WORK/NODE.cf (a minimal ldirectord.cf) and
-# $WORK/NODE.toml, with its own control socket and pid file, the in-memory
-# IPVS table (LVSD_TEST_FAKE_KERNEL=1; HA_REAL_KERNEL=1 for the real one)
-# and its status page on $HA_METRICS inside the node's namespace, which
-# `field` reads (jq). "lvsd-ha" starts examples/lvsd-ha ($LVSD_HA_BIN,
-# status file), still used by the VM sync test and the benchmarks.
+# Each node is the real daemon, `lvsd run` ($LVSD_BIN) on $WORK/NODE.cf (a
+# minimal ldirectord.cf; callers may replace it) and $WORK/NODE.toml, with
+# its own control socket and pid file, the in-memory IPVS table
+# (LVSD_TEST_FAKE_KERNEL=1; HA_REAL_KERNEL=1 for the real one, as the VM
+# tests do) and its status page on $HA_METRICS inside the node's
+# namespace, which `field` reads (jq).
 #
 #   ns A --lan--+                 +--lan-- ns B
 #               |  ns SW (bridge) |
@@ -27,7 +26,6 @@ HA_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/lvsd-ha.XXXXXX)}
 KEY=${KEY:-$WORK/ha.key}
 HA_NAMESPACES=()
-HA_RUNNER=${HA_RUNNER:-lvsd}
 # Each node has its own namespace, so both may use the same port (21300-
 # 21399 is this suite's range).
 HA_METRICS=${HA_METRICS:-127.0.0.1:21310}
@@ -48,10 +46,8 @@ install_deps() {
     local need=()
     command -v ping >/dev/null || need+=(iputils-ping)
     command -v ip >/dev/null || need+=(iproute2)
-    if [[ $HA_RUNNER == lvsd ]]; then
-        command -v jq >/dev/null || need+=(jq)
-        command -v curl >/dev/null || need+=(curl)
-    fi
+    command -v jq >/dev/null || need+=(jq)
+    command -v curl >/dev/null || need+=(curl)
     if ((${#need[@]})); then
         apt-get -o DPkg::Lock::Timeout=300 install -y "${need[@]}" >/dev/null
     fi
@@ -158,36 +154,23 @@ ha_conf() {
 
 # ha_start NODE [ARGS...]: run the node in ${P}NODE with $WORK/NODE.toml,
 # log appended to $WORK/NODE.log; PID[NODE] is the daemon itself (ip netns
-# exec and env exec it). lvsd: socket $WORK/NODE.sock, pid file
-# $WORK/NODE.pid, ARGS are lvsd options. lvsd-ha: status in
-# $WORK/NODE.status, ARGS are lvsd-ha run options.
+# exec and env exec it); socket $WORK/NODE.sock, pid file $WORK/NODE.pid,
+# ARGS are lvsd options.
 ha_start() {
     local n=$1
     shift
-    if [[ $HA_RUNNER == lvsd ]]; then
-        local fake=1
-        if [[ ${HA_REAL_KERNEL:-0} == 1 ]]; then fake=0; fi
-        ip netns exec "${P}$n" env LVSD_TEST_FAKE_KERNEL=$fake "$LVSD_BIN" \
-            --socket "$WORK/$n.sock" --pid-file "$WORK/$n.pid" --metrics "$HA_METRICS" \
-            --toml "$WORK/$n.toml" "$@" run "$WORK/$n.cf" >>"$WORK/$n.log" 2>&1 &
-    else
-        rm -f "$WORK/$n.status"
-        ip netns exec "${P}$n" "$LVSD_HA_BIN" run "$WORK/$n.toml" --status "$WORK/$n.status" "$@" \
-            >>"$WORK/$n.log" 2>&1 &
-    fi
+    local fake=1
+    if [[ ${HA_REAL_KERNEL:-0} == 1 ]]; then fake=0; fi
+    ip netns exec "${P}$n" env LVSD_TEST_FAKE_KERNEL=$fake "$LVSD_BIN" \
+        --socket "$WORK/$n.sock" --pid-file "$WORK/$n.pid" --metrics "$HA_METRICS" \
+        --toml "$WORK/$n.toml" "$@" run "$WORK/$n.cf" >>"$WORK/$n.log" 2>&1 &
     PID[$n]=$!
 }
 
-# ha_verb NODE standby|takeover: the operator verb (lvsd: over the node's
-# control socket; lvsd-ha: SIGUSR1/SIGUSR2).
+# ha_verb NODE standby|takeover: the operator verb, over the node's
+# control socket.
 ha_verb() {
-    if [[ $HA_RUNNER == lvsd ]]; then
-        "$LVSD_BIN" --socket "$WORK/$1.sock" --pid-file "$WORK/$1.pid" "$WORK/$1.cf" "$2"
-    elif [[ $2 == standby ]]; then
-        kill -USR1 "${PID[$1]}"
-    else
-        kill -USR2 "${PID[$1]}"
-    fi
+    "$LVSD_BIN" --socket "$WORK/$1.sock" --pid-file "$WORK/$1.pid" "$WORK/$1.cf" "$2"
 }
 
 # ha_stop NODE [SIGNAL]: signal (default TERM) and reap it.
@@ -204,10 +187,6 @@ ha_stop() {
 # ("lan:1,xo:0"), or a packet counter (accepted, bad_auth, replayed, ...).
 # lvsd refreshes its page's HA part every 500 ms.
 field() {
-    if [[ $HA_RUNNER != lvsd ]]; then
-        sed -n "s/^$2=//p" "$WORK/$1.status" 2>/dev/null
-        return
-    fi
     nsx "${P}$1" curl -s -m 1 "http://$HA_METRICS/status.json" 2>/dev/null |
         jq -r --arg k "$2" '.ha // empty
             | if $k == "links" then (.links | map(.name + ":" + (if .alive then "1" else "0" end)) | join(","))

@@ -17,7 +17,6 @@ ITER=${1:-20}
 . tests/ha/lib.sh
 trap cleanup EXIT
 install_deps
-HA_RUNNER=lvsd
 if [[ -z ${LVSD_BIN:-} ]]; then
     cargo build -q --bin lvsd
     LVSD_BIN=target/debug/lvsd

@@ -20,7 +20,6 @@ trap cleanup EXIT
 # `timeout` in tests/ha.rs sends TERM: exit so the EXIT trap cleans up.
 trap 'exit 143' TERM INT
 install_deps
-HA_RUNNER=lvsd
 if [[ -z ${LVSD_BIN:-} ]]; then
     cargo build -q --bin lvsd
     LVSD_BIN=target/debug/lvsd

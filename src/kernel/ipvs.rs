@@ -153,46 +153,37 @@ impl Ipvs for NetlinkIpvs {
     fn info(&self) -> Result<VersionInfo, Error> {
         self.client
             .info()
-            .map(convert::info_from)
             .map_err(|e| error(e, OpKind::GetInfo))
     }
 
     fn services(&self) -> Result<Vec<VirtualService>, Error> {
-        let services = self
-            .client
+        self.client
             .services()
-            .map_err(|e| error(e, OpKind::GetService))?;
-        Ok(services.into_iter().map(convert::service_from).collect())
+            .map_err(|e| error(e, OpKind::GetService))
     }
 
     fn service(&self, key: &ServiceKey) -> Result<VirtualService, Error> {
         self.client
-            .service(&convert::key_to(key))
-            .map(convert::service_from)
+            .service(key)
             .map_err(|e| error(e, OpKind::GetService))
     }
 
     fn dests(&self, key: &ServiceKey) -> Result<Vec<RealServer>, Error> {
-        let dests = self
-            .client
-            .destinations(&convert::key_to(key))
-            .map_err(|e| error(e, OpKind::GetDest))?;
-        Ok(dests.into_iter().map(convert::dest_from).collect())
+        self.client
+            .destinations(key)
+            .map_err(|e| error(e, OpKind::GetDest))
     }
 
     fn timeouts(&self) -> Result<Timeouts, Error> {
         self.client
             .timeouts()
-            .map(convert::timeouts_from)
             .map_err(|e| error(e, OpKind::GetTimeouts))
     }
 
     fn daemons(&self) -> Result<Vec<SyncDaemon>, Error> {
-        let daemons = self
-            .client
+        self.client
             .daemons()
-            .map_err(|e| error(e, OpKind::GetDaemon))?;
-        Ok(daemons.into_iter().map(convert::daemon_from).collect())
+            .map_err(|e| error(e, OpKind::GetDaemon))
     }
 
     fn apply(&self, ops: &[Op]) -> Vec<Result<(), Error>> {

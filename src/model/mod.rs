@@ -35,11 +35,11 @@ pub use ha::{
     DEFAULT_HA_PORT,
 };
 pub use health::{Health, Role};
+pub use host::{host_port, hostname};
 pub use ipvs_netlink::{
     Daemon as SyncDaemon, DaemonState as SyncState, Destination as RealServer, Family, Forward,
     Info as VersionInfo, Protocol, Service as VirtualService, ServiceFlags, ServiceKey, Stats,
     Timeouts, TunnelFlags, TunnelType,
 };
-pub use host::{host_port, hostname};
 pub use table::{Table, TableEntry};
 pub use weight::{slow_start_weight, Ramp, WeightAdjust, MAX_WEIGHT, RAMP_STEP};

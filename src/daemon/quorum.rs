@@ -473,7 +473,7 @@ mod tests {
         };
         assert_eq!(healthy_weight(&v), 7);
         let pol = vec![VirtualPolicy {
-            id: crate::config::policy::VirtualId::parse("tcp:192.0.2.10:80").unwrap(),
+            id: crate::model::VirtualName::parse("tcp:192.0.2.10:80").unwrap(),
             line: 1,
             at: String::new(),
             check: Default::default(),

@@ -19,6 +19,7 @@ mod host;
 pub mod maglev;
 mod table;
 pub mod text;
+mod virtual_name;
 mod weight;
 
 pub use anycast::{
@@ -42,4 +43,5 @@ pub use ipvs_netlink::{
     Timeouts, TunnelFlags, TunnelType,
 };
 pub use table::{Table, TableEntry};
+pub use virtual_name::VirtualName;
 pub use weight::{slow_start_weight, Ramp, WeightAdjust, MAX_WEIGHT, RAMP_STEP};

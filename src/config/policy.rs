@@ -166,9 +166,15 @@ pub(super) fn virtuals(
                 "not a virtual: use \"tcp:IP:PORT\", \"udp:IP:PORT\", \"sctp:IP:PORT\" (IPv6 in brackets), \"fwm:MARK\" or \"fwm6:MARK\"",
             )
         })?;
-        // "tcp:192.0.2.1:080" and "tcp:192.0.2.1:80" are one virtual.
-        if out.iter().any(|o| o.id == id) {
-            return Err(cx.err(span, &key, format!("{id} has two sections")));
+        // "tcp:192.0.2.1:080" and "tcp:192.0.2.1:80" are one virtual;
+        // "fwm:7" and "fwm6:7" would both apply to the IPv6 mark 7.
+        if let Some(o) = out.iter().find(|o| o.id.overlaps(&id)) {
+            let msg = if o.id == id {
+                format!("{id} has two sections")
+            } else {
+                format!("{id} and {} both name the IPv6 service", o.id)
+            };
+            return Err(cx.err(span, &key, msg));
         }
         let r = v.get_ref();
         let any = r.quorum.is_some()
@@ -434,6 +440,8 @@ mod tests {
         let e = parse("[virtual.\"tcp:192.0.2.10:80\"]\n[virtual.\"TCP:192.0.2.10:080\"]\n")
             .unwrap_err();
         assert!(e.contains("has two sections"), "{e}");
+        let e = parse("[virtual.\"fwm:7\"]\n[virtual.\"fwm6:7\"]\n").unwrap_err();
+        assert!(e.contains("both name the IPv6 service"), "{e}");
     }
 
     #[test]

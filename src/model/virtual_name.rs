@@ -101,6 +101,17 @@ impl VirtualName {
         }
     }
 
+    /// Whether some service matches both names: equal names, or `fwm:N`
+    /// beside `fwm6:N` (both match the IPv6 mark service N).
+    pub fn overlaps(&self, other: &VirtualName) -> bool {
+        match (self, other) {
+            (VirtualName::Fwmark { mark, family }, VirtualName::Fwmark { mark: m, family: f }) => {
+                mark == m && (family.is_none() || f.is_none() || family == f)
+            }
+            _ => self == other,
+        }
+    }
+
     /// The exact name of a configured virtual: a mark service is named
     /// with its family (`fwm:7` for IPv4, `fwm6:7` for IPv6), so the
     /// name matches that service only when the other family has none.
@@ -255,6 +266,16 @@ mod tests {
         let name = VirtualName::parse("tcp:10.0.0.1:80").unwrap();
         assert!(name.matches(&tcp) && !name.matches(&v4));
         assert!(!VirtualName::parse("udp:10.0.0.1:80").unwrap().matches(&tcp));
+    }
+
+    #[test]
+    fn fwm_and_fwm6_of_one_mark_overlap() {
+        let n = |s: &str| VirtualName::parse(s).unwrap();
+        assert!(n("fwm:7").overlaps(&n("fwm6:7")) && n("fwm6:7").overlaps(&n("fwm:7")));
+        assert!(n("fwm:7").overlaps(&n("FWM:007")));
+        assert!(!n("fwm:7").overlaps(&n("fwm6:8")));
+        assert!(n("tcp:10.0.0.1:80").overlaps(&n("TCP:10.0.0.1:080")));
+        assert!(!n("tcp:10.0.0.1:80").overlaps(&n("udp:10.0.0.1:80")));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipvs_netlink as nl;
 use lvsd::cli::names::NoResolver;
 use lvsd::cli::Session;
-use lvsd::kernel::{Error, Ipvs, Op};
+use lvsd::kernel::{Error, Ipvs, Operation};
 use lvsd::model::{
     Forward, Protocol, RealServer, ServiceKey, SyncDaemon, Table, TableEntry, Timeouts,
     VersionInfo, VirtualService,
@@ -59,7 +59,7 @@ impl Ipvs for Null {
     fn daemons(&self) -> Result<Vec<SyncDaemon>, Error> {
         Ok(Vec::new())
     }
-    fn apply(&self, ops: &[Op]) -> Vec<Result<(), Error>> {
+    fn apply(&self, ops: &[Operation]) -> Vec<Result<(), Error>> {
         std::hint::black_box(ops);
         ops.iter().map(|_| Ok(())).collect()
     }

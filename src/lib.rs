@@ -2,7 +2,8 @@
 //!
 //! Crate map (one job per module; `docs/architecture.md` has the layer rule):
 //! - [`model`]: shared vocabulary (services, reals, health, roles); no I/O.
-//! - [`wire`]: byte formats (IPVS generic netlink, heartbeat, ARP/NA); no I/O.
+//! - [`wire`]: byte formats (`/proc/net/ip_vs`, heartbeat, ARP/NA); no I/O.
+//! - [`child`]: runs a program in its own process group with a time limit.
 //! - [`kernel`]: the only code that changes kernel state.
 //! - [`icmp`]: ICMP echo, shared by the ping check and HA's ping nodes.
 //! - [`config`]: `ldirectord.cf` and `lvsd.toml` into a validated model.
@@ -13,6 +14,7 @@
 //! - [`daemon`]: the `lvsd` daemon and its verbs; wires everything together.
 
 pub mod check;
+pub mod child;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::Instant;
 
-use lvsd::kernel::{Error, Ipvs, NetlinkIpvs, Op, OpKind};
+use lvsd::kernel::{Error, Ipvs, IpvsCmd, NetlinkIpvs, Operation};
 use lvsd::model::{
     Family, Forward, Protocol, RealServer, ServiceFlags, ServiceKey, SyncDaemon, SyncState,
     Timeouts, TunnelFlags, TunnelType, VirtualService,
@@ -345,7 +345,7 @@ fn every_service_and_dest_op() {
     assert_eq!(errno(c.del_service(&k6)), libc::ESRCH);
     match c.service(&k6) {
         Err(Error::Kernel {
-            op: OpKind::GetService,
+            op: IpvsCmd::GetService,
             errno,
         }) => assert_eq!(errno, libc::ESRCH),
         other => panic!("{other:?}"),
@@ -366,7 +366,7 @@ fn batch_of_11000_ops_and_per_op_errors() {
         let key = tcp(&format!("10.1.{}.{}", i / 250, i % 250 + 1), 80);
         let mut s = VirtualService::new(key);
         s.scheduler = "wrr".into();
-        ops.push(Op::AddService(s));
+        ops.push(Operation::AddService(s));
         for j in 0..10u32 {
             let mut r = RealServer::new(
                 ip(&format!("192.168.{}.{}", i % 200, j + 1)),
@@ -374,7 +374,7 @@ fn batch_of_11000_ops_and_per_op_errors() {
             );
             r.forward = Forward::Masq;
             r.weight = j as i32 + 1;
-            ops.push(Op::AddDest(key, r));
+            ops.push(Operation::AddDest(key, r));
         }
     }
     assert_eq!(ops.len(), 11_000);
@@ -402,7 +402,7 @@ fn batch_of_11000_ops_and_per_op_errors() {
     for (r, op) in again.iter().zip(&ops) {
         match r {
             Err(Error::Kernel { op: k, errno }) => {
-                assert_eq!(*k, op.kind());
+                assert_eq!(*k, op.cmd());
                 assert_eq!(*errno, libc::EEXIST);
             }
             other => panic!("{op:?}: {other:?}"),
@@ -412,16 +412,16 @@ fn batch_of_11000_ops_and_per_op_errors() {
     // A mixed batch: errors in the middle do not stop the rest.
     let k = tcp("10.9.0.1", 80);
     let mixed = vec![
-        Op::AddService(VirtualService::new(k)),
-        Op::AddDest(tcp("10.9.0.2", 80), RealServer::new(ip("192.168.5.5"), 80)), // ESRCH
-        Op::AddDest(k, RealServer::new(ip("192.168.5.5"), 80)),
-        Op::DelDest(k, ip("192.168.5.6"), 80), // ENOENT
-        Op::EditService({
+        Operation::AddService(VirtualService::new(k)),
+        Operation::AddDest(tcp("10.9.0.2", 80), RealServer::new(ip("192.168.5.5"), 80)), // ESRCH
+        Operation::AddDest(k, RealServer::new(ip("192.168.5.5"), 80)),
+        Operation::DelDest(k, ip("192.168.5.6"), 80), // ENOENT
+        Operation::EditService({
             let mut s = VirtualService::new(k);
             s.scheduler = "nosuch".into();
             s
         }), // ENOENT
-        Op::AddDest(k, RealServer::new(ip("192.168.5.6"), 80)),
+        Operation::AddDest(k, RealServer::new(ip("192.168.5.6"), 80)),
     ];
     let r = c.apply(&mixed);
     let codes: Vec<Option<i32>> = r

@@ -12,11 +12,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("wire", &["model"]),
     ("kernel", &["wire", "model"]),
+    ("child", &[]),
     ("config", &["model"]),
     ("icmp", &[]),
-    ("check", &["model", "config", "icmp"]),
+    ("check", &["model", "config", "icmp", "child"]),
     ("reconcile", &["model", "kernel"]),
-    ("ha", &["model", "wire", "kernel", "icmp"]),
+    ("ha", &["model", "wire", "kernel", "icmp", "child"]),
     ("cli", &["model", "kernel"]),
 ];
 
@@ -28,6 +29,7 @@ const MODULES: &[&str] = &[
     "model",
     "wire",
     "kernel",
+    "child",
     "config",
     "icmp",
     "check",

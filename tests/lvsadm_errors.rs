@@ -7,28 +7,14 @@ use common::fixture;
 use common::tbl::load;
 use lvsd::cli::names::NoResolver;
 use lvsd::cli::Session;
-use lvsd::kernel::{FakeTable, OpKind};
+use lvsd::kernel::{FakeTable, IpvsCmd};
 use lvsd::model::VersionInfo;
 
-fn kind(cmd: u8) -> OpKind {
-    match cmd {
-        1 => OpKind::AddService,
-        2 => OpKind::EditService,
-        3 => OpKind::DelService,
-        4 => OpKind::GetService,
-        5 => OpKind::AddDest,
-        6 => OpKind::EditDest,
-        7 => OpKind::DelDest,
-        8 => OpKind::GetDest,
-        9 => OpKind::StartDaemon,
-        10 => OpKind::StopDaemon,
-        11 => OpKind::GetDaemon,
-        12 => OpKind::SetTimeouts,
-        13 => OpKind::GetTimeouts,
-        15 => OpKind::GetInfo,
-        16 => OpKind::Zero,
-        17 => OpKind::Flush,
-        n => panic!("cmd {n}"),
+/// The command of a `FAKE_ERR_CMD=` number (the recording's `IPVS_CMD_*`).
+fn kind(cmd: u8) -> IpvsCmd {
+    match IpvsCmd::from_number(cmd) {
+        IpvsCmd::Other(_) | IpvsCmd::SetInfo => panic!("cmd {cmd}"),
+        k => k,
     }
 }
 

@@ -8,9 +8,9 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::process::{self, Leftovers, Outcome};
 use super::spec::{CheckSpec, Target};
 use super::{CheckError, CheckResult};
+use crate::child::{self, Leftovers, Outcome};
 
 /// The four arguments ldirectord passes.
 pub fn arguments(target: &Target) -> [String; 4] {
@@ -67,7 +67,7 @@ async fn run(spec: &CheckSpec, target: &Target) -> std::io::Result<Outcome> {
         .stderr(Stdio::null());
     // Its own process group, killed whole at the timeout and after it
     // exits: grandchildren (`sleep 1000 &`) must not pile up.
-    process::run(cmd, spec.checktimeout, None, Leftovers::Kill).await
+    child::run(cmd, spec.checktimeout, None, Leftovers::Kill).await
 }
 
 /// A non-zero exit (or a signal) as a check failure.
@@ -99,7 +99,7 @@ fn outcome_error(spec: &CheckSpec, r: std::io::Result<Outcome>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::process::tests::all_gone;
+    use crate::child::tests::all_gone;
     use std::time::Duration;
 
     /// Run `body` (`{pids}` names a file for the pids of what it starts)

@@ -16,7 +16,6 @@ pub mod limit;
 pub mod negotiate;
 pub mod ping;
 pub mod probe;
-pub mod process;
 pub mod schedule;
 pub mod spec;
 

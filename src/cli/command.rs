@@ -13,6 +13,7 @@ use super::args::{Opt, Popt};
 use super::list::Format;
 use super::names::Resolver;
 use super::parse::{atoi, inet_aton, parse_fwmark, parse_service, string_to_number};
+use crate::kernel::Operation;
 use crate::model::{
     Family, Forward, Protocol, RealServer, ServiceFlags, ServiceKey, SyncDaemon, SyncState,
     Timeouts, TunnelFlags, TunnelType, VirtualService,
@@ -43,28 +44,10 @@ pub enum Command {
     },
     /// `-R`.
     Restore,
-    /// `-C`.
-    Flush,
-    /// `-A`.
-    AddService(VirtualService),
-    /// `-E`.
-    EditService(VirtualService),
-    /// `-D`.
-    DelService(ServiceKey),
-    /// `-Z [service]`.
-    Zero(Option<ServiceKey>),
-    /// `-a`.
-    AddDest(ServiceKey, RealServer),
-    /// `-e`.
-    EditDest(ServiceKey, RealServer),
-    /// `-d`.
-    DelDest(ServiceKey, IpAddr, u16),
-    /// `--set`.
-    SetTimeouts(Timeouts),
-    /// `--start-daemon`.
-    StartDaemon(SyncDaemon),
+    /// A change to the kernel's table, sent as it is: `-C`, `-A`, `-E`,
+    /// `-D`, `-Z`, `-a`, `-e`, `-d`, `--set`, `--start-daemon`,
     /// `--stop-daemon`.
-    StopDaemon(SyncState),
+    Operation(Operation),
 }
 
 /// The command line ends the program before any kernel work: a message on
@@ -1055,10 +1038,10 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
         Cmd::Save => Command::Save {
             numeric: fmt.numeric,
         },
-        Cmd::Flush => Command::Flush,
-        Cmd::Add => Command::AddService(ce.service()),
-        Cmd::Edit => Command::EditService(ce.service()),
-        Cmd::Del => Command::DelService(ce.key_or_zero()),
+        Cmd::Flush => Command::Operation(Operation::Flush),
+        Cmd::Add => Command::Operation(Operation::AddService(ce.service())),
+        Cmd::Edit => Command::Operation(Operation::EditService(ce.service())),
+        Cmd::Del => Command::Operation(Operation::DelService(ce.key_or_zero())),
         Cmd::Zero => {
             let zero_all = ce.fwmark == 0
                 && ce.port == 0
@@ -1066,13 +1049,15 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
                     IpAddr::V4(a) => a.is_unspecified(),
                     IpAddr::V6(a) => a.is_unspecified(),
                 };
-            Command::Zero(if zero_all { None } else { ce.key() })
+            Command::Operation(Operation::Zero(if zero_all { None } else { ce.key() }))
         }
-        Cmd::AddDest => Command::AddDest(ce.key_or_zero(), ce.dest()),
-        Cmd::EditDest => Command::EditDest(ce.key_or_zero(), ce.dest()),
-        Cmd::DelDest => Command::DelDest(ce.key_or_zero(), ce.d_addr, ce.d_port),
-        Cmd::Timeout => Command::SetTimeouts(ce.timeouts),
-        Cmd::StartDaemon => Command::StartDaemon(SyncDaemon {
+        Cmd::AddDest => Command::Operation(Operation::AddDest(ce.key_or_zero(), ce.dest())),
+        Cmd::EditDest => Command::Operation(Operation::EditDest(ce.key_or_zero(), ce.dest())),
+        Cmd::DelDest => {
+            Command::Operation(Operation::DelDest(ce.key_or_zero(), ce.d_addr, ce.d_port))
+        }
+        Cmd::Timeout => Command::Operation(Operation::SetTimeouts(ce.timeouts)),
+        Cmd::StartDaemon => Command::Operation(Operation::StartDaemon(SyncDaemon {
             state: ce.state,
             mcast_ifn: ce.mcast_ifn.clone(),
             syncid: ce.syncid,
@@ -1080,7 +1065,7 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
             mcast_group: ce.mcast_group,
             mcast_port: ce.mcast_port,
             mcast_ttl: ce.mcast_ttl,
-        }),
-        Cmd::StopDaemon => Command::StopDaemon(ce.state),
+        })),
+        Cmd::StopDaemon => Command::Operation(Operation::StopDaemon(ce.state)),
     })
 }

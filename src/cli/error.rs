@@ -3,27 +3,29 @@
 //!
 //! Called by `cli::command`. Pure.
 
-use crate::kernel::{Error, OpKind};
+use crate::kernel::{Error, IpvsCmd};
 
-/// The libipvs function an `OpKind` stands for, for the per-command rows.
-fn message_for(op: OpKind, errno: i32) -> Option<&'static str> {
-    use OpKind::*;
+/// The per-command rows of libipvs's table, keyed by the IPVS command the
+/// libipvs function sends; `None` (before any command: the socket and the
+/// family lookup) has only the generic rows.
+fn message_for(op: Option<IpvsCmd>, errno: i32) -> Option<&'static str> {
+    use IpvsCmd::*;
     let specific = match (op, errno) {
-        (AddService, libc::EEXIST) => Some("Service already exists"),
-        (AddService, libc::ENOENT) => Some("Scheduler or persistence engine not found"),
-        (EditService, libc::ESRCH) => Some("No such service"),
-        (EditService, libc::ENOENT) => Some("Scheduler or persistence engine not found"),
-        (DelService, libc::ESRCH) => Some("No such service"),
-        (Zero, libc::ESRCH) => Some("No such service"),
-        (AddDest, libc::ESRCH) => Some("Service not defined"),
-        (AddDest, libc::EEXIST) => Some("Destination already exists"),
-        (EditDest, libc::ESRCH) => Some("Service not defined"),
-        (EditDest, libc::ENOENT) => Some("No such destination"),
-        (DelDest, libc::ESRCH) => Some("Service not defined"),
-        (DelDest, libc::ENOENT) => Some("No such destination"),
-        (StartDaemon, libc::EEXIST) => Some("Daemon has already run"),
-        (StopDaemon, libc::ESRCH) => Some("No daemon is running"),
-        (GetService, libc::ESRCH) | (GetDest, libc::ESRCH) => Some("No such service"),
+        (Some(NewService), libc::EEXIST) => Some("Service already exists"),
+        (Some(NewService), libc::ENOENT) => Some("Scheduler or persistence engine not found"),
+        (Some(SetService), libc::ESRCH) => Some("No such service"),
+        (Some(SetService), libc::ENOENT) => Some("Scheduler or persistence engine not found"),
+        (Some(DelService), libc::ESRCH) => Some("No such service"),
+        (Some(Zero), libc::ESRCH) => Some("No such service"),
+        (Some(NewDest), libc::ESRCH) => Some("Service not defined"),
+        (Some(NewDest), libc::EEXIST) => Some("Destination already exists"),
+        (Some(SetDest), libc::ESRCH) => Some("Service not defined"),
+        (Some(SetDest), libc::ENOENT) => Some("No such destination"),
+        (Some(DelDest), libc::ESRCH) => Some("Service not defined"),
+        (Some(DelDest), libc::ENOENT) => Some("No such destination"),
+        (Some(NewDaemon), libc::EEXIST) => Some("Daemon has already run"),
+        (Some(DelDaemon), libc::ESRCH) => Some("No daemon is running"),
+        (Some(GetService), libc::ESRCH) | (Some(GetDest), libc::ESRCH) => Some("No such service"),
         _ => None,
     };
     specific.or(match errno {
@@ -54,13 +56,16 @@ pub fn errno_of(e: &Error) -> i32 {
     match e {
         Error::Kernel { errno, .. } => *errno,
         Error::NoFamily => libc::ENOPROTOOPT,
-        Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
-        _ => libc::EINVAL,
+        Error::Io { source, .. } | Error::Socket { source } => {
+            source.raw_os_error().unwrap_or(libc::EIO)
+        }
+        Error::Decode { .. } => libc::EINVAL,
     }
 }
 
-/// ipvsadm's text for `errno` after `op` failed.
-pub fn ipvs_strerror(op: OpKind, errno: i32) -> String {
+/// ipvsadm's text for `errno` after `op` failed (`None`: before any IPVS
+/// command, as `ipvs_init`).
+pub fn ipvs_strerror(op: Option<IpvsCmd>, errno: i32) -> String {
     message_for(op, errno)
         .map(str::to_string)
         .unwrap_or_else(|| strerror(errno))
@@ -69,8 +74,8 @@ pub fn ipvs_strerror(op: OpKind, errno: i32) -> String {
 /// ipvsadm's text for a kernel-layer error.
 pub fn message(e: &Error) -> String {
     let op = match e {
-        Error::Kernel { op, .. } | Error::Io { op, .. } => *op,
-        _ => OpKind::Resolve,
+        Error::Kernel { op, .. } | Error::Io { op, .. } => Some(*op),
+        _ => None,
     };
     ipvs_strerror(op, errno_of(e))
 }
@@ -82,19 +87,23 @@ mod tests {
     #[test]
     fn per_command_then_generic_then_strerror() {
         assert_eq!(
-            ipvs_strerror(OpKind::AddDest, libc::ESRCH),
+            ipvs_strerror(Some(IpvsCmd::NewDest), libc::ESRCH),
             "Service not defined"
         );
         assert_eq!(
-            ipvs_strerror(OpKind::DelService, libc::ESRCH),
+            ipvs_strerror(Some(IpvsCmd::DelService), libc::ESRCH),
             "No such service"
         );
         assert_eq!(
-            ipvs_strerror(OpKind::Flush, libc::EPERM),
+            ipvs_strerror(Some(IpvsCmd::Flush), libc::EPERM),
             "Permission denied (you must be root)"
         );
         assert_eq!(
-            ipvs_strerror(OpKind::AddDest, libc::ERANGE),
+            ipvs_strerror(None, libc::ENOPROTOOPT),
+            "Protocol not available"
+        );
+        assert_eq!(
+            ipvs_strerror(Some(IpvsCmd::NewDest), libc::ERANGE),
             "Numerical result out of range"
         );
     }

@@ -51,8 +51,7 @@ pub fn run(argv: &[String]) -> i32 {
             match retry {
                 Ok(x) => x,
                 Err(e) => {
-                    let msg =
-                        error::ipvs_strerror(crate::kernel::OpKind::Resolve, error::errno_of(&e));
+                    let msg = error::ipvs_strerror(None, error::errno_of(&e));
                     eprintln!(
                         "Can't initialize ipvs: {msg}\nAre you sure that IP Virtual Server is built in the kernel or as module?"
                     );

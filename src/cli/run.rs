@@ -15,7 +15,7 @@ use super::list::{format_daemons, format_list_all, format_list_service, format_t
 use super::names::{NoResolver, Resolver};
 use super::restore::Lines;
 use super::save::format_save_with;
-use crate::kernel::{Ipvs, Op};
+use crate::kernel::{Ipvs, Operation};
 use crate::model::{TableEntry, VersionInfo};
 
 /// `CONN_PROC_FILE`.
@@ -33,7 +33,7 @@ pub struct Session<'a> {
     /// Everything written to stderr.
     pub stderr: String,
     /// Kernel ops of `-R` lines not yet sent.
-    pending: Vec<Op>,
+    pending: Vec<Operation>,
     /// Whether the last `-R` line was a kernel op (its result is known
     /// only when the batch is sent).
     last_was_op: bool,
@@ -117,30 +117,13 @@ impl<'a> Session<'a> {
                 }
                 None => {
                     self.stderr
-                        .push_str(&ipvs_strerror(op.kind(), libc::EINVAL));
+                        .push_str(&ipvs_strerror(Some(op.cmd()), libc::EINVAL));
                     self.stderr.push('\n');
                     last = -1;
                 }
             }
         }
         Ok(last)
-    }
-
-    fn op_of(cmd: &Command) -> Option<Op> {
-        Some(match cmd {
-            Command::Flush => Op::Flush,
-            Command::AddService(s) => Op::AddService(s.clone()),
-            Command::EditService(s) => Op::EditService(s.clone()),
-            Command::DelService(k) => Op::DelService(*k),
-            Command::Zero(k) => Op::Zero(*k),
-            Command::AddDest(k, d) => Op::AddDest(*k, d.clone()),
-            Command::EditDest(k, d) => Op::EditDest(*k, d.clone()),
-            Command::DelDest(k, a, p) => Op::DelDest(*k, *a, *p),
-            Command::SetTimeouts(t) => Op::SetTimeouts(*t),
-            Command::StartDaemon(d) => Op::StartDaemon(d.clone()),
-            Command::StopDaemon(s) => Op::StopDaemon(*s),
-            _ => return None,
-        })
     }
 
     fn exec(
@@ -150,22 +133,25 @@ impl<'a> Session<'a> {
         reading_stdin: bool,
         stdin: &mut dyn Read,
     ) -> Flow<i32> {
-        if let Some(op) = Self::op_of(&cmd) {
-            if reading_stdin {
+        let cmd = match cmd {
+            Command::Operation(op) if reading_stdin => {
                 // Batched: errors print when the batch is sent, in order.
                 self.pending.push(op);
                 self.last_was_op = true;
                 return Ok(0);
             }
-            return Ok(match self.ipvs.apply_one(op) {
-                Ok(()) => 0,
-                Err(e) => {
-                    self.stderr.push_str(&message(&e));
-                    self.stderr.push('\n');
-                    -1
-                }
-            });
-        }
+            Command::Operation(op) => {
+                return Ok(match self.ipvs.apply_one(op) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        self.stderr.push_str(&message(&e));
+                        self.stderr.push('\n');
+                        -1
+                    }
+                });
+            }
+            cmd => cmd,
+        };
         // Anything that reads the kernel sees every earlier `-R` line.
         self.flush()?;
         self.last_was_op = false;

@@ -1,6 +1,7 @@
 //! Per-virtual settings of `lvsd.toml`: sections keyed by the virtual,
 //! `[virtual."tcp:192.0.2.10:80"]`, `[virtual."udp:[2001:db8::1]:53"]`,
-//! `[virtual."fwm:7"]`. They hold what ldirectord.cf cannot say (its
+//! `[virtual."fwm:7"]`, `[virtual."fwm6:7"]` (keys in `model::VirtualName`'s
+//! syntax, shared with the control socket's commands). They hold what ldirectord.cf cannot say (its
 //! language stays ldirectord's): today the quorum policy (keepalived's
 //! `quorum`, `hysteresis`, `quorum_up`, `quorum_down`) and the check
 //! policy of the virtual's reals (`rise`, `status_code`, `ca_file`,
@@ -12,7 +13,6 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use ::toml::Spanned;
 use serde::Deserialize;
 
 use super::toml::{Ctx, Error};
-use crate::model::{AgentSpec, CaBundle, CheckPolicy, Protocol, ServiceKey, StatusCodes};
+use crate::model::{AgentSpec, CaBundle, CheckPolicy, StatusCodes, VirtualName};
 
 /// Largest CA file read for `ca_file`.
 const MAX_CA_BYTES: u64 = 1024 * 1024;
@@ -30,100 +30,6 @@ const MAX_RISE: i64 = 1000;
 
 /// Longest `slow_start`, in seconds (one hour).
 const MAX_SLOW_START: i64 = 3600;
-
-/// Which virtual a section is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum VirtualId {
-    /// `tcp:`, `udp:` or `sctp:` with the address and port.
-    Addr {
-        /// Transport protocol.
-        protocol: Protocol,
-        /// Virtual address.
-        addr: IpAddr,
-        /// Virtual port.
-        port: u16,
-    },
-    /// `fwm:N`: a firewall-mark virtual (either family).
-    Fwmark(u32),
-}
-
-impl VirtualId {
-    /// Parse `proto:ip:port` (IPv6 in brackets) or `fwm:N`.
-    pub fn parse(s: &str) -> Option<VirtualId> {
-        let (proto, rest) = s.split_once(':')?;
-        let protocol = match proto {
-            "fwm" => {
-                // Marks are 32-bit; 0 is "no mark" to netfilter.
-                let mark: u32 = rest.parse().ok().filter(|m| *m != 0)?;
-                return (rest.bytes().all(|b| b.is_ascii_digit()))
-                    .then_some(VirtualId::Fwmark(mark));
-            }
-            "tcp" => Protocol::Tcp,
-            "udp" => Protocol::Udp,
-            "sctp" => Protocol::Sctp,
-            _ => return None,
-        };
-        let (addr, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (a, p) = v6.split_once("]:")?;
-            (a.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)?, p)
-        } else {
-            let (a, p) = rest.rsplit_once(':')?;
-            (a.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)?, p)
-        };
-        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let port: u16 = port.parse().ok()?;
-        Some(VirtualId::Addr {
-            protocol,
-            addr,
-            port,
-        })
-    }
-
-    /// Whether `key` (a virtual of ldirectord.cf) is this one.
-    pub fn matches(&self, key: &ServiceKey) -> bool {
-        match (self, key) {
-            (
-                VirtualId::Addr {
-                    protocol,
-                    addr,
-                    port,
-                },
-                ServiceKey::Addr {
-                    protocol: p,
-                    addr: a,
-                    port: o,
-                },
-            ) => protocol == p && addr == a && port == o,
-            (VirtualId::Fwmark(m), ServiceKey::Fwmark { mark, .. }) => m == mark,
-            _ => false,
-        }
-    }
-}
-
-impl std::fmt::Display for VirtualId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            VirtualId::Fwmark(m) => write!(f, "fwm:{m}"),
-            VirtualId::Addr {
-                protocol,
-                addr,
-                port,
-            } => {
-                let p = match protocol {
-                    Protocol::Udp => "udp",
-                    Protocol::Sctp => "sctp",
-                    _ => "tcp",
-                };
-                match addr {
-                    IpAddr::V4(a) => write!(f, "{p}:{a}:{port}"),
-                    IpAddr::V6(a) => write!(f, "{p}:[{a}]:{port}"),
-                }
-            }
-        }
-    }
-}
 
 /// keepalived's quorum of a virtual server: the sum of the weights of its
 /// healthy reals against `quorum`, with `hysteresis` around it.
@@ -161,7 +67,7 @@ pub const DEFAULT_QUORUM_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualPolicy {
     /// The virtual the section is about.
-    pub id: VirtualId,
+    pub id: VirtualName,
     /// 1-based line of the section in lvsd.toml (for messages).
     pub line: usize,
     /// `file:line:col` of the section, for messages about it.
@@ -253,16 +159,22 @@ pub(super) fn virtuals(
     for (name, v) in raw {
         let span = v.span();
         let key = format!("virtual.{name:?}");
-        let id = VirtualId::parse(&name).ok_or_else(|| {
+        let id = VirtualName::parse(&name).ok_or_else(|| {
             cx.err(
                 span.clone(),
                 &key,
-                "not a virtual: use \"tcp:IP:PORT\", \"udp:IP:PORT\", \"sctp:IP:PORT\" (IPv6 in brackets) or \"fwm:MARK\"",
+                "not a virtual: use \"tcp:IP:PORT\", \"udp:IP:PORT\", \"sctp:IP:PORT\" (IPv6 in brackets), \"fwm:MARK\" or \"fwm6:MARK\"",
             )
         })?;
-        // "tcp:192.0.2.1:080" and "tcp:192.0.2.1:80" are one virtual.
-        if out.iter().any(|o| o.id == id) {
-            return Err(cx.err(span, &key, format!("{id} has two sections")));
+        // "tcp:192.0.2.1:080" and "tcp:192.0.2.1:80" are one virtual;
+        // "fwm:7" and "fwm6:7" would both apply to the IPv6 mark 7.
+        if let Some(o) = out.iter().find(|o| o.id.overlaps(&id)) {
+            let msg = if o.id == id {
+                format!("{id} has two sections")
+            } else {
+                format!("{id} and {} both name the IPv6 service", o.id)
+            };
+            return Err(cx.err(span, &key, msg));
         }
         let r = v.get_ref();
         let any = r.quorum.is_some()
@@ -478,6 +390,7 @@ fn ca_file<E>(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::model::{Family, ServiceKey};
 
     fn parse(text: &str) -> Result<Vec<VirtualPolicy>, String> {
         crate::config::toml::parse(text, std::path::Path::new("/etc/lvsd/lvsd.toml"))
@@ -512,6 +425,23 @@ mod tests {
         );
         let f = v.iter().find(|p| p.id.to_string() == "fwm:7").unwrap();
         assert_eq!(f.check, CheckPolicy::default());
+    }
+
+    /// The keys take the control socket's syntax: `fwm6:N` (the IPv6
+    /// mark only), a protocol word in any case; and "TCP:..:080" is the
+    /// same virtual as "tcp:..:80".
+    #[test]
+    fn keys_share_the_control_socket_syntax() {
+        let v = parse("[virtual.\"fwm6:7\"]\n[virtual.\"TCP:192.0.2.10:80\"]\n").unwrap();
+        let six = v.iter().find(|p| p.id.to_string() == "fwm6:7").unwrap();
+        let mark = |family| ServiceKey::Fwmark { family, mark: 7 };
+        assert!(six.id.matches(&mark(Family::V6)) && !six.id.matches(&mark(Family::V4)));
+        assert!(v.iter().any(|p| p.id.to_string() == "tcp:192.0.2.10:80"));
+        let e = parse("[virtual.\"tcp:192.0.2.10:80\"]\n[virtual.\"TCP:192.0.2.10:080\"]\n")
+            .unwrap_err();
+        assert!(e.contains("has two sections"), "{e}");
+        let e = parse("[virtual.\"fwm:7\"]\n[virtual.\"fwm6:7\"]\n").unwrap_err();
+        assert!(e.contains("both name the IPv6 service"), "{e}");
     }
 
     #[test]

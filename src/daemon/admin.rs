@@ -266,9 +266,9 @@ pub fn parse_args(argv: &[String]) -> Result<Args, String> {
 /// VIRTUAL, REAL and N must at least be well formed (whether they name a
 /// configured real is for the daemon to say).
 fn check_operands(verb: Verb, ops: &[String]) -> Result<(), String> {
-    use super::overrides::{parse_weight, RealName, VirtualName};
+    use super::overrides::{parse_virtual, parse_weight, RealName};
     if let [v, r, rest @ ..] = ops {
-        VirtualName::parse(v).map_err(|e| e.to_string())?;
+        parse_virtual(v).map_err(|e| e.to_string())?;
         RealName::parse(r).map_err(|e| e.to_string())?;
         if let ([w], Verb::Weight) = (rest, verb) {
             parse_weight(w).map_err(|e| e.to_string())?;

@@ -309,15 +309,16 @@ fn quorum_events_only_for_quorum_changes() {
 /// healthy-reals count is met; the other VIP stays announced.
 #[test]
 fn per_virtual_quorum_withdraws_its_vip() {
-    use crate::config::policy::{Quorum, VirtualId, VirtualPolicy};
+    use crate::config::policy::{Quorum, VirtualPolicy};
     use crate::daemon::quorum::Tracker;
+    use crate::model::VirtualName;
     let c = cfg(&[("10.90.0.100", 1), ("10.90.0.200", 1)]);
     let vs = vec![
         virt("10.90.0.100", 80, &[Shown::Up, down(), down()]),
         virt("10.90.0.200", 80, &[Shown::Up, Shown::Up]),
     ];
     let pol = vec![VirtualPolicy {
-        id: VirtualId::parse("tcp:10.90.0.100:80").unwrap(),
+        id: VirtualName::parse("tcp:10.90.0.100:80").unwrap(),
         line: 3,
         at: String::new(),
         check: Default::default(),

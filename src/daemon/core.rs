@@ -20,8 +20,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::kernel::Operation;
 use crate::model::{AgentState, ServiceKey, Table, TableEntry};
-use crate::reconcile::{kernel_port, Change, RealKey};
+use crate::reconcile::{kernel_port, RealKey};
 
 use super::hooks;
 use super::overrides::{self, Override, Overrides};
@@ -746,7 +747,7 @@ pub fn adopt(
 /// (`readdquiescent=no` only re-adds reals this daemon never placed.)
 pub fn placed_after(
     plan: &Plan,
-    done: &[Change],
+    done: &[Operation],
     actual: &Table,
     scope: Option<&HashSet<ServiceKey>>,
 ) -> Vec<RealKey> {
@@ -756,11 +757,11 @@ pub fn placed_after(
     let mut deleted: HashSet<Dest> = HashSet::new();
     for c in done {
         match c {
-            Change::AddReal(k, r) => {
+            Operation::AddDest(k, r) => {
                 added.insert((*k, r.addr, r.port));
             }
-            Change::DelReal(k, r) => {
-                deleted.insert((*k, r.addr, r.port));
+            Operation::DelDest(k, a, p) => {
+                deleted.insert((*k, *a, *p));
             }
             _ => {}
         }
@@ -1529,7 +1530,10 @@ mod tests {
         let p = plan(3, &[], Duration::ZERO);
         let r = |n: u8| RealServer::new(format!("10.1.0.{n}").parse().unwrap(), 80);
         let before = table(&[(1, 1), (2, 1)]);
-        let done = vec![Change::DelReal(key(1), r(2)), Change::AddReal(key(1), r(3))];
+        let done = vec![
+            Operation::DelDest(key(1), r(2).addr, 80),
+            Operation::AddDest(key(1), r(3)),
+        ];
         assert_eq!(placed_after(&p, &done, &before, None), vec![rk(1), rk(3)]);
         let other: HashSet<ServiceKey> = [key(2)].into();
         assert!(placed_after(&p, &done, &before, Some(&other)).is_empty());

@@ -16,6 +16,7 @@
 //! restores whatever someone else changed, logging each repair.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,8 +25,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ha;
 use crate::kernel::Ipvs;
-use crate::model::{RealServer, ServiceKey, Table, TableEntry};
-use crate::reconcile::{self, kernel_port, Applied, Change, RealKey, RealState};
+use crate::kernel::Operation;
+use crate::model::{ServiceKey, Table, TableEntry};
+use crate::reconcile::{self, kernel_port, Applied, RealKey, RealState};
 
 use super::control::Request;
 pub use super::core::CheckReport;
@@ -149,7 +151,7 @@ pub struct Engine {
     monitor: Option<monitor::Writer>,
     /// Virtuals with a configured `quorum` (lvsd.toml): their
     /// `quorum_lost`/`quorum_regained` come from the quorum runner alone.
-    quorum_policies: Vec<crate::config::policy::VirtualId>,
+    quorum_policies: Vec<crate::model::VirtualName>,
 }
 
 impl Engine {
@@ -791,8 +793,11 @@ impl Engine {
             Ok(())
         } else {
             // Retry only the services whose ops failed: the others are done.
-            let failed: HashSet<ServiceKey> =
-                applied.failed.iter().map(|(c, _)| c.service()).collect();
+            let failed: HashSet<ServiceKey> = applied
+                .failed
+                .iter()
+                .filter_map(|(c, _)| c.service())
+                .collect();
             let removed: HashSet<ServiceKey> = failed.intersection(extra_owned).copied().collect();
             self.pass_failed(Some(&failed), &removed);
             let n = applied.failed.len();
@@ -946,63 +951,67 @@ impl Engine {
     /// ldirectord's log wording for a change.
     /// `fallbacks`: the virtuals that have a fallback, by key (see
     /// [`Engine::fallbacks`]).
-    fn describe(&self, c: &Change, fallbacks: &HashMap<ServiceKey, &VirtualPlan>) -> String {
-        let is_fallback = |k: &ServiceKey, r: &RealServer| {
+    fn describe(&self, c: &Operation, fallbacks: &HashMap<ServiceKey, &VirtualPlan>) -> String {
+        let is_fallback = |k: &ServiceKey, addr: IpAddr, port: u16| {
             fallbacks.get(k).is_some_and(|v| {
                 v.spec
                     .fallback
                     .as_ref()
-                    .is_some_and(|f| f.addr == r.addr && kernel_port(k, f) == r.port)
+                    .is_some_and(|f| f.addr == addr && kernel_port(k, f) == port)
                     && !v
                         .spec
                         .reals
                         .iter()
-                        .any(|x| x.addr == r.addr && kernel_port(k, x) == r.port)
+                        .any(|x| x.addr == addr && kernel_port(k, x) == port)
             })
         };
         let vs = |k: &ServiceKey| crate::daemon::hooks::fallback_args(k).0;
-        let rs = |r: &RealServer| {
+        let rs = |addr: IpAddr, port: u16| {
             crate::daemon::hooks::fallback_args(&ServiceKey::Addr {
                 protocol: crate::model::Protocol::Tcp,
-                addr: r.addr,
-                port: r.port,
+                addr,
+                port,
             })
             .0
         };
         match c {
-            Change::AddService(s) => format!("Added virtual server: {}", s.key),
-            Change::EditService(s) => format!("Changed virtual server: {}", s.key),
-            Change::DelService(k) => format!("Purged virtual server: {k}"),
-            Change::AddReal(k, r) if is_fallback(k, r) => {
-                format!("Added fallback server: {} ({})", rs(r), vs(k))
+            Operation::AddService(s) => format!("Added virtual server: {}", s.key),
+            Operation::EditService(s) => format!("Changed virtual server: {}", s.key),
+            Operation::DelService(k) => format!("Purged virtual server: {k}"),
+            Operation::AddDest(k, r) if is_fallback(k, r.addr, r.port) => {
+                format!("Added fallback server: {} ({})", rs(r.addr, r.port), vs(k))
             }
-            Change::DelReal(k, r) if is_fallback(k, r) => {
-                format!("Deleted fallback server: {} ({})", rs(r), vs(k))
+            Operation::DelDest(k, a, p) if is_fallback(k, *a, *p) => {
+                format!("Deleted fallback server: {} ({})", rs(*a, *p), vs(k))
             }
-            Change::AddReal(k, r) => {
+            Operation::AddDest(k, r) => {
                 format!(
                     "Added real server: {} ({}) (Weight set to {})",
-                    rs(r),
+                    rs(r.addr, r.port),
                     vs(k),
                     r.weight
                 )
             }
-            Change::EditReal(k, r) if r.weight == 0 => {
+            Operation::EditDest(k, r) if r.weight == 0 => {
                 format!(
                     "Quiescent real server: {} ({}) (Weight set to 0)",
-                    rs(r),
+                    rs(r.addr, r.port),
                     vs(k)
                 )
             }
-            Change::EditReal(k, r) => {
+            Operation::EditDest(k, r) => {
                 format!(
                     "Restored real server: {} ({}) (Weight set to {})",
-                    rs(r),
+                    rs(r.addr, r.port),
                     vs(k),
                     r.weight
                 )
             }
-            Change::DelReal(k, r) => format!("Deleted real server: {} ({})", rs(r), vs(k)),
+            Operation::DelDest(k, a, p) => {
+                format!("Deleted real server: {} ({})", rs(*a, *p), vs(k))
+            }
+            // A pass plans service and real changes only.
+            other => format!("{} ({other:?})", other.cmd()),
         }
     }
 
@@ -1250,12 +1259,12 @@ impl Engine {
                 tracing::error!("monitorfile writer did not stop cleanly");
             }
         }
-        let doomed: Vec<Change> = self
+        let doomed: Vec<Operation> = self
             .plan
             .virtuals
             .iter()
             .filter(|v| v.cleanstop)
-            .map(|v| Change::DelService(v.key()))
+            .map(|v| Operation::DelService(v.key()))
             .collect();
         if doomed.is_empty() {
             return;
@@ -1267,17 +1276,19 @@ impl Engine {
                 ipvs.services()?.into_iter().map(|s| s.key).collect();
             let doomed = doomed
                 .into_iter()
-                .filter(|c| present.contains(&c.service()))
+                .filter(|c| c.service().is_some_and(|k| present.contains(&k)))
                 .collect();
             Ok(reconcile::apply(ipvs.as_ref(), doomed))
         });
         match job.await {
             Ok(Ok(a)) => {
+                // Every op here is a `DelService`, so each names its key.
+                let key = |c: &Operation| c.service().map(|k| k.to_string()).unwrap_or_default();
                 for c in &a.done {
-                    tracing::info!("Purged virtual server (stop): {}", c.service());
+                    tracing::info!("Purged virtual server (stop): {}", key(c));
                 }
                 for (c, e) in &a.failed {
-                    tracing::error!("purging {} failed: {e}", c.service());
+                    tracing::error!("purging {} failed: {e}", key(c));
                 }
             }
             Ok(Err(e)) => tracing::error!("cleanstop: reading the IPVS table failed: {e}"),
@@ -1363,7 +1374,7 @@ async fn fingerprint_off_runtime(path: &Path) -> Option<(SystemTime, u64, u64)> 
 }
 
 /// The log line of a resync repair: what was wrong and what was restored.
-fn repair_line(c: &Change) -> String {
+fn repair_line(c: &Operation) -> String {
     // "tcp 10.0.0.1:80", "fwmark 7": the protocol tells a TCP and a UDP
     // service on one address apart.
     let vs = |k: &ServiceKey| match k {
@@ -1373,43 +1384,45 @@ fn repair_line(c: &Change) -> String {
         }
         _ => k.to_string(),
     };
-    let rs = |k: &ServiceKey, r: &RealServer| {
+    let rs = |k: &ServiceKey, addr: IpAddr, port: u16| {
         format!(
             "{} of {}",
             hooks::fallback_args(&ServiceKey::Addr {
                 protocol: crate::model::Protocol::Tcp,
-                addr: r.addr,
-                port: r.port,
+                addr,
+                port,
             })
             .0,
             vs(k)
         )
     };
     match c {
-        Change::AddService(s) => format!(
+        Operation::AddService(s) => format!(
             "resync: restored virtual server {} (deleted behind lvsd's back)",
             vs(&s.key)
         ),
-        Change::EditService(s) => format!(
+        Operation::EditService(s) => format!(
             "resync: restored scheduler {}, flags and persistence of virtual server {} (changed behind lvsd's back)",
             s.scheduler,
             vs(&s.key)
         ),
-        Change::DelService(k) => format!("resync: removed virtual server {} (no longer configured)", vs(k)),
-        Change::AddReal(k, r) => format!(
+        Operation::DelService(k) => format!("resync: removed virtual server {} (no longer configured)", vs(k)),
+        Operation::AddDest(k, r) => format!(
             "resync: restored real {} with weight {} (deleted behind lvsd's back)",
-            rs(k, r),
+            rs(k, r.addr, r.port),
             r.weight
         ),
-        Change::EditReal(k, r) => format!(
+        Operation::EditDest(k, r) => format!(
             "resync: restored weight {} of real {} (changed behind lvsd's back)",
             r.weight,
-            rs(k, r)
+            rs(k, r.addr, r.port)
         ),
-        Change::DelReal(k, r) => format!(
+        Operation::DelDest(k, a, p) => format!(
             "resync: removed real {} (added behind lvsd's back)",
-            rs(k, r)
+            rs(k, *a, *p)
         ),
+        // A resync plans service and real changes only.
+        other => format!("resync: {}", other.cmd()),
     }
 }
 

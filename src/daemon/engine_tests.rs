@@ -5,7 +5,7 @@
 use super::*;
 use crate::daemon::plan::{Alerts, VirtualPlan};
 use crate::kernel::FakeTable;
-use crate::model::{CheckSpec, CheckType, Forward, Protocol, Service, VirtualService};
+use crate::model::{CheckSpec, CheckType, Forward, Protocol, RealServer, Service, VirtualService};
 use crate::reconcile::VirtualSpec;
 
 struct NoChecks;
@@ -413,7 +413,7 @@ impl Ipvs for CountingIpvs {
     fn daemons(&self) -> Result<Vec<crate::model::SyncDaemon>, crate::kernel::Error> {
         self.fake.daemons()
     }
-    fn apply(&self, ops: &[crate::kernel::Op]) -> Vec<Result<(), crate::kernel::Error>> {
+    fn apply(&self, ops: &[crate::kernel::Operation]) -> Vec<Result<(), crate::kernel::Error>> {
         self.fake.apply(ops)
     }
 }
@@ -931,7 +931,7 @@ async fn execute_instances_start_reload_and_stop_with_this_one() {
 // These run on tokio's paused clock: backoff and resync periods pass in
 // virtual time, so the tests are fast and deterministic.
 
-use crate::kernel::{Op, OpKind};
+use crate::kernel::{IpvsCmd, Operation};
 
 /// Two virtuals with checked reals, both reals of each up.
 async fn two_up_virtuals(fake: FakeTable) -> Harness {
@@ -973,7 +973,7 @@ fn counter(h: &Harness, f: impl Fn(&Status) -> u64) -> u64 {
 async fn a_failed_read_is_retried_until_it_succeeds() {
     let h = two_up_virtuals(FakeTable::new()).await;
     // The next three reads of the service fail (a netlink hiccup).
-    h.fake.fail_times(OpKind::GetService, libc::EIO, 3);
+    h.fake.fail_times(IpvsCmd::GetService, libc::EIO, 3);
     h.report(1, "10.1.0.2", false).await;
     h.until("real removed after retries", |h| {
         h.weights(1) == vec![("10.1.0.1".into(), 1)]
@@ -988,7 +988,7 @@ async fn a_failed_read_is_retried_until_it_succeeds() {
 async fn a_failed_dump_is_retried_until_it_succeeds() {
     let h = two_up_virtuals(FakeTable::new()).await;
     // Reading the reals fails twice in a row.
-    h.fake.fail_times(OpKind::GetDest, libc::ENOMEM, 2);
+    h.fake.fail_times(IpvsCmd::GetDest, libc::ENOMEM, 2);
     h.report(2, "10.2.0.1", false).await;
     h.until("real removed after retries", |h| {
         h.weights(2) == vec![("10.2.0.2".into(), 4)]
@@ -1001,7 +1001,7 @@ async fn a_failed_dump_is_retried_until_it_succeeds() {
 #[tokio::test(start_paused = true)]
 async fn a_refused_op_is_retried_until_the_kernel_takes_it() {
     let h = two_up_virtuals(FakeTable::new()).await;
-    h.fake.fail_times(OpKind::DelDest, libc::EBUSY, 4);
+    h.fake.fail_times(IpvsCmd::DelDest, libc::EBUSY, 4);
     h.report(1, "10.1.0.1", false).await;
     h.until("real removed after retries", |h| {
         h.weights(1) == vec![("10.1.0.2".into(), 2)]
@@ -1029,7 +1029,7 @@ async fn a_batch_broken_in_the_middle_is_retried() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_first_table_is_retried() {
     let fake = FakeTable::new();
-    fake.fail_next(OpKind::AddService, libc::EIO);
+    fake.fail_next(IpvsCmd::NewService, libc::EIO);
     let plan = plan_of(vec![vplan(1, &[("10.1.0.1", 1)], CheckType::On, false)]);
     let h = start(fake, plan).await;
     h.until("service and real added", |h| {
@@ -1042,7 +1042,7 @@ async fn a_failed_first_table_is_retried() {
 #[tokio::test(start_paused = true)]
 async fn retries_back_off_and_stop_once_through() {
     let h = two_up_virtuals(FakeTable::new()).await;
-    h.fake.fail_times(OpKind::GetService, libc::EIO, 5);
+    h.fake.fail_times(IpvsCmd::GetService, libc::EIO, 5);
     let t0 = tokio::time::Instant::now();
     h.report(1, "10.1.0.2", false).await;
     for _ in 0..1000 {
@@ -1075,8 +1075,8 @@ async fn drift_is_restored(what: &str, mutate: impl FnOnce(&FakeTable)) {
     let mut foreign = VirtualService::new(vkey(99));
     foreign.scheduler = "lc".into();
     let _ = fake.apply(&[
-        Op::AddService(foreign),
-        Op::AddDest(vkey(99), real("10.99.0.1", 9)),
+        Operation::AddService(foreign),
+        Operation::AddDest(vkey(99), real("10.99.0.1", 9)),
     ]);
     let h = two_up_virtuals(fake).await;
     let want = h.fake.snapshot();
@@ -1109,7 +1109,7 @@ async fn drift_is_restored(what: &str, mutate: impl FnOnce(&FakeTable)) {
 #[tokio::test(start_paused = true)]
 async fn resync_restores_a_deleted_real() {
     drift_is_restored("real deleted", |f| {
-        let _ = f.apply(&[Op::DelDest(vkey(1), "10.1.0.2".parse().unwrap(), 80)]);
+        let _ = f.apply(&[Operation::DelDest(vkey(1), "10.1.0.2".parse().unwrap(), 80)]);
     })
     .await;
 }
@@ -1117,7 +1117,7 @@ async fn resync_restores_a_deleted_real() {
 #[tokio::test(start_paused = true)]
 async fn resync_restores_a_changed_weight() {
     drift_is_restored("weight changed", |f| {
-        let _ = f.apply(&[Op::EditDest(vkey(2), real("10.2.0.1", 77))]);
+        let _ = f.apply(&[Operation::EditDest(vkey(2), real("10.2.0.1", 77))]);
     })
     .await;
 }
@@ -1127,7 +1127,7 @@ async fn resync_restores_a_changed_scheduler() {
     drift_is_restored("scheduler changed", |f| {
         let mut svc = f.snapshot().get(&vkey(1)).unwrap().service.clone();
         svc.scheduler = "sh".into();
-        let _ = f.apply(&[Op::EditService(svc)]);
+        let _ = f.apply(&[Operation::EditService(svc)]);
     })
     .await;
 }
@@ -1135,7 +1135,7 @@ async fn resync_restores_a_changed_scheduler() {
 #[tokio::test(start_paused = true)]
 async fn resync_restores_a_deleted_service() {
     drift_is_restored("service deleted", |f| {
-        let _ = f.apply(&[Op::DelService(vkey(2))]);
+        let _ = f.apply(&[Operation::DelService(vkey(2))]);
     })
     .await;
 }
@@ -1143,14 +1143,14 @@ async fn resync_restores_a_deleted_service() {
 #[tokio::test(start_paused = true)]
 async fn resync_restores_a_flushed_table() {
     drift_is_restored("table flushed", |f| {
-        let _ = f.apply(&[Op::Flush]);
+        let _ = f.apply(&[Operation::Flush]);
         // The foreign service is gone with the flush; whoever owns it
         // restores it: put it back so the comparison covers ours only.
         let mut foreign = VirtualService::new(vkey(99));
         foreign.scheduler = "lc".into();
         let _ = f.apply(&[
-            Op::AddService(foreign),
-            Op::AddDest(vkey(99), real("10.99.0.1", 9)),
+            Operation::AddService(foreign),
+            Operation::AddDest(vkey(99), real("10.99.0.1", 9)),
         ]);
     })
     .await;
@@ -1163,8 +1163,8 @@ async fn resync_never_touches_a_foreign_service() {
     let mut foreign = VirtualService::new(vkey(98));
     foreign.scheduler = "rr".into();
     let _ = h.fake.apply(&[
-        Op::AddService(foreign),
-        Op::AddDest(vkey(98), real("10.98.0.1", 3)),
+        Operation::AddService(foreign),
+        Operation::AddDest(vkey(98), real("10.98.0.1", 3)),
     ]);
     let with_foreign = h.fake.snapshot();
     let ops = h.fake.ops();
@@ -1210,7 +1210,7 @@ async fn resync_zero_is_off() {
         |e| e.with_resync(Duration::ZERO),
     )
     .await;
-    let _ = h.fake.apply(&[Op::DelService(vkey(1))]);
+    let _ = h.fake.apply(&[Operation::DelService(vkey(1))]);
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert!(h.fake.snapshot().get(&vkey(1)).is_none());
     h.stop().await;
@@ -1307,11 +1307,11 @@ async fn a_kernel_errno_reaches_the_reload_reply() {
         vplan(2, &[("10.2.0.1", 1)], CheckType::On, false),
     ]);
     *h.next_plan.lock().unwrap() = Ok(next);
-    h.fake.fail_next(OpKind::AddService, libc::EEXIST);
+    h.fake.fail_next(IpvsCmd::NewService, libc::EEXIST);
     let err = h.reload_typed().await.unwrap_err();
     let k = err.kernel().expect("a kernel error");
     assert_eq!(k.errno(), Some(libc::EEXIST), "{err}");
-    assert_eq!(k.op(), OpKind::AddService, "{err}");
+    assert_eq!(k.op(), Some(IpvsCmd::NewService), "{err}");
     assert!(err.to_string().contains("File exists"), "{err}");
     // The failed op is retried: the new virtual arrives all the same.
     h.until("virtual 2 added by the retry", |h| {
@@ -1398,12 +1398,13 @@ async fn drain_finished_comes_from_the_resync_without_any_query() {
 /// event.
 #[tokio::test]
 async fn quorum_events_of_a_virtual_with_a_quorum_policy_are_left_to_the_runner() {
-    use crate::config::policy::{Quorum, VirtualId, VirtualPolicy};
+    use crate::config::policy::{Quorum, VirtualPolicy};
+    use crate::model::VirtualName;
     let bus = events::Bus::default();
     let mut sub = bus.subscribe(None);
     let b = bus.clone();
     let policy = VirtualPolicy {
-        id: VirtualId::Addr {
+        id: VirtualName::Addr {
             protocol: Protocol::Tcp,
             addr: "10.0.0.1".parse().unwrap(),
             port: 80,

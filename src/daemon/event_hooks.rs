@@ -6,7 +6,7 @@
 //! second): the bus hands each (hook, event) pair to a queue of
 //! [`QUEUE`] entries without waiting; a pair that finds it full is
 //! dropped, counted and logged. At most [`CONCURRENCY`] hooks run at
-//! once; each runs in its own process group (`check::process::run`),
+//! once; each runs in its own process group (`child::run`),
 //! killed whole at its timeout, and whatever it leaves running when it
 //! exits is killed too (a hook is a notification: something meant to
 //! last must detach with `setsid` or `systemd-run`). Its stdin, stdout and
@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use crate::check::process::{self, Leftovers, Outcome};
+use crate::child::{self, Leftovers, Outcome};
 use crate::model::text::sanitize;
 use crate::model::EventHook;
 
@@ -160,7 +160,7 @@ async fn dispatch(
             hooks = running.len(),
             "hooks still running at stop; killing them"
         );
-        // Dropping a run kills its process group (check::process).
+        // Dropping a run kills its process group (`child`).
         running.abort_all();
         while running.join_next().await.is_some() {}
     }
@@ -182,7 +182,7 @@ pub async fn run(hook: &EventHook, ev: &Event) {
         .stderr(Stdio::null());
     let name = sanitize(prog);
     let event = ev.data.kind.name();
-    match process::run(c, hook.timeout, None, Leftovers::Kill).await {
+    match child::run(c, hook.timeout, None, Leftovers::Kill).await {
         Ok(Outcome::Exited(st)) if st.success() => {
             tracing::info!(hook = %name, event, seq = ev.seq, "hook done")
         }

@@ -136,7 +136,7 @@ async fn a_hanging_hook_and_its_group_are_killed_at_the_timeout() {
     let (_, got) = tokio::join!(run_it, wait_for(&pids, " "));
     assert!(t0.elapsed() < Duration::from_secs(5));
     let pids: Vec<i32> = got.split_whitespace().map(|p| p.parse().unwrap()).collect();
-    let left = crate::check::process::tests::all_gone(&pids).await;
+    let left = crate::child::tests::all_gone(&pids).await;
     assert!(left.is_empty(), "still running: {left:?}");
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::check::process::{self, Leftovers, Outcome};
+use crate::child::{self, Leftovers, Outcome};
 use crate::model::{Protocol, ServiceKey};
 
 use super::plan::{Alerts, Phase};
@@ -81,7 +81,7 @@ fn spawn_shell(tasks: &mut Tasks, line: String) {
         // Own process group, killed whole on timeout (and if the daemon
         // drops the task at shutdown); what it leaves after a normal exit
         // is kept (a fallbackcommand may start a service on purpose).
-        match process::run(c, HOOK_TIMEOUT, None, Leftovers::Keep).await {
+        match child::run(c, HOOK_TIMEOUT, None, Leftovers::Keep).await {
             Ok(Outcome::Exited(st)) if st.success() => {
                 tracing::info!(command = %line, "ran command")
             }
@@ -273,7 +273,7 @@ fn spawn_sendmail(tasks: &mut Tasks, message: String, sendmail: std::path::PathB
     tasks.spawn(async move {
         let mut c = Command::new(&sendmail);
         c.arg("-t").stdin(Stdio::piped()).stdout(Stdio::null());
-        match process::run(c, HOOK_TIMEOUT, Some(message.as_bytes()), Leftovers::Keep).await {
+        match child::run(c, HOOK_TIMEOUT, Some(message.as_bytes()), Leftovers::Keep).await {
             Ok(Outcome::Exited(st)) if st.success() => {}
             Ok(Outcome::Exited(st)) => tracing::warn!(status = %st, "sendmail failed"),
             Err(e) => {

@@ -13,8 +13,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::model::ServiceKey;
-use crate::reconcile::{Change, RealKey};
+use crate::kernel::Operation;
+use crate::model::{RealServer, ServiceKey};
+use crate::reconcile::RealKey;
 
 use super::load::ConfigError;
 use super::plan::{Plan, VirtualPlan};
@@ -210,17 +211,21 @@ pub fn maintenance_set(names: &HashSet<String>, plan: &Plan) -> HashSet<RealKey>
 
 /// The operations of a pass as `ipvsadm` rules (numeric), one a line, in
 /// the order they are sent: what `lvsd plan` prints.
-pub fn render_changes(changes: &[Change]) -> String {
+pub fn render_changes(changes: &[Operation]) -> String {
     use crate::cli::save::{dest_rule, service_delete_rule, service_rule};
     let mut s = String::new();
     for c in changes {
         let line = match c {
-            Change::AddService(v) => service_rule("-A", v),
-            Change::EditService(v) => service_rule("-E", v),
-            Change::DelService(k) => service_delete_rule(k),
-            Change::AddReal(k, r) => dest_rule("-a", k, r),
-            Change::EditReal(k, r) => dest_rule("-e", k, r),
-            Change::DelReal(k, r) => dest_rule("-d", k, r),
+            Operation::AddService(v) => service_rule("-A", v),
+            Operation::EditService(v) => service_rule("-E", v),
+            Operation::DelService(k) => service_delete_rule(k),
+            Operation::AddDest(k, r) => dest_rule("-a", k, r),
+            Operation::EditDest(k, r) => dest_rule("-e", k, r),
+            // `-d` names only the service and the real.
+            Operation::DelDest(k, a, p) => dest_rule("-d", k, &RealServer::new(*a, *p)),
+            // A plan holds service and real changes only; say so rather
+            // than print a rule that is not one.
+            other => format!("# {}", other.cmd()),
         };
         s.push_str(&line);
         s.push('\n');

@@ -27,7 +27,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::model::text::sanitize;
-use crate::model::{Family, Protocol, ServiceKey, WeightAdjust};
+use crate::model::{Family, ServiceKey, WeightAdjust};
 use crate::reconcile::{kernel_port, RealKey, RealState};
 
 use super::plan::Plan;
@@ -106,25 +106,14 @@ pub enum NameError {
     Ambiguous(String, String),
 }
 
-/// A virtual as typed: protocol, address and port, or a firewall mark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VirtualName {
-    /// `tcp:IP:PORT`, `udp:...`, `sctp:...`.
-    Addr {
-        /// Transport protocol.
-        protocol: Protocol,
-        /// Virtual address.
-        addr: IpAddr,
-        /// Virtual port.
-        port: u16,
-    },
-    /// `fwm:MARK` (either family; `fwm6:MARK` for IPv6 only).
-    Fwmark {
-        /// The mark.
-        mark: u32,
-        /// `Some` when the family was given.
-        family: Option<Family>,
-    },
+/// A virtual as typed: `model::VirtualName`, the syntax lvsd.toml's
+/// `[virtual."..."]` keys use too.
+pub use crate::model::VirtualName;
+
+/// Parse a VIRTUAL argument (`tcp:IP:PORT`, `fwm:MARK`, `fwm6:MARK`, ...:
+/// see [`VirtualName`]), naming it, sanitized, when it is not one.
+pub fn parse_virtual(s: &str) -> Result<VirtualName, NameError> {
+    VirtualName::parse(s).ok_or_else(|| NameError::BadVirtual(sanitize(s)))
 }
 
 /// A real as typed: address, and the port if given.
@@ -164,60 +153,6 @@ fn parse_port(s: &str) -> Option<u16> {
     s.parse().ok()
 }
 
-impl VirtualName {
-    /// Parse `tcp:IP:PORT`, `udp:IP:PORT`, `sctp:IP:PORT`, `fwm:MARK`,
-    /// `fwm6:MARK` (case-insensitive prefix; IPv6 in brackets).
-    pub fn parse(s: &str) -> Result<VirtualName, NameError> {
-        let bad = || NameError::BadVirtual(sanitize(s));
-        let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
-        let kind = kind.to_ascii_lowercase();
-        let fwm = |family| {
-            if rest.is_empty() || rest.len() > 10 || !rest.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            let mark: u32 = rest.parse().map_err(|_| bad())?;
-            Ok(VirtualName::Fwmark { mark, family })
-        };
-        let protocol = match kind.as_str() {
-            "tcp" => Protocol::Tcp,
-            "udp" => Protocol::Udp,
-            "sctp" => Protocol::Sctp,
-            "fwm" => return fwm(None),
-            "fwm6" => return fwm(Some(Family::V6)),
-            _ => return Err(bad()),
-        };
-        match split_hostport(rest) {
-            Some((addr, Some(port))) => Ok(VirtualName::Addr {
-                protocol,
-                addr,
-                port,
-            }),
-            _ => Err(bad()),
-        }
-    }
-
-    fn matches(&self, k: &ServiceKey) -> bool {
-        match (self, k) {
-            (
-                VirtualName::Addr {
-                    protocol,
-                    addr,
-                    port,
-                },
-                ServiceKey::Addr {
-                    protocol: p,
-                    addr: a,
-                    port: o,
-                },
-            ) => protocol == p && addr == a && port == o,
-            (VirtualName::Fwmark { mark, family }, ServiceKey::Fwmark { family: f, mark: m }) => {
-                mark == m && family.is_none_or(|x| x == *f)
-            }
-            _ => false,
-        }
-    }
-}
-
 impl RealName {
     /// Parse `IP:PORT`, `[IPv6]:PORT`, `IP` or `[IPv6]`.
     pub fn parse(s: &str) -> Result<RealName, NameError> {
@@ -243,29 +178,7 @@ pub fn parse_weight(s: &str) -> Result<u32, NameError> {
 /// The name of a virtual as typed and stored: `tcp:10.0.0.1:80`,
 /// `udp:[::1]:53`, `fwm:7`, `fwm6:7`.
 pub fn virtual_name(k: &ServiceKey) -> String {
-    match k {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => {
-            let p = match protocol {
-                Protocol::Tcp => "tcp".to_string(),
-                Protocol::Udp => "udp".to_string(),
-                Protocol::Sctp => "sctp".to_string(),
-                Protocol::Other(n) => format!("proto{n}"),
-            };
-            format!("{p}:{}", real_addr(*addr, *port))
-        }
-        ServiceKey::Fwmark {
-            family: Family::V4,
-            mark,
-        } => format!("fwm:{mark}"),
-        ServiceKey::Fwmark {
-            family: Family::V6,
-            mark,
-        } => format!("fwm6:{mark}"),
-    }
+    VirtualName::of(k).to_string()
 }
 
 /// `10.0.0.1:80`, `[::1]:80`.
@@ -280,7 +193,7 @@ pub fn real_name(k: &RealKey) -> String {
 /// matches its configured port or the port the kernel holds it under
 /// (direct routing rewrites it to the virtual's).
 pub fn resolve(plan: &Plan, virt: &str, real: &str) -> Result<RealKey, NameError> {
-    let vn = VirtualName::parse(virt)?;
+    let vn = parse_virtual(virt)?;
     let rn = RealName::parse(real)?;
     let vs: Vec<_> = plan
         .virtuals
@@ -455,7 +368,7 @@ fn parse_line(line: &str) -> Result<(RealKey, Override), String> {
             ))
         }
     };
-    let service = match VirtualName::parse(v).map_err(|e| e.to_string())? {
+    let service = match parse_virtual(v).map_err(|e| e.to_string())? {
         VirtualName::Addr {
             protocol,
             addr,

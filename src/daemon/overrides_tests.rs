@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{CheckSpec, Forward, RealServer, VirtualService, WeightAdjust};
+use crate::model::{CheckSpec, Forward, Protocol, RealServer, VirtualService, WeightAdjust};
 use crate::reconcile::VirtualSpec;
 
 use super::super::plan::VirtualPlan;
@@ -82,7 +82,7 @@ fn plan() -> Plan {
 #[test]
 fn names_parse_as_written_in_ldirectord_cf_and_status() {
     assert_eq!(
-        VirtualName::parse("tcp:10.0.0.1:80").unwrap(),
+        parse_virtual("tcp:10.0.0.1:80").unwrap(),
         VirtualName::Addr {
             protocol: Protocol::Tcp,
             addr: "10.0.0.1".parse().unwrap(),
@@ -90,7 +90,7 @@ fn names_parse_as_written_in_ldirectord_cf_and_status() {
         }
     );
     assert!(matches!(
-        VirtualName::parse("UDP:[2001:db8::1]:53"),
+        parse_virtual("UDP:[2001:db8::1]:53"),
         Ok(VirtualName::Addr {
             protocol: Protocol::Udp,
             port: 53,
@@ -98,14 +98,14 @@ fn names_parse_as_written_in_ldirectord_cf_and_status() {
         })
     ));
     assert!(matches!(
-        VirtualName::parse("sctp:10.0.0.1:9"),
+        parse_virtual("sctp:10.0.0.1:9"),
         Ok(VirtualName::Addr {
             protocol: Protocol::Sctp,
             ..
         })
     ));
     assert_eq!(
-        VirtualName::parse("fwm:7").unwrap(),
+        parse_virtual("fwm:7").unwrap(),
         VirtualName::Fwmark {
             mark: 7,
             family: None
@@ -126,7 +126,7 @@ fn names_parse_as_written_in_ldirectord_cf_and_status() {
         "",
         "tcp:10.0.0.1:80\n",
     ] {
-        assert!(VirtualName::parse(bad).is_err(), "{bad:?} accepted");
+        assert!(parse_virtual(bad).is_err(), "{bad:?} accepted");
     }
     assert_eq!(
         RealName::parse("[2001:db8::10]:443").unwrap(),
@@ -144,7 +144,7 @@ fn names_parse_as_written_in_ldirectord_cf_and_status() {
         assert!(parse_weight(bad).is_err(), "{bad:?} accepted");
     }
     // The error names the argument, sanitized.
-    let e = VirtualName::parse("tcp:\x1b[31m").unwrap_err().to_string();
+    let e = parse_virtual("tcp:\x1b[31m").unwrap_err().to_string();
     assert!(e.contains("\\x1b") && !e.contains('\x1b'), "{e}");
 }
 

@@ -280,7 +280,7 @@ pub async fn run(
             commands = running.len(),
             "quorum commands still running at stop; killing them"
         );
-        // Dropping a run kills its process group (check::process).
+        // Dropping a run kills its process group (`child`).
         running.abort_all();
         while running.join_next().await.is_some() {}
     }
@@ -324,8 +324,8 @@ fn start_command(
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        use crate::check::process::{self, Leftovers, Outcome};
-        match process::run(cmd, timeout, None, Leftovers::Keep).await {
+        use crate::child::{self, Leftovers, Outcome};
+        match child::run(cmd, timeout, None, Leftovers::Keep).await {
             Ok(Outcome::Exited(st)) if st.success() => {
                 tracing::info!(?argv, "quorum command done")
             }
@@ -473,7 +473,7 @@ mod tests {
         };
         assert_eq!(healthy_weight(&v), 7);
         let pol = vec![VirtualPolicy {
-            id: crate::config::policy::VirtualId::parse("tcp:192.0.2.10:80").unwrap(),
+            id: crate::model::VirtualName::parse("tcp:192.0.2.10:80").unwrap(),
             line: 1,
             at: String::new(),
             check: Default::default(),

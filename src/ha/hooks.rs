@@ -4,14 +4,16 @@
 //! environment, and is killed after its timeout. Failures are logged, never
 //! fatal: the VIPs have already moved.
 //!
-//! Each runs in a process group of its own: on timeout, and when the run
-//! is dropped (the HA runner stops), the whole group is killed, so a
-//! hook's `sleep 1000 &` does not outlive it. What a hook leaves after a
-//! normal exit is kept (it may start a service on purpose). `ha` cannot use
-//! `check::process` (the layer rule), hence this small copy.
+//! Each runs in a process group of its own (`child::run`, the runner of
+//! every program lvsd starts): on timeout the group gets SIGTERM, then
+//! SIGKILL after a short grace, and when the run is dropped (the HA runner
+//! stops) it is killed, so a hook's `sleep 1000 &` does not outlive it.
+//! What a hook leaves after a normal exit is kept (it may start a service
+//! on purpose).
 
 use std::process::Stdio;
 
+use crate::child::{self, Leftovers};
 use crate::model::{Hook, HookWhen, Role};
 
 /// The word for a role in hook arguments and environment.
@@ -52,47 +54,21 @@ pub fn argv_for(hook: &Hook, new: Role, old: Role) -> Option<Vec<String>> {
     Some(argv)
 }
 
-/// Kills the process group when dropped, unless disarmed.
-struct GroupGuard(Option<nix::unistd::Pid>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-        }
-    }
-}
-
 /// Run one hook to completion or timeout.
 pub async fn run_one(hook: &Hook, argv: &[String], node: &str, new: Role, old: Role) -> Outcome {
     let Some((prog, args)) = argv.split_first() else {
         return Outcome::SpawnFailed("empty command".into());
     };
-    let child = tokio::process::Command::new(prog)
-        .args(args)
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(args)
         .env("LVSD_ROLE", role_word(new))
         .env("LVSD_PREV_ROLE", role_word(old))
         .env("LVSD_NODE", node)
-        .stdin(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return Outcome::SpawnFailed(format!("{prog}: {e}")),
-    };
-    let mut guard = GroupGuard(child.id().map(|p| nix::unistd::Pid::from_raw(p as i32)));
-    match tokio::time::timeout(hook.timeout, child.wait()).await {
-        Ok(Ok(st)) => {
-            guard.0 = None;
-            Outcome::Exited(st.code())
-        }
-        Ok(Err(e)) => Outcome::SpawnFailed(format!("{prog}: {e}")),
-        // The guard kills the group (the child and what it started).
-        Err(_) => {
-            let _ = child.kill().await;
-            Outcome::TimedOut
-        }
+        .stdin(Stdio::null());
+    match child::run(cmd, hook.timeout, None, Leftovers::Keep).await {
+        Ok(child::Outcome::Exited(st)) => Outcome::Exited(st.code()),
+        Ok(child::Outcome::TimedOut) => Outcome::TimedOut,
+        Err(e) => Outcome::SpawnFailed(format!("{prog}: {e}")),
     }
 }
 

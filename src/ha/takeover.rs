@@ -16,7 +16,7 @@ use crate::model::{Announce, SyncDaemon, SyncState, Vip};
 use crate::wire::announce::{garp, unsolicited_na};
 
 /// Starts and stops IPVS connection-sync daemons. Implemented by the
-/// daemon over `kernel`'s IPVS client (`Op::StartDaemon` / `StopDaemon`);
+/// daemon over `kernel`'s IPVS client (`Operation::StartDaemon` / `StopDaemon`);
 /// [`NoSync`] when sync is not configured or IPVS is absent.
 pub trait SyncDaemons: Send {
     /// Make `state` run with `cfg` and stop the other state's daemon.

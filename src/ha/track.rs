@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::child::{self, Leftovers};
 use crate::model::text::sanitize;
 use crate::model::{Track, TrackScript};
 
@@ -217,47 +218,22 @@ pub fn interfaces_up(names: &[String]) -> Vec<(String, Option<bool>)> {
     seen
 }
 
-/// Kills a script's process group unless disarmed: a run that timed out,
-/// or whose task was aborted at stop, leaves nothing behind.
-struct GroupGuard(Option<i32>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pgid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
 /// Run a script once: no shell, stdio on /dev/null, its own process
-/// group, killed (the whole group) at `timeout`. Ok(true) on exit 0.
+/// group (`child::run`), the whole group killed at `timeout` (SIGTERM, then
+/// SIGKILL after a short grace) or when the run is dropped (its task
+/// aborted at stop). Ok(true) on exit 0.
 pub async fn run_script(s: &TrackScript) -> Result<bool, std::io::Error> {
     let Some((prog, args)) = s.argv.split_first() else {
         return Ok(false);
     };
-    let mut child = tokio::process::Command::new(prog)
-        .args(args)
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut guard = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
-    match tokio::time::timeout(s.timeout, child.wait()).await {
-        Ok(r) => {
-            // Reaped: the pid (and so the group id) may be reused now.
-            guard.0 = None;
-            Ok(r?.success())
-        }
-        Err(_) => {
-            drop(guard);
-            let _ = child.wait().await;
-            Ok(false)
-        }
+        .stderr(std::process::Stdio::null());
+    match child::run(cmd, s.timeout, None, Leftovers::Keep).await? {
+        child::Outcome::Exited(st) => Ok(st.success()),
+        child::Outcome::TimedOut => Ok(false),
     }
 }
 

@@ -12,7 +12,7 @@
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Error, Ipvs, Op, OpKind};
+use super::{Error, Ipvs, IpvsCmd, Operation};
 use crate::model::{
     Family, Forward, RealServer, ServiceFlags, ServiceKey, Stats, SyncDaemon, Table, TableEntry,
     Timeouts, TunnelType, VersionInfo, VirtualService,
@@ -34,7 +34,7 @@ struct State {
     daemons: Vec<SyncDaemon>,
     schedulers: Vec<String>,
     /// Injected failures: the next op of that kind fails with that errno.
-    faults: Vec<(OpKind, i32)>,
+    faults: Vec<(IpvsCmd, i32)>,
     /// Injected failures by position: `(n, errno)` fails the op `n` ops
     /// from when it was set (0 = the next op of any kind).
     op_faults: Vec<(usize, i32)>,
@@ -56,7 +56,7 @@ impl Default for FakeTable {
     }
 }
 
-fn kerr(op: OpKind, errno: i32) -> Error {
+fn kerr(op: IpvsCmd, errno: i32) -> Error {
     Error::Kernel { op, errno }
 }
 
@@ -95,13 +95,13 @@ impl FakeTable {
 
     /// Make the next op of `kind` fail with `errno` (positive), whatever the
     /// table holds: for testing error messages of every kernel errno.
-    pub fn fail_next(&self, kind: OpKind, errno: i32) {
+    pub fn fail_next(&self, kind: IpvsCmd, errno: i32) {
         self.lock().faults.push((kind, errno));
     }
 
     /// Make the next `times` ops of `kind` fail with `errno`: a kernel
     /// that keeps refusing for a while (retry tests).
-    pub fn fail_times(&self, kind: OpKind, errno: i32, times: usize) {
+    pub fn fail_times(&self, kind: IpvsCmd, errno: i32, times: usize) {
         let mut st = self.lock();
         for _ in 0..times {
             st.faults.push((kind, errno));
@@ -175,7 +175,7 @@ impl FakeTable {
     }
 }
 
-fn take_fault(st: &mut State, kind: OpKind) -> Option<i32> {
+fn take_fault(st: &mut State, kind: IpvsCmd) -> Option<i32> {
     let pos = st.faults.iter().position(|(k, _)| *k == kind)?;
     Some(st.faults.remove(pos).1)
 }
@@ -189,7 +189,7 @@ fn is_unicast(addr: &IpAddr) -> bool {
     }
 }
 
-fn check_service(st: &State, svc: &VirtualService, op: OpKind) -> Result<(), Error> {
+fn check_service(st: &State, svc: &VirtualService, op: IpvsCmd) -> Result<(), Error> {
     // ip_vs_add_service / ip_vs_edit_service: scheduler lookup first
     // ("none" is accepted since Linux 4.20 for schedulerless services).
     if svc.scheduler != "none" && !st.schedulers.contains(&svc.scheduler) {
@@ -208,7 +208,7 @@ fn check_service(st: &State, svc: &VirtualService, op: OpKind) -> Result<(), Err
 
 /// Checks shared by add and edit of a real server (ip_vs_add_dest and
 /// ip_vs_edit_dest), after the service was found.
-fn check_dest(svc: &VirtualService, rs: &RealServer, op: OpKind) -> Result<(), Error> {
+fn check_dest(svc: &VirtualService, rs: &RealServer, op: IpvsCmd) -> Result<(), Error> {
     // Mixed-family reals are only allowed for tunnels.
     if rs.family() != svc.key.family() && rs.forward != Forward::Tunnel {
         return Err(kerr(op, libc::EINVAL));
@@ -252,8 +252,8 @@ fn take_op_fault(st: &mut State) -> Option<i32> {
     hit
 }
 
-fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
-    let kind = op.kind();
+fn apply_op(st: &mut State, op: &Operation) -> Result<(), Error> {
+    let kind = op.cmd();
     if let Some(errno) = take_op_fault(st) {
         return Err(kerr(kind, errno));
     }
@@ -261,11 +261,11 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
         return Err(kerr(kind, errno));
     }
     match op {
-        Op::Flush => {
+        Operation::Flush => {
             st.entries.clear();
             Ok(())
         }
-        Op::SetTimeouts(t) => {
+        Operation::SetTimeouts(t) => {
             // ip_vs_set_timeout: a zero value leaves the current one.
             if t.tcp != 0 {
                 st.timeouts.tcp = t.tcp;
@@ -278,7 +278,7 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
             }
             Ok(())
         }
-        Op::Zero(None) => {
+        Operation::Zero(None) => {
             for e in &mut st.entries {
                 e.service.stats = Stats::default();
                 for r in &mut e.reals {
@@ -287,7 +287,7 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
             }
             Ok(())
         }
-        Op::StartDaemon(d) => {
+        Operation::StartDaemon(d) => {
             if st.daemons.iter().any(|x| x.state == d.state) {
                 return Err(kerr(kind, libc::EEXIST));
             }
@@ -316,14 +316,14 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
             st.daemons.push(d);
             Ok(())
         }
-        Op::StopDaemon(state) => match st.daemons.iter().position(|x| x.state == *state) {
+        Operation::StopDaemon(state) => match st.daemons.iter().position(|x| x.state == *state) {
             Some(i) => {
                 st.daemons.remove(i);
                 Ok(())
             }
             None => Err(kerr(kind, libc::ESRCH)),
         },
-        Op::AddService(svc) => {
+        Operation::AddService(svc) => {
             if st.entries.iter().any(|e| e.service.key == svc.key) {
                 return Err(kerr(kind, libc::EEXIST));
             }
@@ -341,7 +341,7 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
             });
             Ok(())
         }
-        Op::EditService(svc) => {
+        Operation::EditService(svc) => {
             let Some(i) = st.entries.iter().position(|e| e.service.key == svc.key) else {
                 return Err(kerr(kind, libc::ESRCH));
             };
@@ -356,14 +356,14 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
             e.service.pe_name = svc.pe_name.clone().filter(|p| !p.is_empty());
             Ok(())
         }
-        Op::DelService(key) => match st.entries.iter().position(|e| e.service.key == *key) {
+        Operation::DelService(key) => match st.entries.iter().position(|e| e.service.key == *key) {
             Some(i) => {
                 st.entries.remove(i);
                 Ok(())
             }
             None => Err(kerr(kind, libc::ESRCH)),
         },
-        Op::Zero(Some(key)) => match st.entries.iter_mut().find(|e| e.service.key == *key) {
+        Operation::Zero(Some(key)) => match st.entries.iter_mut().find(|e| e.service.key == *key) {
             Some(e) => {
                 e.service.stats = Stats::default();
                 for r in &mut e.reals {
@@ -373,7 +373,7 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
             }
             None => Err(kerr(kind, libc::ESRCH)),
         },
-        Op::AddDest(key, rs) => {
+        Operation::AddDest(key, rs) => {
             let Some(e) = st.entries.iter_mut().find(|e| e.service.key == *key) else {
                 return Err(kerr(kind, libc::ESRCH));
             };
@@ -392,7 +392,7 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
             e.reals.insert(0, stored_dest(rs));
             Ok(())
         }
-        Op::EditDest(key, rs) => {
+        Operation::EditDest(key, rs) => {
             let Some(e) = st.entries.iter_mut().find(|e| e.service.key == *key) else {
                 return Err(kerr(kind, libc::ESRCH));
             };
@@ -409,7 +409,7 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
             (r.active_conns, r.inact_conns, r.persist_conns, r.stats) = keep;
             Ok(())
         }
-        Op::DelDest(key, addr, port) => {
+        Operation::DelDest(key, addr, port) => {
             let Some(e) = st.entries.iter_mut().find(|e| e.service.key == *key) else {
                 return Err(kerr(kind, libc::ESRCH));
             };
@@ -431,8 +431,8 @@ fn apply_op(st: &mut State, op: &Op) -> Result<(), Error> {
 impl Ipvs for FakeTable {
     fn info(&self) -> Result<VersionInfo, Error> {
         let mut st = self.lock();
-        if let Some(errno) = take_fault(&mut st, OpKind::GetInfo) {
-            return Err(kerr(OpKind::GetInfo, errno));
+        if let Some(errno) = take_fault(&mut st, IpvsCmd::GetInfo) {
+            return Err(kerr(IpvsCmd::GetInfo, errno));
         }
         // What a 6.1 kernel with the default ip_vs conn_tab_bits=12 reports.
         Ok(VersionInfo {
@@ -443,28 +443,28 @@ impl Ipvs for FakeTable {
 
     fn services(&self) -> Result<Vec<VirtualService>, Error> {
         let mut st = self.lock();
-        if let Some(errno) = take_fault(&mut st, OpKind::GetService) {
-            return Err(kerr(OpKind::GetService, errno));
+        if let Some(errno) = take_fault(&mut st, IpvsCmd::GetService) {
+            return Err(kerr(IpvsCmd::GetService, errno));
         }
         Ok(st.entries.iter().map(|e| e.service.clone()).collect())
     }
 
     fn service(&self, key: &ServiceKey) -> Result<VirtualService, Error> {
         let mut st = self.lock();
-        if let Some(errno) = take_fault(&mut st, OpKind::GetService) {
-            return Err(kerr(OpKind::GetService, errno));
+        if let Some(errno) = take_fault(&mut st, IpvsCmd::GetService) {
+            return Err(kerr(IpvsCmd::GetService, errno));
         }
         st.entries
             .iter()
             .find(|e| e.service.key == *key)
             .map(|e| e.service.clone())
-            .ok_or(kerr(OpKind::GetService, libc::ESRCH))
+            .ok_or(kerr(IpvsCmd::GetService, libc::ESRCH))
     }
 
     fn dests(&self, key: &ServiceKey) -> Result<Vec<RealServer>, Error> {
         let mut st = self.lock();
-        if let Some(errno) = take_fault(&mut st, OpKind::GetDest) {
-            return Err(kerr(OpKind::GetDest, errno));
+        if let Some(errno) = take_fault(&mut st, IpvsCmd::GetDest) {
+            return Err(kerr(IpvsCmd::GetDest, errno));
         }
         Ok(st
             .entries
@@ -476,16 +476,16 @@ impl Ipvs for FakeTable {
 
     fn timeouts(&self) -> Result<Timeouts, Error> {
         let mut st = self.lock();
-        if let Some(errno) = take_fault(&mut st, OpKind::GetTimeouts) {
-            return Err(kerr(OpKind::GetTimeouts, errno));
+        if let Some(errno) = take_fault(&mut st, IpvsCmd::GetConfig) {
+            return Err(kerr(IpvsCmd::GetConfig, errno));
         }
         Ok(st.timeouts)
     }
 
     fn daemons(&self) -> Result<Vec<SyncDaemon>, Error> {
         let mut st = self.lock();
-        if let Some(errno) = take_fault(&mut st, OpKind::GetDaemon) {
-            return Err(kerr(OpKind::GetDaemon, errno));
+        if let Some(errno) = take_fault(&mut st, IpvsCmd::GetDaemon) {
+            return Err(kerr(IpvsCmd::GetDaemon, errno));
         }
         // The kernel dumps the master first, then the backup.
         let mut d = st.daemons.clone();
@@ -493,7 +493,7 @@ impl Ipvs for FakeTable {
         Ok(d)
     }
 
-    fn apply(&self, ops: &[Op]) -> Vec<Result<(), Error>> {
+    fn apply(&self, ops: &[Operation]) -> Vec<Result<(), Error>> {
         let mut st = self.lock();
         st.batches += 1;
         st.ops += ops.len();

@@ -2,14 +2,13 @@
 //! [`Client`] behind the [`Ipvs`] trait. Every byte sent to or read from
 //! the kernel is produced and parsed by that crate (requests identical to
 //! ipvsadm 1.31's, batching with one ack per chunk, `recvmmsg` draining);
-//! this file converts at the model boundary (`super::convert`) and keeps
-//! what is lvsd's own: listing strategies (dumps over several sockets,
-//! reals from `/proc/net/ip_vs`).
+//! lvsd's model uses the crate's value types, so nothing is converted.
+//! This file keeps what is lvsd's own: listing strategies (dumps over
+//! several sockets, reals from `/proc/net/ip_vs`).
 
 use ipvs_netlink::Client;
 
-use super::convert::{self, error};
-use super::{Error, Ipvs, Op, OpKind};
+use super::{Error, Ipvs, IpvsCmd, Operation};
 use crate::model::{
     RealServer, ServiceKey, SyncDaemon, Table, TableEntry, Timeouts, VersionInfo, VirtualService,
 };
@@ -25,7 +24,7 @@ impl NetlinkIpvs {
     /// Open a netlink socket and resolve the IPVS family; `Error::NoFamily`
     /// when the kernel has no IPVS (module not loaded).
     pub fn new() -> Result<NetlinkIpvs, Error> {
-        let client = Client::new().map_err(|e| error(e, OpKind::Resolve))?;
+        let client = Client::new()?;
         tracing::debug!("IPVS family resolved");
         Ok(NetlinkIpvs { client })
     }
@@ -67,7 +66,7 @@ impl NetlinkIpvs {
             let mut all = self.dests_of(first)?;
             for h in others {
                 let part = h.join().map_err(|_| Error::Decode {
-                    op: OpKind::GetDest,
+                    op: IpvsCmd::GetDest,
                     reason: "listing thread panicked".into(),
                 })??;
                 all.extend(part);
@@ -151,64 +150,37 @@ impl Ipvs for NetlinkIpvs {
     }
 
     fn info(&self) -> Result<VersionInfo, Error> {
-        self.client
-            .info()
-            .map(convert::info_from)
-            .map_err(|e| error(e, OpKind::GetInfo))
+        self.client.info()
     }
 
     fn services(&self) -> Result<Vec<VirtualService>, Error> {
-        let services = self
-            .client
-            .services()
-            .map_err(|e| error(e, OpKind::GetService))?;
-        Ok(services.into_iter().map(convert::service_from).collect())
+        self.client.services()
     }
 
     fn service(&self, key: &ServiceKey) -> Result<VirtualService, Error> {
-        self.client
-            .service(&convert::key_to(key))
-            .map(convert::service_from)
-            .map_err(|e| error(e, OpKind::GetService))
+        self.client.service(key)
     }
 
     fn dests(&self, key: &ServiceKey) -> Result<Vec<RealServer>, Error> {
-        let dests = self
-            .client
-            .destinations(&convert::key_to(key))
-            .map_err(|e| error(e, OpKind::GetDest))?;
-        Ok(dests.into_iter().map(convert::dest_from).collect())
+        self.client.destinations(key)
     }
 
     fn timeouts(&self) -> Result<Timeouts, Error> {
-        self.client
-            .timeouts()
-            .map(convert::timeouts_from)
-            .map_err(|e| error(e, OpKind::GetTimeouts))
+        self.client.timeouts()
     }
 
     fn daemons(&self) -> Result<Vec<SyncDaemon>, Error> {
-        let daemons = self
-            .client
-            .daemons()
-            .map_err(|e| error(e, OpKind::GetDaemon))?;
-        Ok(daemons.into_iter().map(convert::daemon_from).collect())
+        self.client.daemons()
     }
 
-    fn apply(&self, ops: &[Op]) -> Vec<Result<(), Error>> {
-        let operations: Vec<_> = ops.iter().map(convert::op_to).collect();
-        let mut results: Vec<Result<(), Error>> = self
-            .client
-            .apply(&operations)
-            .into_iter()
-            .zip(ops)
-            .map(|(r, op)| r.map_err(|e| error(e, op.kind())))
-            .collect();
+    fn apply(&self, ops: &[Operation]) -> Vec<Result<(), Error>> {
+        let mut results = self.client.apply(ops);
+        results.truncate(ops.len());
         // The crate answers once per operation; should it ever answer
         // fewer, the rest did not go out (never silently "succeeded").
         for op in ops.iter().skip(results.len()) {
             results.push(Err(Error::Decode {
-                op: op.kind(),
+                op: op.cmd(),
                 reason: "op not sent".into(),
             }));
         }

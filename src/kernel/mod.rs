@@ -1,9 +1,11 @@
 //! The only code that changes kernel state: IPVS over generic netlink,
 //! addresses over rtnetlink, gratuitous ARP / unsolicited NA, sync daemons.
 //! May use: `wire`, `model`, and the `ipvs-netlink` crate, which builds and
-//! parses every IPVS message; `convert` is the one place lvsd's model
-//! meets that crate's types. Callers (cli, reconcile, ha, daemon) speak to
-//! IPVS through the [`Ipvs`] trait only, so tests swap in [`FakeTable`].
+//! parses every IPVS message. One change to the table is the crate's
+//! [`Operation`] (re-exported here), its errors are the crate's [`Error`]
+//! (the [`IpvsCmd`] that failed and the kernel's errno). Callers (cli,
+//! reconcile, ha, daemon) speak to IPVS through the [`Ipvs`] trait only,
+//! so tests swap in [`FakeTable`].
 //! Must not: decide what the table should hold (that is `reconcile`), nor
 //! print anything (errors carry the errno; `cli` owns ipvsadm's texts).
 //!
@@ -12,8 +14,6 @@
 
 pub mod addr;
 pub mod announce;
-mod convert;
-mod error;
 mod fake;
 mod ipvs;
 mod listing;
@@ -23,9 +23,20 @@ pub mod sysctl;
 
 use std::net::IpAddr;
 
-pub use error::{Error, OpKind};
 pub use fake::FakeTable;
 pub use ipvs::NetlinkIpvs;
+/// The crate's error: the [`IpvsCmd`] that failed and the kernel's errno
+/// (`Error::Kernel`), a socket failure before any command
+/// (`Error::Socket`), the missing family (`Error::NoFamily`), I/O or an
+/// undecodable reply of one command.
+pub use ipvs_netlink::Error;
+/// An IPVS generic netlink command (`IPVS_CMD_*`), kept in every error.
+pub use ipvs_netlink::IpvsCmd;
+/// One change to the IPVS table: one IPVS command with its data, named
+/// after the `ipvsadm` command that sends it. The only description of an
+/// IPVS operation in lvsd (the reconcile plan, `lvsadm`'s commands and
+/// `-R` batches, the HA sync daemons all speak it).
+pub use ipvs_netlink::Operation;
 pub use listing::place_reals;
 
 /// The errno (positive) of an rtnetlink request the kernel refused; `None`
@@ -42,53 +53,6 @@ use crate::model::{
     RealServer, ServiceKey, SyncDaemon, SyncState, Table, TableEntry, Timeouts, VersionInfo,
     VirtualService,
 };
-
-/// One change to the IPVS table, as one IPVS generic-netlink command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// `IPVS_CMD_NEW_SERVICE` (`ipvsadm -A`).
-    AddService(VirtualService),
-    /// `IPVS_CMD_SET_SERVICE` (`ipvsadm -E`).
-    EditService(VirtualService),
-    /// `IPVS_CMD_DEL_SERVICE` (`ipvsadm -D`).
-    DelService(ServiceKey),
-    /// `IPVS_CMD_FLUSH` (`ipvsadm -C`).
-    Flush,
-    /// `IPVS_CMD_NEW_DEST` (`ipvsadm -a`).
-    AddDest(ServiceKey, RealServer),
-    /// `IPVS_CMD_SET_DEST` (`ipvsadm -e`).
-    EditDest(ServiceKey, RealServer),
-    /// `IPVS_CMD_DEL_DEST` (`ipvsadm -d`): service, real address and port;
-    /// the real server's family is the address's.
-    DelDest(ServiceKey, IpAddr, u16),
-    /// `IPVS_CMD_ZERO` (`ipvsadm -Z [service]`); `None` zeroes everything.
-    Zero(Option<ServiceKey>),
-    /// `IPVS_CMD_SET_CONFIG` (`ipvsadm --set`; 0 leaves a value unchanged).
-    SetTimeouts(Timeouts),
-    /// `IPVS_CMD_NEW_DAEMON` (`ipvsadm --start-daemon`).
-    StartDaemon(SyncDaemon),
-    /// `IPVS_CMD_DEL_DAEMON` (`ipvsadm --stop-daemon`).
-    StopDaemon(SyncState),
-}
-
-impl Op {
-    /// Which command this op is (kept in errors).
-    pub fn kind(&self) -> OpKind {
-        match self {
-            Op::AddService(_) => OpKind::AddService,
-            Op::EditService(_) => OpKind::EditService,
-            Op::DelService(_) => OpKind::DelService,
-            Op::Flush => OpKind::Flush,
-            Op::AddDest(..) => OpKind::AddDest,
-            Op::EditDest(..) => OpKind::EditDest,
-            Op::DelDest(..) => OpKind::DelDest,
-            Op::Zero(_) => OpKind::Zero,
-            Op::SetTimeouts(_) => OpKind::SetTimeouts,
-            Op::StartDaemon(_) => OpKind::StartDaemon,
-            Op::StopDaemon(_) => OpKind::StopDaemon,
-        }
-    }
-}
 
 /// Read and change the IPVS table of the current network namespace.
 ///
@@ -118,7 +82,7 @@ pub trait Ipvs {
     /// does not stop the ones after it: the kernel handles each request of a
     /// batch on its own. Callers that must stop at the first error (`-R`
     /// does) send one op at a time or check results and stop themselves.
-    fn apply(&self, ops: &[Op]) -> Vec<Result<(), Error>>;
+    fn apply(&self, ops: &[Operation]) -> Vec<Result<(), Error>>;
 
     /// Every service with its real servers.
     fn table(&self) -> Result<Table, Error> {
@@ -139,69 +103,69 @@ pub trait Ipvs {
     }
 
     /// Apply a single op.
-    fn apply_one(&self, op: Op) -> Result<(), Error> {
-        let kind = op.kind();
+    fn apply_one(&self, op: Operation) -> Result<(), Error> {
+        let cmd = op.cmd();
         self.apply(std::slice::from_ref(&op))
             .into_iter()
             .next()
             .unwrap_or(Err(Error::Decode {
-                op: kind,
+                op: cmd,
                 reason: "no result for the op".to_string(),
             }))
     }
 
     /// `ipvsadm -A`.
     fn add_service(&self, svc: &VirtualService) -> Result<(), Error> {
-        self.apply_one(Op::AddService(svc.clone()))
+        self.apply_one(Operation::AddService(svc.clone()))
     }
 
     /// `ipvsadm -E`.
     fn edit_service(&self, svc: &VirtualService) -> Result<(), Error> {
-        self.apply_one(Op::EditService(svc.clone()))
+        self.apply_one(Operation::EditService(svc.clone()))
     }
 
     /// `ipvsadm -D`.
     fn del_service(&self, key: &ServiceKey) -> Result<(), Error> {
-        self.apply_one(Op::DelService(*key))
+        self.apply_one(Operation::DelService(*key))
     }
 
     /// `ipvsadm -C`.
     fn flush(&self) -> Result<(), Error> {
-        self.apply_one(Op::Flush)
+        self.apply_one(Operation::Flush)
     }
 
     /// `ipvsadm -a`.
     fn add_dest(&self, key: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
-        self.apply_one(Op::AddDest(*key, rs.clone()))
+        self.apply_one(Operation::AddDest(*key, rs.clone()))
     }
 
     /// `ipvsadm -e`.
     fn edit_dest(&self, key: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
-        self.apply_one(Op::EditDest(*key, rs.clone()))
+        self.apply_one(Operation::EditDest(*key, rs.clone()))
     }
 
     /// `ipvsadm -d`.
     fn del_dest(&self, key: &ServiceKey, addr: IpAddr, port: u16) -> Result<(), Error> {
-        self.apply_one(Op::DelDest(*key, addr, port))
+        self.apply_one(Operation::DelDest(*key, addr, port))
     }
 
     /// `ipvsadm -Z [service]`.
     fn zero(&self, key: Option<&ServiceKey>) -> Result<(), Error> {
-        self.apply_one(Op::Zero(key.copied()))
+        self.apply_one(Operation::Zero(key.copied()))
     }
 
     /// `ipvsadm --set`.
     fn set_timeouts(&self, t: Timeouts) -> Result<(), Error> {
-        self.apply_one(Op::SetTimeouts(t))
+        self.apply_one(Operation::SetTimeouts(t))
     }
 
     /// `ipvsadm --start-daemon`.
     fn start_daemon(&self, d: &SyncDaemon) -> Result<(), Error> {
-        self.apply_one(Op::StartDaemon(d.clone()))
+        self.apply_one(Operation::StartDaemon(d.clone()))
     }
 
     /// `ipvsadm --stop-daemon`.
     fn stop_daemon(&self, state: SyncState) -> Result<(), Error> {
-        self.apply_one(Op::StopDaemon(state))
+        self.apply_one(Operation::StopDaemon(state))
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::service::{Family, Protocol};
+use super::{Family, Protocol};
 
 /// `checktype=`: how a real server is checked (ldirectord 4.12 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,7 +1,7 @@
 //! A whole IPVS table: services with their real servers.
 
-use super::dest::RealServer;
-use super::service::{ServiceKey, VirtualService};
+use super::RealServer;
+use super::{ServiceKey, VirtualService};
 
 /// One virtual service and its real servers.
 #[derive(Debug, Clone, PartialEq, Eq)]

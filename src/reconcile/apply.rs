@@ -1,40 +1,25 @@
-//! Send a plan of [`Change`]s to the kernel in one batch and report what
-//! happened. A failed change is reported, not retried here: the next
+//! Send a plan of [`Operation`]s to the kernel in one batch and report
+//! what happened. A failed change is reported, not retried here: the next
 //! reconcile diffs against the kernel again and tries what is still missing.
 
-use crate::kernel::{Error, Ipvs, Op};
-
-use super::diff::Change;
-
-/// The kernel operation for a change.
-pub fn to_op(c: &Change) -> Op {
-    match c {
-        Change::AddService(s) => Op::AddService(s.clone()),
-        Change::EditService(s) => Op::EditService(s.clone()),
-        Change::DelService(k) => Op::DelService(*k),
-        Change::AddReal(k, r) => Op::AddDest(*k, r.clone()),
-        Change::EditReal(k, r) => Op::EditDest(*k, r.clone()),
-        Change::DelReal(k, r) => Op::DelDest(*k, r.addr, r.port),
-    }
-}
+use crate::kernel::{Error, Ipvs, Operation};
 
 /// Outcome of applying a plan.
 #[derive(Debug, Default)]
 pub struct Applied {
-    /// Changes the kernel accepted.
-    pub done: Vec<Change>,
-    /// Changes the kernel refused, with its error.
-    pub failed: Vec<(Change, Error)>,
+    /// Operations the kernel accepted.
+    pub done: Vec<Operation>,
+    /// Operations the kernel refused, with its error.
+    pub failed: Vec<(Operation, Error)>,
 }
 
 /// Apply `changes` in order as one batch.
-pub fn apply(ipvs: &dyn Ipvs, changes: Vec<Change>) -> Applied {
+pub fn apply(ipvs: &dyn Ipvs, changes: Vec<Operation>) -> Applied {
     let mut out = Applied::default();
     if changes.is_empty() {
         return out;
     }
-    let ops: Vec<Op> = changes.iter().map(to_op).collect();
-    let results = ipvs.apply(&ops);
+    let results = ipvs.apply(&changes);
     let mut results = results.into_iter();
     for c in changes {
         match results.next() {
@@ -43,11 +28,11 @@ pub fn apply(ipvs: &dyn Ipvs, changes: Vec<Change>) -> Applied {
             // A short result list means the batch broke off; the rest is
             // unknown, so count it as failed and let the next pass re-diff.
             None => {
-                let kind = to_op(&c).kind();
+                let op = c.cmd();
                 out.failed.push((
                     c,
                     Error::Decode {
-                        op: kind,
+                        op,
                         reason: "no result from the kernel".into(),
                     },
                 ))
@@ -79,10 +64,10 @@ mod tests {
         let mut r = RealServer::new("10.1.0.1".parse().unwrap(), 80);
         r.forward = Forward::Masq;
         let plan = vec![
-            Change::AddService(svc.clone()),
-            Change::AddReal(key(), r.clone()),
+            Operation::AddService(svc.clone()),
+            Operation::AddDest(key(), r.clone()),
             // Duplicate: the kernel answers EEXIST.
-            Change::AddReal(key(), r.clone()),
+            Operation::AddDest(key(), r.clone()),
         ];
         let res = apply(&fake, plan);
         assert_eq!(fake.batches(), 1);

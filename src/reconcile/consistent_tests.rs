@@ -1,7 +1,8 @@
 use super::*;
+use crate::kernel::Operation;
 use crate::model::maglev::{MhDest, MhTable};
 use crate::model::{Forward, Protocol, RealServer, ServiceFlags, Table, TableEntry};
-use crate::reconcile::{desired, diff, Change, RealKey, RealState, VirtualSpec};
+use crate::reconcile::{desired, diff, RealKey, RealState, VirtualSpec};
 use proptest::prelude::*;
 
 fn key() -> ServiceKey {
@@ -41,17 +42,17 @@ impl KernelModel {
         }
     }
 
-    fn apply(&mut self, changes: Vec<Change>) {
+    fn apply(&mut self, changes: Vec<Operation>) {
         for c in changes {
             match c {
-                Change::AddService(s) | Change::EditService(s) => self.service = Some(s),
-                Change::DelService(_) => *self = KernelModel::default(),
+                Operation::AddService(s) | Operation::EditService(s) => self.service = Some(s),
+                Operation::DelService(_) => *self = KernelModel::default(),
                 // list_add_rcu: a new destination goes to the head.
-                Change::AddReal(_, r) => {
+                Operation::AddDest(_, r) => {
                     let w = r.weight;
                     self.list.insert(0, (r, w));
                 }
-                Change::EditReal(_, r) => {
+                Operation::EditDest(_, r) => {
                     if let Some(e) = self
                         .list
                         .iter_mut()
@@ -64,9 +65,10 @@ impl KernelModel {
                         e.0 = r;
                     }
                 }
-                Change::DelReal(_, r) => self
-                    .list
-                    .retain(|(h, _)| !(h.addr == r.addr && h.port == r.port)),
+                Operation::DelDest(_, a, p) => {
+                    self.list.retain(|(h, _)| !(h.addr == a && h.port == p))
+                }
+                other => panic!("diff never plans {other:?}"),
             }
         }
     }
@@ -127,7 +129,7 @@ fn director_with(config: Vec<RealServer>, steps: &[Vec<u8>], finish_up: bool) ->
         let d = desired(std::slice::from_ref(&spec), &state, &|_| false);
         let plan = diff(&d, &k.table(), &|_| true);
         assert!(
-            !plan.iter().any(|c| matches!(c, Change::DelReal(..))),
+            !plan.iter().any(|c| matches!(c, Operation::DelDest(..))),
             "a consistent virtual deleted a real: {plan:?}"
         );
         k.apply(plan);
@@ -204,7 +206,7 @@ fn without_canonical_adds_config_order_changes_the_table() {
         };
         k.apply(
             rs.iter()
-                .map(|r| Change::AddReal(key(), r.clone()))
+                .map(|r| Operation::AddDest(key(), r.clone()))
                 .collect(),
         );
         k.mh().fingerprint()
@@ -247,9 +249,9 @@ fn consistent_virtual_quiesces_where_ldirectord_would_delete() {
     let kinds: Vec<_> = plan
         .iter()
         .map(|c| match c {
-            Change::AddService(_) => "A".to_string(),
-            Change::AddReal(_, r) => format!("a{}", r.weight),
-            Change::EditReal(_, r) => format!("e{}", r.weight),
+            Operation::AddService(_) => "A".to_string(),
+            Operation::AddDest(_, r) => format!("a{}", r.weight),
+            Operation::EditDest(_, r) => format!("e{}", r.weight),
             _ => "?".to_string(),
         })
         .collect();

@@ -2,43 +2,20 @@
 //! changes, in an order that never leaves a virtual without a server when
 //! it does not have to.
 //!
+//! The plan is a list of the crate's [`Operation`]s (only service and
+//! real adds, edits and deletes: `-A/-E/-D/-a/-e/-d`), what the kernel
+//! layer sends as it is.
+//!
 //! Pure: the daemon reads the kernel table, calls [`diff`], and hands the
 //! result to [`super::apply`]. Services the predicate `owned` rejects are
 //! never looked at, so tables written by other tools survive.
 
 use std::collections::{HashMap, HashSet};
 
+use crate::kernel::Operation;
 use crate::model::{Forward, RealServer, ServiceFlags, ServiceKey, Table, VirtualService};
 
 use super::desired::Desired;
-
-/// One kernel change, in the vocabulary of `ipvsadm -A/-E/-D/-a/-e/-d`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// `-A`: create a virtual service.
-    AddService(VirtualService),
-    /// `-E`: change scheduler, persistence or flags of a service.
-    EditService(VirtualService),
-    /// `-D`: delete a virtual service (and its reals).
-    DelService(ServiceKey),
-    /// `-a`: add a real server.
-    AddReal(ServiceKey, RealServer),
-    /// `-e`: change weight, forwarding or thresholds of a real server.
-    EditReal(ServiceKey, RealServer),
-    /// `-d`: delete a real server.
-    DelReal(ServiceKey, RealServer),
-}
-
-impl Change {
-    /// The virtual service the change is about.
-    pub fn service(&self) -> ServiceKey {
-        match self {
-            Change::AddService(s) | Change::EditService(s) => s.key,
-            Change::DelService(k) => *k,
-            Change::AddReal(k, _) | Change::EditReal(k, _) | Change::DelReal(k, _) => *k,
-        }
-    }
-}
 
 /// Compute the changes that turn `actual` into `desired`.
 ///
@@ -51,7 +28,11 @@ impl Change {
 /// deletes, then service deletes. Adding before deleting means a fallback
 /// server is in place before the last real leaves, and a returning real is
 /// in place before the fallback leaves.
-pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bool) -> Vec<Change> {
+pub fn diff(
+    desired: &Desired,
+    actual: &Table,
+    owned: &dyn Fn(&ServiceKey) -> bool,
+) -> Vec<Operation> {
     let mut svc_ops = Vec::new();
     let mut real_ops = Vec::new();
     let mut primes = Vec::new();
@@ -71,9 +52,9 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
         let key = want.service.key;
         let have = by_key.get(&key).copied();
         match have {
-            None => svc_ops.push(Change::AddService(want.service.clone())),
+            None => svc_ops.push(Operation::AddService(want.service.clone())),
             Some(h) if !same_service(&want.service, &h.service) => {
-                svc_ops.push(Change::EditService(want.service.clone()))
+                svc_ops.push(Operation::EditService(want.service.clone()))
             }
             Some(_) => {}
         }
@@ -85,16 +66,16 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
                 .find(|h| h.addr == r.addr && h.port == r.port)
             {
                 Some(h) if same_real(r, h) => {}
-                Some(_) => real_ops.push(Change::EditReal(key, r.clone())),
+                Some(_) => real_ops.push(Operation::EditDest(key, r.clone())),
                 None if desired.only_if_present.contains(&(key, r.addr, r.port)) => {}
                 None => match desired.prime_weight.get(&(key, r.addr, r.port)) {
                     Some(w) if r.weight == 0 => {
                         let mut primed = r.clone();
                         primed.weight = *w;
-                        real_ops.push(Change::AddReal(key, primed));
-                        primes.push(Change::EditReal(key, r.clone()));
+                        real_ops.push(Operation::AddDest(key, primed));
+                        primes.push(Operation::EditDest(key, r.clone()));
                     }
-                    _ => real_ops.push(Change::AddReal(key, r.clone())),
+                    _ => real_ops.push(Operation::AddDest(key, r.clone())),
                 },
             }
         }
@@ -107,14 +88,14 @@ pub fn diff(desired: &Desired, actual: &Table, owned: &dyn Fn(&ServiceKey) -> bo
                 .iter()
                 .any(|r| r.addr == h.addr && r.port == h.port)
             {
-                del_reals.push(Change::DelReal(key, h.clone()));
+                del_reals.push(Operation::DelDest(key, h.addr, h.port));
             }
         }
     }
     for have in &actual.entries {
         let key = have.service.key;
         if !wanted.contains(&key) && owned(&key) {
-            del_svcs.push(Change::DelService(key));
+            del_svcs.push(Operation::DelService(key));
         }
     }
     svc_ops.extend(real_ops);
@@ -133,19 +114,21 @@ const MH: &str = "mh";
 /// real at the head of the service's list and fills the mh table walking
 /// that list, so adding in descending order leaves the list ascending, the
 /// same on every director whatever the order of the config lines.
-fn canonical_adds(ops: &mut [Change]) {
-    let mut adds: Vec<Change> = ops
+fn canonical_adds(ops: &mut [Operation]) {
+    let mut adds: Vec<Operation> = ops
         .iter()
-        .filter(|c| matches!(c, Change::AddReal(..)))
+        .filter(|c| matches!(c, Operation::AddDest(..)))
         .cloned()
         .collect();
     adds.sort_by(|a, b| match (a, b) {
-        (Change::AddReal(_, x), Change::AddReal(_, y)) => (y.addr, y.port).cmp(&(x.addr, x.port)),
+        (Operation::AddDest(_, x), Operation::AddDest(_, y)) => {
+            (y.addr, y.port).cmp(&(x.addr, x.port))
+        }
         _ => std::cmp::Ordering::Equal,
     });
     let mut adds = adds.into_iter();
     for op in ops.iter_mut() {
-        if matches!(op, Change::AddReal(..)) {
+        if matches!(op, Operation::AddDest(..)) {
             if let Some(a) = adds.next() {
                 *op = a;
             }
@@ -261,9 +244,9 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                Change::AddService(svc(key(1), "rr")),
-                Change::AddReal(key(1), real("10.1.0.1", 1)),
-                Change::AddReal(key(1), real("10.1.0.2", 2)),
+                Operation::AddService(svc(key(1), "rr")),
+                Operation::AddDest(key(1), real("10.1.0.1", 1)),
+                Operation::AddDest(key(1), real("10.1.0.2", 2)),
             ]
         );
     }
@@ -280,7 +263,7 @@ mod tests {
         )]);
         assert_eq!(
             diff(&plain(want), &have, &all),
-            vec![Change::EditReal(key(1), real("10.1.0.2", 5))]
+            vec![Operation::EditDest(key(1), real("10.1.0.2", 5))]
         );
     }
 
@@ -290,7 +273,7 @@ mod tests {
         let want = table(vec![(svc(key(1), "rr"), vec![real("10.1.0.1", 1)])]);
         assert_eq!(
             diff(&plain(want), &have, &all),
-            vec![Change::EditService(svc(key(1), "rr"))]
+            vec![Operation::EditService(svc(key(1), "rr"))]
         );
     }
 
@@ -304,7 +287,7 @@ mod tests {
         a.flags.0 |= ServiceFlags::PERSISTENT;
         assert_eq!(
             diff(&plain(table(vec![(a.clone(), vec![])])), &have, &all),
-            vec![Change::EditService(a)]
+            vec![Operation::EditService(a)]
         );
     }
 
@@ -316,7 +299,7 @@ mod tests {
         let owned = |k: &ServiceKey| *k == key(1);
         assert_eq!(
             diff(&plain(want), &have, &owned),
-            vec![Change::AddReal(key(1), real("10.1.0.1", 1))]
+            vec![Operation::AddDest(key(1), real("10.1.0.1", 1))]
         );
     }
 
@@ -333,8 +316,8 @@ mod tests {
         assert_eq!(
             diff(&plain(want), &have, &all),
             vec![
-                Change::AddReal(key(1), real("10.1.0.3", 1)),
-                Change::DelService(key(2)),
+                Operation::AddDest(key(1), real("10.1.0.3", 1)),
+                Operation::DelService(key(2)),
             ]
         );
     }
@@ -348,7 +331,7 @@ mod tests {
         let want = table(vec![(svc(key(1), "wrr"), vec![real("10.1.0.1", 1)])]);
         assert_eq!(
             diff(&plain(want), &have, &all),
-            vec![Change::DelReal(key(1), real("10.1.0.7", 1))]
+            vec![Operation::DelDest(key(1), "10.1.0.7".parse().unwrap(), 80)]
         );
     }
 
@@ -369,7 +352,7 @@ mod tests {
         let want = table(vec![(svc(key(1), "wrr"), vec![r.clone()])]);
         assert_eq!(
             diff(&plain(want), &have, &all),
-            vec![Change::EditReal(key(1), r)]
+            vec![Operation::EditDest(key(1), r)]
         );
     }
 
@@ -386,7 +369,7 @@ mod tests {
         }
     }
 
-    fn plan(spec: &VirtualSpec, down: &[&str], have: &Table, readd: bool) -> Vec<Change> {
+    fn plan(spec: &VirtualSpec, down: &[&str], have: &Table, readd: bool) -> Vec<Operation> {
         let down: Vec<String> = down.iter().map(|s| s.to_string()).collect();
         let st = move |k: &RealKey| {
             if down.contains(&k.addr.to_string()) {
@@ -402,14 +385,14 @@ mod tests {
         )
     }
 
-    fn apply_all(t: &mut Table, ops: &[Change]) {
+    fn apply_all(t: &mut Table, ops: &[Operation]) {
         for op in ops {
             match op {
-                Change::AddService(s) => t.entries.push(TableEntry {
+                Operation::AddService(s) => t.entries.push(TableEntry {
                     service: s.clone(),
                     reals: vec![],
                 }),
-                Change::EditService(s) => {
+                Operation::EditService(s) => {
                     let e = t
                         .entries
                         .iter_mut()
@@ -417,28 +400,29 @@ mod tests {
                         .unwrap();
                     e.service = s.clone();
                 }
-                Change::DelService(k) => t.entries.retain(|e| e.service.key != *k),
-                Change::AddReal(k, r) => t
+                Operation::DelService(k) => t.entries.retain(|e| e.service.key != *k),
+                Operation::AddDest(k, r) => t
                     .entries
                     .iter_mut()
                     .find(|e| e.service.key == *k)
                     .unwrap()
                     .reals
                     .push(r.clone()),
-                Change::EditReal(k, r) => {
+                Operation::EditDest(k, r) => {
                     let e = t.entries.iter_mut().find(|e| e.service.key == *k).unwrap();
                     *e.reals
                         .iter_mut()
                         .find(|x| x.addr == r.addr && x.port == r.port)
                         .unwrap() = r.clone();
                 }
-                Change::DelReal(k, r) => t
+                Operation::DelDest(k, a, p) => t
                     .entries
                     .iter_mut()
                     .find(|e| e.service.key == *k)
                     .unwrap()
                     .reals
-                    .retain(|x| !(x.addr == r.addr && x.port == r.port)),
+                    .retain(|x| !(x.addr == *a && x.port == *p)),
+                other => panic!("diff never plans {other:?}"),
             }
         }
     }
@@ -452,10 +436,10 @@ mod tests {
         let ops = plan(&s, &["10.1.0.1"], &t, true);
         let mut q = real("10.1.0.1", 0);
         q.weight = 0;
-        assert_eq!(ops, vec![Change::EditReal(key(1), q)]);
+        assert_eq!(ops, vec![Operation::EditDest(key(1), q)]);
         apply_all(&mut t, &ops);
         let ops = plan(&s, &[], &t, true);
-        assert_eq!(ops, vec![Change::EditReal(key(1), real("10.1.0.1", 3))]);
+        assert_eq!(ops, vec![Operation::EditDest(key(1), real("10.1.0.1", 3))]);
     }
 
     #[test]
@@ -470,8 +454,8 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                Change::AddReal(key(1), fb.clone()),
-                Change::DelReal(key(1), real("10.1.0.1", 3)),
+                Operation::AddDest(key(1), fb.clone()),
+                Operation::DelDest(key(1), "10.1.0.1".parse().unwrap(), 80),
             ]
         );
         apply_all(&mut t, &ops);
@@ -479,8 +463,8 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                Change::AddReal(key(1), real("10.1.0.2", 2)),
-                Change::DelReal(key(1), fb),
+                Operation::AddDest(key(1), real("10.1.0.2", 2)),
+                Operation::DelDest(key(1), fb.addr, fb.port),
             ]
         );
         apply_all(&mut t, &ops);
@@ -497,7 +481,7 @@ mod tests {
         q.weight = 0;
         assert_eq!(
             plan(&s, &["10.1.0.2"], &t, true),
-            vec![Change::AddReal(key(1), q)]
+            vec![Operation::AddDest(key(1), q)]
         );
     }
 }

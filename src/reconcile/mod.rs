@@ -9,6 +9,6 @@ pub mod diff;
 
 pub use consistent::{require_mh, ConsistentError};
 pub use desired::{desired, kernel_port, Desired, RealKey, RealState, VirtualSpec};
-pub use diff::{diff, Change};
+pub use diff::diff;
 pub mod apply;
-pub use apply::{apply, to_op, Applied};
+pub use apply::{apply, Applied};

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kernel client against the real IPVS: runs the kernel_vm test binary
-# (every Op, dumps, errnos, an 11,000-op batch, per-op errors in a batch,
+# (every Operation, dumps, errnos, an 11,000-op batch, per-op errors in a batch,
 # sync daemons) in a fresh network namespace, and compares the table read
 # back with the real `ipvsadm -Sn`.
 set -euo pipefail

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::FakeTable;
-use crate::kernel::{Error, Ipvs, Op, OpKind};
+use crate::kernel::{Error, Ipvs, IpvsCmd, Operation};
 use crate::model::{
     Family, Forward, Protocol, RealServer, ServiceFlags, ServiceKey, SyncDaemon, SyncState,
     Timeouts, TunnelType, VirtualService,
@@ -49,7 +49,7 @@ fn service_add_dup_edit_del() {
     assert_eq!(errno(f.edit_service(&s)), libc::ESRCH);
     match f.service(&k) {
         Err(Error::Kernel { op, errno }) => {
-            assert_eq!(op, OpKind::GetService);
+            assert_eq!(op, IpvsCmd::GetService);
             assert_eq!(errno, libc::ESRCH);
         }
         other => panic!("{other:?}"),
@@ -150,11 +150,11 @@ fn batch_results_map_to_ops() {
     let f = FakeTable::new();
     let k = tcp("10.0.0.1", 80);
     let ops = vec![
-        Op::AddService(VirtualService::new(k)),
-        Op::AddService(VirtualService::new(k)),
-        Op::AddDest(k, RealServer::new(ip("10.1.0.1"), 80)),
-        Op::DelDest(k, ip("10.1.0.2"), 80),
-        Op::Zero(Some(k)),
+        Operation::AddService(VirtualService::new(k)),
+        Operation::AddService(VirtualService::new(k)),
+        Operation::AddDest(k, RealServer::new(ip("10.1.0.1"), 80)),
+        Operation::DelDest(k, ip("10.1.0.2"), 80),
+        Operation::Zero(Some(k)),
     ];
     let res = f.apply(&ops);
     assert_eq!(res.len(), 5);
@@ -162,7 +162,7 @@ fn batch_results_map_to_ops() {
     assert!(matches!(
         res[1],
         Err(Error::Kernel {
-            op: OpKind::AddService,
+            op: IpvsCmd::NewService,
             errno: libc::EEXIST
         })
     ));
@@ -170,7 +170,7 @@ fn batch_results_map_to_ops() {
     assert!(matches!(
         res[3],
         Err(Error::Kernel {
-            op: OpKind::DelDest,
+            op: IpvsCmd::DelDest,
             errno: libc::ENOENT
         })
     ));
@@ -230,11 +230,11 @@ fn daemons_start_stop() {
 #[test]
 fn injected_fault_hits_next_op_of_kind_only() {
     let f = FakeTable::new();
-    f.fail_next(OpKind::AddService, libc::EPERM);
+    f.fail_next(IpvsCmd::NewService, libc::EPERM);
     let s = VirtualService::new(tcp("10.0.0.1", 80));
     assert_eq!(errno(f.add_service(&s)), libc::EPERM);
     f.add_service(&s).unwrap();
-    f.fail_next(OpKind::GetTimeouts, libc::EPERM);
+    f.fail_next(IpvsCmd::GetConfig, libc::EPERM);
     assert!(f.timeouts().is_err());
     assert!(f.timeouts().is_ok());
 }

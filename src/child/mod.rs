@@ -1,9 +1,10 @@
 //! Run a child process in a process group of its own, with a time limit,
 //! and kill the whole group (not just the child) on timeout or when the
 //! caller gives up: a check script's `sleep 1000 &` must not outlive it.
-//! Shared by external checks and the daemon's hooks (fallbackcommand,
-//! callback, sendmail); `ha` keeps its own copy (the layer rule keeps it
-//! from using `check`).
+//! The one runner of the programs lvsd starts: external checks (`check`),
+//! `[[ha.hook]]`s and `track_script`s (`ha`), the daemon's hooks
+//! (fallbackcommand, callback, sendmail, `[[hook]]`, quorum commands). A layer of its own, below all
+//! of them, that uses no other module of lvsd.
 
 use std::io;
 use std::process::ExitStatus;

@@ -53,6 +53,18 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// The source files of top-level module `module`: `src/module/**.rs` and
+/// `src/module.rs` (a module may be a single file).
+fn module_files(root: &Path, module: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    rust_files(&root.join(module), &mut out);
+    let single = root.join(format!("{module}.rs"));
+    if single.is_file() {
+        out.push(single);
+    }
+    out
+}
+
 /// The leading identifier of `s` (after leading whitespace).
 fn ident(s: &str) -> String {
     s.trim_start()
@@ -121,9 +133,7 @@ fn layer_rule_holds() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut violations = Vec::new();
     for (module, allowed) in ALLOWED {
-        let mut files = Vec::new();
-        rust_files(&root.join(module), &mut files);
-        for file in files {
+        for file in module_files(&root, module) {
             let text = fs::read_to_string(&file).expect("read source file");
             for used in used_modules(&text) {
                 let is_module = MODULES.contains(&used.as_str());
@@ -147,10 +157,8 @@ fn every_allowance_is_used() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut unused = Vec::new();
     for (module, allowed) in ALLOWED {
-        let mut files = Vec::new();
-        rust_files(&root.join(module), &mut files);
         let mut used = BTreeSet::new();
-        for file in files {
+        for file in module_files(&root, module) {
             used.extend(used_modules(
                 &fs::read_to_string(&file).expect("read source file"),
             ));
@@ -252,4 +260,32 @@ fn workspace_crates_do_not_use_lvsd() {
         .map(|f| f.display().to_string())
         .collect();
     assert!(offenders.is_empty(), "crates using lvsd: {offenders:?}");
+}
+
+/// Every module declared in src/lib.rs is under the rule (a new module must
+/// be placed in `ALLOWED` or be `daemon`), and each has source files.
+#[test]
+fn every_library_module_is_under_the_rule() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = fs::read_to_string(root.join("lib.rs")).expect("read lib.rs");
+    let declared: Vec<String> = lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .map(|r| r.trim_end_matches(';').trim().to_string())
+        .collect();
+    assert!(declared.len() >= MODULES.len(), "{declared:?}");
+    for m in &declared {
+        assert!(
+            MODULES.contains(&m.as_str()),
+            "src/lib.rs declares {m}, not in MODULES"
+        );
+        assert!(
+            m == "daemon" || ALLOWED.iter().any(|(a, _)| a == m),
+            "{m} has no row in ALLOWED"
+        );
+        assert!(
+            !module_files(&root, m).is_empty(),
+            "{m}: no source files found"
+        );
+    }
 }

@@ -337,6 +337,20 @@ impl Engine {
         Ok(msg)
     }
 
+    /// The configured real `k` names, if the running config has it.
+    fn configured_real(&self, k: &RealKey) -> Option<&crate::model::RealServer> {
+        self.plan
+            .virtuals
+            .iter()
+            .find(|v| v.key() == k.service)
+            .and_then(|v| {
+                v.spec
+                    .reals
+                    .iter()
+                    .find(|r| RealKey::of(k.service, r) == *k)
+            })
+    }
+
     /// After a pass (a reconcile, a retry or the periodic resync): each
     /// drained real that `actual` (the kernel table the pass read) shows
     /// at weight 0 with no active connection has finished its drain; the
@@ -351,21 +365,17 @@ impl Engine {
             .map(|(k, _)| *k)
             .collect();
         for k in pending {
-            let Some(r) = self
-                .plan
-                .virtuals
-                .iter()
-                .find(|v| v.key() == k.service)
-                .and_then(|v| v.spec.reals.iter().find(|r| RealKey::of(k.service, r) == k))
+            let Some((raddr, kport)) = self
+                .configured_real(&k)
+                .map(|r| (r.addr, kernel_port(&k.service, r)))
             else {
                 continue;
             };
-            let kport = kernel_port(&k.service, r);
             let Some(d) = actual
                 .entries
                 .iter()
                 .find(|e| e.service.key == k.service)
-                .and_then(|e| e.reals.iter().find(|d| d.addr == r.addr && d.port == kport))
+                .and_then(|e| e.reals.iter().find(|d| d.addr == raddr && d.port == kport))
             else {
                 continue;
             };
@@ -380,7 +390,7 @@ impl Engine {
             {
                 self.events.emit(super::events::EventData::drain_finished(
                     &k.service,
-                    r.addr,
+                    raddr,
                     kport,
                     "no active connections",
                 ));
@@ -391,13 +401,7 @@ impl Engine {
     /// `conns`: `ACTIVE INACTIVE` of the real in the kernel, or `absent`.
     async fn conns(&mut self, virt: &str, real: &str) -> Result<String, String> {
         let k = overrides::resolve(&self.plan, virt, real).map_err(|e| e.to_string())?;
-        let Some(r) = self
-            .plan
-            .virtuals
-            .iter()
-            .find(|v| v.key() == k.service)
-            .and_then(|v| v.spec.reals.iter().find(|r| RealKey::of(k.service, r) == k))
-        else {
+        let Some(r) = self.configured_real(&k) else {
             return Err("real server not found".into());
         };
         let kport = kernel_port(&k.service, r);

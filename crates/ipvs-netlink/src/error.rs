@@ -4,10 +4,9 @@
 use crate::IpvsCmd;
 
 /// Failure of one IPVS request.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum Error {
     /// The kernel refused the command; `errno` is positive (`ESRCH`, ...).
-    #[error("{op}: {}", std::io::Error::from_raw_os_error(*errno))]
     Kernel {
         /// The command that failed.
         op: IpvsCmd,
@@ -16,32 +15,53 @@ pub enum Error {
     },
     /// The "IPVS" generic netlink family does not exist: `ip_vs` is not
     /// loaded or not built (ipvsadm says "Protocol not available").
-    #[error("IPVS generic netlink family not found (is ip_vs loaded?)")]
     NoFamily,
     /// Opening the netlink socket or resolving the family failed.
-    #[error("netlink socket: {source}")]
     Socket {
         /// The underlying error.
-        #[source]
         source: std::io::Error,
     },
     /// Sending a request or receiving its answer failed.
-    #[error("{op}: netlink I/O: {source}")]
     Io {
         /// The command being sent or read when it happened.
         op: IpvsCmd,
         /// The underlying error.
-        #[source]
         source: std::io::Error,
     },
     /// The kernel's reply did not decode.
-    #[error("{op}: cannot decode kernel reply: {reason}")]
     Decode {
         /// The command whose reply failed to decode.
         op: IpvsCmd,
         /// What was wrong.
         reason: String,
     },
+}
+
+// Display and Error by hand: the crate depends on the rust-netlink crates
+// (and libc, which netlink-sys already brings) and nothing else.
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Kernel { op, errno } => {
+                write!(f, "{op}: {}", std::io::Error::from_raw_os_error(*errno))
+            }
+            Error::NoFamily => {
+                f.write_str("IPVS generic netlink family not found (is ip_vs loaded?)")
+            }
+            Error::Socket { source } => write!(f, "netlink socket: {source}"),
+            Error::Io { op, source } => write!(f, "{op}: netlink I/O: {source}"),
+            Error::Decode { op, reason } => write!(f, "{op}: cannot decode kernel reply: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Socket { source } | Error::Io { source, .. } => Some(source),
+            Error::Kernel { .. } | Error::NoFamily | Error::Decode { .. } => None,
+        }
+    }
 }
 
 /// `ENOPROTOOPT`: what libipvs reports when the family is missing.
@@ -91,5 +111,50 @@ impl Error {
                 reason: reason.clone(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn messages_name_the_command_and_keep_the_cause() {
+        let k = Error::Kernel {
+            op: IpvsCmd::NewService,
+            errno: 17,
+        };
+        assert_eq!(k.to_string(), "add service: File exists (os error 17)");
+        assert!(k.source().is_none());
+        let io = Error::Io {
+            op: IpvsCmd::GetService,
+            source: std::io::Error::from_raw_os_error(105),
+        };
+        assert!(io.to_string().contains(": netlink I/O: "), "{io}");
+        assert_eq!(
+            io.source()
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .and_then(|e| e.raw_os_error()),
+            Some(105)
+        );
+        let s = Error::Socket {
+            source: std::io::Error::from_raw_os_error(1),
+        };
+        assert!(s.to_string().starts_with("netlink socket: "), "{s}");
+        assert!(s.source().is_some());
+        assert_eq!(
+            Error::NoFamily.to_string(),
+            "IPVS generic netlink family not found (is ip_vs loaded?)"
+        );
+        let d = Error::Decode {
+            op: IpvsCmd::GetDest,
+            reason: "short".into(),
+        };
+        assert!(
+            d.to_string()
+                .ends_with(": cannot decode kernel reply: short"),
+            "{d}"
+        );
     }
 }

@@ -1,39 +1,17 @@
 //! `lvsd probe`: run every check once, concurrently, and format one line per
 //! real server. The binary only parses arguments and prints.
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use super::run_once;
 use super::spec::{CheckSpec, Target};
 use crate::config::ldirectord::{find_config, Config};
-use crate::model::{Family, Protocol, ServiceKey};
+use crate::model::{ServiceKey, VirtualName};
 
 /// ldirectord's virtual id: `tcp:VIP:PORT`, `udp:[V6]:PORT`, `fwm:MARK`, `fwm6:MARK`.
 pub fn virtual_id(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => {
-            let p = match protocol {
-                Protocol::Tcp => "tcp".to_string(),
-                Protocol::Udp => "udp".to_string(),
-                Protocol::Sctp => "sctp".to_string(),
-                Protocol::Other(n) => format!("proto{n}"),
-            };
-            match addr {
-                IpAddr::V4(a) => format!("{p}:{a}:{port}"),
-                IpAddr::V6(a) => format!("{p}:[{a}]:{port}"),
-            }
-        }
-        ServiceKey::Fwmark { family, mark } => match family {
-            Family::V4 => format!("fwm:{mark}"),
-            Family::V6 => format!("fwm6:{mark}"),
-        },
-    }
+    VirtualName::of(key).to_string()
 }
 
 /// Every (virtual id, check, target) of a parsed ldirectord configuration.

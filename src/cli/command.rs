@@ -488,15 +488,8 @@ fn parse_sched_flags(sched: &str, arg: &str) -> Result<u32, Exit> {
         return Err(Exit::fail(2, "invalid scheduler flag `'"));
     }
     for flag in toks {
-        let (bit, need) = match flag {
-            "flag-1" => (ServiceFlags::SCHED1, None),
-            "flag-2" => (ServiceFlags::SCHED2, None),
-            "flag-3" => (ServiceFlags::SCHED3, None),
-            "sh-fallback" => (ServiceFlags::SCHED1, Some("sh")),
-            "sh-port" => (ServiceFlags::SCHED2, Some("sh")),
-            "mh-fallback" => (ServiceFlags::SCHED1, Some("mh")),
-            "mh-port" => (ServiceFlags::SCHED2, Some("mh")),
-            _ => return Err(Exit::fail(2, format!("invalid scheduler flag `{flag}'"))),
+        let Some((bit, need)) = ServiceFlags::from_word(flag) else {
+            return Err(Exit::fail(2, format!("invalid scheduler flag `{flag}'")));
         };
         flags |= bit;
         if need.is_some_and(|n| n != sched) {

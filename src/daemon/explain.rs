@@ -39,11 +39,8 @@ pub fn explain(args: &[String], ipvs: &dyn Ipvs) -> Output {
     };
     // Arguments are echoed only after parsing, so no hostile text reaches
     // the terminal verbatim.
-    let protocol = match proto.to_ascii_lowercase().as_str() {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        "sctp" => Protocol::Sctp,
-        _ => return fail(2, format!("unknown protocol (tcp, udp or sctp); {USAGE}")),
+    let Some(protocol) = Protocol::from_name(proto) else {
+        return fail(2, format!("unknown protocol (tcp, udp or sctp); {USAGE}"));
     };
     let Ok(vip) = vip.parse::<SocketAddr>() else {
         return fail(2, format!("VIP:PORT is not an address and port; {USAGE}"));

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::child::{self, Leftovers, Outcome};
-use crate::model::{Protocol, ServiceKey};
+use crate::model::ServiceKey;
 
 use super::plan::{Alerts, Phase};
 
@@ -34,11 +34,8 @@ pub fn fallback_args(key: &ServiceKey) -> (String, &'static str) {
             addr,
             port,
         } => {
-            let proto = match protocol {
-                Protocol::Udp => "udp",
-                Protocol::Sctp => "sctp",
-                _ => "tcp",
-            };
+            // ldirectord's words; a protocol it has none for is tcp.
+            let proto = protocol.name().unwrap_or("tcp");
             let a = crate::model::host_port(*addr, *port);
             (a, proto)
         }
@@ -382,7 +379,7 @@ const INSTANCE_TIMEOUT: Duration = Duration::from_secs(600);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Family;
+    use crate::model::{Family, Protocol};
 
     #[test]
     fn fallback_arguments_match_ldirectord() {

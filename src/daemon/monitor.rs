@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::time::SystemTime;
 
-use crate::model::{CheckSpec, CheckType, Forward, Protocol, RealServer, ServiceKey};
+use crate::model::{CheckSpec, CheckType, Forward, RealServer, ServiceKey};
 
 /// ldirectord's real-server id (`get_real_id_str`) as it appears in a
 /// monitor line: `check:protocol:server:port:virtualhost:checkport:weight:
@@ -30,16 +30,9 @@ pub fn real_id(service: &ServiceKey, real: &RealServer, check: &CheckSpec) -> St
         }
         ref t => t.name(),
     };
+    // ldirectord's words; a protocol it has none for is written as tcp.
     let protocol = match service {
-        ServiceKey::Addr {
-            protocol: Protocol::Udp,
-            ..
-        } => "udp",
-        ServiceKey::Addr {
-            protocol: Protocol::Sctp,
-            ..
-        } => "sctp",
-        ServiceKey::Addr { .. } => "tcp",
+        ServiceKey::Addr { protocol, .. } => protocol.name().unwrap_or("tcp"),
         ServiceKey::Fwmark { .. } => "fwm",
     };
     let forward = match real.forward {
@@ -258,7 +251,7 @@ pub fn perl_localtime(when: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Service;
+    use crate::model::{Protocol, Service};
     use std::os::unix::fs::OpenOptionsExt;
     use std::time::Duration;
 

@@ -54,12 +54,9 @@ impl VirtualName {
             (mark != 0).then_some(VirtualName::Fwmark { mark, family })
         };
         let protocol = match kind.to_ascii_lowercase().as_str() {
-            "tcp" => Protocol::Tcp,
-            "udp" => Protocol::Udp,
-            "sctp" => Protocol::Sctp,
             "fwm" => return fwm(None),
             "fwm6" => return fwm(Some(Family::V6)),
-            _ => return None,
+            other => Protocol::from_name(other)?,
         };
         let (addr, port) = match rest.strip_prefix('[') {
             Some(v6) => {
@@ -144,13 +141,7 @@ impl fmt::Display for VirtualName {
                 addr,
                 port,
             } => {
-                match protocol {
-                    Protocol::Tcp => f.write_str("tcp")?,
-                    Protocol::Udp => f.write_str("udp")?,
-                    Protocol::Sctp => f.write_str("sctp")?,
-                    Protocol::Other(n) => write!(f, "proto{n}")?,
-                }
-                write!(f, ":{}", super::host_port(*addr, *port))
+                write!(f, "{protocol}:{}", super::host_port(*addr, *port))
             }
             VirtualName::Fwmark {
                 mark,

@@ -74,6 +74,34 @@ impl Protocol {
             n => Protocol::Other(n),
         }
     }
+
+    /// The lower-case name of a protocol IPVS balances (`tcp`, `udp`,
+    /// `sctp`); `None` for any other number.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Protocol::Tcp => Some("tcp"),
+            Protocol::Udp => Some("udp"),
+            Protocol::Sctp => Some("sctp"),
+            Protocol::Other(_) => None,
+        }
+    }
+
+    /// From `tcp`, `udp` or `sctp`, in any case.
+    pub fn from_name(s: &str) -> Option<Protocol> {
+        [Protocol::Tcp, Protocol::Udp, Protocol::Sctp]
+            .into_iter()
+            .find(|p| p.name().is_some_and(|n| n.eq_ignore_ascii_case(s)))
+    }
+}
+
+/// `tcp`, `udp`, `sctp`, or `protoN` for another protocol number.
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "proto{}", self.number()),
+        }
+    }
 }
 
 /// What identifies a virtual service in the kernel.
@@ -161,6 +189,22 @@ impl ServiceFlags {
     pub fn has(self, bit: u32) -> bool {
         self.0 & bit == bit
     }
+
+    /// An `ipvsadm -b` scheduler-flag word: its bit, and the scheduler the
+    /// word belongs to (`sh-*` to `sh`, `mh-*` to `mh`; `flag-N` to any).
+    /// `None` for a word ipvsadm does not know.
+    pub fn from_word(word: &str) -> Option<(u32, Option<&'static str>)> {
+        Some(match word {
+            "flag-1" => (Self::SCHED1, None),
+            "flag-2" => (Self::SCHED2, None),
+            "flag-3" => (Self::SCHED3, None),
+            "sh-fallback" => (Self::SCHED1, Some("sh")),
+            "sh-port" => (Self::SCHED2, Some("sh")),
+            "mh-fallback" => (Self::SCHED1, Some("mh")),
+            "mh-port" => (Self::SCHED2, Some("mh")),
+            _ => return None,
+        })
+    }
 }
 
 /// A virtual service as configured (and, when read back, with its stats).
@@ -205,5 +249,42 @@ impl Service {
     /// Whether the service is persistent (`-p`).
     pub fn persistent(&self) -> bool {
         self.flags.has(ServiceFlags::PERSISTENT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_round_trip_and_other_numbers_print_as_proto_number() {
+        for p in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
+            let name = p.name().unwrap();
+            assert_eq!(Protocol::from_name(name), Some(p));
+            assert_eq!(Protocol::from_name(&name.to_ascii_uppercase()), Some(p));
+            assert_eq!(p.to_string(), name);
+        }
+        assert_eq!(Protocol::Other(47).name(), None);
+        assert_eq!(Protocol::Other(47).to_string(), "proto47");
+        assert_eq!(Protocol::from_name("fwm"), None);
+        assert_eq!(Protocol::from_name(""), None);
+    }
+
+    #[test]
+    fn scheduler_flag_words_are_ipvsadms() {
+        assert_eq!(
+            ServiceFlags::from_word("sh-fallback"),
+            Some((ServiceFlags::SCHED1, Some("sh")))
+        );
+        assert_eq!(
+            ServiceFlags::from_word("mh-port"),
+            Some((ServiceFlags::SCHED2, Some("mh")))
+        );
+        assert_eq!(
+            ServiceFlags::from_word("flag-3"),
+            Some((ServiceFlags::SCHED3, None))
+        );
+        assert_eq!(ServiceFlags::from_word("flag-4"), None);
+        assert_eq!(ServiceFlags::from_word("SH-PORT"), None);
     }
 }

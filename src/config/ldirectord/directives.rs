@@ -214,19 +214,10 @@ pub fn schedflags(v: &str) -> Parsed<(u32, Option<&'static str>)> {
     let mut needs = None;
     let word = v.split_whitespace().next().unwrap_or("");
     for f in word.split(',') {
-        let (bit, sched) = match f {
-            "flag-1" => (ServiceFlags::SCHED1, None),
-            "flag-2" => (ServiceFlags::SCHED2, None),
-            "flag-3" => (ServiceFlags::SCHED3, None),
-            "sh-fallback" => (ServiceFlags::SCHED1, Some("sh")),
-            "sh-port" => (ServiceFlags::SCHED2, Some("sh")),
-            "mh-fallback" => (ServiceFlags::SCHED1, Some("mh")),
-            "mh-port" => (ServiceFlags::SCHED2, Some("mh")),
-            other => {
-                return Err(format!(
-                    "unknown scheduler flag {other:?}: expected sh-fallback, sh-port, mh-fallback, mh-port or flag-1..flag-3"
-                ))
-            }
+        let Some((bit, sched)) = ServiceFlags::from_word(f) else {
+            return Err(format!(
+                "unknown scheduler flag {f:?}: expected sh-fallback, sh-port, mh-fallback, mh-port or flag-1..flag-3"
+            ));
         };
         bits |= bit;
         if sched.is_some() {

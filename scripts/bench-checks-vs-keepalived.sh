@@ -51,6 +51,8 @@ if [ "${1:-}" != --guest ]; then
   KDIR=${LVSD_KERNEL_DIR:-/var/cache/lvsd-test/kernel}
   # The guest's part is bounded (phases x (warm-up + window + stop)); the
   # timeout only catches a hung boot.
+  # What else ran on the host: its load around the guest run.
+  echo "host load before: $(uptime | sed 's/.*load average/load average/')" > "$OUT/host.txt"
   timeout 3600 vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p -m 1G --cpus 2 \
     --rwdir "$OUT" --exec "env BENCH_ROUNDS=$ROUNDS BENCH_WARMUP=$WARMUP BENCH_WINDOW=$WINDOW \
       BENCH_REALS=$NREALS BENCH_OUT=$OUT LVSD_BENCH_BIN=$BIN bash $REPO/scripts/bench-checks-vs-keepalived.sh --guest" \
@@ -59,7 +61,8 @@ if [ "${1:-}" != --guest ]; then
     echo "bench: no result"; tail -50 "$OUT/vng.log"; tail -50 "$OUT/guest.err" 2>/dev/null
     exit 1
   fi
-  cat "$OUT/result.txt"
+  echo "host load after: $(uptime | sed 's/.*load average/load average/')" >> "$OUT/host.txt"
+  cat "$OUT/result.txt" "$OUT/host.txt"
   grep -q '^bench: done$' "$OUT/result.txt"
   exit
 fi

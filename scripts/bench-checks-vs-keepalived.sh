@@ -259,7 +259,7 @@ phase() {
       -v n="$checks" -v opens=$((p1 - p0)) -v logged="$logged" -v up="$up" -v nr="$NREALS" 'BEGIN {
     s = t1 - t0; cpu = c / hz
     printf "%-10s %-7s window=%.1fs checks=%d (%.1f/s) passive_opens=%d logged=%d reals_up=%s/%d cpu=%.2fs (%.1f%% of one core) us_per_check=%.0f\n",
-      who, kind, s, n, n / s, opens, logged, up, nr, cpu, cpu / s * 100, n > 0 ? cpu * 1e6 / n : 0
+      who, kind, s, n, n / s, opens, logged, up, nr, cpu, cpu / s * 100, (n > 0 ? cpu * 1e6 / n : 0)
   }' | tee -a "$RES"
 }
 

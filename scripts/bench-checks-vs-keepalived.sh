@@ -216,7 +216,7 @@ passive_opens() {  # the namespace's TCP PassiveOpens
 path_count() { grep -c "^$1 " "$W/access.log"; }
 reals_in() {  # reals with weight > 0 under VIP:VP in the kernel
   [ "${BENCH_NO_IPVS:-0}" = 1 ] && { echo n/a; return; }
-  ip netns exec "$NS" ipvsadm -Ln -t "$1:$VP" 2>/dev/null | awk '$1 == "->" && $4 > 0 { n++ } END { print n + 0 }'
+  ip netns exec "$NS" ipvsadm -Ln -t "$1:$VP" 2>/dev/null | awk '$1 == "->" && $4 ~ /^[0-9]+$/ && $4 > 0 { n++ } END { print n + 0 }'
 }
 
 # phase CHECKER KIND VIP: start the checker, warm up, measure, stop it.

@@ -43,7 +43,8 @@ run 40 250 http      # 10,000 reals
 run 4 250 connect    # 1,000 reals
 DOC=docs/benchmarks.md
 [ -f "$DOC" ] || echo "# Benchmarks" >"$DOC"
-# replace the "checks" section (up to the next "## ") with the new results
+# replace the "checks" section (up to the next "## ", or its first "### "
+# subsection, which other benchmarks own) with the new results
 python3 - "$DOC" "$OUT" "$SECS" "$(nproc)" "$(uname -r)" <<'PY'
 import sys, re, datetime
 doc, out, secs, ncpu, kernel = sys.argv[1:]
@@ -103,7 +104,7 @@ Targets: at most 25 % of one core and 64 MiB for 10,000 http checks/s.
 {verdict}
 """
 if re.search(r"^## checks\n", text, re.M):
-    text = re.sub(r"^## checks\n.*?(?=^## |\Z)", section, text, flags=re.M | re.S)
+    text = re.sub(r"^## checks\n.*?(?=^##+ |\Z)", section, text, flags=re.M | re.S)
 else:
     text = text.rstrip("\n") + "\n\n" + section
 open(doc, "w").write(text)

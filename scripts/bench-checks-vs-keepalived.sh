@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# Health checks side by side, lvsd vs keepalived, in ONE guest run
+# (issue 15; docs/benchmarks.md, section "checks").
+#
+# Same reals, same interval, same server for both checkers: 200 reals
+# (10.30.1.1 .. 10.30.1.200, port 22600, addresses of a dummy link in a
+# network namespace) answered by one nginx (one worker) listening on the
+# wildcard address, every check every 1 s. Four phases, one checker at a
+# time (so each one's CPU and checks are its own), alternating:
+#   keepalived HTTP_GET  (url { path /ka-http status_code 200 }, delay_loop 1)
+#   lvsd http negotiate  (request="/lvsd-http", receive="ok", checkinterval=1)
+#   keepalived TCP_CHECK (delay_loop 1)
+#   lvsd connect         (checktype=connect, checkinterval=1)
+# each phase BENCH_ROUNDS times (default 1). Each checker also programs
+# IPVS (a NAT TCP virtual with the 200 reals) as it would in production.
+# Per phase: warm-up (BENCH_WARMUP s, default 12) after the checker starts,
+# then a window of BENCH_WINDOW s (default 30) in which
+#   - CPU: utime+stime summed over the checker's whole process tree (all
+#     /proc/PID/stat whose ancestry leads to the checker's first pid);
+#   - checks: http ones counted in nginx's access log by their path (each
+#     checker asks for its own path), connect ones as the namespace's
+#     TCP PassiveOpens (only one checker runs at a time; for http phases
+#     this count is printed too, as a cross-check);
+# gives CPU microseconds per check, and lvsd/keepalived per kind.
+# Timings are emulated CPU (TCG): compare only within one run.
+#
+# Usage (host): scripts/bench-checks-vs-keepalived.sh   -> boots one guest
+# Env: BENCH_ROUNDS (1), BENCH_WARMUP (12), BENCH_WINDOW (30), BENCH_REALS (200),
+#      LVSD_BENCH_BIN (a prebuilt lvsd), LVSD_BENCH_OUT (result dir).
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${BENCH_ROUNDS:-1}
+WARMUP=${BENCH_WARMUP:-12}
+WINDOW=${BENCH_WINDOW:-30}
+NREALS=${BENCH_REALS:-200}
+
+if [ "${1:-}" != --guest ]; then
+  OUT=${LVSD_BENCH_OUT:-$REPO/target/bench-checks-vs-keepalived}
+  rm -rf "$OUT"; mkdir -p "$OUT"
+  BIN=${LVSD_BENCH_BIN:-$REPO/target/release/lvsd}
+  if [ ! -x "$BIN" ]; then
+    (cd "$REPO" && cargo build --release --bin lvsd) || exit 1
+  fi
+  # qemu, vng, the kernel and keepalived (scripts/setup-vm.sh), and nginx.
+  "$REPO/scripts/setup-vm.sh" >/dev/null || exit 1
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null || exit 1
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
+  KDIR=${LVSD_KERNEL_DIR:-/var/cache/lvsd-test/kernel}
+  # The guest's part is bounded (phases x (warm-up + window + stop)); the
+  # timeout only catches a hung boot.
+  # What else ran on the host: its load around the guest run.
+  echo "host load before: $(uptime | sed 's/.*load average/load average/')" > "$OUT/host.txt"
+  timeout 3600 vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p -m 1G --cpus 2 \
+    --rwdir "$OUT" --exec "env BENCH_ROUNDS=$ROUNDS BENCH_WARMUP=$WARMUP BENCH_WINDOW=$WINDOW \
+      BENCH_REALS=$NREALS BENCH_OUT=$OUT LVSD_BENCH_BIN=$BIN bash $REPO/scripts/bench-checks-vs-keepalived.sh --guest" \
+    > "$OUT/vng.log" 2>&1
+  if [ ! -s "$OUT/result.txt" ]; then
+    echo "bench: no result"; tail -50 "$OUT/vng.log"; tail -50 "$OUT/guest.err" 2>/dev/null
+    exit 1
+  fi
+  echo "host load after: $(uptime | sed 's/.*load average/load average/')" >> "$OUT/host.txt"
+  cat "$OUT/result.txt" "$OUT/host.txt"
+  grep -q '^bench: done$' "$OUT/result.txt"
+  exit
+fi
+
+# ------------------------------------------------------------ in the guest
+# (also runs on a host without IPVS for a dry run of the nginx side:
+# BENCH_NO_IPVS=1 skips modprobe and puts the reals on lo.)
+export PATH="$PATH:/usr/sbin:/sbin"
+OUT=${BENCH_OUT:?}
+LVSD=${LVSD_BENCH_BIN:?}
+NS=${BENCH_NS:-chkbench}
+W=$(mktemp -d /tmp/chkbench.XXXXXX)
+RES=$OUT/result.txt
+: > "$RES"
+exec 2>>"$OUT/guest.err"
+say() { echo "$*" | tee -a "$RES"; }
+HZ=$(getconf CLK_TCK)
+RP=22600   # the reals' port (nginx)
+VP=22601   # the virtual services' port (IPVS only)
+
+NGINX_PID= CHECKER_PID=
+cleanup() {
+  for p in $CHECKER_PID $NGINX_PID; do
+    kill "$p" 2>/dev/null
+  done
+  for p in $CHECKER_PID $NGINX_PID; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  ip netns del "$NS" 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "${BENCH_NO_IPVS:-0}" != 1 ]; then
+  for m in ip_vs ip_vs_wrr dummy; do modprobe "$m"; done
+fi
+ip netns del "$NS" 2>/dev/null
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+if ip -n "$NS" link add d0 type dummy 2>/dev/null; then
+  DEV=d0
+  ip -n "$NS" link set d0 up
+  # a /16 route covering the reals (IPVS wants them unicast, not local-only)
+  ip -n "$NS" addr add 10.30.0.254/16 dev d0
+else
+  DEV=lo   # host dry run (no dummy module): the reals are local addresses
+fi
+for i in $(seq 0 $((NREALS - 1))); do
+  echo "addr add 10.30.$((i / 250 + 1)).$((i % 250 + 1))/32 dev $DEV"
+done > "$W/addrs"
+ip -n "$NS" -batch "$W/addrs"
+REALS=$(sed 's#addr add \([0-9.]*\)/32.*#\1#' "$W/addrs")
+
+# ------------------------------------------------------------ nginx
+mkdir -p "$W/nginx/tmp"
+cat > "$W/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+pid $W/nginx.pid;
+error_log $W/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path $W/nginx/tmp/body;
+  proxy_temp_path $W/nginx/tmp/proxy;
+  fastcgi_temp_path $W/nginx/tmp/fastcgi;
+  uwsgi_temp_path $W/nginx/tmp/uwsgi;
+  scgi_temp_path $W/nginx/tmp/scgi;
+  log_format chk '\$request_uri \$server_addr';
+  server {
+    listen $RP default_server;
+    access_log $W/access.log chk;
+    location / { default_type text/plain; return 200 "ok\n"; }
+  }
+}
+EOF
+ip netns exec "$NS" nginx -p "$W/nginx" -c "$W/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+for _ in $(seq 100); do [ -s "$W/nginx.pid" ] && break; sleep 0.1; done
+first=$(echo "$REALS" | head -1)
+if ! ip netns exec "$NS" curl -sf -m 5 "http://$first:$RP/probe" >/dev/null; then
+  say "bench: nginx does not answer on $first"; cat "$W/nginx-error.log" >> "$RES"; exit 1
+fi
+
+# ------------------------------------------------------------ configs
+ka_conf() {  # ka_conf http|connect VIP
+  {
+    echo "global_defs { router_id chkbench }"
+    printf 'virtual_server %s %s {\n  delay_loop 1\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n' "$2" "$VP"
+    for r in $REALS; do
+      if [ "$1" = http ]; then
+        printf '  real_server %s %s {\n    weight 1\n    HTTP_GET {\n      url {\n        path /ka-http\n        status_code 200\n      }\n      connect_timeout 5\n      retry 1\n      delay_before_retry 1\n    }\n  }\n' "$r" "$RP"
+      else
+        printf '  real_server %s %s {\n    weight 1\n    TCP_CHECK {\n      connect_timeout 5\n    }\n  }\n' "$r" "$RP"
+      fi
+    done
+    echo "}"
+  }
+}
+lvsd_cf() {  # lvsd_cf http|connect VIP
+  {
+    echo "checkinterval=1"
+    echo "checktimeout=5"
+    echo "negotiatetimeout=5"
+    echo "failurecount=1"
+    echo "quiescent=no"
+    echo "autoreload=no"
+    echo "virtual=$2:$VP"
+    for r in $REALS; do printf '\treal=%s:%s masq 1\n' "$r" "$RP"; done
+    if [ "$1" = http ]; then
+      printf '\tservice=http\n\tchecktype=negotiate\n\trequest="/lvsd-http"\n\treceive="ok"\n'
+    else
+      printf '\tchecktype=connect\n'
+    fi
+    printf '\tscheduler=wrr\n\tprotocol=tcp\n'
+  }
+}
+
+# ------------------------------------------------------------ measuring
+tree_ticks() {  # utime+stime (clock ticks) of PID and every descendant
+  python3 - "$1" <<'PY'
+import os, sys
+root = int(sys.argv[1])
+parent, ticks = {}, {}
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        with open(f"/proc/{d}/stat") as f:
+            s = f.read()
+    except OSError:
+        continue
+    rest = s[s.rindex(")") + 2:].split()
+    parent[int(d)] = int(rest[1])
+    ticks[int(d)] = int(rest[11]) + int(rest[12])
+total = 0
+for p, t in ticks.items():
+    q, seen = p, 0
+    while q and q != root and seen < 64:
+        q, seen = parent.get(q, 0), seen + 1
+    if q == root:
+        total += t
+print(total)
+PY
+}
+passive_opens() {  # the namespace's TCP PassiveOpens
+  ip netns exec "$NS" awk '$1 == "Tcp:" { if (!h) { for (i = 1; i <= NF; i++) if ($i == "PassiveOpens") c = i; h = 1 } else print $c }' /proc/net/snmp
+}
+path_count() { grep -c "^$1 " "$W/access.log"; }
+reals_in() {  # reals with weight > 0 under VIP:VP in the kernel
+  [ "${BENCH_NO_IPVS:-0}" = 1 ] && { echo n/a; return; }
+  ip netns exec "$NS" ipvsadm -Ln -t "$1:$VP" 2>/dev/null | awk '$1 == "->" && $4 ~ /^[0-9]+$/ && $4 > 0 { n++ } END { print n + 0 }'
+}
+
+# phase CHECKER KIND VIP: start the checker, warm up, measure, stop it.
+phase() {
+  local who=$1 kind=$2 vip=$3 path
+  if [ "$who" = keepalived ]; then
+    path=/ka-http
+    ka_conf "$kind" "$vip" > "$W/k.conf"
+    ip netns exec "$NS" keepalived -C -n -l -f "$W/k.conf" -p "$W/k.pid" -c "$W/kc.pid" \
+      > "$W/keepalived-$kind.log" 2>&1 &
+  else
+    path=/lvsd-http
+    lvsd_cf "$kind" "$vip" > "$W/lvsd.cf"
+    ip netns exec "$NS" "$LVSD" --socket "$W/l.sock" --pid-file "$W/l.pid" \
+      --log-file "$W/lvsd-$kind.log" --metrics off run "$W/lvsd.cf" > "$W/lvsd-$kind.out" 2>&1 &
+  fi
+  CHECKER_PID=$!
+  sleep "$WARMUP"
+  if ! kill -0 "$CHECKER_PID" 2>/dev/null; then
+    say "bench: $who ($kind) exited during warm-up"
+    for f in "$W/keepalived-$kind.log" "$W/lvsd-$kind.log" "$W/lvsd-$kind.out"; do
+      [ -f "$f" ] && tail -20 "$f" >> "$RES"
+    done
+    CHECKER_PID=; return 1
+  fi
+  local c0 c1 p0 p1 l0 l1 t0 t1 up
+  t0=$(date +%s.%N); c0=$(tree_ticks "$CHECKER_PID"); p0=$(passive_opens); l0=$(path_count "$path")
+  sleep "$WINDOW"
+  t1=$(date +%s.%N); c1=$(tree_ticks "$CHECKER_PID"); p1=$(passive_opens); l1=$(path_count "$path")
+  up=$(reals_in "$vip")
+  kill "$CHECKER_PID"
+  for _ in $(seq 100); do kill -0 "$CHECKER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$CHECKER_PID" 2>/dev/null
+  wait "$CHECKER_PID" 2>/dev/null
+  CHECKER_PID=
+  [ "${BENCH_NO_IPVS:-0}" = 1 ] || ip netns exec "$NS" ipvsadm -C
+  local checks=$((p1 - p0)) logged=$((l1 - l0))
+  [ "$kind" = http ] && checks=$logged
+  awk -v who="$who" -v kind="$kind" -v c=$((c1 - c0)) -v hz="$HZ" -v t0="$t0" -v t1="$t1" \
+      -v n="$checks" -v opens=$((p1 - p0)) -v logged="$logged" -v up="$up" -v nr="$NREALS" 'BEGIN {
+    s = t1 - t0; cpu = c / hz
+    printf "%-10s %-7s window=%.1fs checks=%d (%.1f/s) passive_opens=%d logged=%d reals_up=%s/%d cpu=%.2fs (%.1f%% of one core) us_per_check=%.0f\n",
+      who, kind, s, n, n / s, opens, logged, up, nr, cpu, cpu / s * 100, (n > 0 ? cpu * 1e6 / n : 0)
+  }' | tee -a "$RES"
+}
+
+say "bench-checks-vs-keepalived: $NREALS http reals, interval 1 s, warm-up ${WARMUP}s, window ${WINDOW}s, rounds $ROUNDS"
+say "kernel $(uname -r), $(nproc) vCPUs, $(keepalived --version 2>&1 | head -1), $(nginx -v 2>&1), lvsd $("$LVSD" --version 2>&1 | head -1)"
+say "lvsd binary: $LVSD"
+for r in $(seq "$ROUNDS"); do
+  phase keepalived http 10.40.0.1 || exit 1
+  phase lvsd http 10.40.0.2 || exit 1
+  phase keepalived connect 10.40.0.1 || exit 1
+  phase lvsd connect 10.40.0.2 || exit 1
+done
+# Per kind: each checker's CPU over all its windows / all its checks, and the ratio.
+awk '$3 ~ /^window=/ {
+    for (i = 3; i <= NF; i++) {
+      split($i, f, "=")
+      if (f[1] == "cpu") cpu[$1 " " $2] += f[2] + 0
+      if (f[1] == "checks") n[$1 " " $2] += f[2]
+    }
+  }
+  END {
+    print ""
+    print "| kind | keepalived us/check | lvsd us/check | lvsd / keepalived | goal <= 0.8x |"
+    print "|---|---|---|---|---|"
+    split("http connect", ks, " ")
+    for (j = 1; j <= 2; j++) {
+      k = ks[j]; a = cpu["keepalived " k] * 1e6 / n["keepalived " k]; b = cpu["lvsd " k] * 1e6 / n["lvsd " k]
+      printf "| %s | %.0f | %.0f | %.2fx | %s |\n", k, a, b, b / a, (b / a <= 0.8 ? "met" : "NOT met")
+    }
+  }' "$RES" | tee -a "$RES.table"
+cat "$RES.table" >> "$RES"; rm -f "$RES.table"
+say "bench: done"

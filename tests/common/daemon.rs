@@ -139,6 +139,17 @@ impl Daemon {
         for (k, v) in &self.env {
             c.env(k, v);
         }
+        // If the test process dies without running Drop (killed, or a
+        // panic that aborts), the kernel ends the daemon with it: no test
+        // leaves an lvsd behind. Daemons are spawned from the test's own
+        // thread, which outlives them.
+        // SAFETY: prctl is async-signal-safe, as pre_exec requires.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            c.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
+            });
+        }
         let child = c
             .arg("run")
             .arg(self.path("l.cf"))

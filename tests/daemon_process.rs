@@ -551,17 +551,6 @@ fn recorded_pids(path: &Path, tag: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Whether `pid` runs (a zombie waiting for its reaper does not count).
-fn pid_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| !r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
 /// Issue 13: every task the daemon starts is tracked and ends at stop.
 /// `quorum_up`/`quorum_down`, `fallbackcommand`, `callback` and a
 /// `[[hook]]` all run a script that records its pid and a grandchild's
@@ -673,7 +662,7 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
         .iter()
         .flat_map(|t| recorded_pids(&pids, t))
         .collect();
-    assert!(all.iter().all(|p| pid_alive(*p)), "{all:?} all run");
+    assert!(all.iter().all(|p| common::pid_alive(*p)), "{all:?} all run");
     let t0 = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(dm.pid()),
@@ -702,7 +691,7 @@ fn sigterm_ends_long_hooks_quorum_commands_and_their_children() {
     let t1 = Instant::now();
     let mut left: Vec<i32> = all.clone();
     while t1.elapsed() < Duration::from_secs(2) && !left.is_empty() {
-        left.retain(|p| pid_alive(*p));
+        left.retain(|p| common::pid_alive(*p));
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(

@@ -161,17 +161,6 @@ fn wait_file(p: &Path, what: &str) -> String {
     );
 }
 
-/// Whether `pid` runs (a zombie or a missing process does not).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| !r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
 fn config(weight: u32) -> String {
     format!(
         "checkinterval=1\nchecktimeout=1\nquiescent=no\n\
@@ -302,11 +291,11 @@ fn events_reach_the_stream_and_the_hooks() {
         .map(|p| p.parse().unwrap())
         .collect();
     let t0 = Instant::now();
-    while pids.iter().any(|p| alive(*p)) && t0.elapsed() < Duration::from_secs(10) {
+    while pids.iter().any(|p| common::pid_alive(*p)) && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        !pids.iter().any(|p| alive(*p)),
+        !pids.iter().any(|p| common::pid_alive(*p)),
         "hook processes left: {pids:?}"
     );
     // One log line per event.

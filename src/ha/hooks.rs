@@ -106,22 +106,8 @@ mod tests {
             .trim()
             .parse()
             .unwrap_or_else(|e| panic!("no pid in {}: {e}", f.display()));
-        let alive = || {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .map(|(_, r)| !r.trim_start().starts_with('Z'))
-                })
-                .unwrap_or(false)
-        };
-        for _ in 0..100 {
-            if !alive() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("pid {pid} outlived its hook");
+        let left = crate::child::tests::all_gone(&[pid]).await;
+        assert!(left.is_empty(), "pid {pid} outlived its hook");
     }
 
     #[test]

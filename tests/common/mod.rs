@@ -17,3 +17,15 @@ pub fn eq_text(expected: &str, actual: &str) {
     }
 }
 pub mod daemon;
+
+/// Whether `pid` runs (a zombie waiting for its reaper, or a missing
+/// process, does not count).
+pub fn pid_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| !r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lvsd::check::engine::Runner;
-use lvsd::check::{run_step, CheckEntry, CheckType, Engine, EngineOptions, Service, Target};
+use lvsd::check::{run_step_at, CheckEntry, CheckType, Engine, EngineOptions, Service, Target};
 use std::os::fd::AsRawFd;
 
 const BASE_PORT: u16 = 20000;
@@ -170,7 +170,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
             measuring.clone(),
         );
         let (inflight, inflight_max) = (inflight.clone(), inflight_max.clone());
-        Arc::new(move |spec, target, step| {
+        Arc::new(move |spec, target, step, started| {
             let m = measuring.load(Ordering::Relaxed);
             if m {
                 let ms = (t0.elapsed().as_millis() % 1000) as usize;
@@ -185,7 +185,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
             }
             let inflight = inflight.clone();
             Box::pin(async move {
-                let r = run_step(&spec, &target, step).await;
+                let r = run_step_at(&spec, &target, step, started).await;
                 inflight.fetch_sub(1, Ordering::Relaxed);
                 if m {
                     if r.is_ok() {
@@ -200,7 +200,9 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let mut engine = Engine::with_runner(tx, EngineOptions { max_concurrent }, runner);
+    // As the daemon runs it: the checks on a thread of their own.
+    let mut engine =
+        Engine::with_runner_on_own_thread(tx, EngineOptions { max_concurrent }, runner);
     let mut entries = Vec::with_capacity(n);
     for a in 0..addrs {
         for p in 0..ports {

@@ -26,7 +26,9 @@
 #
 # Usage (host): scripts/bench-checks-vs-keepalived.sh   -> boots one guest
 # Env: BENCH_ROUNDS (1), BENCH_WARMUP (12), BENCH_WINDOW (30), BENCH_REALS (200),
-#      LVSD_BENCH_BIN (a prebuilt lvsd), LVSD_BENCH_OUT (result dir).
+#      LVSD_BENCH_BIN (a prebuilt lvsd), LVSD_BENCH_OUT (result dir),
+#      LVSD_BENCH_BIN_B (a second lvsd build, measured as "lvsd-b" beside it),
+#      BENCH_PROFILE=1 (after each window: strace -c and perf of the checker).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,7 +57,7 @@ if [ "${1:-}" != --guest ]; then
   echo "host load before: $(uptime | sed 's/.*load average/load average/')" > "$OUT/host.txt"
   timeout 3600 vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p -m 1G --cpus 2 \
     --rwdir "$OUT" --exec "env BENCH_ROUNDS=$ROUNDS BENCH_WARMUP=$WARMUP BENCH_WINDOW=$WINDOW \
-      BENCH_REALS=$NREALS BENCH_OUT=$OUT LVSD_BENCH_BIN=$BIN bash $REPO/scripts/bench-checks-vs-keepalived.sh --guest" \
+      BENCH_REALS=$NREALS BENCH_PROFILE=${BENCH_PROFILE:-0} BENCH_OUT=$OUT LVSD_BENCH_BIN=$BIN LVSD_BENCH_BIN_B=${LVSD_BENCH_BIN_B:-} bash $REPO/scripts/bench-checks-vs-keepalived.sh --guest" \
     > "$OUT/vng.log" 2>&1
   if [ ! -s "$OUT/result.txt" ]; then
     echo "bench: no result"; tail -50 "$OUT/vng.log"; tail -50 "$OUT/guest.err" 2>/dev/null
@@ -73,6 +75,7 @@ fi
 export PATH="$PATH:/usr/sbin:/sbin"
 OUT=${BENCH_OUT:?}
 LVSD=${LVSD_BENCH_BIN:?}
+LVSD_B=${LVSD_BENCH_BIN_B:-}   # optional second lvsd build, phases "lvsd-b"
 NS=${BENCH_NS:-chkbench}
 W=$(mktemp -d /tmp/chkbench.XXXXXX)
 RES=$OUT/result.txt
@@ -219,6 +222,29 @@ reals_in() {  # reals with weight > 0 under VIP:VP in the kernel
   ip netns exec "$NS" ipvsadm -Ln -t "$1:$VP" 2>/dev/null | awk '$1 == "->" && $4 ~ /^[0-9]+$/ && $4 > 0 { n++ } END { print n + 0 }'
 }
 
+# profile WHO KIND (BENCH_PROFILE=1, after the measured window, so it does
+# not disturb it): syscalls of the checker's tree over 10 s (strace -c) and
+# where its CPU goes (perf, by DSO and symbol) over another 10 s.
+profile() {
+  local tag="$1-$2" pids
+  pids=$(pgrep -d, -P "$CHECKER_PID"); pids="$CHECKER_PID${pids:+,$pids}"
+  say "profile $tag: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+  local p0; p0=$(passive_opens)
+  timeout -s INT 10 strace -c -f -p "$pids" -o "$OUT/strace-$tag.txt" 2>/dev/null
+  say "profile $tag: $(( $(passive_opens) - p0 )) checks under strace (see strace-$tag.txt)"
+  if command -v perf >/dev/null; then
+    # System-wide (perf's -p saw no samples in the guest), then only the
+    # checker's threads by name.
+    timeout -s INT 10 perf record -q -a -e cpu-clock -F 499 -g -o "$W/perf.data" >/dev/null 2>"$OUT/perf-err-$tag.txt"
+    local comms="lvsd,lvsd-checks,tokio-rt-worker"
+    [ "$1" = keepalived ] && comms=keepalived
+    perf report -i "$W/perf.data" --comms "$comms" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep '%' | head -80 > "$OUT/perf-$tag.txt"
+    perf report -i "$W/perf.data" --comms "$comms" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -15 > "$OUT/perf-dso-$tag.txt"
+  fi
+  timeout -s INT 3 strace -f -e trace=write -p "$pids" -o "$OUT/writes-$tag.txt" 2>/dev/null
+  [ -f "$W/lvsd-$2.log" ] && tail -n 200 "$W/lvsd-$2.log" > "$OUT/log-$tag.txt"
+}
+
 # phase CHECKER KIND VIP: start the checker, warm up, measure, stop it.
 phase() {
   local who=$1 kind=$2 vip=$3 path
@@ -230,7 +256,9 @@ phase() {
   else
     path=/lvsd-http
     lvsd_cf "$kind" "$vip" > "$W/lvsd.cf"
-    ip netns exec "$NS" "$LVSD" --socket "$W/l.sock" --pid-file "$W/l.pid" \
+    local bin=$LVSD
+    [ "$who" = lvsd-b ] && bin=$LVSD_B
+    ip netns exec "$NS" "$bin" --socket "$W/l.sock" --pid-file "$W/l.pid" \
       --log-file "$W/lvsd-$kind.log" --metrics off run "$W/lvsd.cf" > "$W/lvsd-$kind.out" 2>&1 &
   fi
   CHECKER_PID=$!
@@ -247,6 +275,7 @@ phase() {
   sleep "$WINDOW"
   t1=$(date +%s.%N); c1=$(tree_ticks "$CHECKER_PID"); p1=$(passive_opens); l1=$(path_count "$path")
   up=$(reals_in "$vip")
+  [ "${BENCH_PROFILE:-0}" = 1 ] && profile "$who" "$kind"
   kill "$CHECKER_PID"
   for _ in $(seq 100); do kill -0 "$CHECKER_PID" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$CHECKER_PID" 2>/dev/null
@@ -269,8 +298,10 @@ say "lvsd binary: $LVSD"
 for r in $(seq "$ROUNDS"); do
   phase keepalived http 10.40.0.1 || exit 1
   phase lvsd http 10.40.0.2 || exit 1
+  if [ -n "$LVSD_B" ]; then phase lvsd-b http 10.40.0.3 || exit 1; fi
   phase keepalived connect 10.40.0.1 || exit 1
   phase lvsd connect 10.40.0.2 || exit 1
+  if [ -n "$LVSD_B" ]; then phase lvsd-b connect 10.40.0.3 || exit 1; fi
 done
 # Per kind: each checker's CPU over all its windows / all its checks, and the ratio.
 awk '$3 ~ /^window=/ {
@@ -288,6 +319,10 @@ awk '$3 ~ /^window=/ {
     for (j = 1; j <= 2; j++) {
       k = ks[j]; a = cpu["keepalived " k] * 1e6 / n["keepalived " k]; b = cpu["lvsd " k] * 1e6 / n["lvsd " k]
       printf "| %s | %.0f | %.0f | %.2fx | %s |\n", k, a, b, b / a, (b / a <= 0.8 ? "met" : "NOT met")
+      if (n["lvsd-b " k] > 0) {
+        c = cpu["lvsd-b " k] * 1e6 / n["lvsd-b " k]
+        printf "| %s (lvsd-b) | %.0f | %.0f | %.2fx | %s |\n", k, a, c, c / a, (c / a <= 0.8 ? "met" : "NOT met")
+      }
     }
   }' "$RES" | tee -a "$RES.table"
 cat "$RES.table" >> "$RES"; rm -f "$RES.table"

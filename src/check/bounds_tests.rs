@@ -327,3 +327,27 @@ async fn ldap_huge_answers_stop_at_the_read_limit() {
         );
     }
 }
+
+/// A check's deadline counts from the instant the engine read the clock as
+/// the check started (`run_step_at`), not from a clock read of its own: a
+/// check that starts 2 s late on a 3 s timeout has 1 s left. The real
+/// accepts (its backlog does) and never answers; the paused clock jumps
+/// straight to the deadline, so the check's time is the deadline exactly.
+#[tokio::test(start_paused = true)]
+async fn deadline_counts_from_the_engines_start() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let s = spec(Service::Http, Duration::from_secs(3));
+    for (late_ms, left_ms) in [(0u64, 3000u64), (2000, 1000)] {
+        let t0 = tokio::time::Instant::now();
+        let started = t0 - Duration::from_millis(late_ms);
+        let r = super::run_step_at(&s, &target(port), super::Step::Negotiate, started).await;
+        assert!(matches!(r, Err(CheckError::Timeout(_))), "{r:?}");
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(left_ms) && took < Duration::from_millis(left_ms + 5),
+            "started {late_ms} ms late: took {took:?}, {left_ms} ms were left"
+        );
+    }
+    drop(silent);
+}

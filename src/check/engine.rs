@@ -3,6 +3,12 @@
 //! health changes on a bounded channel. Reload = [`Engine::update`], which
 //! keeps unchanged checks running (and their state) and restarts the rest.
 //!
+//! In the daemon the checks run on a thread of their own with a one-thread
+//! runtime ([`Engine::new`]): every check is a short burst of socket calls,
+//! and one thread wakes once for all checks due together, where a
+//! work-stealing pool of two would wake (and hand tasks between) both. It
+//! also keeps a long reconcile on the daemon's runtime from delaying checks.
+//!
 //! Called by the daemon; must not touch IPVS (it only reports).
 
 use std::collections::HashMap;
@@ -11,7 +17,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -80,14 +87,74 @@ impl Default for EngineOptions {
 /// Boxed future of one check run.
 pub type RunFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
-/// Runs one step of a check; swapped out in tests.
-pub type Runner = Arc<dyn Fn(Arc<CheckSpec>, Arc<Target>, Step) -> RunFuture + Send + Sync>;
+/// Runs one step of a check, started at the given instant (its timeout
+/// counts from there); swapped out in tests.
+pub type Runner =
+    Arc<dyn Fn(Arc<CheckSpec>, Arc<Target>, Step, Instant) -> RunFuture + Send + Sync>;
 
 /// The real runner: sockets, processes, pings.
 fn real_runner() -> Runner {
-    Arc::new(|spec, target, step| {
-        Box::pin(async move { super::run_step_weighted(&spec, &target, step).await })
+    Arc::new(|spec, target, step, started| {
+        Box::pin(async move { super::run_step_weighted(&spec, &target, step, started).await })
     })
+}
+
+/// Where the check tasks run.
+enum Home {
+    /// The runtime of the caller (tests, with paused time).
+    Caller(Handle),
+    /// A thread of the engine's own, with a one-thread runtime that runs
+    /// until `stop` is sent or dropped; joined at shutdown.
+    Own {
+        handle: Handle,
+        stop: Option<oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
+}
+
+impl Home {
+    fn handle(&self) -> &Handle {
+        match self {
+            Home::Caller(h) | Home::Own { handle: h, .. } => h,
+        }
+    }
+
+    /// A thread named `lvsd-checks` running a one-thread runtime, or why not.
+    fn own_thread() -> std::io::Result<Home> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("lvsd-checks".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    let _ = stopped.await;
+                });
+                // Dropping the runtime drops every check task (and with them
+                // their sockets and children); a blocking lookup still running
+                // gets a second, not forever.
+                rt.shutdown_timeout(Duration::from_secs(1));
+            })?;
+        Ok(Home::Own {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// End the own thread's runtime and join it (no-op for the caller's).
+    fn stop(&mut self) {
+        if let Home::Own { stop, thread, .. } = self {
+            drop(stop.take());
+            if let Some(t) = thread.take() {
+                if t.join().is_err() {
+                    tracing::error!("the check thread panicked");
+                }
+            }
+        }
+    }
 }
 
 struct Running {
@@ -108,6 +175,7 @@ pub struct UpdateStats {
 
 /// The set of running checks.
 pub struct Engine {
+    home: Home,
     tasks: HashMap<String, Running>,
     tx: mpsc::Sender<Event>,
     sem: Arc<Semaphore>,
@@ -117,14 +185,41 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An empty engine sending events to `tx`. Must be used inside a tokio runtime.
+    /// An empty engine sending events to `tx`, its checks on a thread of
+    /// their own (the caller's runtime if that thread cannot start). Must be
+    /// called inside a tokio runtime.
     pub fn new(tx: mpsc::Sender<Event>, opts: EngineOptions) -> Engine {
-        Engine::with_runner(tx, opts, real_runner())
+        Engine::with_runner_on_own_thread(tx, opts, real_runner())
     }
 
-    /// An engine with a custom runner (tests, simulations).
+    /// [`Engine::new`] with a custom runner (benchmarks of the engine as
+    /// the daemon runs it).
+    pub fn with_runner_on_own_thread(
+        tx: mpsc::Sender<Event>,
+        opts: EngineOptions,
+        runner: Runner,
+    ) -> Engine {
+        let home = Home::own_thread().unwrap_or_else(|e| {
+            tracing::warn!("checks run on the daemon's runtime (no thread of their own: {e})");
+            Home::Caller(Handle::current())
+        });
+        Engine::build(home, tx, opts, runner)
+    }
+
+    /// An engine with a custom runner whose checks run on the caller's
+    /// runtime (tests, simulations). Must be called inside a tokio runtime.
     pub fn with_runner(tx: mpsc::Sender<Event>, opts: EngineOptions, runner: Runner) -> Engine {
+        Engine::build(Home::Caller(Handle::current()), tx, opts, runner)
+    }
+
+    /// Whether the checks run on a thread of the engine's own.
+    pub fn has_own_thread(&self) -> bool {
+        matches!(self.home, Home::Own { .. })
+    }
+
+    fn build(home: Home, tx: mpsc::Sender<Event>, opts: EngineOptions, runner: Runner) -> Engine {
         Engine {
+            home,
             tasks: HashMap::new(),
             tx,
             sem: Arc::new(Semaphore::new(opts.max_concurrent.max(1))),
@@ -177,15 +272,17 @@ impl Engine {
         self.tasks.is_empty()
     }
 
-    /// Stop every check.
+    /// Stop every check, and the engine's thread (joined): no check runs
+    /// after this returns. Blocks for at most about a second.
     pub fn shutdown(&mut self) {
         for (_, r) in self.tasks.drain() {
             r.handle.abort();
         }
+        self.home.stop();
     }
 
     fn spawn(&self, entry: CheckEntry) -> JoinHandle<()> {
-        tokio::spawn(check_task(
+        self.home.handle().spawn(check_task(
             entry,
             self.tx.clone(),
             self.sem.clone(),
@@ -284,9 +381,8 @@ async fn agent_loop(
             let Ok(_permit) = sem.acquire().await else {
                 return;
             };
-            let t0 = Instant::now();
             let r = super::agent::ask(&spec, real, state).await;
-            (r, t0.elapsed())
+            (r, next.elapsed())
         };
         match answer {
             Ok(st) => {
@@ -353,13 +449,18 @@ async fn health_loop(
     loop {
         tokio::time::sleep_until(next).await;
         let step = state.next_step(&spec);
-        let (result, latency, new_weight) = {
+        let (result, latency, new_weight, end) = {
             let Ok(_permit) = sem.acquire().await else {
                 return;
             };
+            // Two clock reads per check, here and at its end; the check's
+            // timeout counts from this one (no read of its own). On a host
+            // whose clocksource has no vDSO (hpet, a VM's emulated timer)
+            // every read is a system call.
             let t0 = Instant::now();
-            let r = runner(spec.clone(), target.clone(), step).await;
-            (r.result, t0.elapsed(), r.weight)
+            let r = runner(spec.clone(), target.clone(), step, t0).await;
+            let end = Instant::now();
+            (r.result, end.saturating_duration_since(t0), r.weight, end)
         };
         let ok = result.is_ok();
         // Only a passing check sets the weight; a failing one leaves the
@@ -414,10 +515,9 @@ async fn health_loop(
             }
         }
         next += interval;
-        let now = Instant::now();
-        if next < now {
+        if next < end {
             // The check overran its interval: start again now, do not burst.
-            next = now;
+            next = end;
         }
     }
 }
@@ -457,34 +557,36 @@ mod tests {
     }
 
     fn scripted(script: Arc<Script>) -> Runner {
-        Arc::new(move |spec: Arc<CheckSpec>, target: Arc<Target>, step| {
-            let script = script.clone();
-            Box::pin(async move {
-                let id = format!("{}:{}", target.real, target.real_port);
-                let _ = spec;
-                script
-                    .log
-                    .lock()
-                    .unwrap()
-                    .push((id.clone(), step, Instant::now()));
-                let ok = {
-                    let mut a = script.answers.lock().unwrap();
-                    let v = a.entry(id).or_default();
-                    if v.is_empty() {
-                        true
+        Arc::new(
+            move |spec: Arc<CheckSpec>, target: Arc<Target>, step, _started| {
+                let script = script.clone();
+                Box::pin(async move {
+                    let id = format!("{}:{}", target.real, target.real_port);
+                    let _ = spec;
+                    script
+                        .log
+                        .lock()
+                        .unwrap()
+                        .push((id.clone(), step, Instant::now()));
+                    let ok = {
+                        let mut a = script.answers.lock().unwrap();
+                        let v = a.entry(id).or_default();
+                        if v.is_empty() {
+                            true
+                        } else {
+                            v.remove(0)
+                        }
+                    };
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let r: crate::check::CheckResult = if ok {
+                        Ok("fine".to_string())
                     } else {
-                        v.remove(0)
-                    }
-                };
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                let r: crate::check::CheckResult = if ok {
-                    Ok("fine".to_string())
-                } else {
-                    Err(CheckError::Mismatch("bad".into()))
-                };
-                r.into()
-            })
-        })
+                        Err(CheckError::Mismatch("bad".into()))
+                    };
+                    r.into()
+                })
+            },
+        )
     }
 
     #[tokio::test(start_paused = true)]
@@ -571,7 +673,7 @@ mod tests {
             Some(None),
         ]));
         let w2 = weights.clone();
-        let runner: Runner = Arc::new(move |_s, _t, _step| {
+        let runner: Runner = Arc::new(move |_s, _t, _step, _started| {
             let next = {
                 let mut w = w2.lock().unwrap();
                 if w.is_empty() {
@@ -646,7 +748,7 @@ mod tests {
             now: Mutex::new((0, 0)),
         });
         let g2 = g.clone();
-        let runner: Runner = Arc::new(move |_s, _t, _step| {
+        let runner: Runner = Arc::new(move |_s, _t, _step, _started| {
             let g = g2.clone();
             Box::pin(async move {
                 {
@@ -696,5 +798,43 @@ mod tests {
         assert!(evs[1].reason.contains("oracle"), "{}", evs[1].reason);
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(script.log.lock().unwrap().is_empty());
+    }
+
+    /// The daemon's engine runs its checks on its own thread, and after
+    /// `shutdown` returns that thread is gone and no check starts again.
+    #[tokio::test]
+    async fn own_thread_runs_the_checks_and_ends_with_shutdown() {
+        let names = Arc::new(Mutex::new(Vec::<(Option<String>, i32)>::new()));
+        let n2 = names.clone();
+        let runner: Runner = Arc::new(move |_s, _t, _step, _started| {
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            n2.lock()
+                .unwrap()
+                .push((std::thread::current().name().map(str::to_string), tid));
+            Box::pin(async { Ok(String::new()).into() })
+        });
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut eng = Engine::with_runner_on_own_thread(tx, EngineOptions::default(), runner);
+        assert!(eng.has_own_thread());
+        eng.update(vec![entry("a", CheckType::Connect, 20, 1)]);
+        assert!(rx.recv().await.is_some());
+        while names.lock().unwrap().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        eng.shutdown();
+        let ran = names.lock().unwrap().len();
+        let seen = names.lock().unwrap().clone();
+        assert!(seen
+            .iter()
+            .all(|(n, _)| n.as_deref() == Some("lvsd-checks")));
+        let tid = seen[0].1;
+        assert!(seen.iter().all(|(_, t)| *t == tid), "{seen:?}");
+        // SAFETY: gettid has no preconditions.
+        assert_ne!(tid, unsafe { libc::gettid() });
+        // Joined: the thread no longer exists.
+        assert!(!std::path::Path::new(&format!("/proc/self/task/{tid}")).exists());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(names.lock().unwrap().len(), ran);
     }
 }

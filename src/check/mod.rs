@@ -27,6 +27,8 @@ pub(crate) mod hostile;
 use std::io;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 pub use engine::{CheckEntry, Engine, EngineOptions, Event};
 pub use schedule::Step;
 pub use spec::{CheckSpec, CheckType, HttpMethod, Protocol, Service, Target};
@@ -123,20 +125,36 @@ impl From<CheckResult> for Outcome {
     }
 }
 
-/// [`run_step`], with the weight a `dynamic_weight` external check sets.
-pub async fn run_step_weighted(spec: &CheckSpec, target: &Target, step: Step) -> Outcome {
+/// [`run_step_at`], with the weight a `dynamic_weight` external check sets.
+pub async fn run_step_weighted(
+    spec: &CheckSpec,
+    target: &Target,
+    step: Step,
+    started: Instant,
+) -> Outcome {
     match step {
         Step::External if spec.policy.dynamic_weight => external::check_dynamic(spec, target).await,
-        _ => run_step(spec, target, step).await.into(),
+        _ => run_step_at(spec, target, step, started).await.into(),
     }
 }
 
 /// Run one check of `spec` against `target` once, with its timeout.
 /// `step` chooses negotiate or connect for combined checks (see [`Step`]).
 pub async fn run_step(spec: &CheckSpec, target: &Target, step: Step) -> CheckResult {
+    run_step_at(spec, target, step, Instant::now()).await
+}
+
+/// [`run_step`] for a check that started at `started` (the engine read the
+/// clock already): connect and negotiate timeouts count from there.
+pub async fn run_step_at(
+    spec: &CheckSpec,
+    target: &Target,
+    step: Step,
+    started: Instant,
+) -> CheckResult {
     match step {
-        Step::Connect => connect::check(spec, target).await,
-        Step::Negotiate => negotiate::check(spec, target).await,
+        Step::Connect => connect::check(spec, target, started).await,
+        Step::Negotiate => negotiate::check(spec, target, started).await,
         Step::Ping => ping::check(spec, target).await,
         Step::External => external::check(spec, target).await,
         Step::On => Ok("checktype on".into()),
@@ -155,5 +173,5 @@ pub async fn run_once_weighted(spec: &CheckSpec, target: &Target) -> Outcome {
         return Err(CheckError::Config(e)).into();
     }
     let step = schedule::CheckState::new(spec.checktype).next_step(spec);
-    run_step_weighted(spec, target, step).await
+    run_step_weighted(spec, target, step, Instant::now()).await
 }

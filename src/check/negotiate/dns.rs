@@ -64,7 +64,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         .to_vec()
         .map_err(|e| CheckError::Config(format!("cannot encode DNS query: {e}")))?;
     let reply = if spec.protocol == Protocol::Tcp {
-        let mut s = crate::check::connect::tcp(addr, spec.negotiatetimeout).await?;
+        let mut s = crate::check::connect::tcp_untimed(addr, true).await?;
         let mut framed = (wire.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&wire);
         s.write_all(&framed).await.map_err(CheckError::from_io)?;

@@ -63,7 +63,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         }
     };
     let data_addr = SocketAddr::new(target.real, port);
-    let mut data = super::wrap(crate::check::connect::tcp(data_addr, spec.negotiatetimeout).await?);
+    let mut data = super::wrap(crate::check::connect::tcp_untimed(data_addr, true).await?);
     let file = spec.request.as_str();
     c.send(&format!("RETR {file}\r\n")).await?;
     let (code, line) = c.reply().await?;

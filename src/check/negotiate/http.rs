@@ -224,7 +224,10 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
             exchange(&mut s, request.as_bytes(), head_only).await?
         } else {
             let mut tcp = super::wrap(crate::check::connect::tcp_untimed(addr, false).await?);
-            exchange(&mut tcp, request.as_bytes(), head_only).await?
+            let answer = exchange(&mut tcp, request.as_bytes(), head_only).await?;
+            // The whole answer is read: nothing more to say to the real.
+            crate::check::connect::reset_on_close(tcp.get_ref());
+            answer
         };
         let Answer {
             status,

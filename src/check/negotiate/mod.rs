@@ -22,6 +22,7 @@ pub mod tls;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::time::Instant;
 
 use super::limit::{Budget, Limited};
 use super::spec::{CheckSpec, Service, Target};
@@ -37,9 +38,9 @@ pub fn deadline(spec: &CheckSpec) -> Duration {
     }
 }
 
-/// Run a negotiate check.
-pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
-    check_counted(spec, target).await.0
+/// Run a negotiate check started at `started` (its timeout counts from there).
+pub async fn check(spec: &CheckSpec, target: &Target, started: Instant) -> CheckResult {
+    check_counted_at(spec, target, started).await.0
 }
 
 tokio::task_local! {
@@ -51,6 +52,15 @@ tokio::task_local! {
 /// [`check`], also returning how many bytes the check read (for tests and
 /// benchmarks of the read bound).
 pub async fn check_counted(spec: &CheckSpec, target: &Target) -> (CheckResult, u64) {
+    check_counted_at(spec, target, Instant::now()).await
+}
+
+/// [`check_counted`] for a check that started at `started`.
+async fn check_counted_at(
+    spec: &CheckSpec,
+    target: &Target,
+    started: Instant,
+) -> (CheckResult, u64) {
     let limit = deadline(spec);
     let budget = Budget::new();
     // One deadline over connect, TLS and the whole exchange: dropping the
@@ -58,7 +68,7 @@ pub async fn check_counted(spec: &CheckSpec, target: &Target) -> (CheckResult, u
     // that could outlive it).
     let r = BUDGET
         .scope(budget.clone(), async {
-            match tokio::time::timeout(limit, dispatch(spec, target)).await {
+            match tokio::time::timeout_at(started + limit, dispatch(spec, target)).await {
                 Ok(r) => r,
                 Err(_) => Err(CheckError::Timeout(limit)),
             }
@@ -163,9 +173,9 @@ impl Lines {
         tls: bool,
     ) -> Result<Lines, CheckError> {
         let addr = target.check_addr(spec);
-        // The overall deadline bounds the connect too; this only avoids a
-        // second timer per check.
-        let tcp = wrap(super::connect::tcp(addr, deadline(spec)).await?);
+        // The check's overall deadline bounds the connect too: no timer
+        // (and clock read) of its own.
+        let tcp = wrap(super::connect::tcp_untimed(addr, true).await?);
         let io: Box<dyn Io> = if tls {
             Box::new(tls::connect(tcp, target.real).await?)
         } else {

@@ -9,7 +9,7 @@ use crate::check::{CheckError, CheckResult};
 /// Run an NNTP check.
 pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let addr = target.check_addr(spec);
-    let mut s = crate::check::connect::tcp(addr, spec.negotiatetimeout).await?;
+    let mut s = crate::check::connect::tcp_untimed(addr, true).await?;
     let mut buf = [0u8; 64];
     let n = s.read(&mut buf).await.map_err(CheckError::from_io)?;
     if n == 0 {

@@ -35,7 +35,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         }
         return Err(CheckError::Mismatch("no reply matches receive".into()));
     }
-    let mut s = super::wrap(crate::check::connect::tcp(addr, spec.negotiatetimeout).await?);
+    let mut s = super::wrap(crate::check::connect::tcp_untimed(addr, true).await?);
     s.write_all(data.as_bytes())
         .await
         .map_err(CheckError::from_io)?;

@@ -57,7 +57,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
         return judge(first);
     }
-    let mut s = super::wrap(crate::check::connect::tcp(addr, spec.negotiatetimeout).await?);
+    let mut s = super::wrap(crate::check::connect::tcp_untimed(addr, true).await?);
     let local = s.get_ref().local_addr().map_err(CheckError::from_io)?;
     s.write_all(request(&spec.login, local).as_bytes())
         .await

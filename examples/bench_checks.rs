@@ -350,8 +350,9 @@ fn main() {
             floor(num(1, 100), num(2, 100), &kind, num(4, 20000))
         }
         Some("client") => {
-            // The checker gets one worker thread, like the daemon's check
-            // engine needs no more; its CPU is what is measured.
+            // One worker for the event drain and the counters; the checks
+            // run on the engine's own thread, as in the daemon. The whole
+            // process's CPU is what is measured.
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_all()

@@ -28,7 +28,7 @@
 # Env: BENCH_ROUNDS (1), BENCH_WARMUP (12), BENCH_WINDOW (30), BENCH_REALS (200),
 #      LVSD_BENCH_BIN (a prebuilt lvsd), LVSD_BENCH_OUT (result dir),
 #      LVSD_BENCH_BIN_B (a second lvsd build, measured as "lvsd-b" beside it),
-#      BENCH_PROFILE=1 (after each window: strace -c and perf of the checker).
+#      BENCH_PROFILE=1 (after each window: system calls of the checker, strace).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -223,8 +223,12 @@ reals_in() {  # reals with weight > 0 under VIP:VP in the kernel
 }
 
 # profile WHO KIND (BENCH_PROFILE=1, after the measured window, so it does
-# not disturb it): syscalls of the checker's tree over 10 s (strace -c) and
-# where its CPU goes (perf, by DSO and symbol) over another 10 s.
+# not disturb it): the clocksource (on hpet every clock read is a system
+# call), the system calls of the checker's tree over 10 s (strace -c; the
+# checks done meanwhile are counted, to get calls per check), its write()s
+# over 3 s (a write per check would be a wake-up of another thread) and
+# the tail of lvsd's log. No perf: its cpu-clock sampling in the TCG guest
+# gave next to no samples.
 profile() {
   local tag="$1-$2" pids
   pids=$(pgrep -d, -P "$CHECKER_PID"); pids="$CHECKER_PID${pids:+,$pids}"
@@ -232,15 +236,6 @@ profile() {
   local p0; p0=$(passive_opens)
   timeout -s INT 10 strace -c -f -p "$pids" -o "$OUT/strace-$tag.txt" 2>/dev/null
   say "profile $tag: $(( $(passive_opens) - p0 )) checks under strace (see strace-$tag.txt)"
-  if command -v perf >/dev/null; then
-    # System-wide (perf's -p saw no samples in the guest), then only the
-    # checker's threads by name.
-    timeout -s INT 10 perf record -q -a -e cpu-clock -F 499 -g -o "$W/perf.data" >/dev/null 2>"$OUT/perf-err-$tag.txt"
-    local comms="lvsd,lvsd-checks,tokio-rt-worker"
-    [ "$1" = keepalived ] && comms=keepalived
-    perf report -i "$W/perf.data" --comms "$comms" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep '%' | head -80 > "$OUT/perf-$tag.txt"
-    perf report -i "$W/perf.data" --comms "$comms" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -15 > "$OUT/perf-dso-$tag.txt"
-  fi
   timeout -s INT 3 strace -f -e trace=write -p "$pids" -o "$OUT/writes-$tag.txt" 2>/dev/null
   [ -f "$W/lvsd-$2.log" ] && tail -n 200 "$W/lvsd-$2.log" > "$OUT/log-$tag.txt"
 }

@@ -18,7 +18,7 @@ LOAD_PROCS=${LOAD_PROCS:-$(nproc)}
 . tests/ha/lib.sh
 LOADPIDS=()
 stop_load() { for p in "${LOADPIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap 'stop_load; cleanup' EXIT
+trap 'rc=$?; stop_load; cleanup $rc' EXIT
 install_deps
 if [[ -z ${LVSD_BIN:-} ]]; then
     cargo build -q --bin lvsd

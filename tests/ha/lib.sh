@@ -23,7 +23,10 @@ P=${HA_NS_PREFIX:-lvha$$}
 NS_A="${P}a" NS_B="${P}b" NS_C="${P}c" NS_SW="${P}sw"
 VIP=10.77.0.100
 HA_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-WORK=${WORK:-$(mktemp -d /tmp/lvsd-ha.XXXXXX)}
+# A work directory this library made is removed by a passing run's
+# cleanup (a failing one keeps it, logs and all); a caller's WORK is theirs.
+HA_OWN_WORK=
+if [[ -z ${WORK:-} ]]; then WORK=$(mktemp -d /tmp/lvsd-ha.XXXXXX); HA_OWN_WORK=1; fi
 KEY=${KEY:-$WORK/ha.key}
 HA_NAMESPACES=()
 # Each node has its own namespace, so both may use the same port (21300-
@@ -33,13 +36,16 @@ declare -A PID
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
+# cleanup [RC]: RC is the run's exit status (default: the status cleanup
+# is called with, right for `trap cleanup EXIT`).
 cleanup() {
-    local p ns
+    local rc=${1:-$?} p ns
     for p in "${PID[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     for ns in "${HA_NAMESPACES[@]}"; do
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
     done
+    if [[ $rc -eq 0 && -n $HA_OWN_WORK ]]; then rm -rf "$WORK"; fi
 }
 
 install_deps() {

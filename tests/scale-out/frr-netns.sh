@@ -16,12 +16,14 @@ VIP=10.90.0.100
 say() { echo "frr-netns: $*"; }
 nsx() { local n=$1; shift; ip netns exec "$P$n" "$@"; }
 cleanup() {
-  local n
+  local rc=$? n
   for n in d rt; do
     ip netns pids "$P$n" 2>/dev/null | xargs -r kill -9 2>/dev/null
     ip netns del "$P$n" 2>/dev/null
   done
   rm -rf "/var/run/frr/$P" 2>/dev/null
+  # A passing run leaves nothing behind; a failing one keeps its logs.
+  [ "$rc" -eq 0 ] && rm -rf "$W"
 }
 trap cleanup EXIT
 fail() { say "FAIL: $*"; for f in "$W"/*.log; do echo "--- $f"; tail -n 20 "$f"; done

@@ -27,7 +27,7 @@ HA_NS_PREFIX=lvhv
 CONN="/usr/bin/python3 $(dirname "${BASH_SOURCE[0]}")/ha_conn.py"
 W=$WORK
 show_logs() { for f in "$W"/a.log "$W"/b.log; do echo "--- $f"; tail -n 30 "$f"; done; }
-trap 'rc=$?; ((rc)) && show_logs; cleanup' EXIT
+trap 'rc=$?; ((rc)) && show_logs; cleanup $rc' EXIT
 ha_ns a b c r n sw
 ha_bridge lanbr
 ha_bridge intbr

@@ -30,7 +30,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 say() { echo "51-ha-compare: $*"; }
 phase() { echo "$(date +%s.%N) $1 ${2:--}" >> "$W/phases"; say "phase $1"; }
 show_logs() { for f in "$W"/a.log "$W"/b.log "$W"/client.log; do echo "--- $f"; tail -n 20 "$f"; done; }
-trap 'rc=$?; touch "$W/stop"; ((rc)) && show_logs; cp "$W/events" "$W/phases" "$OUT/" 2>/dev/null; cleanup' EXIT
+trap 'rc=$?; touch "$W/stop"; ((rc)) && show_logs; cp "$W/events" "$W/phases" "$OUT/" 2>/dev/null; cleanup $rc' EXIT
 ha_ns a b c r1 r2 r3 sw
 ha_bridge lan
 ha_port a lan lan 10.77.0.1/24; ha_port b lan lan 10.77.0.2/24

@@ -18,13 +18,12 @@ pub async fn check(spec: &CheckSpec, target: &Target, started: Instant) -> Check
     }
     let addr = target.check_addr(spec);
     let timeout = spec.checktimeout;
-    match tokio::time::timeout_at(started + timeout, TcpStream::connect(addr)).await {
+    match tokio::time::timeout_at(started + timeout, tcp_untimed(addr, false)).await {
         Err(_) => Err(CheckError::Timeout(timeout)),
-        Ok(Err(e)) => Err(CheckError::from_io(e)),
         // Closed with a FIN, not a reset (see `reset_on_close`): the real's
         // application may not have accepted yet, and would then read a reset
         // where ldirectord's and keepalived's checks give it an end of file.
-        Ok(Ok(_)) => Ok(format!("connected to {addr}")),
+        Ok(r) => r.map(|_| format!("connected to {addr}")),
     }
 }
 

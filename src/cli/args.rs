@@ -200,6 +200,30 @@ const TABLE: &[(&str, Option<char>, ArgKind, Opt)] = {
     ]
 };
 
+/// For each ASCII character, 1 + the index in `TABLE` of the first
+/// option it names (0: none): a short option is one look-up, not a walk
+/// of the table (a restore line has four of them). Built at compile time,
+/// where an index out of range fails the build, not a run.
+#[allow(clippy::indexing_slicing)]
+const SHORT: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = TABLE.len();
+    // Backwards, so the first entry of a letter wins, as in popt.
+    while i > 0 {
+        i -= 1;
+        if let Some(c) = TABLE[i].1 {
+            t[c as usize] = i as u8 + 1;
+        }
+    }
+    t
+};
+
+/// The option a short letter names.
+fn short(ch: char) -> Option<(&'static str, Option<char>, ArgKind, Opt)> {
+    let i = *SHORT.get(ch as usize)?;
+    TABLE.get(usize::from(i).checked_sub(1)?).copied()
+}
+
 /// popt's error codes that ipvsadm can meet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoptError {
@@ -291,8 +315,8 @@ impl<'a, S: AsRef<str>> Popt<'a, S> {
                     continue;
                 };
                 let rest = chars.as_str();
-                match TABLE.iter().find(|d| d.1 == Some(ch)) {
-                    Some(d) => def = *d,
+                match short(ch) {
+                    Some(d) => def = d,
                     None => return Err(PoptError::BadOpt),
                 }
                 if !rest.is_empty() {
@@ -311,7 +335,14 @@ impl<'a, S: AsRef<str>> Popt<'a, S> {
                     self.rest_leftover = true;
                     continue;
                 }
-                if let Some(body) = s.strip_prefix("--") {
+                if let [b'-', c] = *s.as_bytes() {
+                    // `-x` alone (nearly every option of a restore line): the
+                    // one-letter cluster, read without going round the loop.
+                    match short(char::from(c)) {
+                        Some(d) => def = d,
+                        None => return Err(PoptError::BadOpt),
+                    }
+                } else if let Some(body) = s.strip_prefix("--") {
                     let (name, val) = match body.split_once('=') {
                         Some((n, v)) => (n, Some(v)),
                         None => (body, None),
@@ -397,6 +428,17 @@ mod tests {
             left.push(a);
         }
         (v, err, left)
+    }
+
+    #[test]
+    fn every_short_letter_finds_the_first_entry() {
+        for c in (0u8..=255).map(char::from).chain(['\u{e9}', '\u{2603}']) {
+            assert_eq!(
+                short(c),
+                TABLE.iter().find(|d| d.1 == Some(c)).copied(),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::args::{Opt, Popt};
 use super::list::Format;
-use super::names::Resolver;
-use super::parse::{atoi, inet_aton, parse_fwmark, parse_service, string_to_number};
+use super::names::{NoResolver, Resolver};
+use super::parse::{atoi, inet_aton, parse_fwmark, parse_service, string_to_number, ServiceParse};
 use crate::kernel::Operation;
 use crate::model::{
     Family, Forward, Protocol, RealServer, ServiceFlags, ServiceKey, SyncDaemon, SyncState,
@@ -385,6 +385,75 @@ impl Ce {
         }
     }
 
+    /// `-t`/`-u`/`--sctp-service`'s address: family, address and port.
+    fn set_service_addr(&mut self, parsed: ServiceParse) {
+        self.addr = parsed.addr;
+        if parsed.addr.is_ipv6() {
+            self.af = AF_INET6;
+            self.netmask = 128;
+        } else {
+            self.af = AF_INET;
+        }
+        if let Some(port) = parsed.port {
+            self.port = port;
+        }
+    }
+
+    /// `-r`'s address: family, address and port (the service's if none).
+    fn set_real_addr(&mut self, parsed: ServiceParse) {
+        self.d_af = if parsed.addr.is_ipv6() {
+            AF_INET6
+        } else {
+            AF_INET
+        };
+        self.d_addr = parsed.addr;
+        self.d_port = parsed.port.unwrap_or(self.port);
+    }
+
+    /// `process_options`'s checks and defaults of `-A` and `-E`.
+    fn finish_service(&mut self) -> Result<(), Exit> {
+        if self.fwmark == 0 && self.port == 0 && self.flags & ServiceFlags::PERSISTENT == 0 {
+            return Err(Exit::fail(
+                2,
+                "Zero port specified for non-persistent service",
+            ));
+        }
+        if self.flags & ServiceFlags::ONEPACKET != 0 && self.fwmark == 0 && self.protocol != 17 {
+            return Err(Exit::fail(
+                2,
+                "One-Packet Scheduling is only for UDP virtual services",
+            ));
+        }
+        if self.sched.is_empty() {
+            self.sched = "wlc".to_string();
+        }
+        Ok(())
+    }
+
+    /// `process_options`'s checks and defaults of `-a` and `-e`.
+    fn finish_dest(&mut self, options: u64) -> Result<(), Exit> {
+        let fwd = self.conn_flags & 0x7;
+        let (tun, dr) = (Forward::Tunnel.value(), Forward::Route.value());
+        if self.fwmark == 0 && (fwd == tun || fwd == dr) {
+            self.d_port = self.port;
+        }
+        if self.d_af != self.af && fwd != tun {
+            return Err(Exit::fail(
+                2,
+                "Different address family is allowed only for tunneling servers",
+            ));
+        }
+        let tun_opts = (1u64 << O_TUN_TYPE)
+            | (1u64 << O_TUN_PORT)
+            | (1u64 << O_TUN_NOCSUM)
+            | (1u64 << O_TUN_CSUM)
+            | (1u64 << O_TUN_REMCSUM);
+        if options & tun_opts != 0 && fwd != tun {
+            return Err(Exit::fail(2, "Tunnel options conflict with forward method"));
+        }
+        tunnel_opt_check(self.tun_type, options)
+    }
+
     /// The kernel's key for the service part.
     fn key(&self) -> Option<ServiceKey> {
         if self.fwmark != 0 {
@@ -588,6 +657,11 @@ fn tunnel_opt_check(tun_type: u8, options: u64) -> Result<(), Exit> {
     let (Some(row), Some(tname)) = (TUNNEL_V_OPTIONS.get(i), TUNNAMES.get(i)) else {
         return Ok(());
     };
+    // No tunnel option given and none required (every `-a` of a restore).
+    let given = TUNOPTS.iter().fold(0u64, |m, k| m | 1u64 << k);
+    if options & given == 0 && !row.contains(&b'+') {
+        return Ok(());
+    }
     let mut last = 0usize;
     let mut count = 0;
     for (j, k) in TUNOPTS.iter().enumerate() {
@@ -629,6 +703,67 @@ fn tunnel_opt_check(tun_type: u8, options: u64) -> Result<(), Exit> {
 /// Parse one ipvsadm command line (`argv[0]` is the program name) into a
 /// [`Command`], or the early exit ipvsadm would take.
 pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Command, Exit> {
+    match saved_line(argv) {
+        Some(cmd) => Ok(cmd),
+        None => parse_any(argv, res),
+    }
+}
+
+/// The two line shapes `ipvsadm -S -n` writes for a plain table,
+/// `-A -t|-u ADDR:PORT -s SCHED` and `-a -t|-u ADDR:PORT -r ADDR[:PORT]
+/// -m|-g|-i -w WEIGHT`, read without popt's walk: most lines of a big
+/// restore are these. The values go through the same parsers, setters
+/// and checks as in `parse_any`; anything else, or anything that fails
+/// (an error message to print, a name to look up), is None and
+/// `parse_any` reads the line from the start.
+/// `tests::saved_lines_read_as_popt_reads_them` holds the two to the
+/// same result.
+fn saved_line<S: AsRef<str>>(argv: &[S]) -> Option<Command> {
+    let [_, cmd, proto, svc, rest @ ..] = argv else {
+        return None;
+    };
+    let protocol = match proto.as_ref() {
+        "-t" => 6,
+        "-u" => 17,
+        _ => return None,
+    };
+    let mut ce = Ce::new();
+    ce.protocol = protocol;
+    ce.set_service_addr(parse_service(svc.as_ref(), protocol, &NoResolver)?);
+    match (cmd.as_ref(), rest) {
+        ("-A", [s, sched]) if s.as_ref() == "-s" => {
+            let options = (1 << O_SERVICE) | (1 << O_SCHEDULER);
+            ce.cmd = Some(Cmd::Add);
+            ce.sched = cut(sched.as_ref(), 15);
+            generic_opt_check(Cmd::Add, options).ok()?;
+            ce.finish_service().ok()?;
+            Some(Command::Operation(Operation::AddService(ce.service())))
+        }
+        ("-a", [r, real, fwd, w, weight]) if r.as_ref() == "-r" && w.as_ref() == "-w" => {
+            let options = (1 << O_SERVICE) | (1 << O_SERVER) | (1 << O_FORWARD) | (1 << O_WEIGHT);
+            ce.cmd = Some(Cmd::AddDest);
+            ce.set_real_addr(parse_service(real.as_ref(), protocol, &NoResolver)?);
+            ce.conn_flags = match fwd.as_ref() {
+                "-m" => Forward::Masq,
+                "-g" => Forward::Route,
+                "-i" => Forward::Tunnel,
+                _ => return None,
+            }
+            .value();
+            ce.weight = string_to_number(weight.as_ref(), 0, i64::from(i32::MAX))? as i32;
+            generic_opt_check(Cmd::AddDest, options).ok()?;
+            ce.finish_dest(options).ok()?;
+            Some(Command::Operation(Operation::AddDest(
+                ce.key_or_zero(),
+                ce.dest(),
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Any command line, option by option as popt hands them out.
+fn parse_any<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Command, Exit> {
     let program = argv.first().map(AsRef::as_ref).unwrap_or("ipvsadm");
     let mut ce = Ce::new();
     let mut options: u64 = 0;
@@ -709,16 +844,7 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
                 let parsed = parse_service(arg, ce.protocol, res).ok_or_else(|| {
                     Exit::fail(2, "illegal virtual server address[:port] specified")
                 })?;
-                ce.addr = parsed.addr;
-                if parsed.addr.is_ipv6() {
-                    ce.af = AF_INET6;
-                    ce.netmask = 128;
-                } else {
-                    ce.af = AF_INET;
-                }
-                if let Some(port) = parsed.port {
-                    ce.port = port;
-                }
+                ce.set_service_addr(parsed);
             }
             Opt::FwmarkService => {
                 set_option(&mut options, O_SERVICE)?;
@@ -757,15 +883,7 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
             Opt::RealServer => {
                 set_option(&mut options, O_SERVER)?;
                 match parse_service(arg, ce.protocol, res) {
-                    Some(parsed) => {
-                        ce.d_af = if parsed.addr.is_ipv6() {
-                            AF_INET6
-                        } else {
-                            AF_INET
-                        };
-                        ce.d_addr = parsed.addr;
-                        ce.d_port = parsed.port.unwrap_or(ce.port);
-                    }
+                    Some(parsed) => ce.set_real_addr(parsed),
                     None => {
                         return Err(Exit::fail(
                             2,
@@ -963,46 +1081,13 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
     generic_opt_check(cmd, options)?;
 
     if cmd == Cmd::Add || cmd == Cmd::Edit {
-        if ce.fwmark == 0 && ce.port == 0 && ce.flags & ServiceFlags::PERSISTENT == 0 {
-            return Err(Exit::fail(
-                2,
-                "Zero port specified for non-persistent service",
-            ));
-        }
-        if ce.flags & ServiceFlags::ONEPACKET != 0 && ce.fwmark == 0 && ce.protocol != 17 {
-            return Err(Exit::fail(
-                2,
-                "One-Packet Scheduling is only for UDP virtual services",
-            ));
-        }
-        if ce.sched.is_empty() {
-            ce.sched = "wlc".to_string();
-        }
+        ce.finish_service()?;
     }
     if cmd == Cmd::StartDaemon && ce.mcast_ifn.is_empty() {
         ce.mcast_ifn = "eth0".to_string();
     }
-    let fwd = ce.conn_flags & 0x7;
-    let (tun, dr) = (Forward::Tunnel.value(), Forward::Route.value());
     if cmd == Cmd::AddDest || cmd == Cmd::EditDest {
-        if ce.fwmark == 0 && (fwd == tun || fwd == dr) {
-            ce.d_port = ce.port;
-        }
-        if ce.d_af != ce.af && fwd != tun {
-            return Err(Exit::fail(
-                2,
-                "Different address family is allowed only for tunneling servers",
-            ));
-        }
-        let tun_opts = (1u64 << O_TUN_TYPE)
-            | (1u64 << O_TUN_PORT)
-            | (1u64 << O_TUN_NOCSUM)
-            | (1u64 << O_TUN_CSUM)
-            | (1u64 << O_TUN_REMCSUM);
-        if options & tun_opts != 0 && fwd != tun {
-            return Err(Exit::fail(2, "Tunnel options conflict with forward method"));
-        }
-        tunnel_opt_check(ce.tun_type, options)?;
+        ce.finish_dest(options)?;
     }
 
     Ok(match cmd {
@@ -1061,4 +1146,165 @@ pub fn parse_command<S: AsRef<str>>(argv: &[S], res: &dyn Resolver) -> Result<Co
         })),
         Cmd::StopDaemon => Command::Operation(Operation::StopDaemon(ce.state)),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        std::iter::once("ipvsadm")
+            .chain(words.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    /// Values for every slot of the two saved shapes: good ones, and ones
+    /// each check of `parse_any` refuses.
+    fn slot() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "10.0.0.1:80",
+            "10.0.0.1",
+            "10.0.0.1:0",
+            "10.0.0.1:http",
+            "[2001:db8::1]:80",
+            "2001:db8::2",
+            "[2001:db8::3]",
+            "0x0a.1:80",
+            "1.2.3.4:65536",
+            "name:80",
+            "",
+            "-s",
+            "-r",
+            "-w",
+            "wrr",
+            "sh",
+            "a-very-long-scheduler-name",
+            "0",
+            "1",
+            "-1",
+            "2147483647",
+            "2147483648",
+            "-m",
+            "-g",
+            "-i",
+            "-t",
+            "-u",
+            "-A",
+            "-a",
+        ])
+    }
+
+    /// One of `good` three times in four, else any other value.
+    fn mostly(
+        good: &'static [&'static str],
+        bad: &'static [&'static str],
+    ) -> impl Strategy<Value = &'static str> {
+        let others = slot().boxed();
+        let others = if bad.is_empty() {
+            others
+        } else {
+            prop_oneof![others, prop::sample::select(bad)].boxed()
+        };
+        prop_oneof![3 => prop::sample::select(good), 1 => others]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        #[test]
+        fn saved_lines_read_as_popt_reads_them(
+            service_line in any::<bool>(),
+            cmd in mostly(&["-A", "-a"], &["-E", "-e", "-d"]),
+            proto in mostly(&["-t", "-u"], &["-f", "--tcp-service"]),
+            svc in mostly(&["10.0.0.1:80", "[2001:db8::1]:80", "10.0.0.2"], &[]),
+            s in mostly(&["-s"], &["-p", "-r"]),
+            sched in mostly(&["wrr", "sh"], &[]),
+            r in mostly(&["-r"], &["-s", "-p"]),
+            real in mostly(&["192.168.1.1:8080", "192.168.1.2", "2001:db8::9"], &[]),
+            fwd in mostly(&["-m", "-g", "-i"], &["-x", "-w"]),
+            w in mostly(&["-w"], &["-x", "-r"]),
+            weight in mostly(&["1", "0", "65536"], &[]),
+        ) {
+            let words: Vec<&str> = if service_line {
+                vec![cmd, proto, svc, s, sched]
+            } else {
+                vec![cmd, proto, svc, r, real, fwd, w, weight]
+            };
+            let argv = argv(&words);
+            if let Some(fast) = saved_line(&argv) {
+                prop_assert_eq!(Ok(fast), parse_any(&argv, &NoResolver));
+            }
+        }
+    }
+
+    #[test]
+    fn the_saved_shapes_take_the_short_way() {
+        for words in [
+            &["-A", "-t", "10.0.0.1:80", "-s", "wrr"][..],
+            &["-A", "-u", "[2001:db8::1]:53", "-s", "sh"],
+            &[
+                "-a",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "192.168.0.1:8080",
+                "-m",
+                "-w",
+                "1",
+            ],
+            &[
+                "-a",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "192.168.0.1",
+                "-g",
+                "-w",
+                "0",
+            ],
+            &[
+                "-a",
+                "-u",
+                "[2001:db8::1]:53",
+                "-r",
+                "10.1.1.1",
+                "-i",
+                "-w",
+                "7",
+            ],
+        ] {
+            let argv = argv(words);
+            let fast = saved_line(&argv);
+            assert!(fast.is_some(), "{words:?}");
+            assert_eq!(Ok(fast.unwrap()), parse_any(&argv, &NoResolver));
+        }
+        // Errors and names are left to popt's reading.
+        for words in [
+            &["-A", "-t", "10.0.0.1:0", "-s", "wrr"][..],
+            &[
+                "-a",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "[2001:db8::1]",
+                "-m",
+                "-w",
+                "1",
+            ],
+            &[
+                "-a",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "192.168.0.1",
+                "-m",
+                "-w",
+                "-1",
+            ],
+        ] {
+            assert_eq!(saved_line(&argv(words)), None, "{words:?}");
+        }
+    }
 }

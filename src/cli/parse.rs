@@ -66,6 +66,11 @@ fn strtol(s: &str, base: u32) -> (i64, bool, usize) {
 /// ipvsadm's `string_to_number`: the whole string a decimal in
 /// `min..=max`, else None.
 pub fn string_to_number(s: &str, min: i64, max: i64) -> Option<i64> {
+    // Plain digits that cannot overflow (ports, weights): no strtol.
+    if (1..=18).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit()) {
+        let v = s.bytes().fold(0i64, |v, c| v * 10 + i64::from(c - b'0'));
+        return (min..=max).contains(&v).then_some(v);
+    }
     let (v, overflow, used) = strtol(s, 10);
     if used == 0 || used != s.len() || overflow || v < min || v > max {
         None
@@ -92,6 +97,44 @@ pub fn atoi(s: &str) -> i32 {
 /// glibc's `inet_aton`: 1 to 4 parts in C notation (hex, octal,
 /// decimal), trailing white space allowed.
 pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    // Nearly every address is a plain dotted quad: read it in one pass.
+    dotted_quad(s.as_bytes()).or_else(|| inet_aton_c(s))
+}
+
+/// The strict `a.b.c.d` form (decimal parts 0..=255 without a leading
+/// zero, nothing after): what `inet_aton` reads it as, or None for
+/// anything else (which `inet_aton_c` then reads).
+fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut out = [0u8; 4];
+    let mut k = 0;
+    let mut v: u32 = 0;
+    let mut digits = 0;
+    for &c in b {
+        if c.is_ascii_digit() {
+            // A leading zero makes the part octal in C.
+            if digits == 3 || (digits == 1 && v == 0) {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            digits += 1;
+        } else if c == b'.' && digits != 0 && v <= 255 {
+            *out.get_mut(k)? = v as u8;
+            k += 1;
+            v = 0;
+            digits = 0;
+        } else {
+            return None;
+        }
+    }
+    if k != 3 || digits == 0 || v > 255 {
+        return None;
+    }
+    *out.get_mut(3)? = v as u8;
+    Some(Ipv4Addr::from(out))
+}
+
+/// `inet_aton` in all its forms.
+fn inet_aton_c(s: &str) -> Option<Ipv4Addr> {
     let b = s.as_bytes();
     // At most four parts (checked below): a fixed array, no allocation.
     let mut parts = [0u64; 4];
@@ -167,9 +210,6 @@ pub struct ServiceParse {
 /// be a service name of `proto`. None when ipvsadm's result lacks
 /// `SERVICE_ADDR`.
 pub fn parse_service(buf: &str, proto: u16, res: &dyn Resolver) -> Option<ServiceParse> {
-    if buf.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
     let mut host = buf;
     let mut port_str: Option<&str> = None;
     if let Some(inner) = buf.strip_prefix('[') {
@@ -180,18 +220,36 @@ pub fn parse_service(buf: &str, proto: u16, res: &dyn Resolver) -> Option<Servic
         host = h;
         port_str = Some(p);
     }
+    // One pass over the host: whether it is all digits (no address at
+    // all), how many colons and where the last one is.
+    let mut digits_only = true;
+    let mut colons = 0;
+    let mut last_colon = None;
+    for (i, c) in host.bytes().enumerate() {
+        if !c.is_ascii_digit() {
+            digits_only = false;
+            if c == b':' {
+                colons += 1;
+                last_colon = Some(i);
+            }
+        }
+    }
+    // (`[digits]` is not all digits: the whole text is what counts.)
+    if digits_only && host.len() == buf.len() {
+        return None;
+    }
     let addr;
     // Every textual IPv6 address has two colons at least: the common
     // `a.b.c.d:port` skips the IPv6 parser (`inet_pton(AF_INET6)` in
     // ipvsadm fails there too).
-    let two_colons = host.bytes().filter(|b| *b == b':').nth(1).is_some();
+    let two_colons = colons >= 2;
     if let Some(a6) = two_colons.then(|| host.parse::<Ipv6Addr>().ok()).flatten() {
         addr = IpAddr::V6(a6);
     } else {
         // A bracketed IPv4 address loses its port, as in ipvsadm: the
         // port search only looks inside the brackets.
         port_str = None;
-        if let Some(i) = host.rfind(':') {
+        if let Some(i) = last_colon {
             port_str = host.get(i + 1..);
             host = host.get(..i).unwrap_or("");
         }
@@ -218,6 +276,7 @@ pub fn parse_service(buf: &str, proto: u16, res: &dyn Resolver) -> Option<Servic
 mod tests {
     use super::super::names::NoResolver;
     use super::*;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn numbers_like_strtol() {
@@ -241,6 +300,111 @@ mod tests {
         assert_eq!(inet_aton("1.2.3.4 x"), Some(Ipv4Addr::new(1, 2, 3, 4)));
         assert_eq!(inet_aton("1.2.3.256"), None);
         assert_eq!(inet_aton("a.b"), None);
+    }
+
+    /// `parse_service` before its one-pass scan: what it must keep doing.
+    fn reference_parse_service(buf: &str, proto: u16, res: &dyn Resolver) -> Option<ServiceParse> {
+        if buf.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let mut host = buf;
+        let mut port_str: Option<&str> = None;
+        if let Some(inner) = buf.strip_prefix('[') {
+            let close = inner.find(']')?;
+            let (h, after) = inner.split_at(close);
+            let after = after.get(1..).unwrap_or("");
+            let p = after.strip_prefix(':')?;
+            host = h;
+            port_str = Some(p);
+        }
+        let addr;
+        if let Ok(a6) = host.parse::<Ipv6Addr>() {
+            addr = IpAddr::V6(a6);
+        } else {
+            port_str = None;
+            if let Some(i) = host.rfind(':') {
+                port_str = host.get(i + 1..);
+                host = host.get(..i).unwrap_or("");
+            }
+            addr = IpAddr::V4(inet_aton_c(host).or_else(|| res.host_addr(host))?);
+        }
+        let port = match port_str {
+            None => None,
+            Some(p) => match string_to_number(p, 0, 65535) {
+                Some(n) => Some(n as u16),
+                None => Some(res.service_port(p, proto)?),
+            },
+        };
+        Some(ServiceParse { addr, port })
+    }
+
+    /// Text made of what addresses and ports are made of.
+    fn address_text() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::collection::vec(
+            proptest::sample::select(vec![
+                "0",
+                "1",
+                "9",
+                "25",
+                "255",
+                "256",
+                "010",
+                "0x1f",
+                ".",
+                ":",
+                "::",
+                "[",
+                "]",
+                " ",
+                "\t",
+                "a",
+                "f",
+                "10.0.0.1",
+                "2001:db8::1",
+                "-",
+                "x",
+            ]),
+            0..10,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    /// Dotted numbers in every C notation, with or without a port.
+    fn dotted_text() -> impl proptest::strategy::Strategy<Value = String> {
+        let part = proptest::sample::select(vec![
+            "0", "1", "255", "07", "08", "010", "00", "99", "256", "1000", "0x1f", "0X100", "",
+        ]);
+        let tail = proptest::sample::select(vec!["", ":80", ":", " x", "\t", ":http", "a"]);
+        // Four parts mostly: the form the one-pass reader takes.
+        let n = proptest::prop_oneof![3 => proptest::strategy::Just(4usize), 1 => 1usize..6];
+        (
+            n.prop_flat_map(move |n| proptest::collection::vec(part.clone(), n)),
+            tail,
+        )
+            .prop_map(|(parts, tail)| format!("{}{tail}", parts.join(".")))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_digits_read_as_strtol_reads_them(
+            s in "[ +-]?[0-9]{0,21}[a ]?",
+            min in -5i64..5,
+            max in proptest::prop_oneof![0i64..70_000, proptest::strategy::Just(i64::MAX)],
+        ) {
+            let (v, overflow, used) = strtol(&s, 10);
+            let strict = (used != 0 && used == s.len() && !overflow && v >= min && v <= max)
+                .then_some(v);
+            proptest::prop_assert_eq!(string_to_number(&s, min, max), strict);
+        }
+
+        #[test]
+        fn one_pass_reads_as_before(s in proptest::prop_oneof![address_text(), dotted_text()]) {
+            proptest::prop_assert_eq!(inet_aton(&s), inet_aton_c(&s));
+            proptest::prop_assert_eq!(
+                parse_service(&s, 6, &NoResolver),
+                reference_parse_service(&s, 6, &NoResolver)
+            );
+        }
     }
 
     #[test]

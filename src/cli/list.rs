@@ -246,6 +246,12 @@ fn dest_u32(v: u64) -> u64 {
 
 fn write_service_entry(out: &mut String, e: &EntryRef<'_>, fmt: &Format, res: &dyn Resolver) {
     let s = e.service;
+    if fmt.numeric && fmt.is_plain() && write_plain_numeric_service(out, s) {
+        for d in &e.reals {
+            write_plain_numeric_real(out, d);
+        }
+        return;
+    }
     let name = svc_column(s, fmt.numeric, res);
     if fmt.stats || fmt.rate {
         let st = &s.stats;
@@ -341,6 +347,49 @@ fn write_service_entry(out: &mut String, e: &EntryRef<'_>, fmt: &Format, res: &d
                 d.inact_conns
             );
         }
+    }
+}
+
+/// The plain numeric line of an IPv4 TCP or UDP service without flags or
+/// persistence (`-Ln`'s common case), written like the reals below; false
+/// (nothing written) for any other service, which the general path prints.
+fn write_plain_numeric_service(out: &mut String, s: &VirtualService) -> bool {
+    let ServiceKey::Addr {
+        protocol,
+        addr: IpAddr::V4(a),
+        port,
+    } = s.key
+    else {
+        return false;
+    };
+    let proto: &[u8] = match protocol {
+        Protocol::Tcp => b"TCP ",
+        Protocol::Udp => b"UDP ",
+        _ => return false,
+    };
+    if s.flags.0 & SCHED_FLAGS != 0 || s.persistent() || s.flags.has(ServiceFlags::ONEPACKET) {
+        return false;
+    }
+    let mut line = LineBuf::default();
+    line.put(proto);
+    line.put(b" ");
+    for (i, o) in a.octets().iter().enumerate() {
+        if i > 0 {
+            line.put(b".");
+        }
+        line.put_decimal(u64::from(*o));
+    }
+    line.put(b":");
+    line.put_decimal(u64::from(port));
+    line.put(b" ");
+    line.put(s.scheduler.as_bytes());
+    line.put(b"\n");
+    match line.text() {
+        Some(text) => {
+            out.push_str(text);
+            true
+        }
+        None => false,
     }
 }
 

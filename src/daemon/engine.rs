@@ -79,6 +79,8 @@ struct Loading {
     replies: Vec<ReloadReply>,
     /// Another reload was asked for after this load began reading.
     again: Option<(&'static str, Vec<ReloadReply>)>,
+    /// When the load began (for the reload's timing line).
+    started: std::time::Instant,
 }
 
 type ReloadReply = tokio::sync::oneshot::Sender<Result<String, ReloadError>>;
@@ -623,6 +625,7 @@ impl Engine {
             why,
             replies: reply.into_iter().collect(),
             again: None,
+            started: std::time::Instant::now(),
         });
     }
 
@@ -638,8 +641,17 @@ impl Engine {
             Ok(r) => r.map_err(ReloadError::from),
             Err(e) => Err(ReloadError::Loader(Arc::new(e))),
         };
-        tracing::debug!(trigger = l.why, "configuration loaded");
+        // Where a reload's time goes: reading and checking the file (on a
+        // blocking thread) against diffing and applying it.
+        let load_ms = l.started.elapsed().as_millis() as u64;
+        let applying = std::time::Instant::now();
         let out = self.apply_loaded(loaded).await;
+        tracing::info!(
+            trigger = l.why,
+            load_ms,
+            apply_ms = applying.elapsed().as_millis() as u64,
+            "reload done"
+        );
         for r in l.replies {
             let _ = r.send(out.clone());
         }

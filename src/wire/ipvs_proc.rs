@@ -66,9 +66,12 @@ pub fn parse_ip_vs(text: &str) -> Result<Vec<ProcService>, String> {
                 .push(real);
         } else {
             let key = parse_service(line).ok_or_else(|| bad("unreadable service"))?;
+            // Tables tend to be uniform: room for as many reals as the
+            // service before had, instead of a doubling series per service.
+            let room = out.last().map_or(0, |s| s.reals.len());
             out.push(ProcService {
                 key,
-                reals: Vec::new(),
+                reals: Vec::with_capacity(room),
             });
         }
     }

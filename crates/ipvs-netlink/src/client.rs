@@ -16,8 +16,8 @@ use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
 
 use crate::packet::{
     decode_typed, dest_from_genl, parse_replies_with, push_family_request, push_operation,
-    push_request, DecodeFn, IpvsMessage, Reply, FLAGS_CHANGE, FLAGS_CHANGE_QUIET, FLAGS_DUMP,
-    IPVS_GENL_NAME,
+    push_request, service_from_genl, DecodeFn, IpvsMessage, Reply, FLAGS_CHANGE,
+    FLAGS_CHANGE_QUIET, FLAGS_DUMP, IPVS_GENL_NAME,
 };
 use crate::{
     Daemon, DaemonState, Destination, Error, Family, Info, IpvsCmd, Operation, Service, ServiceKey,
@@ -477,11 +477,11 @@ impl Client {
     /// Every virtual service, with its counters, in kernel order.
     pub fn services(&self) -> Result<Vec<Service>, Error> {
         let op = IpvsCmd::GetService;
-        let replies = self.lock().query(op, IpvsMessage::get_services(), true)?;
-        replies
-            .iter()
-            .map(|m| m.to_service().map_err(decode(Some(op))))
-            .collect()
+        // Straight into the typed value, as `destinations` does.
+        self.lock()
+            .query_with(op, IpvsMessage::get_services(), true, &mut |p, _| {
+                service_from_genl(p)
+            })
     }
 
     /// One virtual service; [`Error::Kernel`] with `ESRCH` if it does not

@@ -28,7 +28,9 @@ pub use frame::{
     decode_typed, parse_replies, parse_replies_with, push_family_request, push_request, DecodeFn,
     Reply, FLAGS_CHANGE, FLAGS_CHANGE_QUIET, FLAGS_DUMP,
 };
-pub use service::{service_attrs, service_from_attrs, service_key_attrs, ServiceAttr};
+pub use service::{
+    service_attrs, service_from_attrs, service_from_payload, service_key_attrs, ServiceAttr,
+};
 pub use stats::{StatsAttr, StatsNest};
 
 use netlink_packet_core::{
@@ -58,6 +60,21 @@ pub fn dest_from_genl(
         }
     }
     Err(DecodeError::from("reply without destination attribute"))
+}
+
+/// The service of a service reply, decoded from the generic netlink
+/// payload without building an `IpvsMessage` (see `service_from_payload`).
+pub fn service_from_genl(genl_payload: &[u8]) -> Result<Service, DecodeError> {
+    let attrs = genl_payload
+        .get(4..)
+        .ok_or_else(|| DecodeError::from("generic netlink message shorter than its header"))?;
+    for nla in NlasIterator::new(attrs) {
+        let nla = nla?;
+        if nla.kind() == IPVS_CMD_ATTR_SERVICE {
+            return service_from_payload(nla.value()).context("in IPVS_CMD_ATTR_SERVICE");
+        }
+    }
+    Err(DecodeError::from("reply without service attribute"))
 }
 
 /// `IPVS_GENL_NAME`.

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, NlasIterator, Parseable};
 
 use super::nla::{addr16, put, put_str, string, u16_be, u16_ne, u32_ne};
-use super::stats::StatsNest;
+use super::stats::{stats_from_payload, StatsNest};
 use crate::{Family, Protocol, Service, ServiceFlags, ServiceKey, Stats};
 
 const IPVS_SVC_ATTR_AF: u16 = 1;
@@ -220,56 +220,118 @@ pub fn service_key_attrs(key: &ServiceKey) -> Vec<ServiceAttr> {
     service_attrs(&svc)
 }
 
+/// What a service nest says, gathered by either decoder.
+#[derive(Default)]
+struct Fields {
+    af: Option<u16>,
+    proto: Option<u16>,
+    addr: Option<[u8; 16]>,
+    port: u16,
+    fwmark: Option<u32>,
+    sched: String,
+    flags: u32,
+    timeout: u32,
+    netmask: Option<u32>,
+    pe: Option<String>,
+    stats32: Option<Stats>,
+    stats64: Option<Stats>,
+}
+
 /// Build a `Service` from a kernel reply's service nest. Prefers
 /// the 64-bit stats when present.
 pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
-    let mut af = None;
-    let (mut proto, mut addr, mut port, mut fwmark) = (None, None, 0u16, None);
-    let mut sched = String::new();
-    let (mut flags, mut timeout, mut netmask, mut pe) = (0u32, 0u32, None, None);
-    let (mut stats32, mut stats64) = (None::<Stats>, None::<Stats>);
+    let mut f = Fields::default();
     for a in attrs {
         match a {
-            ServiceAttr::Af(v) => af = Some(*v),
-            ServiceAttr::Protocol(v) => proto = Some(*v),
-            ServiceAttr::Addr(v) => addr = Some(*v),
-            ServiceAttr::Port(v) => port = *v,
-            ServiceAttr::Fwmark(v) => fwmark = Some(*v),
-            ServiceAttr::SchedName(s) => sched = s.clone(),
-            ServiceAttr::Flags { flags: f, .. } => flags = *f,
-            ServiceAttr::Timeout(v) => timeout = *v,
-            ServiceAttr::Netmask(v) => netmask = Some(*v),
-            ServiceAttr::PeName(s) if !s.is_empty() => pe = Some(s.clone()),
-            ServiceAttr::Stats(n) => stats32 = Some(n.to_stats()),
-            ServiceAttr::Stats64(n) => stats64 = Some(n.to_stats()),
+            ServiceAttr::Af(v) => f.af = Some(*v),
+            ServiceAttr::Protocol(v) => f.proto = Some(*v),
+            ServiceAttr::Addr(v) => f.addr = Some(*v),
+            ServiceAttr::Port(v) => f.port = *v,
+            ServiceAttr::Fwmark(v) => f.fwmark = Some(*v),
+            ServiceAttr::SchedName(s) => f.sched = s.clone(),
+            ServiceAttr::Flags { flags, .. } => f.flags = *flags,
+            ServiceAttr::Timeout(v) => f.timeout = *v,
+            ServiceAttr::Netmask(v) => f.netmask = Some(*v),
+            ServiceAttr::PeName(s) if !s.is_empty() => f.pe = Some(s.clone()),
+            ServiceAttr::Stats(n) => f.stats32 = Some(n.to_stats()),
+            ServiceAttr::Stats64(n) => f.stats64 = Some(n.to_stats()),
             _ => {}
         }
     }
-    let af = af.ok_or_else(|| DecodeError::from("service without address family"))?;
-    let family = Family::from_af(af)
-        .ok_or_else(|| DecodeError::from(format!("service with unknown address family {af}")))?;
-    // The kernel reports FWMARK for fwmark services and PROTOCOL/ADDR/PORT
-    // for the others; a nonzero mark wins, as in ip_vs_genl_fill_service.
-    let key = match (fwmark, proto, addr) {
-        (Some(mark), _, _) if mark != 0 => ServiceKey::Fwmark { family, mark },
-        (_, Some(p), Some(a)) => ServiceKey::Addr {
-            protocol: Protocol::from_number(p),
-            addr: addr_from_union(family, &a),
-            port,
-        },
-        _ => return Err(DecodeError::from("service without fwmark or address")),
-    };
-    let mut svc = Service::new(key);
-    svc.scheduler = sched;
-    svc.flags = ServiceFlags(flags);
-    svc.timeout = timeout;
-    if let Some(n) = netmask {
-        svc.netmask = match family {
-            Family::V4 => u32::from_be_bytes(n.to_ne_bytes()),
-            Family::V6 => n,
-        };
+    f.into_service()
+}
+
+/// Decode a service nest's payload straight into `Service`: equal to
+/// `service_from_attrs(&parse_service_attrs(payload)?)`, errors included.
+///
+/// Why a second decoder (as `dest::dest_from_payload`): a listing decodes
+/// one nest per service, and the typed attribute list in between (a `Vec`
+/// per nest and per stats nest, then dropped) was a third of `lvsadm
+/// -Ln`'s own instructions on 1,000 services. The tests check that both
+/// decoders agree on every captured kernel reply.
+pub fn service_from_payload(payload: &[u8]) -> Result<Service, DecodeError> {
+    let mut f = Fields::default();
+    for nla in NlasIterator::new(payload) {
+        let nla = nla?;
+        let p = nla.value();
+        match nla.kind() {
+            IPVS_SVC_ATTR_AF => f.af = Some(u16_ne(p, "service af")?),
+            IPVS_SVC_ATTR_PROTOCOL => f.proto = Some(u16_ne(p, "service protocol")?),
+            IPVS_SVC_ATTR_ADDR => f.addr = Some(addr16(p, "service addr")?),
+            IPVS_SVC_ATTR_PORT => f.port = u16_be(p, "service port")?,
+            IPVS_SVC_ATTR_FWMARK => f.fwmark = Some(u32_ne(p, "service fwmark")?),
+            IPVS_SVC_ATTR_SCHED_NAME => f.sched = string(p),
+            IPVS_SVC_ATTR_FLAGS => {
+                f.flags = u32_ne(p.get(..4).unwrap_or_default(), "service flags")?;
+                u32_ne(p.get(4..).unwrap_or_default(), "service flags mask")?;
+            }
+            IPVS_SVC_ATTR_TIMEOUT => f.timeout = u32_ne(p, "service timeout")?,
+            IPVS_SVC_ATTR_NETMASK => f.netmask = Some(u32_ne(p, "service netmask")?),
+            IPVS_SVC_ATTR_STATS => f.stats32 = Some(stats_from_payload(p)?),
+            IPVS_SVC_ATTR_PE_NAME => {
+                let s = string(p);
+                if !s.is_empty() {
+                    f.pe = Some(s);
+                }
+            }
+            IPVS_SVC_ATTR_STATS64 => f.stats64 = Some(stats_from_payload(p)?),
+            _ => {}
+        }
     }
-    svc.pe_name = pe;
-    svc.stats = stats64.or(stats32).unwrap_or_default();
-    Ok(svc)
+    f.into_service()
+}
+
+impl Fields {
+    fn into_service(self) -> Result<Service, DecodeError> {
+        let af = self
+            .af
+            .ok_or_else(|| DecodeError::from("service without address family"))?;
+        let family = Family::from_af(af).ok_or_else(|| {
+            DecodeError::from(format!("service with unknown address family {af}"))
+        })?;
+        // The kernel reports FWMARK for fwmark services and PROTOCOL/ADDR/PORT
+        // for the others; a nonzero mark wins, as in ip_vs_genl_fill_service.
+        let key = match (self.fwmark, self.proto, self.addr) {
+            (Some(mark), _, _) if mark != 0 => ServiceKey::Fwmark { family, mark },
+            (_, Some(p), Some(a)) => ServiceKey::Addr {
+                protocol: Protocol::from_number(p),
+                addr: addr_from_union(family, &a),
+                port: self.port,
+            },
+            _ => return Err(DecodeError::from("service without fwmark or address")),
+        };
+        let mut svc = Service::new(key);
+        svc.scheduler = self.sched;
+        svc.flags = ServiceFlags(self.flags);
+        svc.timeout = self.timeout;
+        if let Some(n) = self.netmask {
+            svc.netmask = match family {
+                Family::V4 => u32::from_be_bytes(n.to_ne_bytes()),
+                Family::V6 => n,
+            };
+        }
+        svc.pe_name = self.pe;
+        svc.stats = self.stats64.or(self.stats32).unwrap_or_default();
+        Ok(svc)
+    }
 }

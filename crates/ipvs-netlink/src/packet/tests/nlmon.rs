@@ -443,3 +443,67 @@ fn fast_dest_decoder_agrees_with_the_typed_one_on_every_capture() {
         let _ = dest_from_payload(&nest[..cut], Family::V4);
     }
 }
+
+/// The listing fast path for services (`service_from_genl`) and the typed
+/// path agree on every service the real kernel sent, and the fast path
+/// refuses what the typed path refuses, on truncated nests too.
+#[test]
+fn fast_service_decoder_agrees_with_the_typed_one_on_every_capture() {
+    let mut seen = 0;
+    for f in fixtures().values() {
+        let fam = family(f);
+        for rep in &f.replies {
+            let typed: Vec<_> = parse_replies(rep, fam)
+                .unwrap()
+                .into_iter()
+                .filter_map(|r| match r {
+                    Reply::Data { msg, .. } if msg.cmd == IpvsCmd::NewService => {
+                        Some(msg.to_service().unwrap())
+                    }
+                    _ => None,
+                })
+                .collect();
+            if typed.is_empty() {
+                continue;
+            }
+            let fast: Vec<_> = parse_replies_with(rep, fam, &mut |p, _| service_from_genl(p))
+                .unwrap()
+                .into_iter()
+                .filter_map(|r| match r {
+                    Reply::Data { msg, .. } => Some(msg),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(fast, typed, "{}", f.cmd);
+            seen += typed.len();
+            // Every cut of every captured service nest: the same verdict.
+            for msg in &parse_replies(rep, fam).unwrap() {
+                let Reply::Data { msg, .. } = msg else {
+                    continue;
+                };
+                for a in &msg.attrs {
+                    let IpvsAttr::Service(attrs) = a else {
+                        continue;
+                    };
+                    let mut nest = Vec::new();
+                    for x in attrs {
+                        let mut b = vec![0u8; x.buffer_len()];
+                        x.emit(&mut b);
+                        nest.extend_from_slice(&b);
+                    }
+                    for cut in 0..=nest.len() {
+                        let part = &nest[..cut];
+                        let slow = super::super::service::parse_service_attrs(part)
+                            .and_then(|v| service_from_attrs(&v));
+                        match (service_from_payload(part), slow) {
+                            (Ok(x), Ok(y)) => assert_eq!(x, y, "cut {cut}"),
+                            (Err(_), Err(_)) => {}
+                            (x, y) => panic!("cut {cut}: fast {x:?}, typed {y:?}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(seen >= 3, "only {seen} captured services");
+}

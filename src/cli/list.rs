@@ -480,9 +480,10 @@ fn write_plain_numeric_real(out: &mut String, d: &RealServer) {
 
 /// One listing line built on the stack, over a row of blanks (so padding
 /// a field is moving the cursor). A write past its end marks it spoiled
-/// (`text` is then None and the caller writes the line the long way): no
-/// line of a numeric IPv4 real comes near 128 bytes. Bytes are stored one
-/// by one: a `copy_from_slice` of a field's few bytes is a `memcpy` call.
+/// (`text` is then None and the caller writes the line the long way): a
+/// numeric IPv4 real line never comes near 128 bytes, a service line only
+/// with a scheduler name of about 90. Bytes are stored one by one: a
+/// `copy_from_slice` of a field's few bytes is a `memcpy` call.
 struct LineBuf {
     buf: [u8; 128],
     len: usize,

@@ -1241,70 +1241,28 @@ mod tests {
 
     #[test]
     fn the_saved_shapes_take_the_short_way() {
-        for words in [
-            &["-A", "-t", "10.0.0.1:80", "-s", "wrr"][..],
-            &["-A", "-u", "[2001:db8::1]:53", "-s", "sh"],
-            &[
-                "-a",
-                "-t",
-                "10.0.0.1:80",
-                "-r",
-                "192.168.0.1:8080",
-                "-m",
-                "-w",
-                "1",
-            ],
-            &[
-                "-a",
-                "-t",
-                "10.0.0.1:80",
-                "-r",
-                "192.168.0.1",
-                "-g",
-                "-w",
-                "0",
-            ],
-            &[
-                "-a",
-                "-u",
-                "[2001:db8::1]:53",
-                "-r",
-                "10.1.1.1",
-                "-i",
-                "-w",
-                "7",
-            ],
+        for line in [
+            "-A -t 10.0.0.1:80 -s wrr",
+            "-A -u [2001:db8::1]:53 -s sh",
+            "-a -t 10.0.0.1:80 -r 192.168.0.1:8080 -m -w 1",
+            "-a -t 10.0.0.1:80 -r 192.168.0.1 -g -w 0",
+            "-a -u [2001:db8::1]:53 -r 10.1.1.1 -i -w 7",
         ] {
-            let argv = argv(words);
+            let words: Vec<&str> = line.split(' ').collect();
+            let argv = argv(&words);
             let fast = saved_line(&argv);
-            assert!(fast.is_some(), "{words:?}");
+            assert!(fast.is_some(), "{line}");
             assert_eq!(Ok(fast.unwrap()), parse_any(&argv, &NoResolver));
         }
         // Errors and names are left to popt's reading.
-        for words in [
-            &["-A", "-t", "10.0.0.1:0", "-s", "wrr"][..],
-            &[
-                "-a",
-                "-t",
-                "10.0.0.1:80",
-                "-r",
-                "[2001:db8::1]",
-                "-m",
-                "-w",
-                "1",
-            ],
-            &[
-                "-a",
-                "-t",
-                "10.0.0.1:80",
-                "-r",
-                "192.168.0.1",
-                "-m",
-                "-w",
-                "-1",
-            ],
+        for line in [
+            "-A -t 10.0.0.1:0 -s wrr",
+            "-a -t 10.0.0.1:80 -r [2001:db8::1] -m -w 1",
+            "-a -t 10.0.0.1:80 -r 192.168.0.1 -m -w -1",
+            "-a -t 10.0.0.1:80 -r server:http -m -w 1",
         ] {
-            assert_eq!(saved_line(&argv(words)), None, "{words:?}");
+            let words: Vec<&str> = line.split(' ').collect();
+            assert_eq!(saved_line(&argv(&words)), None, "{line}");
         }
     }
 }

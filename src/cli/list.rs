@@ -373,14 +373,7 @@ fn write_plain_numeric_service(out: &mut String, s: &VirtualService) -> bool {
     let mut line = LineBuf::default();
     line.put(proto);
     line.put(b" ");
-    for (i, o) in a.octets().iter().enumerate() {
-        if i > 0 {
-            line.put(b".");
-        }
-        line.put_decimal(u64::from(*o));
-    }
-    line.put(b":");
-    line.put_decimal(u64::from(port));
+    line.put_addr_port(a, port);
     line.put(b" ");
     line.put(s.scheduler.as_bytes());
     line.put(b"\n");
@@ -403,14 +396,7 @@ fn write_plain_numeric_real(out: &mut String, d: &RealServer) {
         // (about 70 bytes: a push per byte cost more than the rest).
         let mut line = LineBuf::default();
         line.put(b"  -> ");
-        for (i, o) in a.octets().iter().enumerate() {
-            if i > 0 {
-                line.put(b".");
-            }
-            line.put_decimal(u64::from(*o));
-        }
-        line.put(b":");
-        line.put_decimal(u64::from(d.port));
+        line.put_addr_port(a, d.port);
         line.pad_to(5 + 28);
         line.put(b" ");
         let at = line.len;
@@ -522,6 +508,18 @@ impl LineBuf {
             v /= 10;
         }
         self.len += n;
+    }
+
+    /// `a.b.c.d:port`, numeric.
+    fn put_addr_port(&mut self, a: std::net::Ipv4Addr, port: u16) {
+        for (i, o) in a.octets().iter().enumerate() {
+            if i > 0 {
+                self.put(b".");
+            }
+            self.put_decimal(u64::from(*o));
+        }
+        self.put(b":");
+        self.put_decimal(u64::from(port));
     }
 
     /// Blanks up to column `col` (`%-Ns` from where the field began): the

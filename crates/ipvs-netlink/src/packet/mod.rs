@@ -50,31 +50,36 @@ pub fn dest_from_genl(
     genl_payload: &[u8],
     svc_family: crate::Family,
 ) -> Result<Destination, DecodeError> {
-    let attrs = genl_payload
-        .get(4..)
-        .ok_or_else(|| DecodeError::from("generic netlink message shorter than its header"))?;
-    for nla in NlasIterator::new(attrs) {
-        let nla = nla?;
-        if nla.kind() == IPVS_CMD_ATTR_DEST {
-            return dest_from_payload(nla.value(), svc_family).context("in IPVS_CMD_ATTR_DEST");
-        }
-    }
-    Err(DecodeError::from("reply without destination attribute"))
+    let nest = first_nest(genl_payload, IPVS_CMD_ATTR_DEST, "destination")?;
+    dest_from_payload(nest, svc_family).context("in IPVS_CMD_ATTR_DEST")
 }
 
 /// The service of a service reply, decoded from the generic netlink
 /// payload without building an `IpvsMessage` (see `service_from_payload`).
 pub fn service_from_genl(genl_payload: &[u8]) -> Result<Service, DecodeError> {
+    let nest = first_nest(genl_payload, IPVS_CMD_ATTR_SERVICE, "service")?;
+    service_from_payload(nest).context("in IPVS_CMD_ATTR_SERVICE")
+}
+
+/// The payload of the first top-level attribute of type `kind` (`what`
+/// names it in the error when there is none).
+fn first_nest<'a>(genl_payload: &'a [u8], kind: u16, what: &str) -> Result<&'a [u8], DecodeError> {
     let attrs = genl_payload
         .get(4..)
         .ok_or_else(|| DecodeError::from("generic netlink message shorter than its header"))?;
     for nla in NlasIterator::new(attrs) {
         let nla = nla?;
-        if nla.kind() == IPVS_CMD_ATTR_SERVICE {
-            return service_from_payload(nla.value()).context("in IPVS_CMD_ATTR_SERVICE");
+        if nla.kind() == kind {
+            // `value()` borrows the iterator's item; the same bytes, from
+            // the input itself.
+            let len = usize::from(nla.length());
+            let whole: &'a [u8] = nla.into_inner();
+            return whole
+                .get(4..len)
+                .ok_or_else(|| DecodeError::from("attribute shorter than its length"));
         }
     }
-    Err(DecodeError::from("reply without service attribute"))
+    Err(DecodeError::from(format!("reply without {what} attribute")))
 }
 
 /// `IPVS_GENL_NAME`.

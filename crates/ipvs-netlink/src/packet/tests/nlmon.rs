@@ -392,6 +392,17 @@ fn real_kernel_errors_and_other_replies() {
     assert_eq!(daemons[0].mcast_port, 8848);
 }
 
+/// The messages of the data replies among `replies`.
+fn data<M>(replies: Vec<Reply<M>>) -> Vec<M> {
+    replies
+        .into_iter()
+        .filter_map(|r| match r {
+            Reply::Data { msg, .. } => Some(msg),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The listing fast path (`dest_from_genl`) and the typed path agree on
 /// every destination the real kernel sent, for either service family, and
 /// the fast path refuses what the typed path refuses.
@@ -416,14 +427,7 @@ fn fast_dest_decoder_agrees_with_the_typed_one_on_every_capture() {
                 if typed_dests.is_empty() {
                     continue;
                 }
-                let fast_dests: Vec<_> = fast
-                    .unwrap()
-                    .into_iter()
-                    .filter_map(|r| match r {
-                        Reply::Data { msg, .. } => Some(msg),
-                        _ => None,
-                    })
-                    .collect();
+                let fast_dests = data(fast.unwrap());
                 assert_eq!(fast_dests, typed_dests, "{}", f.cmd);
                 seen += typed_dests.len();
             }
@@ -466,14 +470,8 @@ fn fast_service_decoder_agrees_with_the_typed_one_on_every_capture() {
             if typed.is_empty() {
                 continue;
             }
-            let fast: Vec<_> = parse_replies_with(rep, fam, &mut |p, _| service_from_genl(p))
-                .unwrap()
-                .into_iter()
-                .filter_map(|r| match r {
-                    Reply::Data { msg, .. } => Some(msg),
-                    _ => None,
-                })
-                .collect();
+            let fast =
+                data(parse_replies_with(rep, fam, &mut |p, _| service_from_genl(p)).unwrap());
             assert_eq!(fast, typed, "{}", f.cmd);
             seen += typed.len();
             // Every cut of every captured service nest: the same verdict.

@@ -30,6 +30,11 @@ fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 pass() { echo "ok: $*"; }
 faults() { nsx "${P}$1" curl -s -m 1 "http://$HA_METRICS/status.json" | jq -c '.ha.track_faults'; }
 no_faults() { [[ $(faults "$1") == '[]' ]]; }
+# The status page and the log follow the role change a moment later (the
+# page is a snapshot, the log writer is asynchronous): wait for them too.
+faults_are() { [[ $(faults "$1") == "$2" ]]; }
+a_trk_fault() { faults_are a '["interface trk down"]' && [[ $(field a healthy) == 0 ]]; }
+logged() { grep -q "$1" "$2"; }
 
 ha_key
 setup_topology
@@ -65,22 +70,24 @@ is_role a active && has_vip a && pass "node-a active with the VIP" || fail "a=$(
 nsx "$NS_A" ip link set trk down
 wait_until 5 is_role b active && wait_until 3 has_vip b && ! has_vip a &&
     pass "trk down on the active node: node-b took the VIP" || fail "after trk down: a=$(field a role) b=$(field b role)"
-[[ $(faults a) == '["interface trk down"]' && $(field a healthy) == 0 ]] &&
+wait_until 3 a_trk_fault &&
     pass "status.json shows the fault" || fail "faults a=$(faults a) healthy=$(field a healthy)"
-grep -q "track: interface trk down" "$WORK/a.log" && pass "logged" || fail "no log line"
+wait_until 3 logged "track: interface trk down" "$WORK/a.log" && pass "logged" || fail "no log line"
 "$LVSD_BIN" --socket "$WORK/a.sock" --pid-file "$WORK/a.pid" "$WORK/a.cf" status |
     grep -q "ineligible: track: interface trk down" && pass "lvsd status shows it" || fail "lvsd status"
 
 nsx "$NS_A" ip link set trk up
 wait_until 3 no_faults a && pass "trk up clears the fault" || fail "faults a=$(faults a)"
-grep -q "track: cleared: interface trk down" "$WORK/a.log" && pass "clear logged" || fail "no clear log"
+wait_until 3 logged "track: cleared: interface trk down" "$WORK/a.log" &&
+    pass "clear logged" || fail "no clear log"
 sleep 0.5
 is_role b active && has_vip b && pass "no failback (auto_failback off)" || fail "a=$(field a role) b=$(field b role)"
 
 touch "$WORK/b.fail"
 wait_until 5 is_role a active && wait_until 3 has_vip a && ! has_vip b &&
     pass "node-b's script failed: node-a took the VIP back" || fail "after script failure: a=$(field a role) b=$(field b role)"
-[[ $(faults b) == '["track script bcheck failing"]' ]] && pass "script fault shown" || fail "faults b=$(faults b)"
+wait_until 3 faults_are b '["track script bcheck failing"]' &&
+    pass "script fault shown" || fail "faults b=$(faults b)"
 rm -f "$WORK/b.fail"
 wait_until 3 no_faults b && pass "script passes again (rise 2)" || fail "faults b=$(faults b)"
 
@@ -90,7 +97,8 @@ is_role a active || fail "node-a should be active before the file test"
 echo 1 >"$WORK/a.state"
 wait_until 5 is_role b active && wait_until 3 has_vip b && ! has_vip a &&
     pass "track_file 1 on the active node: node-b took the VIP" || fail "after track_file 1: a=$(field a role) b=$(field b role)"
-[[ $(faults a) == "[\"track file $WORK/a.state holds 1\"]" ]] && pass "file fault shown" || fail "faults a=$(faults a)"
+wait_until 3 faults_are a "[\"track file $WORK/a.state holds 1\"]" &&
+    pass "file fault shown" || fail "faults a=$(faults a)"
 echo 0 >"$WORK/a.state"
 wait_until 3 no_faults a && pass "track_file 0 clears the fault" || fail "faults a=$(faults a)"
 

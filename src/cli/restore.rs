@@ -77,8 +77,8 @@ impl<'a> Lines<'a> {
     /// plain line (the text is UTF-8 without NULs, the line ends within
     /// `MAX_TOKEN` bytes) is split in one pass of table look-ups, its
     /// tokens slices of the text; any other line is read with every
-    /// quirk of `fscanf`. `tests::same_tokens_as_the_reference` holds both
-    /// to the plain reading of `config_stream_read` kept in the tests.
+    /// quirk of `fscanf` (`any_line`). `tests::same_tokens_as_the_reference`
+    /// holds the one-pass split to `any_line`'s reading.
     pub fn read_line_into(&mut self, out: &mut Vec<Cow<'a, str>>) -> bool {
         match self.plain_line(out) {
             Some(more) => more,
@@ -128,61 +128,50 @@ impl<'a> Lines<'a> {
         None
     }
 
-    /// Any line, byte for byte as `config_stream_read` reads it.
+    /// Any line, byte for byte as `config_stream_read` reads it (the
+    /// reading `plain_line` is tested against).
     fn any_line(&mut self, out: &mut Vec<Cow<'a, str>>) -> bool {
-        let data = self.data;
-        let mut pos = self.pos;
         let mut ntoken = 0;
-        let more = loop {
+        loop {
             // fscanf("%4096[^ \t\n\r]%1[ \t\n\r]")
-            let Some(&c) = data.get(pos) else {
-                break false;
+            let Some(c) = self.peek() else {
+                return false;
             };
             if is_ws(c) {
                 // status 0: skip blanks to the end of the line.
-                match skip_blanks(data, pos) {
-                    (p, Some(true)) => {
-                        pos = p;
-                        break true;
-                    }
-                    (p, Some(false)) => {
-                        pos = p;
-                        continue;
-                    }
-                    (p, None) => {
-                        pos = p;
-                        break false;
+                loop {
+                    match self.peek() {
+                        None => return false,
+                        Some(b'\n') => {
+                            self.pos += 1;
+                            return true;
+                        }
+                        Some(b'\t' | b'\r' | b' ') => self.pos += 1,
+                        Some(_) => break,
                     }
                 }
+                continue;
             }
-            let start = pos;
-            let window = data.get(start..).unwrap_or_default();
-            let window = window.get(..MAX_TOKEN).unwrap_or(window);
-            // The token runs to the first blank, newline or NUL.
-            let mut len = window
+            let start = self.pos;
+            let rest = self.data.get(start..).unwrap_or_default();
+            let len = rest
                 .iter()
-                .position(|b| class(*b) != WORD)
-                .unwrap_or(window.len());
-            // A NUL ends the C string early; fscanf read on to the blank.
-            let raw_len = len;
-            if window.get(len) == Some(&0) {
-                len += window
-                    .get(len..)
-                    .unwrap_or_default()
-                    .iter()
-                    .position(|b| is_ws(*b))
-                    .unwrap_or(window.len() - len);
-            }
-            pos = start + len;
+                .take(MAX_TOKEN)
+                .position(|c| is_ws(*c))
+                .unwrap_or(rest.len().min(MAX_TOKEN));
+            self.pos = start + len;
+            let raw: &'a [u8] = rest.get(..len).unwrap_or_default();
+            // A NUL ends the C string early.
+            let raw = raw.split(|b| *b == 0).next().unwrap_or_default();
             // Valid UTF-8 input (checked once): the token is a slice,
             // unless the 4096-byte cut split a character.
-            let token = match self.text.and_then(|t| t.get(start..start + raw_len)) {
+            let token = match self.text.and_then(|t| t.get(start..start + raw.len())) {
                 Some(t) => Cow::Borrowed(t),
-                None => String::from_utf8_lossy(window.get(..raw_len).unwrap_or_default()),
+                None => String::from_utf8_lossy(raw),
             };
-            let tail = match data.get(pos) {
-                Some(&c) if is_ws(c) => {
-                    pos += 1;
+            let tail = match self.peek() {
+                Some(c) if is_ws(c) => {
+                    self.pos += 1;
                     Some(c)
                 }
                 _ => None,
@@ -192,14 +181,16 @@ impl<'a> Lines<'a> {
                 out.push(token);
             }
             if tail == Some(b'\n') {
-                break true;
+                return true;
             }
-            if pos >= data.len() {
-                break ntoken != 0;
+            if self.peek().is_none() {
+                return ntoken != 0;
             }
-        };
-        self.pos = pos;
-        more
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.data.get(self.pos).copied()
     }
 }
 
@@ -209,8 +200,6 @@ const WORD: u8 = 0;
 const BLANK: u8 = 1;
 /// The end of a line.
 const NEWLINE: u8 = 2;
-/// A NUL (ends a token's C string).
-const NUL: u8 = 3;
 
 /// The class of every byte.
 static CLASSES: [u8; 256] = {
@@ -219,7 +208,6 @@ static CLASSES: [u8; 256] = {
     t[b'\t' as usize] = BLANK;
     t[b'\r' as usize] = BLANK;
     t[b'\n' as usize] = NEWLINE;
-    t[0] = NUL;
     t
 };
 
@@ -227,81 +215,21 @@ fn class(b: u8) -> u8 {
     CLASSES[usize::from(b)]
 }
 
-/// From a blank at `pos`: skip blanks. Some(true) after a newline (the
-/// line ends), Some(false) at a token, None at the end of the input.
-fn skip_blanks(data: &[u8], mut pos: usize) -> (usize, Option<bool>) {
-    loop {
-        match data.get(pos).map(|b| class(*b)) {
-            None => return (pos, None),
-            Some(NEWLINE) => return (pos + 1, Some(true)),
-            Some(BLANK) => pos += 1,
-            Some(_) => return (pos, Some(false)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// `config_stream_read` read plainly, byte by byte (the tokenizer
-    /// before it was tuned): what `Lines` must keep doing.
+    /// Every line read by `any_line` alone (the plain `fscanf` reading).
     fn reference(data: &[u8]) -> Vec<Vec<String>> {
-        let mut pos = 0;
-        let mut lines = Vec::new();
-        loop {
-            let mut toks = Vec::new();
-            let more = 'line: loop {
-                let Some(&c) = data.get(pos) else {
-                    break false;
-                };
-                if is_ws(c) {
-                    loop {
-                        match data.get(pos) {
-                            None => break 'line false,
-                            Some(b'\n') => {
-                                pos += 1;
-                                break 'line true;
-                            }
-                            Some(b'\t' | b'\r' | b' ') => pos += 1,
-                            Some(_) => break,
-                        }
-                    }
-                    continue;
-                }
-                let rest = &data[pos..];
-                let len = rest
-                    .iter()
-                    .take(MAX_TOKEN)
-                    .position(|c| is_ws(*c))
-                    .unwrap_or(rest.len().min(MAX_TOKEN));
-                let raw = &rest[..len];
-                let raw = raw.split(|b| *b == 0).next().unwrap_or_default();
-                pos += len;
-                let token = String::from_utf8_lossy(raw).into_owned();
-                let tail = match data.get(pos) {
-                    Some(&c) if is_ws(c) => {
-                        pos += 1;
-                        Some(c)
-                    }
-                    _ => None,
-                };
-                if token != "ipvsadm" {
-                    toks.push(token);
-                }
-                if tail == Some(b'\n') {
-                    break true;
-                }
-                if pos >= data.len() {
-                    break !toks.is_empty();
-                }
-            };
-            if !more {
-                return lines;
-            }
-            lines.push(toks);
+        let mut lines = Lines::new(data);
+        lines.has_nul = true; // never the one-pass split
+        let mut v = Vec::new();
+        let mut toks = Vec::new();
+        while lines.read_line_into(&mut toks) {
+            v.push(toks.drain(..).map(Cow::into_owned).collect());
         }
+        v
     }
 
     fn tuned(data: &[u8]) -> Vec<Vec<String>> {

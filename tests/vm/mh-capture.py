@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 OUT = sys.argv[1]
 
@@ -40,7 +41,23 @@ def fmt(af, addr, port):
     return f"[{addr}]:{port}" if af == socket.AF_INET6 else f"{addr}:{port}"
 
 
-def conns():
+def conns(want=()):
+    """Every connection entry of this netns, read until `want` are all seen
+    (at most 5 reads, 0.2 s apart). The kernel walks its one, all-netns
+    connection table by position on every read() of a page; an entry that
+    expires elsewhere (a previous test's netns) in between shifts the
+    position and one of ours is skipped, so a single read can miss a few."""
+    rows = {}
+    for attempt in range(5):
+        if attempt:
+            time.sleep(0.2)
+        rows.update(conns_once())
+        if all((str(ipaddress.ip_address(a)), p) in rows for a, p in want):
+            break
+    return rows
+
+
+def conns_once():
     rows = {}
     with open("/proc/net/ip_vs_conn") as f:
         next(f)
@@ -113,7 +130,7 @@ def scenario(name, af, vip, vport, flags, dests, quiesce, clients):
         except (BlockingIOError, OSError):
             pass
         socks.append(s)
-    seen = conns()
+    seen = conns(clients)
     for s in socks:
         s.close()
     with open(os.path.join(OUT, name + ".txt"), "w") as f:

@@ -187,7 +187,7 @@ lvsd_cf() {  # lvsd_cf http|connect VIP
 }
 
 # ------------------------------------------------------------ measuring
-tree_ticks() {  # utime+stime (clock ticks) of PID and every descendant
+tree_ticks() {  # "utime+stime utime" (clock ticks) of PID and every descendant
   python3 - "$1" <<'PY'
 import os, sys
 root = int(sys.argv[1])
@@ -202,15 +202,42 @@ for d in os.listdir("/proc"):
         continue
     rest = s[s.rindex(")") + 2:].split()
     parent[int(d)] = int(rest[1])
-    ticks[int(d)] = int(rest[11]) + int(rest[12])
-total = 0
-for p, t in ticks.items():
+    ticks[int(d)] = (int(rest[11]) + int(rest[12]), int(rest[11]))
+total = user = 0
+for p, (t, u) in ticks.items():
     q, seen = p, 0
     while q and q != root and seen < 64:
         q, seen = parent.get(q, 0), seen + 1
     if q == root:
         total += t
-print(total)
+        user += u
+print(total, user)
+PY
+}
+thread_ticks() {  # "tid:name:utime:stime" per thread of PID (clock ticks)
+  for t in /proc/"$1"/task/*; do
+    awk -v tid="${t##*/}" '{ n = $0; sub(/^[^(]*\(/, "", n); sub(/\).*/, "", n); gsub(/[ :]/, "_", n);
+      sub(/^[^)]*\) /, ""); printf "%s:%s:%d:%d\n", tid, n, $12, $13 }' "$t/stat" 2>/dev/null
+  done
+}
+thread_delta() {  # WHO KIND BEFORE AFTER: CPU per thread name over the window
+  python3 - "$@" <<'PY'
+import sys
+who, kind, before, after = sys.argv[1:]
+def rows(text):
+    r = {}
+    for line in text.split():
+        tid, name, u, s = line.split(":")
+        r[tid] = (name, int(u), int(s))
+    return r
+b, a = rows(before), rows(after)
+per = {}
+for tid, (name, u, s) in a.items():
+    _, u0, s0 = b.get(tid, (name, 0, 0))
+    pu, ps = per.get(name, (0, 0))
+    per[name] = (pu + u - u0, ps + s - s0)
+print(f"{who:<10} {kind:<7} threads over the window (user/system ticks): "
+      + " ".join(f"{n}:{u}/{s}" for n, (u, s) in sorted(per.items())))
 PY
 }
 passive_opens() {  # the namespace's TCP PassiveOpens
@@ -265,10 +292,13 @@ phase() {
     done
     CHECKER_PID=; return 1
   fi
-  local c0 c1 p0 p1 l0 l1 t0 t1 up
-  t0=$(date +%s.%N); c0=$(tree_ticks "$CHECKER_PID"); p0=$(passive_opens); l0=$(path_count "$path")
+  local c0 c1 u0 u1 p0 p1 l0 l1 t0 t1 up th0 th1
+  th0=$(thread_ticks "$CHECKER_PID")
+  t0=$(date +%s.%N); read -r c0 u0 < <(tree_ticks "$CHECKER_PID"); p0=$(passive_opens); l0=$(path_count "$path")
   sleep "$WINDOW"
-  t1=$(date +%s.%N); c1=$(tree_ticks "$CHECKER_PID"); p1=$(passive_opens); l1=$(path_count "$path")
+  t1=$(date +%s.%N); read -r c1 u1 < <(tree_ticks "$CHECKER_PID"); p1=$(passive_opens); l1=$(path_count "$path")
+  th1=$(thread_ticks "$CHECKER_PID")
+  thread_delta "$who" "$kind" "$th0" "$th1" | tee -a "$RES"
   up=$(reals_in "$vip")
   [ "${BENCH_PROFILE:-0}" = 1 ] && profile "$who" "$kind"
   kill "$CHECKER_PID"
@@ -279,11 +309,11 @@ phase() {
   [ "${BENCH_NO_IPVS:-0}" = 1 ] || ip netns exec "$NS" ipvsadm -C
   local checks=$((p1 - p0)) logged=$((l1 - l0))
   [ "$kind" = http ] && checks=$logged
-  awk -v who="$who" -v kind="$kind" -v c=$((c1 - c0)) -v hz="$HZ" -v t0="$t0" -v t1="$t1" \
+  awk -v who="$who" -v kind="$kind" -v c=$((c1 - c0)) -v u=$((u1 - u0)) -v hz="$HZ" -v t0="$t0" -v t1="$t1" \
       -v n="$checks" -v opens=$((p1 - p0)) -v logged="$logged" -v up="$up" -v nr="$NREALS" 'BEGIN {
     s = t1 - t0; cpu = c / hz
-    printf "%-10s %-7s window=%.1fs checks=%d (%.1f/s) passive_opens=%d logged=%d reals_up=%s/%d cpu=%.2fs (%.1f%% of one core) us_per_check=%.0f\n",
-      who, kind, s, n, n / s, opens, logged, up, nr, cpu, cpu / s * 100, (n > 0 ? cpu * 1e6 / n : 0)
+    printf "%-10s %-7s window=%.1fs checks=%d (%.1f/s) passive_opens=%d logged=%d reals_up=%s/%d cpu=%.2fs (%.1f%% of one core) user=%.2fs us_per_check=%.0f\n",
+      who, kind, s, n, n / s, opens, logged, up, nr, cpu, cpu / s * 100, u / hz, (n > 0 ? cpu * 1e6 / n : 0)
   }' | tee -a "$RES"
 }
 

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 use super::spec::{CheckSpec, Protocol, Target};
@@ -23,7 +23,12 @@ pub async fn check(spec: &CheckSpec, target: &Target, started: Instant) -> Check
         // Closed with a FIN, not a reset (see `reset_on_close`): the real's
         // application may not have accepted yet, and would then read a reset
         // where ldirectord's and keepalived's checks give it an end of file.
-        Ok(r) => r.map(|_| format!("connected to {addr}")),
+        Ok(r) => r.map(|_| {
+            let mut text = String::with_capacity(40);
+            text.push_str("connected to ");
+            super::addr_text::push_socket_addr(&mut text, addr);
+            text
+        }),
     }
 }
 
@@ -59,9 +64,15 @@ pub fn reset_on_close(s: &TcpStream) {
 /// under an overall deadline (one timer per check, not two). `nodelay` for
 /// conversations of several writes (TLS); a single request write needs none.
 pub async fn tcp_untimed(addr: SocketAddr, nodelay: bool) -> Result<TcpStream, CheckError> {
-    let s = TcpStream::connect(addr)
-        .await
-        .map_err(CheckError::from_io)?;
+    // One address, known: `TcpSocket` skips `TcpStream::connect`'s
+    // address-list machinery (same socket flags and system calls).
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(CheckError::from_io)?;
+    let s = sock.connect(addr).await.map_err(CheckError::from_io)?;
     if nodelay {
         let _ = s.set_nodelay(true);
     }

@@ -483,32 +483,36 @@ async fn health_loop(
             weight = new_weight;
         }
         let verdict = state.record(&spec, step, ok);
+        let (changed, up) = match verdict {
+            Verdict::Changed(up) => (true, up),
+            Verdict::Rising(..) => (false, state.reported() == Some(true)),
+            Verdict::SoftFailure(..) | Verdict::Unchanged => (false, ok),
+        };
+        let report = changed || report_every || weight_changed;
+        let logged = !ok || matches!(verdict, Verdict::Rising(..) | Verdict::SoftFailure(..));
+        if !report && !logged {
+            // The steady state of a passing check: its text goes nowhere,
+            // so it is neither sanitized nor kept.
+            next = next_start(next, interval, end);
+            continue;
+        }
         // The answer's description moves into the event; an error is
         // formatted once, for the log and the event.
         // Server-controlled text: one clean, bounded line before it is
         // logged or leaves the check engine (mail, hooks, status page).
-        let reason = crate::model::text::sanitize(&match result {
+        let reason = crate::model::text::sanitize_owned(match result {
             Ok(what) => what,
             Err(e) => e.to_string(),
         });
-        let (changed, up) = match verdict {
-            Verdict::Changed(up) => (true, up),
-            Verdict::Rising(n, of) => {
-                tracing::info!(%id, "rising {n}/{of}: {reason}");
-                (false, state.reported() == Some(true))
-            }
+        match verdict {
+            Verdict::Rising(n, of) => tracing::info!(%id, "rising {n}/{of}: {reason}"),
             Verdict::SoftFailure(n, of) => {
-                tracing::info!(%id, "soft failure {n}/{of}: {reason}");
-                (false, ok)
+                tracing::info!(%id, "soft failure {n}/{of}: {reason}")
             }
-            Verdict::Unchanged => {
-                if !ok {
-                    tracing::debug!(%id, "still down: {reason}");
-                }
-                (false, ok)
-            }
-        };
-        if changed || report_every || weight_changed {
+            Verdict::Unchanged if !ok => tracing::debug!(%id, "still down: {reason}"),
+            _ => {}
+        }
+        if report {
             let health = if up {
                 Health::Up
             } else {
@@ -527,12 +531,14 @@ async fn health_loop(
                 return;
             }
         }
-        next += interval;
-        if next < end {
-            // The check overran its interval: start again now, do not burst.
-            next = end;
-        }
+        next = next_start(next, interval, end);
     }
+}
+
+/// When a check that was due at `due` and ended at `end` runs next: one
+/// interval on, or at once if it overran (no burst to catch up).
+fn next_start(due: Instant, interval: Duration, end: Instant) -> Instant {
+    (due + interval).max(end)
 }
 
 #[cfg(test)]
@@ -541,6 +547,18 @@ mod tests {
     use crate::check::{CheckError, Service};
     use std::net::{IpAddr, Ipv4Addr};
     use std::sync::Mutex;
+
+    #[test]
+    fn an_overrun_check_starts_again_at_once_not_in_a_burst() {
+        let t = Instant::now();
+        let i = Duration::from_secs(1);
+        // on time: one interval after it was due, whenever it ended
+        assert_eq!(next_start(t, i, t + Duration::from_millis(30)), t + i);
+        assert_eq!(next_start(t, i, t + i), t + i);
+        // overran: when it ended, not the missed due times
+        let late = t + Duration::from_millis(2500);
+        assert_eq!(next_start(t, i, late), late);
+    }
 
     fn entry(id: &str, checktype: CheckType, interval_ms: u64, failurecount: u32) -> CheckEntry {
         CheckEntry {

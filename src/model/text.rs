@@ -17,9 +17,35 @@ pub fn sanitize(s: &str) -> String {
     sanitize_to(s, MAX_CHARS)
 }
 
+/// [`sanitize`] of text the caller owns: printable ASCII within
+/// [`MAX_CHARS`] (a check's usual answer, "200 OK", "connected to ...")
+/// is returned as it is, without a copy or a walk over its characters.
+pub fn sanitize_owned(s: String) -> String {
+    if plain_within(&s, MAX_CHARS) {
+        return s;
+    }
+    sanitize_to(&s, MAX_CHARS)
+}
+
+/// Whether `s` is printable ASCII (space to `~`) of at most `max` bytes:
+/// [`sanitize_to`] leaves such text as it is (nothing to escape, nothing
+/// to cut), so it is checked byte by byte first.
+fn plain_within(s: &str, max: usize) -> bool {
+    s.len() <= max && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 /// [`sanitize`] with an explicit bound (in characters of the result,
 /// escapes included, ellipsis excluded).
 pub fn sanitize_to(s: &str, max: usize) -> String {
+    if plain_within(s, max) {
+        return s.to_string();
+    }
+    walk(s, max)
+}
+
+/// [`sanitize_to`] character by character (every text the fast path
+/// does not take).
+fn walk(s: &str, max: usize) -> String {
     // Idempotent: text this function already cut (clean, `max` characters
     // and the ellipsis) is returned as is, so layers may sanitize again.
     if is_clean(s) && s.ends_with(ELLIPSIS) && s.chars().count() == max + ELLIPSIS.len() {
@@ -109,6 +135,19 @@ mod tests {
         );
         for s in ["x\ny", "\r", "\u{2029}", "\u{9b}"] {
             assert!(is_clean(&sanitize(s)), "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The printable-ASCII shortcut gives what the character walk
+        /// gives, at and around the bound.
+        #[test]
+        fn the_shortcut_agrees_with_the_walk(
+            s in "[ -~]{0,12}|[ -~\\r\\n\\t\\x00\\x7f\\u{85}é\\u{202e}]{0,12}",
+            max in 0usize..14,
+        ) {
+            proptest::prop_assert_eq!(sanitize_to(&s, max), walk(&s, max));
+            proptest::prop_assert_eq!(sanitize_owned(s.clone()), walk(&s, MAX_CHARS));
         }
     }
 

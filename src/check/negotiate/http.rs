@@ -7,7 +7,6 @@
 //! the absolute URL in `request` through the real server.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -107,10 +106,9 @@ impl Url {
 }
 
 fn host_of(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(a) => a.to_string(),
-        IpAddr::V6(a) => format!("[{a}]"),
-    }
+    let mut host = String::with_capacity(16);
+    crate::check::addr_text::push_ip(&mut host, ip, true);
+    host
 }
 
 /// The URL ldirectord checks for this real (its `$$r{url}`).
@@ -172,9 +170,14 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     // The TLS name (SNI, and the name a `ca_file` check verifies):
     // `virtualhost` for the real's own URL, else the URL's host (the
     // real's address sends no SNI, as LWP).
-    let mut tls_host = match &spec.virtualhost {
-        Some(v) if !proxy && known_addr.is_some() => v.clone(),
-        _ => url.host.clone(),
+    // Only an https check needs it: no copy for plain http.
+    let mut tls_host = if url.https && !proxy {
+        match &spec.virtualhost {
+            Some(v) if known_addr.is_some() => v.clone(),
+            _ => url.host.clone(),
+        }
+    } else {
+        String::new()
     };
     let method = match spec.httpmethod {
         HttpMethod::Get => "GET",
@@ -200,11 +203,18 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
             )));
         }
         request.clear();
-        // one request per connection, like LWP without keep-alive
-        let _ = write!(
-            request,
-            "{method} {uri} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n"
-        );
+        // one request per connection, like LWP without keep-alive (pieces
+        // pushed, not `write!`: the same bytes without the formatter)
+        for piece in [
+            method,
+            " ",
+            &uri,
+            " HTTP/1.1\r\nHost: ",
+            &host_header,
+            "\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n",
+        ] {
+            request.push_str(piece);
+        }
         // The whole check runs under the negotiate deadline: no second timer.
         let head_only = spec.httpmethod == HttpMethod::Head;
         let answer = if url.https && !proxy {
@@ -234,13 +244,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
             location,
             body,
         } = answer;
-        let status_line = format!(
-            "{status} {}",
-            hyper::StatusCode::from_u16(status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("")
-        );
+        let status_line = status_line_of(status);
         // With `status_code` a listed code is the answer as is (keepalived
         // does not follow redirects); an unlisted 3xx is still followed,
         // as ldirectord does, and the code it ends on must be listed.
@@ -288,6 +292,20 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     Err(CheckError::Mismatch(format!(
         "more than {MAX_REDIRECTS} redirects"
     )))
+}
+
+/// "200 OK": the code and its canonical reason (empty for an unknown code),
+/// built without the formatter (it is a check's usual answer text).
+fn status_line_of(status: u16) -> String {
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut line = String::with_capacity(6 + reason.len());
+    crate::check::addr_text::push_u16(&mut line, status);
+    line.push(' ');
+    line.push_str(reason);
+    line
 }
 
 /// Whether an answer's status counts as up: one of `status_code`'s codes
@@ -521,6 +539,82 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn status_line_is_code_and_reason() {
+        for code in [
+            0u16, 99, 100, 200, 204, 301, 404, 418, 599, 600, 999, 1000, 65535,
+        ] {
+            let reason = hyper::StatusCode::from_u16(code)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            assert_eq!(status_line_of(code), format!("{code} {reason}"));
+        }
+        assert_eq!(status_line_of(200), "200 OK");
+    }
+
+    /// The bytes a plain http check sends (method, path, Host, the fixed
+    /// headers) and the text it passes with, against a loopback real that
+    /// records the request: the request is built piece by piece, so a
+    /// change of one byte shows here.
+    #[tokio::test]
+    async fn request_bytes_and_answer_text() {
+        use tokio::net::TcpListener;
+        for (method, virtualhost, want_head) in [
+            (
+                HttpMethod::Get,
+                None,
+                "GET /st/a?b=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+            ),
+            (
+                HttpMethod::Head,
+                Some("www.example"),
+                "HEAD /st/a?b=1 HTTP/1.1\r\nHost: www.example\r\n",
+            ),
+        ] {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = l.local_addr().unwrap().port();
+            let real = tokio::spawn(async move {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut req = Vec::new();
+                let mut buf = [0u8; 512];
+                while !req.ends_with(b"\r\n\r\n") {
+                    let n = s.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "request ended early: {req:?}");
+                    req.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await
+                    .unwrap();
+                String::from_utf8(req).unwrap()
+            });
+            let spec = CheckSpec {
+                service: Service::Http,
+                request: "st/a?b=1".into(),
+                receive: if method == HttpMethod::Get {
+                    "^ok$".into()
+                } else {
+                    String::new()
+                },
+                httpmethod: method,
+                virtualhost: virtualhost.map(String::from),
+                ..crate::check::spec::base()
+            };
+            let t = Target {
+                real: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                real_port: port,
+                virtual_host: "10.0.0.1".into(),
+                virtual_port: 80,
+            };
+            assert_eq!(check(&spec, &t).await.unwrap(), "200 OK");
+            let req = real.await.unwrap();
+            assert_eq!(
+                req,
+                format!("{want_head}User-Agent: lvsd-check\r\nConnection: close\r\n\r\n")
+            );
+        }
+    }
 
     #[test]
     fn urls() {

@@ -16,7 +16,9 @@
 # Per phase: warm-up (BENCH_WARMUP s, default 12) after the checker starts,
 # then a window of BENCH_WINDOW s (default 30) in which
 #   - CPU: utime+stime summed over the checker's whole process tree (all
-#     /proc/PID/stat whose ancestry leads to the checker's first pid);
+#     /proc/PID/stat whose ancestry leads to the checker's first pid),
+#     its utime printed as "user=", and each thread's share of the
+#     first process (a "threads over the window" line);
 #   - checks: http ones counted in nginx's access log by their path (each
 #     checker asks for its own path), connect ones as the namespace's
 #     TCP PassiveOpens (only one checker runs at a time; for http phases

@@ -36,16 +36,36 @@ declare -A PID
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
+# ha_running PID: the process exists and is not a zombie (a killed child
+# of this shell stays a zombie until reaped, but holds no files).
+ha_running() {
+    local st
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $st && ${st:0:1} != Z ]]
+}
+
 # cleanup [RC]: RC is the run's exit status (default: the status cleanup
 # is called with, right for `trap cleanup EXIT`).
 cleanup() {
-    local rc=${1:-$?} p ns
+    local rc=${1:-$?} p ns gone=("${PID[@]}") i
     for p in "${PID[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     for ns in "${HA_NAMESPACES[@]}"; do
-        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        for p in $(ip netns pids "$ns" 2>/dev/null); do
+            kill -9 "$p" 2>/dev/null || true
+            gone+=("$p")
+        done
         ip netns del "$ns" 2>/dev/null || true
     done
-    if [[ $rc -eq 0 && -n $HA_OWN_WORK ]]; then rm -rf "$WORK"; fi
+    # SIGKILL lands asynchronously: a daemon still alive for a moment can
+    # write a file into WORK while it is being removed (rm then fails on a
+    # directory no longer empty and WORK stays behind). Wait, bounded, for
+    # every process to be gone before removing their files.
+    for p in "${gone[@]}"; do
+        for ((i = 0; i < 100; i++)); do ha_running "$p" || break; sleep 0.02; done
+    done
+    if [[ $rc -eq 0 && -n $HA_OWN_WORK ]]; then
+        rm -rf "$WORK" 2>/dev/null || { sleep 0.2; rm -rf "$WORK"; }
+    fi
 }
 
 install_deps() {

@@ -8,7 +8,9 @@
 //! (percent of one core, this process only), peak RSS and how check starts
 //! spread over each second.
 //! `bench_checks floor ADDRS PORTS http|connect COUNT` does COUNT bare
-//! exchanges without the engine: the kernel's share of a check's CPU.
+//! exchanges without the engine (the engine's system calls, non-blocking,
+//! 64 at once): the kernel's share of a check's CPU. `floor-blocking`
+//! does them one by one on blocking sockets (the floor of earlier runs).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -299,7 +301,156 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
 /// and no parsing, against the same load server. On loopback the checker's
 /// process also pays for the server side of every packet it sends, so this
 /// is the floor under any checker's CPU per check on this host.
+/// The engine's own exchanges done bare: the same system calls in the same
+/// order (non-blocking socket, connect, epoll ADD with the flags tokio
+/// uses, SO_ERROR, one send, one read of the answer, SO_LINGER 0 for http,
+/// epoll DEL, close), FLOOR_IN_FLIGHT (default 64) at once so wake-ups are
+/// shared as the engine's are, and next to no user-space work. What the
+/// engine spends above this is its own.
 fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
+    use socket2::{Domain, Socket, Type};
+    const REQ: &[u8] =
+        b"GET /check.html HTTP/1.1\r\nHost: 10.0.0.1\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n";
+    raise_nofile();
+    let http = kind == "http";
+    let in_flight: usize = std::env::var("FLOOR_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+        .clamp(1, 1024);
+    // SAFETY: plain syscall.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        eprintln!("epoll_create1: {}", std::io::Error::last_os_error());
+        std::process::exit(1);
+    }
+    // Per slot: the socket and whether its request is sent.
+    let mut slots: Vec<Option<(Socket, bool)>> = (0..in_flight).map(|_| None).collect();
+    let (mut started, mut done, mut failed) = (0usize, 0usize, 0usize);
+    let start = |slot: usize, slots: &mut [Option<(Socket, bool)>], started: &mut usize| -> bool {
+        while *started < count {
+            let n = *started % (addrs * ports);
+            *started += 1;
+            let sa = SocketAddr::new(addr(n / ports), BASE_PORT + (n % ports) as u16);
+            let Ok(s) = Socket::new(Domain::IPV4, Type::STREAM.nonblocking().cloexec(), None)
+            else {
+                continue;
+            };
+            match s.connect(&sa.into()) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                Err(_) => continue,
+            }
+            let mut ev = libc::epoll_event {
+                events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+                u64: slot as u64,
+            };
+            // SAFETY: valid epoll fd, open socket, valid event pointer.
+            if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) } < 0 {
+                continue;
+            }
+            slots[slot] = Some((s, false));
+            return true;
+        }
+        false
+    };
+    let c0 = proc_cpu_ticks();
+    let w0 = Instant::now();
+    let mut live = 0usize;
+    for slot in 0..in_flight {
+        if start(slot, &mut slots, &mut started) {
+            live += 1;
+        }
+    }
+    // exchanges that could not start count as failed
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut buf = [0u8; 2048];
+    let mut idle = 0;
+    while live > 0 && idle < 5 {
+        // SAFETY: events is valid for its length.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 1000) };
+        if n <= 0 {
+            idle += 1;
+            continue;
+        }
+        idle = 0;
+        for ev in events.iter().take(n as usize) {
+            let slot = ev.u64 as usize;
+            let Some((s, sent)) = slots[slot].as_mut() else {
+                continue;
+            };
+            // Some(true): finished well; Some(false): failed; None: wait.
+            let mut outcome = None;
+            if !*sent {
+                match s.take_error() {
+                    Ok(None) if ev.events & libc::EPOLLOUT as u32 != 0 => {
+                        if !http {
+                            outcome = Some(true);
+                        } else if s.send(REQ).map(|k| k == REQ.len()).unwrap_or(false) {
+                            *sent = true;
+                        } else {
+                            outcome = Some(false);
+                        }
+                    }
+                    Ok(None) => {}
+                    _ => outcome = Some(false),
+                }
+            }
+            if *sent && outcome.is_none() {
+                // SAFETY: open socket, buf valid for its length.
+                let k = unsafe { libc::recv(s.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if k > 0 {
+                    let _ = s.set_linger(Some(Duration::ZERO));
+                    outcome = Some(true);
+                } else if k == 0
+                    || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
+                {
+                    outcome = Some(false);
+                }
+            }
+            if let Some(ok) = outcome {
+                if let Some((s, _)) = slots[slot].take() {
+                    // SAFETY: valid epoll fd and socket.
+                    unsafe {
+                        libc::epoll_ctl(
+                            ep,
+                            libc::EPOLL_CTL_DEL,
+                            s.as_raw_fd(),
+                            std::ptr::null_mut(),
+                        )
+                    };
+                    drop(s);
+                }
+                done += 1;
+                if !ok {
+                    failed += 1;
+                }
+                live -= 1;
+                if start(slot, &mut slots, &mut started) {
+                    live += 1;
+                }
+            }
+        }
+    }
+    failed += count - done;
+    let wall = w0.elapsed().as_secs_f64();
+    let c1 = proc_cpu_ticks();
+    // SAFETY: we own ep.
+    unsafe { libc::close(ep) };
+    // SAFETY: sysconf has no preconditions.
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
+    };
+    let per = |t: u64| t as f64 / hz * 1e6 / count.max(1) as f64;
+    println!(
+        "floor kind={kind} exchanges={count} failed={failed} in_flight={in_flight} wall={wall:.1}s: user_us_per_exchange={:.1} system_us_per_exchange={:.1}",
+        per(c1.0 - c0.0),
+        per(c1.1 - c0.1)
+    );
+}
+
+fn floor_blocking(addrs: usize, ports: usize, kind: &str, count: usize) {
     use std::io::{Read, Write};
     const REQ: &[u8] =
         b"GET /check.html HTTP/1.1\r\nHost: 10.0.0.1\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n";
@@ -333,7 +484,7 @@ fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
     };
     let per = |t: u64| t as f64 / hz * 1e6 / count.max(1) as f64;
     println!(
-        "floor kind={kind} exchanges={count} failed={failed} wall={wall:.1}s: user_us_per_exchange={:.1} system_us_per_exchange={:.1}",
+        "floor-blocking kind={kind} exchanges={count} failed={failed} wall={wall:.1}s: user_us_per_exchange={:.1} system_us_per_exchange={:.1}",
         per(c1.0 - c0.0),
         per(c1.1 - c0.1)
     );
@@ -348,6 +499,10 @@ fn main() {
         Some("floor") => {
             let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
             floor(num(1, 100), num(2, 100), &kind, num(4, 20000))
+        }
+        Some("floor-blocking") => {
+            let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
+            floor_blocking(num(1, 100), num(2, 100), &kind, num(4, 20000))
         }
         Some("client") => {
             // One worker for the event drain and the counters; the checks

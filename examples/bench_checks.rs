@@ -301,6 +301,21 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
 /// and no parsing, against the same load server. On loopback the checker's
 /// process also pays for the server side of every packet it sends, so this
 /// is the floor under any checker's CPU per check on this host.
+/// The request both floors send (the engine's for a plain http check).
+const REQ: &[u8] =
+    b"GET /check.html HTTP/1.1\r\nHost: 10.0.0.1\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n";
+
+/// (user, system) microseconds per exchange between two `proc_cpu_ticks`.
+fn us_per_exchange(c0: (u64, u64), c1: (u64, u64), count: usize) -> (f64, f64) {
+    // SAFETY: sysconf has no preconditions.
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
+    };
+    let per = |t: u64| t as f64 / hz * 1e6 / count.max(1) as f64;
+    (per(c1.0 - c0.0), per(c1.1 - c0.1))
+}
+
 /// The engine's own exchanges done bare: the same system calls in the same
 /// order (non-blocking socket, connect, epoll ADD with the flags tokio
 /// uses, SO_ERROR, one send, one read of the answer, SO_LINGER 0 for http,
@@ -309,8 +324,6 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
 /// engine spends above this is its own.
 fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
     use socket2::{Domain, Socket, Type};
-    const REQ: &[u8] =
-        b"GET /check.html HTTP/1.1\r\nHost: 10.0.0.1\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n";
     raise_nofile();
     let http = kind == "http";
     let in_flight: usize = std::env::var("FLOOR_IN_FLIGHT")
@@ -437,23 +450,14 @@ fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
     let c1 = proc_cpu_ticks();
     // SAFETY: we own ep.
     unsafe { libc::close(ep) };
-    // SAFETY: sysconf has no preconditions.
-    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
-        n if n > 0 => n as f64,
-        _ => 100.0,
-    };
-    let per = |t: u64| t as f64 / hz * 1e6 / count.max(1) as f64;
+    let (user, system) = us_per_exchange(c0, c1, count);
     println!(
-        "floor kind={kind} exchanges={count} failed={failed} in_flight={in_flight} wall={wall:.1}s: user_us_per_exchange={:.1} system_us_per_exchange={:.1}",
-        per(c1.0 - c0.0),
-        per(c1.1 - c0.1)
+        "floor kind={kind} exchanges={count} failed={failed} in_flight={in_flight} wall={wall:.1}s: user_us_per_exchange={user:.1} system_us_per_exchange={system:.1}"
     );
 }
 
 fn floor_blocking(addrs: usize, ports: usize, kind: &str, count: usize) {
     use std::io::{Read, Write};
-    const REQ: &[u8] =
-        b"GET /check.html HTTP/1.1\r\nHost: 10.0.0.1\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n";
     let c0 = proc_cpu_ticks();
     let w0 = Instant::now();
     let mut buf = [0u8; 1024];
@@ -477,16 +481,9 @@ fn floor_blocking(addrs: usize, ports: usize, kind: &str, count: usize) {
     }
     let wall = w0.elapsed().as_secs_f64();
     let c1 = proc_cpu_ticks();
-    // SAFETY: sysconf has no preconditions.
-    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
-        n if n > 0 => n as f64,
-        _ => 100.0,
-    };
-    let per = |t: u64| t as f64 / hz * 1e6 / count.max(1) as f64;
+    let (user, system) = us_per_exchange(c0, c1, count);
     println!(
-        "floor-blocking kind={kind} exchanges={count} failed={failed} wall={wall:.1}s: user_us_per_exchange={:.1} system_us_per_exchange={:.1}",
-        per(c1.0 - c0.0),
-        per(c1.1 - c0.1)
+        "floor-blocking kind={kind} exchanges={count} failed={failed} wall={wall:.1}s: user_us_per_exchange={user:.1} system_us_per_exchange={system:.1}"
     );
 }
 

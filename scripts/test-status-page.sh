@@ -31,7 +31,13 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
+  # chromium's helper processes (zygote, renderer) outlive its main one
+  # for a moment; stop them (bounded) before their files are removed
+  for _ in $(seq 50); do
+    pkill -f -- "--user-data-dir=$tmp/chrome" 2>/dev/null || break
+    sleep 0.1
+  done
+  rm -rf "$tmp" 2>/dev/null || { sleep 0.5; rm -rf "$tmp"; }
 }
 trap cleanup EXIT
 
@@ -76,7 +82,9 @@ if ! grep -q 'status.json' <<<"$page"; then
   echo "test-status-page: FAIL: daemon does not serve the page"; cat "$tmp/lvsd.log"; exit 1
 fi
 
-chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+# TMPDIR: chromium keeps its singleton socket in a directory of its own
+# there (org.chromium.Chromium.*) and leaves it behind when killed.
+TMPDIR="$tmp" chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
   --disable-component-update --disable-sync --no-first-run --disable-extensions \
   --user-data-dir="$tmp/chrome" --remote-debugging-address=127.0.0.1 --remote-debugging-port=0 \
   about:blank >"$tmp/chrome.log" 2>&1 &

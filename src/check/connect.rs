@@ -26,7 +26,7 @@ pub async fn check(spec: &CheckSpec, target: &Target, started: Instant) -> Check
         Ok(r) => r.map(|_| {
             let mut text = String::with_capacity(40);
             text.push_str("connected to ");
-            super::addr_text::push_socket_addr(&mut text, addr);
+            crate::model::addr_text::push_socket_addr(&mut text, addr);
             text
         }),
     }

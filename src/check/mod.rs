@@ -8,7 +8,6 @@
 //!
 //! Never touches the IPVS table. May use: `model`, `config` (check specs).
 
-pub mod addr_text;
 pub mod agent;
 pub mod connect;
 pub mod engine;

@@ -12,6 +12,7 @@ use super::names::{addrport, truncate_bytes, Resolver};
 use super::save::{
     netmask_text, sched_flags_text, sorted_entries, svc_proto, EntryRef, SCHED_FLAGS,
 };
+use crate::model::addr_text::{push_decimal, push_socket_addr};
 use crate::model::{
     Family, Forward, Protocol, RealServer, ServiceFlags, ServiceKey, SyncDaemon, SyncState, Table,
     TableEntry, Timeouts, TunnelType, VersionInfo, VirtualService,
@@ -425,21 +426,7 @@ fn write_plain_numeric_real(out: &mut String, d: &RealServer) {
     }
     out.push_str("  -> ");
     let at = out.len();
-    match d.addr {
-        IpAddr::V4(a) => {
-            for (i, o) in a.octets().iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                push_decimal(out, u64::from(*o));
-            }
-        }
-        IpAddr::V6(a) => {
-            let _ = write!(out, "[{a}]");
-        }
-    }
-    out.push(':');
-    push_decimal(out, u64::from(d.port));
+    push_socket_addr(out, std::net::SocketAddr::new(d.addr, d.port));
     // Never longer than 28 for IPv4 (21 at most), and IPv6 is not cut.
     pad_from(out, at, 28);
     out.push(' ');
@@ -544,25 +531,6 @@ fn decimal_len(mut v: u64) -> usize {
         n += 1;
     }
     n
-}
-
-/// Append `v` in decimal.
-fn push_decimal(out: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        if let Some(b) = buf.get_mut(i) {
-            *b = b'0' + (v % 10) as u8;
-        }
-        v /= 10;
-        if v == 0 || i == 0 {
-            break;
-        }
-    }
-    for b in buf.get(i..).unwrap_or_default() {
-        out.push(char::from(*b));
-    }
 }
 
 /// Pad what was written since `at` with blanks to `width` bytes (`%-Ns`).

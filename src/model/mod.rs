@@ -10,6 +10,7 @@
 //! the crate as they are. They are plain data (std only); using them does
 //! not reach any socket.
 
+pub mod addr_text;
 mod anycast;
 mod check;
 mod event;

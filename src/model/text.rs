@@ -24,7 +24,7 @@ pub fn sanitize_owned(s: String) -> String {
     if plain_within(&s, MAX_CHARS) {
         return s;
     }
-    sanitize_to(&s, MAX_CHARS)
+    walk(&s, MAX_CHARS)
 }
 
 /// Whether `s` is printable ASCII (space to `~`) of at most `max` bytes:

@@ -107,7 +107,7 @@ impl Url {
 
 fn host_of(ip: IpAddr) -> String {
     let mut host = String::with_capacity(16);
-    crate::check::addr_text::push_ip(&mut host, ip, true);
+    crate::model::addr_text::push_ip(&mut host, ip, true);
     host
 }
 
@@ -302,7 +302,7 @@ fn status_line_of(status: u16) -> String {
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
     let mut line = String::with_capacity(6 + reason.len());
-    crate::check::addr_text::push_u16(&mut line, status);
+    crate::model::addr_text::push_decimal(&mut line, status.into());
     line.push(' ');
     line.push_str(reason);
     line

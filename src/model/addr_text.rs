@@ -1,29 +1,31 @@
-//! Addresses written into a check's text (the connect check's "connected
-//! to RIP:port", the http check's Host header) without `core::fmt`: an
-//! IPv4 address through `Display` costs ~1,200 instructions, and the
-//! connect check's "connected to" text ~2,000, a sixth of the check's
-//! task (callgrind, examples/bench_checks.rs); these write the same bytes
-//! in a fraction of that. IPv6 keeps `Display` (its zero-run compression
-//! is not worth a second implementation).
+//! Numbers and addresses appended to text without `core::fmt`, for the hot
+//! writers: a health check's text (the connect check's "connected to
+//! RIP:port", the http check's Host header and status line) and
+//! `lvsadm -Ln`'s real lines. An IPv4 address through `Display` costs
+//! ~1,200 instructions, and the connect check's "connected to" text
+//! ~2,000, a sixth of the check's task (callgrind,
+//! examples/bench_checks.rs); these write the same bytes in a fraction of
+//! that. IPv6 keeps `Display` (its zero-run compression is not worth a
+//! second implementation).
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// Append `n` in decimal.
-pub fn push_u16(out: &mut String, n: u16) {
-    let mut digits = [0u8; 5];
+/// Append `v` in decimal.
+pub fn push_decimal(out: &mut String, v: u64) {
+    let mut digits = [0u8; 20];
     let mut i = digits.len();
-    let mut n = n;
+    let mut v = v;
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
             break;
         }
     }
     for &d in &digits[i..] {
-        out.push(d as char);
+        out.push(char::from(d));
     }
 }
 
@@ -33,7 +35,7 @@ pub fn push_ipv4(out: &mut String, a: Ipv4Addr) {
         if k > 0 {
             out.push('.');
         }
-        push_u16(out, o.into());
+        push_decimal(out, o.into());
     }
 }
 
@@ -57,7 +59,7 @@ pub fn push_socket_addr(out: &mut String, addr: SocketAddr) {
         SocketAddr::V4(a) => {
             push_ipv4(out, *a.ip());
             out.push(':');
-            push_u16(out, a.port());
+            push_decimal(out, a.port().into());
         }
         SocketAddr::V6(_) => {
             let _ = write!(out, "{addr}");
@@ -90,6 +92,16 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// What `to_string` writes, for every number.
+        #[test]
+        fn decimal_as_to_string(v in any::<u64>()) {
+            let mut s = String::from("x");
+            push_decimal(&mut s, v);
+            prop_assert_eq!(s, format!("x{v}"));
+        }
+    }
+
     #[test]
     fn edges() {
         let mut s = String::new();
@@ -97,5 +109,10 @@ mod tests {
         s.push(' ');
         push_socket_addr(&mut s, "255.255.255.255:65535".parse().unwrap());
         assert_eq!(s, "0.0.0.0:0 255.255.255.255:65535");
+        let mut s = String::new();
+        push_decimal(&mut s, 0);
+        s.push(' ');
+        push_decimal(&mut s, u64::MAX);
+        assert_eq!(s, format!("0 {}", u64::MAX));
     }
 }

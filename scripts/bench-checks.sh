@@ -99,9 +99,10 @@ one-thread runtime, as in the daemon); a second
 process, a one-thread epoll server, answers on loopback. CPU is the
 checker's own utime+stime (user / system split shown) over the measured
 window (after the first, jittered seconds) as percent of one core, and per
-check started; peak RSS is its VmHWM. "starts_per_10ms" is how check starts
-fall into the 100 10-ms slots of each second, averaged per second (a burst
-would show as a large max); "max_in_flight" is the most checks running at
+check started; peak RSS is its VmHWM. "starts_per_slot" is how check starts
+fall into the slots of the engine's start grid (`check::schedule::start_slot`)
+within each second, averaged per second (a burst beyond the grid would show
+as a large max); "max_in_flight" is the most checks running at
 once. "load before/after" is `uptime` around each
 run; "floor" is the same exchanges done bare after the run: the engine's
 system calls in the same order on non-blocking sockets, 64 at once, with

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::schedule::{first_delay, CheckState, Step, Verdict};
+use super::schedule::{first_delay, start_slot, CheckState, Step, Verdict};
 use super::spec::{CheckSpec, CheckType, Target};
 use super::Outcome;
 use crate::model::Health;
@@ -180,8 +180,13 @@ pub struct Engine {
     tx: mpsc::Sender<Event>,
     sem: Arc<Semaphore>,
     runner: Runner,
-    /// Origin of the start-time grid (see `schedule::START_SLOT`).
+    /// Origin of the start-time grid.
     epoch: Instant,
+    /// The in-flight bound (`EngineOptions::max_concurrent`).
+    max_concurrent: usize,
+    /// The grid step checks started by the last update use
+    /// (`schedule::start_slot`; kept checks keep the phase they had).
+    slot: Duration,
 }
 
 impl Engine {
@@ -225,6 +230,8 @@ impl Engine {
             sem: Arc::new(Semaphore::new(opts.max_concurrent.max(1))),
             runner,
             epoch: Instant::now(),
+            max_concurrent: opts.max_concurrent.max(1),
+            slot: super::schedule::FINE_SLOT,
         }
     }
 
@@ -232,6 +239,13 @@ impl Engine {
     /// target) keep running with their state; others are (re)started or stopped.
     pub fn update(&mut self, entries: Vec<CheckEntry>) -> UpdateStats {
         let mut stats = UpdateStats::default();
+        // The grid for the checks this update starts, from the rate of
+        // all of them (agents, rare, not counted).
+        let per_second: f64 = entries
+            .iter()
+            .map(|e| 1.0 / check_interval(&e.spec).as_secs_f64())
+            .sum();
+        self.slot = start_slot(per_second, self.max_concurrent);
         let mut next: HashMap<String, Running> = HashMap::with_capacity(entries.len());
         for entry in entries {
             if next.contains_key(&entry.id) {
@@ -262,6 +276,11 @@ impl Engine {
         stats
     }
 
+    /// The start grid's step for checks the last update started.
+    pub fn start_slot(&self) -> Duration {
+        self.slot
+    }
+
     /// Number of checks.
     pub fn len(&self) -> usize {
         self.tasks.len()
@@ -287,7 +306,7 @@ impl Engine {
             self.tx.clone(),
             self.sem.clone(),
             self.runner.clone(),
-            self.epoch,
+            (self.epoch, self.slot),
         ))
     }
 }
@@ -308,7 +327,7 @@ async fn check_task(
     tx: mpsc::Sender<Event>,
     sem: Arc<Semaphore>,
     runner: Runner,
-    epoch: Instant,
+    grid: (Instant, Duration),
 ) {
     let CheckEntry {
         id,
@@ -348,7 +367,7 @@ async fn check_task(
             target.real,
             tx.clone(),
             sem.clone(),
-            epoch,
+            grid,
         ))
     });
     let health = health_loop(
@@ -360,7 +379,7 @@ async fn check_task(
         tx,
         sem,
         runner,
-        epoch,
+        grid,
     );
     match agent {
         // Boxed beside the agent's: the join holds two pointers, not a
@@ -381,11 +400,17 @@ async fn agent_loop(
     real: std::net::IpAddr,
     tx: mpsc::Sender<Event>,
     sem: Arc<Semaphore>,
-    epoch: Instant,
+    (epoch, slot): (Instant, Duration),
 ) {
     let interval = super::agent::interval(&spec);
     let now = Instant::now();
-    let mut next = now + first_delay(&format!("{id}|agent"), interval, now.duration_since(epoch));
+    let mut next = now
+        + first_delay(
+            &format!("{id}|agent"),
+            interval,
+            now.duration_since(epoch),
+            slot,
+        );
     let mut state = crate::model::AgentState::default();
     let mut reported: Option<crate::model::AgentState> = None;
     let mut last_error = String::new();
@@ -447,16 +472,16 @@ async fn health_loop(
     tx: mpsc::Sender<Event>,
     sem: Arc<Semaphore>,
     runner: Runner,
-    epoch: Instant,
+    (epoch, slot): (Instant, Duration),
 ) {
-    let interval = spec.checkinterval.max(Duration::from_millis(10));
+    let interval = check_interval(&spec);
     let mut state = if assume_up {
         CheckState::assume_up(spec.checktype)
     } else {
         CheckState::new(spec.checktype)
     };
     let now = Instant::now();
-    let mut next = now + first_delay(id.as_str(), interval, now.duration_since(epoch));
+    let mut next = now + first_delay(id.as_str(), interval, now.duration_since(epoch), slot);
     // The weight the last passing check set (dynamic_weight).
     let mut weight: Option<u32> = None;
     loop {
@@ -533,6 +558,11 @@ async fn health_loop(
         }
         next = next_start(next, interval, end);
     }
+}
+
+/// How often a check runs: its `checkinterval`, at least 10 ms.
+fn check_interval(spec: &CheckSpec) -> Duration {
+    spec.checkinterval.max(Duration::from_millis(10))
 }
 
 /// When a check that was due at `due` and ended at `end` runs next: one
@@ -648,6 +678,58 @@ mod tests {
             let d = w[1].2 - w[0].2;
             assert_eq!(d, Duration::from_secs(1));
         }
+    }
+
+    /// Checks start on the engine's grid: the coarse one for few checks a
+    /// second (shared wake-ups), the fine one once a coarse slot would hold
+    /// more than half the in-flight bound; a reload picks it again.
+    #[tokio::test(start_paused = true)]
+    async fn checks_start_on_the_grid_their_rate_calls_for() {
+        use crate::check::schedule::{COARSE_SLOT, FINE_SLOT};
+        let script = Arc::new(Script {
+            log: Mutex::new(Vec::new()),
+            answers: Mutex::new(HashMap::new()),
+        });
+        let (tx, mut rx) = mpsc::channel(4096);
+        let opts = EngineOptions { max_concurrent: 64 };
+        let mut eng = Engine::with_runner(tx, opts, scripted(script.clone()));
+        let epoch = Instant::now();
+        let entries = |n: u16| -> Vec<CheckEntry> {
+            (0..n)
+                .map(|i| {
+                    let mut e = entry(&format!("c{i}"), CheckType::Connect, 1000, 1);
+                    e.target.real_port = 1000 + i;
+                    e
+                })
+                .collect()
+        };
+        let starts_on = |slot: Duration| {
+            let log = script.log.lock().unwrap();
+            let mut phases = std::collections::HashSet::new();
+            for (id, _, at) in log.iter() {
+                let since = (*at - epoch).as_nanos();
+                assert_eq!(since % slot.as_nanos(), 0, "{id} at {since} ns");
+                phases.insert(since % 1_000_000_000);
+            }
+            (log.len(), phases.len())
+        };
+        // 40 checks a second, bound 64: four a coarse slot
+        eng.update(entries(40));
+        assert_eq!(eng.start_slot(), COARSE_SLOT);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let (runs, phases) = starts_on(COARSE_SLOT);
+        assert!(runs >= 80, "{runs}");
+        assert!(phases >= 8, "{phases}");
+        // 700 a second: 70 a coarse slot, more than half of 64
+        script.log.lock().unwrap().clear();
+        eng.update(entries(700));
+        assert_eq!(eng.start_slot(), FINE_SLOT);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let (runs, phases) = starts_on(FINE_SLOT);
+        assert!(runs >= 1400, "{runs}");
+        assert!(phases > 50, "{phases}");
+        drop(eng);
+        while rx.try_recv().is_ok() {}
     }
 
     /// With `report_every` (monitorfile) each check reports, flagged as a
@@ -878,7 +960,13 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let e = Box::new(entry("a", CheckType::Negotiate, 1000, 1));
         let sem = Arc::new(Semaphore::new(1));
-        let f = check_task(e, tx, sem, real_runner(), Instant::now());
+        let f = check_task(
+            e,
+            tx,
+            sem,
+            real_runner(),
+            (Instant::now(), crate::check::schedule::FINE_SLOT),
+        );
         let size = std::mem::size_of_val(&f);
         assert!(size <= 1024, "a check task's future is {size} bytes");
     }

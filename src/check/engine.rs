@@ -617,6 +617,16 @@ mod tests {
         answers: Mutex<HashMap<String, Vec<bool>>>,
     }
 
+    impl Script {
+        /// A script where every check passes.
+        fn passing() -> Arc<Script> {
+            Arc::new(Script {
+                log: Mutex::new(Vec::new()),
+                answers: Mutex::new(HashMap::new()),
+            })
+        }
+    }
+
     fn scripted(script: Arc<Script>) -> Runner {
         Arc::new(
             move |spec: Arc<CheckSpec>, target: Arc<Target>, step, _started| {
@@ -686,10 +696,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn checks_start_on_the_grid_their_rate_calls_for() {
         use crate::check::schedule::{COARSE_SLOT, FINE_SLOT};
-        let script = Arc::new(Script {
-            log: Mutex::new(Vec::new()),
-            answers: Mutex::new(HashMap::new()),
-        });
+        let script = Script::passing();
         let (tx, mut rx) = mpsc::channel(4096);
         let opts = EngineOptions { max_concurrent: 64 };
         let mut eng = Engine::with_runner(tx, opts, scripted(script.clone()));
@@ -820,10 +827,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn update_keeps_unchanged_and_restarts_changed() {
-        let script = Arc::new(Script {
-            log: Mutex::new(Vec::new()),
-            answers: Mutex::new(HashMap::new()),
-        });
+        let script = Script::passing();
         let (tx, mut rx) = mpsc::channel(16);
         let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
         let mut a = entry("a", CheckType::Connect, 1000, 1);
@@ -892,10 +896,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn off_reports_down_once_and_invalid_spec_is_an_event() {
-        let script = Arc::new(Script {
-            log: Mutex::new(Vec::new()),
-            answers: Mutex::new(HashMap::new()),
-        });
+        let script = Script::passing();
         let (tx, mut rx) = mpsc::channel(16);
         let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
         let off = entry("off", CheckType::Off, 1000, 1);

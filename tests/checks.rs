@@ -16,6 +16,21 @@ const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const TIMEOUT: Duration = Duration::from_secs(2);
 const MAIL_TIMEOUT: Duration = Duration::from_secs(6);
 
+fn check_servers_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-servers.sh")
+}
+
+/// Stops the servers when this test binary exits (registered only when
+/// this binary started them; under scripts/test-all.sh its own stage
+/// starts them first and stops them at its end).
+extern "C" fn stop_servers() {
+    let _ = std::process::Command::new(check_servers_script())
+        .arg("stop")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
 /// Start the servers once per test binary; false if that is impossible.
 fn servers() -> bool {
     static STARTED: OnceLock<bool> = OnceLock::new();
@@ -24,7 +39,18 @@ fn servers() -> bool {
             eprintln!("SKIP: check servers need root");
             return false;
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-servers.sh");
+        let script = check_servers_script();
+        // Nothing running yet: the servers are this binary's to stop.
+        let running = std::process::Command::new(&script)
+            .arg("status")
+            .output()
+            .map(|o| !o.stdout.is_empty())
+            .unwrap_or(false);
+        if !running {
+            // SAFETY: registers a plain function with no arguments, run
+            // once at process exit (after every test has finished).
+            unsafe { libc::atexit(stop_servers) };
+        }
         let st = std::process::Command::new(&script).arg("start").status();
         if !matches!(st, Ok(s) if s.success()) {
             eprintln!("warning: {} start reported a failure", script.display());

@@ -223,14 +223,15 @@ impl Engine {
     }
 
     fn build(home: Home, tx: mpsc::Sender<Event>, opts: EngineOptions, runner: Runner) -> Engine {
+        let max_concurrent = opts.max_concurrent.max(1);
         Engine {
             home,
             tasks: HashMap::new(),
             tx,
-            sem: Arc::new(Semaphore::new(opts.max_concurrent.max(1))),
+            sem: Arc::new(Semaphore::new(max_concurrent)),
             runner,
             epoch: Instant::now(),
-            max_concurrent: opts.max_concurrent.max(1),
+            max_concurrent,
             slot: super::schedule::FINE_SLOT,
         }
     }

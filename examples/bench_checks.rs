@@ -162,50 +162,44 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
     // (every real checked once a second: n checks a second)
     let slot_ms = start_slot(n as f64, max_concurrent).as_millis().max(1) as usize;
     let nslots = (1000 / slot_ms).max(1);
-    let buckets: Arc<Vec<AtomicU64>> = Arc::new((0..nslots).map(|_| AtomicU64::new(0)).collect());
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The counters are statics and the start histogram reads the start
+    // instant the engine passes in: the instrumentation adds no clock read
+    // and no reference counting to the checks it measures (the daemon's
+    // runner has none of it).
+    static BUCKETS: std::sync::OnceLock<Vec<AtomicU64>> = std::sync::OnceLock::new();
+    static OK: AtomicU64 = AtomicU64::new(0);
+    static FAILED: AtomicU64 = AtomicU64::new(0);
+    static MEASURING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     // checks running at once (the engine caps this at max_concurrent)
-    let inflight = Arc::new(AtomicU64::new(0));
-    let inflight_max = Arc::new(AtomicU64::new(0));
-    let t0 = Instant::now();
-    let runner: Runner = {
-        let (buckets, ok, failed, measuring) = (
-            buckets.clone(),
-            ok.clone(),
-            failed.clone(),
-            measuring.clone(),
-        );
-        let (inflight, inflight_max) = (inflight.clone(), inflight_max.clone());
-        Arc::new(move |spec, target, step, started| {
-            let m = measuring.load(Ordering::Relaxed);
+    static INFLIGHT: AtomicU64 = AtomicU64::new(0);
+    static INFLIGHT_MAX: AtomicU64 = AtomicU64::new(0);
+    let buckets = BUCKETS.get_or_init(|| (0..nslots).map(|_| AtomicU64::new(0)).collect());
+    let t0 = tokio::time::Instant::now();
+    let runner: Runner = Arc::new(move |spec, target, step, started| {
+        let m = MEASURING.load(Ordering::Relaxed);
+        if m {
+            let ms = (started.saturating_duration_since(t0).as_millis() % 1000) as usize;
+            if let Some(b) = buckets.get(ms / slot_ms) {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+            let now = INFLIGHT.fetch_add(1, Ordering::Relaxed) + 1;
+            INFLIGHT_MAX.fetch_max(now, Ordering::Relaxed);
+        } else {
+            INFLIGHT.fetch_add(1, Ordering::Relaxed);
+        }
+        Box::pin(async move {
+            let r = run_step_at(&spec, &target, step, started).await;
+            INFLIGHT.fetch_sub(1, Ordering::Relaxed);
             if m {
-                let ms = (t0.elapsed().as_millis() % 1000) as usize;
-                if let Some(b) = buckets.get(ms / slot_ms) {
-                    b.fetch_add(1, Ordering::Relaxed);
+                if r.is_ok() {
+                    OK.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    FAILED.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            let (ok, failed) = (ok.clone(), failed.clone());
-            let now = inflight.fetch_add(1, Ordering::Relaxed) + 1;
-            if m {
-                inflight_max.fetch_max(now, Ordering::Relaxed);
-            }
-            let inflight = inflight.clone();
-            Box::pin(async move {
-                let r = run_step_at(&spec, &target, step, started).await;
-                inflight.fetch_sub(1, Ordering::Relaxed);
-                if m {
-                    if r.is_ok() {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                r.into()
-            })
+            r.into()
         })
-    };
+    });
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
     // As the daemon runs it: the checks on a thread of their own.
@@ -247,11 +241,11 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
     assert_eq!(engine.start_slot().as_millis() as usize, slot_ms);
     // first interval: jittered starts; measure from then on
     tokio::time::sleep(Duration::from_secs(2)).await;
-    measuring.store(true, Ordering::Relaxed);
+    MEASURING.store(true, Ordering::Relaxed);
     let c0 = proc_cpu_ticks();
     let w0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    measuring.store(false, Ordering::Relaxed);
+    MEASURING.store(false, Ordering::Relaxed);
     let wall = w0.elapsed().as_secs_f64();
     let c1 = proc_cpu_ticks();
     let (uticks, sticks) = (c1.0 - c0.0, c1.1 - c0.1);
@@ -278,8 +272,8 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
     println!(
         "checks={total} ({:.0}/s) ok={} failed={}",
         total as f64 / secs,
-        ok.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed)
+        OK.load(Ordering::Relaxed),
+        FAILED.load(Ordering::Relaxed)
     );
     println!(
         "cpu_percent_of_one_core={cpu:.1} (user {:.1}, system {:.1}); cpu_us_per_check={:.1}",
@@ -294,7 +288,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
     println!("peak_rss_mib={:.1}", vm_hwm_kib() as f64 / 1024.0);
     println!(
         "max_in_flight={} (engine bound {max_concurrent})",
-        inflight_max.load(Ordering::Relaxed),
+        INFLIGHT_MAX.load(Ordering::Relaxed),
     );
     println!(
         "starts_per_slot ({slot_ms} ms, {nslots} a second): mean={mean:.1} min={min:.1} max={max:.1} stddev={:.1} (uniform would be {:.1})",
@@ -330,8 +324,93 @@ fn us_per_exchange(c0: (u64, u64), c1: (u64, u64), count: usize) -> (f64, f64) {
 /// epoll DEL, close), FLOOR_IN_FLIGHT (default 64) at once so wake-ups are
 /// shared as the engine's are, and next to no user-space work. What the
 /// engine spends above this is its own.
-fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
+/// Open a non-blocking connection to the `n`th real and register it with
+/// `ep` (edge-triggered, as tokio does) under `key`.
+fn floor_open(
+    ep: i32,
+    addrs: usize,
+    ports: usize,
+    n: usize,
+    key: usize,
+) -> Option<socket2::Socket> {
     use socket2::{Domain, Socket, Type};
+    let n = n % (addrs * ports);
+    let sa = SocketAddr::new(addr(n / ports), BASE_PORT + (n % ports) as u16);
+    let s = Socket::new(Domain::IPV4, Type::STREAM.nonblocking().cloexec(), None).ok()?;
+    match s.connect(&sa.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(_) => return None,
+    }
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+        u64: key as u64,
+    };
+    // SAFETY: valid epoll fd, open socket, valid event pointer.
+    if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) } < 0 {
+        return None;
+    }
+    Some(s)
+}
+
+/// One readiness event of a bare exchange: the engine's system calls in
+/// its order (SO_ERROR, send the request, read the answer, close with a
+/// reset). `Some(ok)` when the exchange is over, `None` to wait for more.
+fn floor_step(
+    s: &socket2::Socket,
+    sent: &mut bool,
+    events: u32,
+    http: bool,
+    buf: &mut [u8],
+) -> Option<bool> {
+    let mut outcome = None;
+    if !*sent {
+        match s.take_error() {
+            Ok(None) if events & libc::EPOLLOUT as u32 != 0 => {
+                if !http {
+                    outcome = Some(true);
+                } else if s.send(REQ).map(|k| k == REQ.len()).unwrap_or(false) {
+                    *sent = true;
+                } else {
+                    outcome = Some(false);
+                }
+            }
+            Ok(None) => {}
+            _ => outcome = Some(false),
+        }
+    }
+    if *sent && outcome.is_none() {
+        // SAFETY: open socket, buf valid for its length.
+        let k = unsafe { libc::recv(s.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if k > 0 {
+            let _ = s.set_linger(Some(Duration::ZERO));
+            outcome = Some(true);
+        } else if k == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
+        {
+            outcome = Some(false);
+        }
+    }
+    outcome
+}
+
+/// Deregister and close a finished exchange's socket.
+fn floor_close(ep: i32, s: socket2::Socket) {
+    // SAFETY: valid epoll fd and socket.
+    unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_DEL, s.as_raw_fd(), std::ptr::null_mut()) };
+    drop(s);
+}
+
+fn floor_epoll() -> i32 {
+    // SAFETY: plain syscall.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        eprintln!("epoll_create1: {}", std::io::Error::last_os_error());
+        std::process::exit(1);
+    }
+    ep
+}
+
+fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
     raise_nofile();
     let http = kind == "http";
     let in_flight: usize = std::env::var("FLOOR_IN_FLIGHT")
@@ -339,42 +418,23 @@ fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(64)
         .clamp(1, 1024);
-    // SAFETY: plain syscall.
-    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if ep < 0 {
-        eprintln!("epoll_create1: {}", std::io::Error::last_os_error());
-        std::process::exit(1);
-    }
+    let ep = floor_epoll();
     // Per slot: the socket and whether its request is sent.
-    let mut slots: Vec<Option<(Socket, bool)>> = (0..in_flight).map(|_| None).collect();
+    let mut slots: Vec<Option<(socket2::Socket, bool)>> = (0..in_flight).map(|_| None).collect();
     let (mut started, mut done, mut failed) = (0usize, 0usize, 0usize);
-    let start = |slot: usize, slots: &mut [Option<(Socket, bool)>], started: &mut usize| -> bool {
-        while *started < count {
-            let n = *started % (addrs * ports);
-            *started += 1;
-            let sa = SocketAddr::new(addr(n / ports), BASE_PORT + (n % ports) as u16);
-            let Ok(s) = Socket::new(Domain::IPV4, Type::STREAM.nonblocking().cloexec(), None)
-            else {
-                continue;
-            };
-            match s.connect(&sa.into()) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-                Err(_) => continue,
+    // exchanges that could not start count as failed (at the end)
+    let start =
+        |slot: usize, slots: &mut [Option<(socket2::Socket, bool)>], started: &mut usize| -> bool {
+            while *started < count {
+                let n = *started;
+                *started += 1;
+                if let Some(s) = floor_open(ep, addrs, ports, n, slot) {
+                    slots[slot] = Some((s, false));
+                    return true;
+                }
             }
-            let mut ev = libc::epoll_event {
-                events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
-                u64: slot as u64,
-            };
-            // SAFETY: valid epoll fd, open socket, valid event pointer.
-            if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) } < 0 {
-                continue;
-            }
-            slots[slot] = Some((s, false));
-            return true;
-        }
-        false
-    };
+            false
+        };
     let c0 = proc_cpu_ticks();
     let w0 = Instant::now();
     let mut live = 0usize;
@@ -383,7 +443,6 @@ fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
             live += 1;
         }
     }
-    // exchanges that could not start count as failed
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
     let mut buf = [0u8; 2048];
     let mut idle = 0;
@@ -400,47 +459,9 @@ fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
             let Some((s, sent)) = slots[slot].as_mut() else {
                 continue;
             };
-            // Some(true): finished well; Some(false): failed; None: wait.
-            let mut outcome = None;
-            if !*sent {
-                match s.take_error() {
-                    Ok(None) if ev.events & libc::EPOLLOUT as u32 != 0 => {
-                        if !http {
-                            outcome = Some(true);
-                        } else if s.send(REQ).map(|k| k == REQ.len()).unwrap_or(false) {
-                            *sent = true;
-                        } else {
-                            outcome = Some(false);
-                        }
-                    }
-                    Ok(None) => {}
-                    _ => outcome = Some(false),
-                }
-            }
-            if *sent && outcome.is_none() {
-                // SAFETY: open socket, buf valid for its length.
-                let k = unsafe { libc::recv(s.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-                if k > 0 {
-                    let _ = s.set_linger(Some(Duration::ZERO));
-                    outcome = Some(true);
-                } else if k == 0
-                    || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
-                {
-                    outcome = Some(false);
-                }
-            }
-            if let Some(ok) = outcome {
+            if let Some(ok) = floor_step(s, sent, ev.events, http, &mut buf) {
                 if let Some((s, _)) = slots[slot].take() {
-                    // SAFETY: valid epoll fd and socket.
-                    unsafe {
-                        libc::epoll_ctl(
-                            ep,
-                            libc::EPOLL_CTL_DEL,
-                            s.as_raw_fd(),
-                            std::ptr::null_mut(),
-                        )
-                    };
-                    drop(s);
+                    floor_close(ep, s);
                 }
                 done += 1;
                 if !ok {
@@ -461,6 +482,93 @@ fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
     let (user, system) = us_per_exchange(c0, c1, count);
     println!(
         "floor kind={kind} exchanges={count} failed={failed} in_flight={in_flight} wall={wall:.1}s: user_us_per_exchange={user:.1} system_us_per_exchange={system:.1}"
+    );
+}
+
+/// The bare exchanges at the engine's pace: every real once a second,
+/// started in bursts on the engine's start grid (`start_slot`), each slot's
+/// share at its boundary, the process asleep in `epoll_wait` in between.
+/// The flat-out floor keeps both ends busy, so neither ever sleeps and the
+/// kernel never pays a wake-up; at one check per real per second the
+/// checker and (on loopback) the server sleep between slots, and each
+/// slot's first packets wake the other side. That cost is the schedule's,
+/// not the engine's: this floor pays it too.
+fn floor_paced(addrs: usize, ports: usize, kind: &str, seconds: u64) {
+    raise_nofile();
+    let http = kind == "http";
+    let n = addrs * ports;
+    let slot = start_slot(n as f64, EngineOptions::default().max_concurrent);
+    let per_second_slots = (1000 / slot.as_millis().max(1)) as usize;
+    let ep = floor_epoll();
+    // Open exchanges by key, and the free keys.
+    let mut open: Vec<Option<(socket2::Socket, bool)>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let (mut started, mut done, mut failed, mut next_real) = (0usize, 0usize, 0usize, 0usize);
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut buf = [0u8; 2048];
+    let c0 = proc_cpu_ticks();
+    let w0 = Instant::now();
+    let total_slots = seconds as usize * per_second_slots;
+    for k in 0..total_slots {
+        // this slot's share of the second's n starts
+        let first = k % per_second_slots * n / per_second_slots;
+        let last = (k % per_second_slots + 1) * n / per_second_slots;
+        for _ in first..last {
+            let key = free.pop().unwrap_or_else(|| {
+                open.push(None);
+                open.len() - 1
+            });
+            started += 1;
+            match floor_open(ep, addrs, ports, next_real, key) {
+                Some(s) => open[key] = Some((s, false)),
+                None => {
+                    failed += 1;
+                    free.push(key);
+                }
+            }
+            next_real += 1;
+        }
+        // serve events until the next slot's boundary
+        let boundary = w0 + slot * (k as u32 + 1);
+        loop {
+            let now = Instant::now();
+            if now >= boundary {
+                break;
+            }
+            let wait = (boundary - now).as_millis().max(1) as i32;
+            // SAFETY: events is valid for its length.
+            let got =
+                unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, wait) };
+            for ev in events.iter().take(got.max(0) as usize) {
+                let key = ev.u64 as usize;
+                let Some((s, sent)) = open[key].as_mut() else {
+                    continue;
+                };
+                if let Some(ok) = floor_step(s, sent, ev.events, http, &mut buf) {
+                    if let Some((s, _)) = open[key].take() {
+                        floor_close(ep, s);
+                    }
+                    free.push(key);
+                    done += 1;
+                    if !ok {
+                        failed += 1;
+                    }
+                }
+            }
+        }
+    }
+    let wall = w0.elapsed().as_secs_f64();
+    let c1 = proc_cpu_ticks();
+    // still open at the end: counted as not done
+    for s in open.into_iter().flatten() {
+        floor_close(ep, s.0);
+    }
+    // SAFETY: we own ep.
+    unsafe { libc::close(ep) };
+    let (user, system) = us_per_exchange(c0, c1, done.max(1));
+    println!(
+        "floor-paced kind={kind} exchanges={started} done={done} failed={failed} per_second={n} slot={}ms wall={wall:.1}s: user_us_per_exchange={user:.1} system_us_per_exchange={system:.1}",
+        slot.as_millis()
     );
 }
 
@@ -505,6 +613,10 @@ fn main() {
             let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
             floor(num(1, 100), num(2, 100), &kind, num(4, 20000))
         }
+        Some("floor-paced") => {
+            let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
+            floor_paced(num(1, 100), num(2, 100), &kind, num(4, 20) as u64)
+        }
         Some("floor-blocking") => {
             let kind = args.get(3).cloned().unwrap_or_else(|| "http".into());
             floor_blocking(num(1, 100), num(2, 100), &kind, num(4, 20000))
@@ -533,7 +645,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: bench_checks server ADDRS PORTS | client ADDRS PORTS http|connect SECONDS [MAX_IN_FLIGHT] | floor ADDRS PORTS http|connect COUNT"
+                "usage: bench_checks server ADDRS PORTS | client ADDRS PORTS http|connect SECONDS [MAX_IN_FLIGHT] | floor ADDRS PORTS http|connect COUNT | floor-paced ADDRS PORTS http|connect SECONDS | floor-blocking ADDRS PORTS http|connect COUNT"
             );
             std::process::exit(2);
         }

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use super::schedule::{first_delay, start_slot, CheckState, Step, Verdict};
 use super::spec::{CheckSpec, CheckType, Target};
+use super::ticker::Ticker;
 use super::Outcome;
 use crate::model::Health;
 
@@ -157,9 +158,54 @@ impl Home {
     }
 }
 
+/// A running check: what it checks (to diff the next update against) and
+/// its task.
 struct Running {
-    entry: CheckEntry,
+    spec: Arc<CheckSpec>,
+    target: Target,
     handle: JoinHandle<()>,
+}
+
+/// One shared copy of each distinct spec of an update. The reals of a
+/// virtual service all carry the same spec: shared, 10,000 reals hold a
+/// handful of copies instead of 20,000 (one per task and one per diff
+/// entry), and every check reads the same few cache lines.
+#[derive(Default)]
+struct SpecPool(HashMap<u64, Vec<Arc<CheckSpec>>>);
+
+impl SpecPool {
+    /// The fields that tell a virtual service's spec from another's; equal
+    /// specs hash alike, and `==` decides within a bucket.
+    fn key(spec: &CheckSpec) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        spec.request.hash(&mut h);
+        spec.receive.hash(&mut h);
+        spec.virtualhost.hash(&mut h);
+        spec.checkport.hash(&mut h);
+        spec.checkcommand.hash(&mut h);
+        spec.checkinterval.hash(&mut h);
+        h.finish()
+    }
+
+    /// The pool's copy of `spec`, `spec` itself (shared) if it is new.
+    fn share(&mut self, spec: CheckSpec) -> Arc<CheckSpec> {
+        let bucket = self.0.entry(Self::key(&spec)).or_default();
+        if let Some(same) = bucket.iter().find(|s| ***s == spec) {
+            return same.clone();
+        }
+        let spec = Arc::new(spec);
+        bucket.push(spec.clone());
+        spec
+    }
+
+    /// Make `spec` (a kept check's) the pool's copy if it has none yet.
+    fn offer(&mut self, spec: &Arc<CheckSpec>) {
+        let bucket = self.0.entry(Self::key(spec)).or_default();
+        if !bucket.iter().any(|s| Arc::ptr_eq(s, spec) || **s == **spec) {
+            bucket.push(spec.clone());
+        }
+    }
 }
 
 /// Counts of what [`Engine::update`] did.
@@ -187,6 +233,9 @@ pub struct Engine {
     /// The grid step checks started by the last update use
     /// (`schedule::start_slot`; kept checks keep the phase they had).
     slot: Duration,
+    /// The one timer the health checks wait on, and its driver's task.
+    ticker: Arc<Ticker>,
+    driver: JoinHandle<()>,
 }
 
 impl Engine {
@@ -224,7 +273,11 @@ impl Engine {
 
     fn build(home: Home, tx: mpsc::Sender<Event>, opts: EngineOptions, runner: Runner) -> Engine {
         let max_concurrent = opts.max_concurrent.max(1);
+        let ticker = Ticker::new();
+        let driver = home.handle().spawn(ticker.clone().drive());
         Engine {
+            ticker,
+            driver,
             home,
             tasks: HashMap::new(),
             tx,
@@ -248,15 +301,17 @@ impl Engine {
             .sum();
         self.slot = start_slot(per_second, self.max_concurrent);
         let mut next: HashMap<String, Running> = HashMap::with_capacity(entries.len());
+        let mut pool = SpecPool::default();
         for entry in entries {
             if next.contains_key(&entry.id) {
                 tracing::warn!(id = %entry.id, "duplicate check id ignored");
                 continue;
             }
             match self.tasks.remove(&entry.id) {
-                Some(old) if old.entry.spec == entry.spec && old.entry.target == entry.target => {
+                Some(old) if *old.spec == entry.spec && old.target == entry.target => {
                     stats.kept += 1;
-                    next.insert(entry.id.clone(), old);
+                    pool.offer(&old.spec);
+                    next.insert(entry.id, old);
                 }
                 old => {
                     if let Some(old) = old {
@@ -264,8 +319,29 @@ impl Engine {
                         stats.stopped += 1;
                     }
                     stats.started += 1;
-                    let handle = self.spawn(entry.clone());
-                    next.insert(entry.id.clone(), Running { entry, handle });
+                    let CheckEntry {
+                        id,
+                        spec,
+                        target,
+                        assume_up,
+                        report_every,
+                    } = entry;
+                    let spec = pool.share(spec);
+                    let handle = self.spawn(Box::new(Start {
+                        id: id.clone(),
+                        spec: spec.clone(),
+                        target: target.clone(),
+                        assume_up,
+                        report_every,
+                    }));
+                    next.insert(
+                        id,
+                        Running {
+                            spec,
+                            target,
+                            handle,
+                        },
+                    );
                 }
             }
         }
@@ -298,12 +374,14 @@ impl Engine {
         for (_, r) in self.tasks.drain() {
             r.handle.abort();
         }
+        self.driver.abort();
         self.home.stop();
     }
 
-    fn spawn(&self, entry: CheckEntry) -> JoinHandle<()> {
+    fn spawn(&self, start: Box<Start>) -> JoinHandle<()> {
         self.home.handle().spawn(check_task(
-            Box::new(entry),
+            start,
+            self.ticker.clone(),
             self.tx.clone(),
             self.sem.clone(),
             self.runner.clone(),
@@ -318,26 +396,36 @@ impl Drop for Engine {
     }
 }
 
+/// What a check task starts from: a [`CheckEntry`] with its spec shared.
+struct Start {
+    id: String,
+    spec: Arc<CheckSpec>,
+    target: Target,
+    assume_up: bool,
+    report_every: bool,
+}
+
 // Memory: a task per real stays alive for the daemon's life, so its future
 // is kept small (10,000 reals in issue 15's 64 MiB). An async fn keeps its
 // arguments for its whole life and a local only while it lives across an
-// await: the entry comes boxed and its spec and target go behind `Arc`s
-// before the first await, and the agent's loop (rare) is boxed.
+// await: the start comes boxed and its target goes behind an `Arc` before
+// the first await, and the agent's loop (rare) is boxed.
 async fn check_task(
-    entry: Box<CheckEntry>,
+    start: Box<Start>,
+    ticker: Arc<Ticker>,
     tx: mpsc::Sender<Event>,
     sem: Arc<Semaphore>,
     runner: Runner,
     grid: (Instant, Duration),
 ) {
-    let CheckEntry {
+    let Start {
         id,
         spec,
         target,
         assume_up,
         report_every,
-    } = *entry;
-    let (spec, target) = (Arc::new(spec), Arc::new(target));
+    } = *start;
+    let target = Arc::new(target);
     // A spec that cannot run, and checktype=off (ldirectord forces such
     // reals down once and never checks them), report down once and stop.
     let never_checked = match super::spec::validate(&spec) {
@@ -372,6 +460,7 @@ async fn check_task(
         ))
     });
     let health = health_loop(
+        ticker,
         id,
         spec,
         target,
@@ -465,6 +554,7 @@ async fn agent_loop(
 /// the daemon stops listening).
 #[allow(clippy::too_many_arguments)]
 async fn health_loop(
+    ticker: Arc<Ticker>,
     id: String,
     spec: Arc<CheckSpec>,
     target: Arc<Target>,
@@ -486,7 +576,7 @@ async fn health_loop(
     // The weight the last passing check set (dynamic_weight).
     let mut weight: Option<u32> = None;
     loop {
-        tokio::time::sleep_until(next).await;
+        ticker.sleep_until(next).await;
         let step = state.next_step(&spec);
         let (result, latency, new_weight, end) = {
             let Ok(_permit) = sem.acquire().await else {
@@ -953,6 +1043,42 @@ mod tests {
         assert_eq!(names.lock().unwrap().len(), ran);
     }
 
+    /// The reals of one virtual service share one copy of their spec,
+    /// across updates too; a different spec gets its own.
+    #[tokio::test(start_paused = true)]
+    async fn equal_specs_are_shared_by_their_checks() {
+        let (tx, _rx) = mpsc::channel(64);
+        let script = Script::passing();
+        let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script));
+        let other = {
+            let mut e = entry("c", CheckType::Negotiate, 1000, 1);
+            e.spec.request = "/other".into();
+            e
+        };
+        eng.update(vec![
+            entry("a", CheckType::Negotiate, 1000, 1),
+            entry("b", CheckType::Negotiate, 1000, 1),
+            other.clone(),
+        ]);
+        let spec = |eng: &Engine, id: &str| eng.tasks[id].spec.clone();
+        assert!(Arc::ptr_eq(&spec(&eng, "a"), &spec(&eng, "b")));
+        assert!(!Arc::ptr_eq(&spec(&eng, "a"), &spec(&eng, "c")));
+        assert_eq!(spec(&eng, "c").request, "/other");
+        // Kept checks keep their copy, and a new real with the same spec
+        // joins it instead of making another.
+        let before = spec(&eng, "a");
+        let stats = eng.update(vec![
+            entry("a", CheckType::Negotiate, 1000, 1),
+            entry("b", CheckType::Negotiate, 1000, 1),
+            other,
+            entry("d", CheckType::Negotiate, 1000, 1),
+        ]);
+        assert_eq!((stats.kept, stats.started), (3, 1));
+        assert!(Arc::ptr_eq(&before, &spec(&eng, "a")));
+        assert!(Arc::ptr_eq(&before, &spec(&eng, "d")));
+        eng.shutdown();
+    }
+
     /// One task per real lives as long as the daemon: its future (the
     /// task's memory besides the spec) stays under 1 KiB, so 10,000 reals
     /// fit issue 15's 64 MiB. It was 3.8 KiB when the entry, the spec and
@@ -960,10 +1086,18 @@ mod tests {
     #[test]
     fn a_check_task_is_small() {
         let (tx, _rx) = mpsc::channel(1);
-        let e = Box::new(entry("a", CheckType::Negotiate, 1000, 1));
+        let e = entry("a", CheckType::Negotiate, 1000, 1);
+        let e = Box::new(Start {
+            id: e.id,
+            spec: Arc::new(e.spec),
+            target: e.target,
+            assume_up: e.assume_up,
+            report_every: e.report_every,
+        });
         let sem = Arc::new(Semaphore::new(1));
         let f = check_task(
             e,
+            Ticker::new(),
             tx,
             sem,
             real_runner(),

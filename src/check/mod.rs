@@ -18,6 +18,7 @@ pub mod ping;
 pub mod probe;
 pub mod schedule;
 pub mod spec;
+pub mod ticker;
 
 #[cfg(test)]
 mod bounds_tests;
@@ -156,7 +157,9 @@ pub async fn run_step_at(
         Step::Connect => connect::check(spec, target, started).await,
         Step::Negotiate => negotiate::check(spec, target, started).await,
         Step::Ping => ping::check(spec, target).await,
-        Step::External => external::check(spec, target).await,
+        // Boxed: a child process's future is large, and this one is
+        // allocated per check (see `negotiate::dispatch`).
+        Step::External => Box::pin(external::check(spec, target)).await,
         Step::On => Ok("checktype on".into()),
         Step::Off => Err(CheckError::Off),
     }

@@ -158,14 +158,16 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     let proxy = spec.service == Service::HttpProxy;
     // The real's own address: no need to parse it back from the URL.
     let mut known_addr = (!request_is_url(spec)).then(|| target.check_addr(spec));
-    let mut host_header = if proxy {
-        url.authority()
+    // `None`: the URL's host, borrowed when the request is written (no
+    // copy of it per check).
+    let mut host_header: Option<Cow<'_, str>> = if proxy {
+        Some(Cow::Owned(url.authority()))
     } else if let Some(v) = &spec.virtualhost {
-        v.clone()
+        Some(Cow::Borrowed(v.as_str()))
     } else if known_addr.is_some() {
-        url.host.clone()
+        None
     } else {
-        host_of(target.real)
+        Some(Cow::Owned(host_of(target.real)))
     };
     // The TLS name (SNI, and the name a `ca_file` check verifies):
     // `virtualhost` for the real's own URL, else the URL's host (the
@@ -183,7 +185,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         HttpMethod::Get => "GET",
         HttpMethod::Head => "HEAD",
     };
-    let mut request = String::with_capacity(160);
+    let mut request = Pooled::take();
     for _ in 0..=MAX_REDIRECTS {
         let (addr, uri) = if proxy {
             (target.check_addr(spec), Cow::Owned(url_text_of(&url)))
@@ -197,9 +199,10 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
                 "bad request: byte {bad:#04x} in URI {uri:?}"
             )));
         }
-        if host_header.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        let host = host_header.as_deref().unwrap_or(url.host.as_str());
+        if host.bytes().any(|b| b < 0x20 || b == 0x7f) {
             return Err(CheckError::Config(format!(
-                "bad request: control character in Host {host_header:?}"
+                "bad request: control character in Host {host:?}"
             )));
         }
         request.clear();
@@ -210,31 +213,21 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
             " ",
             &uri,
             " HTTP/1.1\r\nHost: ",
-            &host_header,
+            host,
             "\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n",
         ] {
-            request.push_str(piece);
+            request.extend_from_slice(piece.as_bytes());
         }
         // The whole check runs under the negotiate deadline: no second timer.
         let head_only = spec.httpmethod == HttpMethod::Head;
         let answer = if url.https && !proxy {
-            let tcp = super::wrap(crate::check::connect::tcp_untimed(addr, true).await?);
-            let name = match tls::server_name(&tls_host) {
-                Some(n) => n,
-                // Not a name a certificate can hold: without ca_file the
-                // address stands in (as before); with it the check cannot run.
-                None if spec.policy.ca.is_none() => addr.ip().into(),
-                None => {
-                    return Err(CheckError::Config(format!(
-                        "{tls_host:?} is neither a DNS name nor an address to verify the certificate for"
-                    )))
-                }
-            };
-            let mut s = tls::connect_https(tcp, name, spec.policy.ca.as_ref()).await?;
-            exchange(&mut s, request.as_bytes(), head_only).await?
+            // Boxed: a TLS session's state is kilobytes, and inline it would
+            // make every plain http check's future (allocated per check)
+            // that large too; one allocation is nothing next to a handshake.
+            Box::pin(https_exchange(spec, addr, &tls_host, &request, head_only)).await?
         } else {
             let mut tcp = super::wrap(crate::check::connect::tcp_untimed(addr, false).await?);
-            let answer = exchange(&mut tcp, request.as_bytes(), head_only).await?;
+            let answer = exchange(&mut tcp, &request, head_only).await?;
             // The whole answer is read: nothing more to say to the real.
             crate::check::connect::reset_on_close(tcp.get_ref());
             answer
@@ -268,7 +261,7 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
                 if let Some(n) = next {
                     url = n;
                     // LWP drops the explicit Host header when following a redirect.
-                    host_header = url.authority();
+                    host_header = Some(Cow::Owned(url.authority()));
                     tls_host = url.host.clone();
                     continue;
                 }
@@ -292,6 +285,30 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
     Err(CheckError::Mismatch(format!(
         "more than {MAX_REDIRECTS} redirects"
     )))
+}
+
+/// Connect to `addr`, shake hands for `tls_host` and run one exchange.
+async fn https_exchange(
+    spec: &CheckSpec,
+    addr: SocketAddr,
+    tls_host: &str,
+    request: &[u8],
+    head_only: bool,
+) -> Result<Answer, CheckError> {
+    let tcp = super::wrap(crate::check::connect::tcp_untimed(addr, true).await?);
+    let name = match tls::server_name(tls_host) {
+        Some(n) => n,
+        // Not a name a certificate can hold: without ca_file the
+        // address stands in (as before); with it the check cannot run.
+        None if spec.policy.ca.is_none() => addr.ip().into(),
+        None => {
+            return Err(CheckError::Config(format!(
+                "{tls_host:?} is neither a DNS name nor an address to verify the certificate for"
+            )))
+        }
+    };
+    let mut s = tls::connect_https(tcp, name, spec.policy.ca.as_ref()).await?;
+    exchange(&mut s, request, head_only).await
 }
 
 /// "200 OK": the code and its canonical reason (empty for an unknown code),
@@ -346,7 +363,67 @@ const MAX_HEADERS: usize = 64;
 struct Answer {
     status: u16,
     location: Option<String>,
-    body: Vec<u8>,
+    body: Pooled,
+}
+
+/// A byte buffer of this thread's few spare ones, handed back when
+/// dropped. A check's request and the buffer its answer is read into are a
+/// few KiB each, allocated and freed by every check: at 10,000 checks a
+/// second, started a hundred at a time, malloc's per-size caches (7
+/// chunks) overflow and each of them took the allocator's slow path, a
+/// sixth of the checks' user time on the host (issue 15). Bounded: at most
+/// [`SPARE_MAX`] buffers of at most [`SPARE_CAP`] bytes are kept per
+/// thread; a larger one (a big answer) is freed as before.
+struct Pooled(Vec<u8>);
+
+/// Most spare buffers kept per thread (the checks in flight at once,
+/// about a start slot's worth).
+const SPARE_MAX: usize = 128;
+/// Largest capacity kept; a buffer grown past it is freed.
+const SPARE_CAP: usize = 8 << 10;
+/// Capacity of a new buffer: a health check's whole answer, usually.
+const FRESH_CAP: usize = 2048;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Pooled {
+    /// An empty buffer, a spare one if this thread has one.
+    fn take() -> Pooled {
+        let spare = SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten();
+        Pooled(spare.unwrap_or_else(|| Vec::with_capacity(FRESH_CAP)))
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let cap = self.0.capacity();
+        if cap == 0 || cap > SPARE_CAP {
+            return;
+        }
+        let mut b = std::mem::take(&mut self.0);
+        b.clear();
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_MAX {
+                s.push(b);
+            }
+        });
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
 }
 
 /// What the head says about the body that follows.
@@ -377,13 +454,20 @@ where
 {
     io.write_all(request).await.map_err(CheckError::from_io)?;
     io.flush().await.map_err(CheckError::from_io)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(2048);
+    let mut buf = Pooled::take();
     loop {
         // Parse the head in what has arrived; read more while it is partial.
         let parsed = {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&buf) {
+            // Uninitialised: the parser writes what it finds, and filling
+            // 64 empty headers (2 KiB) before every parse is not free.
+            let mut headers =
+                [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut []);
+            match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut resp,
+                &buf,
+                &mut headers,
+            ) {
                 Ok(httparse::Status::Complete(len)) => {
                     let status = resp.code.unwrap_or(0);
                     let mut location = None;
@@ -460,11 +544,14 @@ fn too_long() -> CheckError {
 /// Read the body described by `kind`; `buf` holds what followed the head.
 async fn read_body<S: AsyncRead + Unpin>(
     io: &mut S,
-    mut buf: Vec<u8>,
+    mut buf: Pooled,
     kind: BodyKind,
-) -> Result<Vec<u8>, CheckError> {
+) -> Result<Pooled, CheckError> {
     match kind {
-        BodyKind::None => Ok(Vec::new()),
+        BodyKind::None => {
+            buf.clear();
+            Ok(buf)
+        }
         BodyKind::Length(n) => {
             if n > MAX_BODY {
                 return Err(too_long());
@@ -486,7 +573,7 @@ async fn read_body<S: AsyncRead + Unpin>(
             Ok(buf)
         }
         BodyKind::Chunked => {
-            let mut body = Vec::new();
+            let mut body = Pooled(Vec::new());
             let mut pos = 0;
             loop {
                 match httparse::parse_chunk_size(&buf[pos..]) {
@@ -539,6 +626,36 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The spare buffers stay bounded: at most SPARE_MAX kept, none grown
+    /// past SPARE_CAP (a big answer's buffer is freed), and a reused one
+    /// comes back empty.
+    #[test]
+    fn spare_buffers_are_bounded_and_come_back_empty() {
+        std::thread::spawn(|| {
+            let spare = || SPARE.with_borrow(|s| (s.len(), s.iter().map(Vec::capacity).max()));
+            let mut big = Pooled::take();
+            big.resize(SPARE_CAP + 1, b'x');
+            drop(big);
+            assert_eq!(spare(), (0, None));
+            let many: Vec<Pooled> = (0..SPARE_MAX + 10)
+                .map(|_| {
+                    let mut b = Pooled::take();
+                    b.extend_from_slice(b"answer");
+                    b
+                })
+                .collect();
+            drop(many);
+            let (n, cap) = spare();
+            assert_eq!(n, SPARE_MAX);
+            assert!(cap.is_some_and(|c| c <= SPARE_CAP));
+            let again = Pooled::take();
+            assert!(again.is_empty() && again.capacity() >= FRESH_CAP);
+            assert_eq!(spare().0, SPARE_MAX - 1);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn status_line_is_code_and_reason() {
@@ -738,10 +855,10 @@ mod tests {
             false,
         )
         .await;
-        assert_eq!(r.unwrap().body, b"abcde");
+        assert_eq!(*r.unwrap().body, b"abcde");
         // no length: read to close
         let (r, _) = talk(&[b"HTTP/1.0 200 OK\r\n\r\nall ", b"of it"], false).await;
-        assert_eq!(r.unwrap().body, b"all of it");
+        assert_eq!(*r.unwrap().body, b"all of it");
         // 1xx answers are skipped; Location is kept
         let (r, _) = talk(
             &[b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 302 Found\r\nlocation: /x\r\nContent-Length: 0\r\n\r\n"],

@@ -89,6 +89,17 @@ pub fn wrap<S>(stream: S) -> Limited<S> {
 async fn dispatch(spec: &CheckSpec, target: &Target) -> CheckResult {
     match spec.service {
         Service::Http | Service::Https | Service::HttpProxy => http::check(spec, target).await,
+        // Boxed: the other conversations' futures (LDAP, PostgreSQL, ...)
+        // are kilobytes, and inline they would make every check's future,
+        // allocated per check, as large as the largest of them.
+        _ => Box::pin(dispatch_other(spec, target)).await,
+    }
+}
+
+/// [`dispatch`] for every service but http, https and http_proxy.
+async fn dispatch_other(spec: &CheckSpec, target: &Target) -> CheckResult {
+    match spec.service {
+        Service::Http | Service::Https | Service::HttpProxy => http::check(spec, target).await,
         Service::Smtp | Service::Submission => smtp::check(spec, target).await,
         Service::Pop => pop::check(spec, target, false).await,
         Service::Pops => pop::check(spec, target, true).await,
@@ -117,7 +128,33 @@ pub fn receive_matches(receive: &str, text: &str) -> Result<bool, CheckError> {
     if receive.is_empty() {
         return Ok(true);
     }
-    Ok(compiled(receive)?.is_match(text))
+    // The checks of one thread share a handful of `receive` strings: the
+    // last few compiled ones are kept per thread, found by comparing the
+    // string (a few bytes), not by hashing it and taking the shared
+    // cache's lock on every check.
+    thread_local! {
+        static RECENT: std::cell::RefCell<Vec<(String, std::sync::Arc<regex::Regex>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    const RECENT_MAX: usize = 8;
+    let hit = RECENT.with_borrow(|recent| {
+        recent
+            .iter()
+            .find(|(r, _)| r == receive)
+            .map(|(_, re)| re.is_match(text))
+    });
+    if let Some(m) = hit {
+        return Ok(m);
+    }
+    let re = compiled(receive)?;
+    let m = re.is_match(text);
+    RECENT.with_borrow_mut(|recent| {
+        if recent.len() >= RECENT_MAX {
+            recent.remove(0);
+        }
+        recent.push((receive.to_string(), re));
+    });
+    Ok(m)
 }
 
 /// Compiled `receive` regexes, shared by every check: compiling on each run

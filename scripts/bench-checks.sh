@@ -35,6 +35,9 @@ run() { # addrs ports kind
     echo "load after: $(uptime | sed 's/.*load average/load average/')" | tee -a "$OUT"
     # the same exchanges without the engine (kernel floor), 100,000 of them
     "$B" floor "$1" "$2" "$3" 100000 | tee -a "$OUT"
+    # and at the engine's pace: one exchange per real a second, started
+    # in the same slot bursts of the engine's grid (20 s)
+    "$B" floor-paced "$1" "$2" "$3" 20 | tee -a "$OUT"
     kill "$srv" 2>/dev/null || true
     wait "$srv" 2>/dev/null || true
     echo >>"$OUT"
@@ -60,6 +63,8 @@ per = num(r"reals=10000 kind=http[^\n]*\n[^\n]*\n[^\n]*cpu_us_per_check=([0-9.]+
 rss = num(r"reals=10000 kind=http(?:.*\n){3}peak_rss_mib=([0-9.]+)")
 fu = num(r"floor kind=http[^\n]*user_us_per_exchange=([0-9.]+)")
 fs = num(r"floor kind=http[^\n]*system_us_per_exchange=([0-9.]+)")
+pu = num(r"floor-paced kind=http[^\n]*user_us_per_exchange=([0-9.]+)")
+ps = num(r"floor-paced kind=http[^\n]*system_us_per_exchange=([0-9.]+)")
 rate = num(r"reals=10000 kind=http[^\n]*\nchecks=[0-9]+ \(([0-9]+)/s\)")
 user = num(r"reals=10000 kind=http[^\n]*\n[^\n]*\ncpu_percent_of_one_core=[0-9.]+ \(user ([0-9.]+)")
 if None in (per, rss, fu, fs):
@@ -88,6 +93,10 @@ else:
            "not shown)"
            + (f"; the engine's user time, all of it its own, was "
               f"{user * 1e4 / (rate or 1e4):.0f} us per check." if user is not None else "."))
+        + (f" At the engine's pace (floor-paced: the same bare exchanges, one per "
+           f"real a second in the engine's slot bursts) the floor cost {pu + ps:.0f} us, "
+           f"and the engine {(per - pu - ps) / (pu + ps) * 100:.0f} % more."
+           if pu is not None and ps is not None else "")
     )
 section = f"""## checks
 
@@ -108,6 +117,9 @@ run; "floor" is the same exchanges done bare after the run: the engine's
 system calls in the same order on non-blocking sockets, 64 at once, with
 next to no user-space work (no engine): the kernel's share, which on
 loopback includes the server side of every packet the checker sends.
+"floor-paced" is those bare exchanges at the engine's pace instead of flat
+out: one per real a second, each slot of the engine's grid started in one
+burst, waiting in `epoll_wait` between slots.
 (Runs before 2026-12-07 used a blocking floor, one exchange at a time,
 which paid a sleep and a wake-up per step that the engine does not.)
 

@@ -373,14 +373,16 @@ struct Answer {
 /// chunks) overflow and each of them took the allocator's slow path, a
 /// sixth of the checks' user time on the host (issue 15). Bounded: at most
 /// [`SPARE_MAX`] buffers of at most [`SPARE_CAP`] bytes are kept per
-/// thread; a larger one (a big answer) is freed as before.
+/// thread; a larger one (a big answer) is freed as before, and so is one
+/// given back to a full pool.
 struct Pooled(Vec<u8>);
 
-/// Most spare buffers kept per thread (the checks in flight at once,
-/// about a start slot's worth).
-const SPARE_MAX: usize = 128;
+/// Most spare buffers kept per thread: two per check in flight at the
+/// engine's default bound of 512 (a request and an answer each), at most
+/// 4 MiB, 2 MiB of them in the usual 2 KiB buffers.
+const SPARE_MAX: usize = 1024;
 /// Largest capacity kept; a buffer grown past it is freed.
-const SPARE_CAP: usize = 8 << 10;
+const SPARE_CAP: usize = 4 << 10;
 /// Capacity of a new buffer: a health check's whole answer, usually.
 const FRESH_CAP: usize = 2048;
 

@@ -393,6 +393,24 @@ fn floor_step(
     outcome
 }
 
+/// One readiness event for the exchange in `slots[key]`: its outcome, its
+/// socket closed and its slot emptied once it is over.
+fn floor_event(
+    ep: i32,
+    slots: &mut [Option<(socket2::Socket, bool)>],
+    key: usize,
+    events: u32,
+    http: bool,
+    buf: &mut [u8],
+) -> Option<bool> {
+    let (s, sent) = slots.get_mut(key)?.as_mut()?;
+    let ok = floor_step(s, sent, events, http, buf)?;
+    if let Some((s, _)) = slots[key].take() {
+        floor_close(ep, s);
+    }
+    Some(ok)
+}
+
 /// Deregister and close a finished exchange's socket.
 fn floor_close(ep: i32, s: socket2::Socket) {
     // SAFETY: valid epoll fd and socket.
@@ -456,13 +474,7 @@ fn floor(addrs: usize, ports: usize, kind: &str, count: usize) {
         idle = 0;
         for ev in events.iter().take(n as usize) {
             let slot = ev.u64 as usize;
-            let Some((s, sent)) = slots[slot].as_mut() else {
-                continue;
-            };
-            if let Some(ok) = floor_step(s, sent, ev.events, http, &mut buf) {
-                if let Some((s, _)) = slots[slot].take() {
-                    floor_close(ep, s);
-                }
+            if let Some(ok) = floor_event(ep, &mut slots, slot, ev.events, http, &mut buf) {
                 done += 1;
                 if !ok {
                     failed += 1;
@@ -541,13 +553,7 @@ fn floor_paced(addrs: usize, ports: usize, kind: &str, seconds: u64) {
                 unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, wait) };
             for ev in events.iter().take(got.max(0) as usize) {
                 let key = ev.u64 as usize;
-                let Some((s, sent)) = open[key].as_mut() else {
-                    continue;
-                };
-                if let Some(ok) = floor_step(s, sent, ev.events, http, &mut buf) {
-                    if let Some((s, _)) = open[key].take() {
-                        floor_close(ep, s);
-                    }
+                if let Some(ok) = floor_event(ep, &mut open, key, ev.events, http, &mut buf) {
                     free.push(key);
                     done += 1;
                     if !ok {

@@ -29,13 +29,50 @@ pub fn push_decimal(out: &mut String, v: u64) {
     }
 }
 
+/// The decimal digits of an octet, most significant first, and how many.
+fn octet_digits(o: u8) -> ([u8; 3], usize) {
+    match o {
+        0..=9 => ([b'0' + o, 0, 0], 1),
+        10..=99 => ([b'0' + o / 10, b'0' + o % 10, 0], 2),
+        _ => ([b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10], 3),
+    }
+}
+
 /// Append `a` as `Ipv4Addr`'s `Display` writes it.
 pub fn push_ipv4(out: &mut String, a: Ipv4Addr) {
     for (k, o) in a.octets().into_iter().enumerate() {
         if k > 0 {
             out.push('.');
         }
-        push_decimal(out, o.into());
+        let (d, n) = octet_digits(o);
+        for &b in &d[..n] {
+            out.push(char::from(b));
+        }
+    }
+}
+
+/// [`push_ip`] into bytes: the http check writes the real's address
+/// straight into its request buffer.
+pub fn push_ip_ascii(out: &mut Vec<u8>, ip: IpAddr, bracket_v6: bool) {
+    match ip {
+        IpAddr::V4(a) => {
+            for (k, o) in a.octets().into_iter().enumerate() {
+                if k > 0 {
+                    out.push(b'.');
+                }
+                let (d, n) = octet_digits(o);
+                out.extend_from_slice(&d[..n]);
+            }
+        }
+        IpAddr::V6(a) => {
+            use std::io::Write as _;
+            // Writing to a Vec cannot fail.
+            let _ = if bracket_v6 {
+                write!(out, "[{a}]")
+            } else {
+                write!(out, "{a}")
+            };
+        }
     }
 }
 
@@ -84,6 +121,12 @@ mod tests {
                 push_ip(&mut s, ip, true);
                 let want = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
                 prop_assert_eq!(&s, &want);
+                for bracket in [false, true] {
+                    let (mut text, mut bytes) = (String::new(), Vec::new());
+                    push_ip(&mut text, ip, bracket);
+                    push_ip_ascii(&mut bytes, ip, bracket);
+                    prop_assert_eq!(text.as_bytes(), &bytes[..]);
+                }
                 let sa = SocketAddr::new(ip, port);
                 let mut s = String::from("x");
                 push_socket_addr(&mut s, sa);

@@ -199,13 +199,9 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         let (addr, uri) = match (&url, known_addr.take()) {
             (Some(u), _) if proxy => (target.check_addr(spec), Cow::Owned(url_text_of(u))),
             (Some(u), Some(a)) => (a, Cow::Borrowed(u.path.as_str())),
-            (None, Some(a)) => (a, plain_path(&spec.request)),
             (Some(u), None) => (u.socket_addr().await?, Cow::Borrowed(u.path.as_str())),
-            (None, None) => {
-                return Err(CheckError::Config(
-                    "no URL to check after a redirect".into(),
-                ))
-            }
+            // no URL yet: a plain check's first request, to the real
+            (None, _) => (target.check_addr(spec), plain_path(&spec.request)),
         };
         if let Some(bad) = uri.bytes().find(|b| !(0x21..0x7f).contains(b)) {
             return Err(CheckError::Config(format!(
@@ -230,7 +226,8 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
         }
         match host {
             Some(h) => request.extend_from_slice(h.as_bytes()),
-            None => push_host(&mut request, target.real),
+            // as `host_of` writes it (IPv6 in brackets)
+            None => crate::model::addr_text::push_ip_ascii(&mut request, target.real, true),
         }
         request.extend_from_slice(b"\r\nUser-Agent: lvsd-check\r\nConnection: close\r\n\r\n");
         // The whole check runs under the negotiate deadline: no second timer.
@@ -311,11 +308,11 @@ fn url_of<'u>(
     spec: &CheckSpec,
     target: &Target,
 ) -> Result<&'u mut Url, CheckError> {
-    if url.is_none() {
-        *url = Some(first_url(spec, target)?);
-    }
-    url.as_mut()
-        .ok_or_else(|| CheckError::Config("no URL to check".into()))
+    let u = match url.take() {
+        Some(u) => u,
+        None => first_url(spec, target)?,
+    };
+    Ok(url.insert(u))
 }
 
 /// The path of a plain check's request: `request` itself when it starts
@@ -327,28 +324,6 @@ fn plain_path(request: &str) -> Cow<'_, str> {
         Cow::Borrowed(request)
     } else {
         Cow::Owned(format!("/{rest}"))
-    }
-}
-
-/// Write the real's address as a Host header value, as [`host_of`] does
-/// (IPv6 in brackets), with no string in between.
-fn push_host(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(a) => {
-            for (k, o) in a.octets().into_iter().enumerate() {
-                if k > 0 {
-                    out.push(b'.');
-                }
-                if o >= 100 {
-                    out.push(b'0' + o / 100);
-                }
-                if o >= 10 {
-                    out.push(b'0' + o / 10 % 10);
-                }
-                out.push(b'0' + o % 10);
-            }
-        }
-        IpAddr::V6(_) => out.extend_from_slice(host_of(ip).as_bytes()),
     }
 }
 
@@ -710,7 +685,7 @@ mod tests {
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             let mut out = Vec::new();
-            push_host(&mut out, ip);
+            crate::model::addr_text::push_ip_ascii(&mut out, ip, true);
             assert_eq!(String::from_utf8(out).unwrap(), host_of(ip), "{ip}");
         }
         let mut spec = crate::check::spec::base();

@@ -332,22 +332,43 @@ async fn ldap_huge_answers_stop_at_the_read_limit() {
 /// the check started (`run_step_at`), not from a clock read of its own: a
 /// check that starts 2 s late on a 3 s timeout has 1 s left. The real
 /// accepts (its backlog does) and never answers; the paused clock jumps
-/// straight to the deadline, so the check's time is the deadline exactly.
+/// straight to the deadline, so the check's time is the deadline exactly:
+/// on tokio's timer to the millisecond, on an engine's ticker rounded up
+/// to its step, never earlier.
 #[tokio::test(start_paused = true)]
 async fn deadline_counts_from_the_engines_start() {
+    use crate::check::ticker::{Ticker, DEADLINE_STEP};
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let s = spec(Service::Http, Duration::from_secs(3));
-    for (late_ms, left_ms) in [(0u64, 3000u64), (2000, 1000)] {
-        let t0 = tokio::time::Instant::now();
-        let started = t0 - Duration::from_millis(late_ms);
-        let r = super::run_step_at(&s, &target(port), super::Step::Negotiate, started).await;
-        assert!(matches!(r, Err(CheckError::Timeout(_))), "{r:?}");
-        let took = t0.elapsed();
-        assert!(
-            took >= Duration::from_millis(left_ms) && took < Duration::from_millis(left_ms + 5),
-            "started {late_ms} ms late: took {took:?}, {left_ms} ms were left"
-        );
+    let ticker = Ticker::new();
+    let driver = tokio::spawn(ticker.clone().drive());
+    // off the ticker's steps, so the rounding shows
+    tokio::time::sleep(Duration::from_micros(2500)).await;
+    for on_ticker in [false, true] {
+        for (late_ms, left_ms) in [(0u64, 3000u64), (2000, 1000)] {
+            let t0 = tokio::time::Instant::now();
+            let at = t0 - Duration::from_millis(late_ms);
+            let started = if on_ticker {
+                super::Started::on(ticker.clone(), at)
+            } else {
+                super::Started::at(at)
+            };
+            let r = super::run_step_at(&s, &target(port), super::Step::Negotiate, started).await;
+            assert!(matches!(r, Err(CheckError::Timeout(_))), "{r:?}");
+            let took = t0.elapsed();
+            let slack = if on_ticker {
+                DEADLINE_STEP
+            } else {
+                Duration::from_millis(5)
+            };
+            let left = Duration::from_millis(left_ms);
+            assert!(
+                took >= left && took < left + slack,
+                "ticker {on_ticker}, started {late_ms} ms late: took {took:?}, {left_ms} ms were left"
+            );
+        }
     }
+    driver.abort();
     drop(silent);
 }

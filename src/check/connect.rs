@@ -4,26 +4,25 @@
 
 use std::net::SocketAddr;
 
-use tokio::net::{TcpSocket, TcpStream, UdpSocket};
-use tokio::time::Instant;
-
 use super::spec::{CheckSpec, Protocol, Target};
+use super::Started;
 use super::{CheckError, CheckResult};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 /// Run a connect check started at `started` (its timeout counts from there).
 /// Nothing is written, so no TCP_NODELAY (a system call less per check).
-pub async fn check(spec: &CheckSpec, target: &Target, started: Instant) -> CheckResult {
+pub async fn check(spec: &CheckSpec, target: &Target, started: Started) -> CheckResult {
     if spec.protocol == Protocol::Udp {
         return super::ping::check(spec, target).await;
     }
     let addr = target.check_addr(spec);
     let timeout = spec.checktimeout;
-    match tokio::time::timeout_at(started + timeout, tcp_untimed(addr, false)).await {
-        Err(_) => Err(CheckError::Timeout(timeout)),
+    match started.within(timeout, tcp_untimed(addr, false)).await {
+        None => Err(CheckError::Timeout(timeout)),
         // Closed with a FIN, not a reset (see `reset_on_close`): the real's
         // application may not have accepted yet, and would then read a reset
         // where ldirectord's and keepalived's checks give it an end of file.
-        Ok(r) => r.map(|_| {
+        Some(r) => r.map(|_| {
             let mut text = String::with_capacity(40);
             text.push_str("connected to ");
             crate::model::addr_text::push_socket_addr(&mut text, addr);

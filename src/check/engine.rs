@@ -89,9 +89,9 @@ impl Default for EngineOptions {
 pub type RunFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// Runs one step of a check, started at the given instant (its timeout
-/// counts from there); swapped out in tests.
+/// counts from there, on the engine's ticker); swapped out in tests.
 pub type Runner =
-    Arc<dyn Fn(Arc<CheckSpec>, Arc<Target>, Step, Instant) -> RunFuture + Send + Sync>;
+    Arc<dyn Fn(Arc<CheckSpec>, Arc<Target>, Step, super::Started) -> RunFuture + Send + Sync>;
 
 /// The real runner: sockets, processes, pings.
 fn real_runner() -> Runner {
@@ -587,7 +587,8 @@ async fn health_loop(
             // whose clocksource has no vDSO (hpet, a VM's emulated timer)
             // every read is a system call.
             let t0 = Instant::now();
-            let r = runner(spec.clone(), target.clone(), step, t0).await;
+            let started = super::Started::on(ticker.clone(), t0);
+            let r = runner(spec.clone(), target.clone(), step, started).await;
             let end = Instant::now();
             (r.result, end.saturating_duration_since(t0), r.weight, end)
         };

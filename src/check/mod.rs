@@ -20,6 +20,8 @@ pub mod schedule;
 pub mod spec;
 pub mod ticker;
 
+pub use ticker::Started;
+
 #[cfg(test)]
 mod bounds_tests;
 #[cfg(test)]
@@ -27,8 +29,6 @@ pub(crate) mod hostile;
 
 use std::io;
 use std::time::Duration;
-
-use tokio::time::Instant;
 
 pub use engine::{CheckEntry, Engine, EngineOptions, Event};
 pub use schedule::Step;
@@ -131,7 +131,7 @@ pub async fn run_step_weighted(
     spec: &CheckSpec,
     target: &Target,
     step: Step,
-    started: Instant,
+    started: Started,
 ) -> Outcome {
     match step {
         Step::External if spec.policy.dynamic_weight => external::check_dynamic(spec, target).await,
@@ -142,16 +142,17 @@ pub async fn run_step_weighted(
 /// Run one check of `spec` against `target` once, with its timeout.
 /// `step` chooses negotiate or connect for combined checks (see [`Step`]).
 pub async fn run_step(spec: &CheckSpec, target: &Target, step: Step) -> CheckResult {
-    run_step_at(spec, target, step, Instant::now()).await
+    run_step_at(spec, target, step, Started::now()).await
 }
 
 /// [`run_step`] for a check that started at `started` (the engine read the
-/// clock already): connect and negotiate timeouts count from there.
+/// clock already): connect and negotiate timeouts count from there, on the
+/// timer `started` names.
 pub async fn run_step_at(
     spec: &CheckSpec,
     target: &Target,
     step: Step,
-    started: Instant,
+    started: Started,
 ) -> CheckResult {
     match step {
         Step::Connect => connect::check(spec, target, started).await,
@@ -176,5 +177,5 @@ pub async fn run_once_weighted(spec: &CheckSpec, target: &Target) -> Outcome {
         return Err(CheckError::Config(e)).into();
     }
     let step = schedule::CheckState::new(spec.checktype).next_step(spec);
-    run_step_weighted(spec, target, step, Instant::now()).await
+    run_step_weighted(spec, target, step, Started::now()).await
 }

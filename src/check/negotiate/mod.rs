@@ -22,11 +22,10 @@ pub mod tls;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::time::Instant;
 
 use super::limit::{Budget, Limited};
 use super::spec::{CheckSpec, Service, Target};
-use super::{CheckError, CheckResult};
+use super::{CheckError, CheckResult, Started};
 
 /// The overall deadline of a negotiate check of this spec.
 pub fn deadline(spec: &CheckSpec) -> Duration {
@@ -39,7 +38,7 @@ pub fn deadline(spec: &CheckSpec) -> Duration {
 }
 
 /// Run a negotiate check started at `started` (its timeout counts from there).
-pub async fn check(spec: &CheckSpec, target: &Target, started: Instant) -> CheckResult {
+pub async fn check(spec: &CheckSpec, target: &Target, started: Started) -> CheckResult {
     check_counted_at(spec, target, started).await.0
 }
 
@@ -52,14 +51,14 @@ tokio::task_local! {
 /// [`check`], also returning how many bytes the check read (for tests and
 /// benchmarks of the read bound).
 pub async fn check_counted(spec: &CheckSpec, target: &Target) -> (CheckResult, u64) {
-    check_counted_at(spec, target, Instant::now()).await
+    check_counted_at(spec, target, Started::now()).await
 }
 
 /// [`check_counted`] for a check that started at `started`.
 async fn check_counted_at(
     spec: &CheckSpec,
     target: &Target,
-    started: Instant,
+    started: Started,
 ) -> (CheckResult, u64) {
     let limit = deadline(spec);
     let budget = Budget::new();
@@ -68,9 +67,9 @@ async fn check_counted_at(
     // that could outlive it).
     let r = BUDGET
         .scope(budget.clone(), async {
-            match tokio::time::timeout_at(started + limit, dispatch(spec, target)).await {
-                Ok(r) => r,
-                Err(_) => Err(CheckError::Timeout(limit)),
+            match started.within(limit, dispatch(spec, target)).await {
+                Some(r) => r,
+                None => Err(CheckError::Timeout(limit)),
             }
         })
         .await;

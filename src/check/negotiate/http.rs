@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{receive_matches, tls};
+use crate::check::limit::Budget;
 use crate::check::spec::{CheckSpec, HttpMethod, Service, Target};
 use crate::check::{CheckError, CheckResult};
 
@@ -152,8 +153,8 @@ fn first_url(spec: &CheckSpec, target: &Target) -> Result<Url, CheckError> {
     })
 }
 
-/// Run an http/https/http_proxy check.
-pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
+/// Run an http/https/http_proxy check, its reads counted against `budget`.
+pub async fn check(spec: &CheckSpec, target: &Target, budget: &Budget) -> CheckResult {
     let proxy = spec.service == Service::HttpProxy;
     let at_real = !request_is_url(spec);
     // Plain http to the real's own address, the usual check: its first
@@ -237,9 +238,12 @@ pub async fn check(spec: &CheckSpec, target: &Target) -> CheckResult {
             // Boxed: a TLS session's state is kilobytes, and inline it would
             // make every plain http check's future (allocated per check)
             // that large too; one allocation is nothing next to a handshake.
-            Box::pin(https_exchange(spec, addr, &tls_host, &request, head_only)).await?
+            Box::pin(https_exchange(
+                spec, addr, &tls_host, &request, head_only, budget,
+            ))
+            .await?
         } else {
-            let mut tcp = super::wrap(crate::check::connect::tcp_untimed(addr, false).await?);
+            let mut tcp = budget.wrap(crate::check::connect::tcp_untimed(addr, false).await?);
             let answer = exchange(&mut tcp, &request, head_only).await?;
             // The whole answer is read: nothing more to say to the real.
             crate::check::connect::reset_on_close(tcp.get_ref());
@@ -334,8 +338,9 @@ async fn https_exchange(
     tls_host: &str,
     request: &[u8],
     head_only: bool,
+    budget: &Budget,
 ) -> Result<Answer, CheckError> {
-    let tcp = super::wrap(crate::check::connect::tcp_untimed(addr, true).await?);
+    let tcp = budget.wrap(crate::check::connect::tcp_untimed(addr, true).await?);
     let name = match tls::server_name(tls_host) {
         Some(n) => n,
         // Not a name a certificate can hold: without ca_file the
@@ -516,6 +521,11 @@ where
                     let mut length = None;
                     let mut chunked = false;
                     for h in resp.headers.iter() {
+                        // Most headers are none of the three: their length
+                        // says so without comparing any byte.
+                        if !matches!(h.name.len(), 8 | 14 | 17) {
+                            continue;
+                        }
                         if h.name.eq_ignore_ascii_case("location") {
                             location = Some(String::from_utf8_lossy(h.value).into_owned());
                         } else if h.name.eq_ignore_ascii_case("content-length") {
@@ -801,7 +811,7 @@ mod tests {
                 virtual_host: "10.0.0.1".into(),
                 virtual_port: 80,
             };
-            assert_eq!(check(&spec, &t).await.unwrap(), "200 OK");
+            assert_eq!(check(&spec, &t, &Budget::new()).await.unwrap(), "200 OK");
             let req = real.await.unwrap();
             assert_eq!(
                 req,

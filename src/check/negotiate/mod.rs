@@ -65,15 +65,27 @@ async fn check_counted_at(
     // One deadline over connect, TLS and the whole exchange: dropping the
     // future on timeout drops every socket of the check (nothing is spawned
     // that could outlive it).
-    let r = BUDGET
-        .scope(budget.clone(), async {
-            match started.within(limit, dispatch(spec, target)).await {
-                Some(r) => r,
-                None => Err(CheckError::Timeout(limit)),
-            }
-        })
-        .await;
-    (r, budget.used())
+    let r = match spec.service {
+        // http, most checks, takes its budget as an argument: no
+        // task-local scope swapped in and out around each of its polls
+        Service::Http | Service::Https | Service::HttpProxy => {
+            started
+                .within(limit, http::check(spec, target, &budget))
+                .await
+        }
+        // Boxed: the other conversations' futures (LDAP, PostgreSQL, ...)
+        // are kilobytes, and inline they would make every check's future,
+        // allocated per check, as large as the largest of them.
+        _ => {
+            BUDGET
+                .scope(
+                    budget.clone(),
+                    started.within(limit, Box::pin(dispatch_other(spec, target))),
+                )
+                .await
+        }
+    };
+    (r.unwrap_or(Err(CheckError::Timeout(limit))), budget.used())
 }
 
 /// `stream` counted against the current check's read budget (a budget of
@@ -85,20 +97,14 @@ pub fn wrap<S>(stream: S) -> Limited<S> {
         .wrap(stream)
 }
 
-async fn dispatch(spec: &CheckSpec, target: &Target) -> CheckResult {
-    match spec.service {
-        Service::Http | Service::Https | Service::HttpProxy => http::check(spec, target).await,
-        // Boxed: the other conversations' futures (LDAP, PostgreSQL, ...)
-        // are kilobytes, and inline they would make every check's future,
-        // allocated per check, as large as the largest of them.
-        _ => Box::pin(dispatch_other(spec, target)).await,
-    }
-}
-
-/// [`dispatch`] for every service but http, https and http_proxy.
+/// The conversation of every service but http, https and http_proxy
+/// (those run from [`check_counted_at`] directly), under [`BUDGET`].
 async fn dispatch_other(spec: &CheckSpec, target: &Target) -> CheckResult {
     match spec.service {
-        Service::Http | Service::Https | Service::HttpProxy => http::check(spec, target).await,
+        Service::Http | Service::Https | Service::HttpProxy => {
+            let budget = BUDGET.try_with(|b| b.clone()).unwrap_or_default();
+            http::check(spec, target, &budget).await
+        }
         Service::Smtp | Service::Submission => smtp::check(spec, target).await,
         Service::Pop => pop::check(spec, target, false).await,
         Service::Pops => pop::check(spec, target, true).await,

@@ -51,6 +51,10 @@ struct State {
     /// of no instant is empty and its place is in `free`.
     /// (A place is None once its waker was taken back.)
     lists: Vec<Vec<Option<Waker>>>,
+    /// Wakers still on each list (not taken back). A list whose wakers were
+    /// all taken back (a slot's deadlines, when its checks all ended in
+    /// time) leaves `due` at once: the driver does not wake for it.
+    live: Vec<usize>,
     /// Places in `lists` of no instant (their lists keep their capacity: a
     /// slot's list grows to a hundred wakers at 10,000 checks a second,
     /// and regrowing it each time was most of this timer's own cost).
@@ -156,13 +160,35 @@ impl Ticker {
         if st.fired(at) {
             return;
         }
-        if let Some(w) = st
-            .lists
+        let State {
+            lists,
+            live,
+            due,
+            free,
+            recent,
+            ..
+        } = &mut *st;
+        // the task's waker (a reference to the task) goes now
+        let taken = lists
             .get_mut(place.list)
             .and_then(|l| l.get_mut(place.index))
-        {
-            // the task's waker (a reference to the task) goes now
-            *w = None;
+            .and_then(Option::take);
+        if taken.is_none() {
+            return;
+        }
+        live[place.list] -= 1;
+        if live[place.list] == 0 {
+            // Every waker of this instant was taken back: the instant
+            // leaves the map (its list is free again), so the driver never
+            // wakes for it. No place in it is left: each was taken back.
+            due.remove(&at);
+            lists[place.list].clear();
+            free.push(place.list);
+            for r in recent.iter_mut() {
+                if r.is_some_and(|(_, l)| l == place.list) {
+                    *r = None;
+                }
+            }
         }
     }
 
@@ -202,7 +228,10 @@ impl Ticker {
                 }
             }
             gone.into_values()
-                .map(|list| (list, std::mem::take(&mut st.lists[list])))
+                .map(|list| {
+                    st.live[list] = 0;
+                    (list, std::mem::take(&mut st.lists[list]))
+                })
                 .collect()
         };
         // outside the lock: a woken task may run (and wait again) at once
@@ -253,6 +282,7 @@ impl State {
                             Some(list) => list,
                             None => {
                                 self.lists.push(Vec::new());
+                                self.live.push(0);
                                 self.lists.len() - 1
                             }
                         };
@@ -264,6 +294,7 @@ impl State {
                 list
             }
         };
+        self.live[list] += 1;
         let wakers = &mut self.lists[list];
         wakers.push(Some(waker.clone()));
         (
@@ -535,8 +566,9 @@ mod tests {
 
     /// A deadline: a future that ends first gives its output and takes its
     /// waker off the list at once (the task is not woken at the deadline
-    /// for nothing); one that does not gets None at the deadline rounded
-    /// up to the step, never before; one dropped early leaves no waker.
+    /// for nothing, and a list left empty leaves the map, so the driver is
+    /// not either); one that does not gets None at the deadline rounded up
+    /// to the step, never before; one dropped early leaves no waker.
     /// Checks of one slot share one list for their deadlines.
     #[tokio::test(start_paused = true)]
     async fn deadlines_end_at_their_step_and_withdraw_when_done() {
@@ -550,6 +582,7 @@ mod tests {
         });
         assert_eq!(quick.await, Some(7));
         assert_eq!(t.waiting(), 0);
+        assert!(t.lock().due.is_empty(), "a list left with no waker on it");
         // never ends: None, at the deadline rounded up to the step
         let at = t0 + Duration::from_millis(1234) + Duration::from_micros(300);
         let r = t.within(at, std::future::pending::<()>()).await;
@@ -590,6 +623,8 @@ mod tests {
         assert!(added <= 2, "{added} lists for one slot's deadlines");
         drop(ws);
         assert_eq!(t.waiting(), 0);
+        // their lists left with their last waker: the driver will not wake
+        assert_eq!(t.lock().due.len(), lists_before);
         driver.abort();
     }
 
@@ -606,5 +641,44 @@ mod tests {
         assert_eq!(t0.elapsed(), Duration::from_millis(1234));
         let r = s.within(Duration::MAX, async { 3 }).await;
         assert_eq!(r, Some(3));
+    }
+
+    /// Many checks, each alternating a deadline (met or missed) with a
+    /// sleep on the same ticker, sharing lists: every deadline gives the
+    /// verdict its timing calls for, every check finishes (no waker lost
+    /// to a list taken back or reused), and nothing is left waiting.
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_and_sleeps_interleaved_all_end_right() {
+        let t = Ticker::new();
+        let driver = tokio::spawn(t.clone().drive());
+        let limit = Duration::from_millis(30);
+        let mut tasks = Vec::new();
+        for i in 0..40u64 {
+            let t = t.clone();
+            tasks.push(tokio::spawn(async move {
+                for k in 0..6u64 {
+                    let work = Duration::from_millis((i * 13 + k * 7) % 60);
+                    let started = Started::on(t.clone(), Instant::now());
+                    let r = started.within(limit, tokio::time::sleep(work)).await;
+                    // met before the limit; missed well after it (the
+                    // deadline is rounded up by less than a step)
+                    if work < limit {
+                        assert_eq!(r, Some(()), "check {i}/{k}: {work:?} of work");
+                    } else if work >= limit + DEADLINE_STEP {
+                        assert_eq!(r, None, "check {i}/{k}: {work:?} of work");
+                    }
+                    let pause = Duration::from_millis(i % 5 * 3 + 1);
+                    t.sleep_until(Instant::now() + pause).await;
+                }
+            }));
+        }
+        for task in tasks {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("a check never ended")
+                .unwrap();
+        }
+        assert_eq!(t.waiting(), 0);
+        driver.abort();
     }
 }

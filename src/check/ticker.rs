@@ -11,16 +11,17 @@
 //! waker pushed on its instant's list.
 //!
 //! A check's deadline (`checktimeout`, `negotiatetimeout`) runs on the same
-//! lists ([`Started::within`]): it is the check's start on the grid plus
-//! the spec's timeout, so a slot's checks share it too, and a check that
-//! ends first takes its waker back off the list (its place is left empty;
-//! nothing moves in a list until it fires). A deadline counts from
-//! the check's own start (a clock read), so it is rounded up to the next
-//! [`DEADLINE_STEP`] for a slot's checks to share its list: a check may run
-//! up to that much longer than its timeout, never shorter (ldirectord's
-//! `alarm()` counts whole seconds). The instants a slot's checks use (their
-//! deadline, then their next start) are the last two used, so most waits
-//! find their list without a search of the map.
+//! lists ([`Started::within`]). It counts from the check's own start (a
+//! clock read), and a slot's checks start within a millisecond or so of
+//! each other, so it is rounded up to the next [`DEADLINE_STEP`] for them
+//! to share its list: a check may run up to that much longer than its
+//! timeout, never shorter (ldirectord's `alarm()` counts whole seconds). A
+//! check that ends first takes its waker back off the list (its place is
+//! left empty; nothing moves in a list until it fires), and a list left
+//! with no waker leaves the map, so the driver does not wake for it. The
+//! instants a slot's checks use (their deadline, then their next start)
+//! are the last two used, so most waits find their list without a search
+//! of the map.
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -56,13 +56,20 @@ pub fn push_ipv4(out: &mut String, a: Ipv4Addr) {
 pub fn push_ip_ascii(out: &mut Vec<u8>, ip: IpAddr, bracket_v6: bool) {
     match ip {
         IpAddr::V4(a) => {
+            // on the stack first, then one copy into `out` (one capacity
+            // check instead of seven)
+            let mut text = [0u8; 15];
+            let mut len = 0;
             for (k, o) in a.octets().into_iter().enumerate() {
                 if k > 0 {
-                    out.push(b'.');
+                    text[len] = b'.';
+                    len += 1;
                 }
                 let (d, n) = octet_digits(o);
-                out.extend_from_slice(&d[..n]);
+                text[len..len + n].copy_from_slice(&d[..n]);
+                len += n;
             }
+            out.extend_from_slice(&text[..len]);
         }
         IpAddr::V6(a) => {
             use std::io::Write as _;

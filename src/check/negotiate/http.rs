@@ -359,12 +359,14 @@ async fn https_exchange(
 /// "200 OK": the code and its canonical reason (empty for an unknown code),
 /// built without the formatter (it is a check's usual answer text).
 fn status_line_of(status: u16) -> String {
-    let reason = hyper::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
+    let code = hyper::StatusCode::from_u16(status).ok();
+    let reason = code.and_then(|s| s.canonical_reason()).unwrap_or("");
     let mut line = String::with_capacity(6 + reason.len());
-    crate::model::addr_text::push_decimal(&mut line, status.into());
+    match code {
+        // the code's digits as a constant string (100-999)
+        Some(c) => line.push_str(c.as_str()),
+        None => crate::model::addr_text::push_decimal(&mut line, status.into()),
+    }
     line.push(' ');
     line.push_str(reason);
     line

@@ -113,7 +113,7 @@ impl Ticker {
         Sleep {
             ticker: self.clone(),
             at,
-            waiting: false,
+            place: None,
         }
     }
 
@@ -138,18 +138,27 @@ impl Ticker {
         }
     }
 
-    /// Put `waker` on `at`'s list (unless `at` has fired: None).
-    fn enlist(&self, at: Instant, waker: &Waker) -> Option<Place> {
+    /// Whether `at` has come (its list fired; `place` is then cleared:
+    /// the list is gone with its wakers). If not, `waker` is on `at`'s
+    /// list: put there on the first call, recorded in `place`; a waiter
+    /// polled again keeps that one entry (its task polls it with the same
+    /// waker each time). No clock read: the driver has woken everything
+    /// up to `fired_through`, and whatever is later waits for it.
+    fn poll_due(&self, at: Instant, waker: &Waker, place: &mut Option<Place>) -> bool {
         let mut st = self.lock();
         if st.fired(at) {
-            return None;
+            *place = None;
+            return true;
         }
-        let (place, earliest) = st.enlist(at, waker);
-        drop(st);
-        if earliest {
-            self.earlier.notify_one();
+        if place.is_none() {
+            let (p, earliest) = st.enlist(at, waker);
+            drop(st);
+            if earliest {
+                self.earlier.notify_one();
+            }
+            *place = Some(p);
         }
-        Some(place)
+        false
     }
 
     /// Take the waker at `place` off `at`'s list (if `at` has not fired).
@@ -313,31 +322,21 @@ impl State {
 pub struct Sleep {
     ticker: Arc<Ticker>,
     at: Instant,
-    /// Its waker is on the list (once: a task polled again before its time,
-    /// e.g. by a join beside it, keeps the one entry).
-    waiting: bool,
+    /// Where its waker is on the list, once there (a sleep is never taken
+    /// back: its task waits for it or is aborted).
+    place: Option<Place>,
 }
 
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let at = self.at;
-        let mut st = self.ticker.lock();
-        // No clock read: the driver has woken everything up to
-        // `fired_through`, and whatever is later waits for it.
-        if st.fired(at) {
-            return Poll::Ready(());
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Sleep { ticker, at, place } = self.get_mut();
+        if ticker.poll_due(*at, cx.waker(), place) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
-        if !self.waiting {
-            let (_, earliest) = st.enlist(at, cx.waker());
-            drop(st);
-            if earliest {
-                self.ticker.earlier.notify_one();
-            }
-            self.waiting = true;
-        }
-        Poll::Pending
     }
 }
 
@@ -362,24 +361,10 @@ struct Deadline<'a> {
 
 impl Deadline<'_> {
     /// Whether the deadline has come; if not, the task is woken when it
-    /// does (on the ticker: put on its list on the first call; the check's
-    /// task polls with the same waker each time, as [`Sleep`] assumes).
+    /// does (on the ticker: see `Ticker::poll_due`).
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
         match &mut self.timer {
-            Timer::Ticker(t) => {
-                if t.lock().fired(self.at) {
-                    // the list is gone with its wakers
-                    self.place = None;
-                    return true;
-                }
-                if self.place.is_none() {
-                    match t.enlist(self.at, cx.waker()) {
-                        Some(place) => self.place = Some(place),
-                        None => return true,
-                    }
-                }
-                false
-            }
+            Timer::Ticker(t) => t.poll_due(self.at, cx.waker(), &mut self.place),
             Timer::Tokio(sleep) => sleep
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(self.at)))
                 .as_mut()

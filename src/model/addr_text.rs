@@ -38,16 +38,28 @@ fn octet_digits(o: u8) -> ([u8; 3], usize) {
     }
 }
 
-/// Append `a` as `Ipv4Addr`'s `Display` writes it.
-pub fn push_ipv4(out: &mut String, a: Ipv4Addr) {
+/// `a` as `Ipv4Addr`'s `Display` writes it, on the stack: the text is the
+/// first `len` bytes (at most 15).
+fn ipv4_text(a: Ipv4Addr) -> ([u8; 15], usize) {
+    let mut text = [0u8; 15];
+    let mut len = 0;
     for (k, o) in a.octets().into_iter().enumerate() {
         if k > 0 {
-            out.push('.');
+            text[len] = b'.';
+            len += 1;
         }
         let (d, n) = octet_digits(o);
-        for &b in &d[..n] {
-            out.push(char::from(b));
-        }
+        text[len..len + n].copy_from_slice(&d[..n]);
+        len += n;
+    }
+    (text, len)
+}
+
+/// Append `a` as `Ipv4Addr`'s `Display` writes it.
+pub fn push_ipv4(out: &mut String, a: Ipv4Addr) {
+    let (text, len) = ipv4_text(a);
+    for &b in &text[..len] {
+        out.push(char::from(b));
     }
 }
 
@@ -58,17 +70,7 @@ pub fn push_ip_ascii(out: &mut Vec<u8>, ip: IpAddr, bracket_v6: bool) {
         IpAddr::V4(a) => {
             // on the stack first, then one copy into `out` (one capacity
             // check instead of seven)
-            let mut text = [0u8; 15];
-            let mut len = 0;
-            for (k, o) in a.octets().into_iter().enumerate() {
-                if k > 0 {
-                    text[len] = b'.';
-                    len += 1;
-                }
-                let (d, n) = octet_digits(o);
-                text[len..len + n].copy_from_slice(&d[..n]);
-                len += n;
-            }
+            let (text, len) = ipv4_text(a);
             out.extend_from_slice(&text[..len]);
         }
         IpAddr::V6(a) => {

@@ -13,6 +13,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::spare;
+
 /// Most bytes one check reads from the server, all connections and
 /// redirects of the check together.
 pub const MAX_READ: u64 = 8 << 20;
@@ -35,7 +37,7 @@ thread_local! {
     /// which overflows malloc's per-size cache (7 chunks), and each
     /// check's counter took malloc's slow path on the way in and out
     /// (~300 instructions of an http check's ~9,300; issue 15).
-    static SPARE: RefCell<Vec<Arc<AtomicU64>>> = const { RefCell::new(Vec::new()) };
+    static SPARE: spare::Spares<Arc<AtomicU64>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Default for Budget {
@@ -47,11 +49,7 @@ impl Default for Budget {
 impl Budget {
     /// A fresh budget of [`MAX_READ`] bytes.
     pub fn new() -> Budget {
-        let spare = SPARE
-            .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
-            .ok()
-            .flatten();
-        match spare {
+        match spare::take(&SPARE) {
             Some(counter) => {
                 counter.store(0, Ordering::Relaxed);
                 Budget(counter)
@@ -80,14 +78,7 @@ impl Drop for Budget {
         // The last holder (no stream of the check holds it any more, and
         // none can clone it meanwhile): the counter goes to the spares.
         if Arc::strong_count(&self.0) == 1 {
-            let counter = self.0.clone();
-            let _ = SPARE.try_with(|s| {
-                if let Ok(mut s) = s.try_borrow_mut() {
-                    if s.len() < SPARE_MAX {
-                        s.push(counter);
-                    }
-                }
-            });
+            spare::give(&SPARE, self.0.clone(), SPARE_MAX);
         }
     }
 }

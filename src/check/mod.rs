@@ -17,6 +17,7 @@ pub mod negotiate;
 pub mod ping;
 pub mod probe;
 pub mod schedule;
+pub mod spare;
 pub mod spec;
 pub mod ticker;
 

@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{receive_matches, tls};
 use crate::check::limit::Budget;
+use crate::check::spare;
 use crate::check::spec::{CheckSpec, HttpMethod, Service, Target};
 use crate::check::{CheckError, CheckResult};
 
@@ -434,14 +435,13 @@ const SPARE_CAP: usize = 4 << 10;
 const FRESH_CAP: usize = 2048;
 
 thread_local! {
-    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SPARE: spare::Spares<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Pooled {
     /// An empty buffer, a spare one if this thread has one.
     fn take() -> Pooled {
-        let spare = SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten();
-        Pooled(spare.unwrap_or_else(|| Vec::with_capacity(FRESH_CAP)))
+        Pooled(spare::take(&SPARE).unwrap_or_else(|| Vec::with_capacity(FRESH_CAP)))
     }
 }
 
@@ -453,12 +453,7 @@ impl Drop for Pooled {
         }
         let mut b = std::mem::take(&mut self.0);
         b.clear();
-        let _ = SPARE.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < SPARE_MAX {
-                s.push(b);
-            }
-        });
+        spare::give(&SPARE, b, SPARE_MAX);
     }
 }
 

@@ -91,10 +91,12 @@ async fn check_counted_at(
 /// `stream` counted against the current check's read budget (a budget of
 /// its own outside a check).
 pub fn wrap<S>(stream: S) -> Limited<S> {
-    BUDGET
-        .try_with(|b| b.clone())
-        .unwrap_or_default()
-        .wrap(stream)
+    current_budget().wrap(stream)
+}
+
+/// The current check's read budget (a fresh one outside a check).
+fn current_budget() -> Budget {
+    BUDGET.try_with(|b| b.clone()).unwrap_or_default()
 }
 
 /// The conversation of every service but http, https and http_proxy
@@ -102,8 +104,7 @@ pub fn wrap<S>(stream: S) -> Limited<S> {
 async fn dispatch_other(spec: &CheckSpec, target: &Target) -> CheckResult {
     match spec.service {
         Service::Http | Service::Https | Service::HttpProxy => {
-            let budget = BUDGET.try_with(|b| b.clone()).unwrap_or_default();
-            http::check(spec, target, &budget).await
+            http::check(spec, target, &current_budget()).await
         }
         Service::Smtp | Service::Submission => smtp::check(spec, target).await,
         Service::Pop => pop::check(spec, target, false).await,

@@ -19,13 +19,17 @@
 #
 # Usage (host): scripts/bench-daemon.sh            -> boots one guest
 # Env: BENCH_VIRTUALS (1000), BENCH_REALS (10), BENCH_LDIR_CAP (300 s),
-#      BENCH_PROFILE (release|debug, default release), LVSD_SKIP_BUILD=1.
+#      BENCH_RELOADS (5 rounds of two reloads, weight 1 -> 5 -> 1),
+#      BENCH_PROFILE (release|debug, default release), LVSD_SKIP_BUILD=1,
+#      LVSD_BENCH_BIN (the lvsd to run), LVSD_BENCH_BIN_B (a second lvsd,
+#      e.g. the build before a change, run the same way in the same boot).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 NV=${BENCH_VIRTUALS:-1000}
 NR=${BENCH_REALS:-10}
 CAP=${BENCH_LDIR_CAP:-300}
+RELOADS=${BENCH_RELOADS:-5}
 PROFILE=${BENCH_PROFILE:-release}
 
 if [ "${1:-}" != --guest ]; then
@@ -41,8 +45,9 @@ if [ "${1:-}" != --guest ]; then
   "$REPO/scripts/setup-vm.sh" >/dev/null || exit 1
   KDIR=${LVSD_KERNEL_DIR:-/var/cache/lvsd-test/kernel}
   timeout 7200 vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p -m 2G --cpus 2 \
-    --rwdir "$OUT" --exec "env BENCH_VIRTUALS=$NV BENCH_REALS=$NR BENCH_LDIR_CAP=$CAP \
-      BENCH_PROFILE=$PROFILE BENCH_OUT=$OUT LVSD_BENCH_BIN=${LVSD_BENCH_BIN:-} bash $REPO/scripts/bench-daemon.sh --guest" \
+    --rwdir "$OUT" --exec "env BENCH_VIRTUALS=$NV BENCH_REALS=$NR BENCH_LDIR_CAP=$CAP BENCH_RELOADS=$RELOADS \
+      BENCH_PROFILE=$PROFILE BENCH_OUT=$OUT LVSD_BENCH_BIN=${LVSD_BENCH_BIN:-} \
+      LVSD_BENCH_BIN_B=${LVSD_BENCH_BIN_B:-} bash $REPO/scripts/bench-daemon.sh --guest" \
     > "$OUT/vng.log" 2>&1
   cat "$OUT/result.txt" 2>/dev/null || { echo "bench: no result"; tail -50 "$OUT/vng.log"; exit 1; }
   exit 0
@@ -169,23 +174,50 @@ EOF
 }
 
 # ------------------------------------------------------------------ lvsd
-fresh_ns
-L() { ip netns exec bench "$LVSD" --socket "$W/l.sock" --pid-file "$W/l.pid" --log-file "$W/lvsd.log" --metrics off "$@"; }
-t0=$(now); L "$W/lvsd.cf" start; ready=$(since "$t0")
-full=$(wait_complete "$t0" 600)
-say "lvsd start: 'lvsd start' returned (first table applied, READY=1) after ${ready}s; table complete after ${full}s"
-say "lvsd log: $(grep -E 'configuration loaded|first table' "$W/lvsd.log" | sed 's/^[^ ]* *//' | tr '\n' ' ')"
-cp "$W/b.cf" "$W/lvsd.cf"
-capture_start
-t0=$(now); msg=$(L "$W/lvsd.cf" reload); rt=$(since "$t0")
-k=0; until [ "$(w0)" = 5 ] || [ $k -ge 3000 ]; do sleep 0.1; k=$((k + 1)); done; rt2=$(since "$t0")
-capture_stop
-say "lvsd reload (1 weight): ${rt2}s until applied (reload verb returned after ${rt}s: $msg); kernel ops: $(count_ops)"
-# Where the verb's time went: the daemon's own share (reading the file,
-# then diffing and applying it) and what starting an lvsd process costs.
-say "lvsd reload log: $(grep -E 'reload done' "$W/lvsd.log" | sed 's/^[^ ]* *//' | tr '\n' ' ')"
-t0=$(now); "$LVSD" --version >/dev/null; say "lvsd process start (lvsd --version): $(since "$t0")s"
-L "$W/lvsd.cf" stop >/dev/null
+# w0_is W: wait until real 0 of virtual 0 has weight W (30 s at most).
+w0_is() { local k=0; until [ "$(w0)" = "$1" ] || [ $k -ge 300 ]; do sleep 0.1; k=$((k + 1)); done; }
+# median of the numbers given
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# run_lvsd NAME BIN: start; RELOADS rounds of a reload by the verb (weight
+# 1 -> 5) and one by SIGHUP (5 -> 1, the way keepalived is reloaded
+# below); stop. The first round's kernel operations are counted.
+run_lvsd() {
+  local name=$1 bin=$2 t0 ready full msg rt rt2 i verb=() applied=() hup=()
+  fresh_ns
+  L() { ip netns exec bench "$bin" --socket "$W/l.sock" --pid-file "$W/l.pid" --log-file "$W/$name.log" --metrics off "$@"; }
+  cp "$W/a.cf" "$W/lvsd.cf"
+  t0=$(now); L "$W/lvsd.cf" start; ready=$(since "$t0")
+  full=$(wait_complete "$t0" 600)
+  say "$name start: 'lvsd start' returned (first table applied, READY=1) after ${ready}s; table complete after ${full}s"
+  say "$name log: $(grep -E 'configuration loaded|first table' "$W/$name.log" | sed 's/^[^ ]* *//' | tr '\n' ' ')"
+  for i in $(seq 1 "$RELOADS"); do
+    cp "$W/b.cf" "$W/lvsd.cf"
+    [ "$i" = 1 ] && capture_start
+    t0=$(now); msg=$(L "$W/lvsd.cf" reload); rt=$(since "$t0")
+    w0_is 5; rt2=$(since "$t0")
+    if [ "$i" = 1 ]; then
+      capture_stop
+      say "$name reload (1 weight): ${rt2}s until applied (reload verb returned after ${rt}s: $msg); kernel ops: $(count_ops)"
+    fi
+    verb+=("$rt"); applied+=("$rt2")
+    cp "$W/a.cf" "$W/lvsd.cf"
+    t0=$(now); kill -HUP "$(cat "$W/l.pid")"
+    w0_is 1; hup+=("$(since "$t0")")
+  done
+  say "$name reloads ($RELOADS rounds): verb returned ${verb[*]} (median $(median "${verb[@]}")s); applied by the poller ${applied[*]} (median $(median "${applied[@]}")s); by SIGHUP, applied by the poller ${hup[*]} (median $(median "${hup[@]}")s)"
+  # Where the time went: the daemon's own share (reading the file, then
+  # diffing and applying it) and what starting an lvsd process costs.
+  local load apply
+  load=$(grep -oE 'reload done .*load_ms=[0-9]+' "$W/$name.log" | sed 's/.*load_ms=//' | tr '\n' ' ')
+  apply=$(grep -oE 'reload done .*apply_ms=[0-9]+' "$W/$name.log" | sed 's/.*apply_ms=//' | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  say "$name reload log: load_ms $load(median $(median $load)); apply_ms $apply(median $(median $apply))"
+  t0=$(now); "$bin" --version >/dev/null; say "$name process start (lvsd --version): $(since "$t0")s"
+  L "$W/lvsd.cf" stop >/dev/null
+}
+run_lvsd lvsd "$LVSD"
+# LVSD_BENCH_BIN_B: another build (the one before a change) in the same boot
+[ -n "${LVSD_BENCH_BIN_B:-}" ] && run_lvsd lvsd-b "$LVSD_BENCH_BIN_B"
 
 # ------------------------------------------------------------ keepalived
 fresh_ns
@@ -194,12 +226,22 @@ ip netns exec bench keepalived -C -n -l -f "$W/k.conf" -p "$W/k.pid" -c "$W/kc.p
 KPID=$!
 full=$(wait_complete "$t0" 1200)
 say "keepalived start: table complete after ${full}s"
-cp "$W/b.conf" "$W/k.conf"
-capture_start
-t0=$(now); kill -HUP "$KPID"
-k=0; until [ "$(w0)" = 5 ] || [ $k -ge 3000 ]; do sleep 0.1; k=$((k + 1)); done; rt=$(since "$t0")
-capture_stop
-say "keepalived reload (1 weight): ${rt}s until applied; kernel ops: $(count_ops)"
+ka=()
+for i in $(seq 1 "$RELOADS"); do
+  cp "$W/b.conf" "$W/k.conf"
+  [ "$i" = 1 ] && capture_start
+  t0=$(now); kill -HUP "$KPID"
+  w0_is 5; rt=$(since "$t0")
+  if [ "$i" = 1 ]; then
+    capture_stop
+    say "keepalived reload (1 weight): ${rt}s until applied; kernel ops: $(count_ops)"
+  fi
+  ka+=("$rt")
+  cp "$W/a.conf" "$W/k.conf"
+  t0=$(now); kill -HUP "$KPID"
+  w0_is 1; ka+=("$(since "$t0")")
+done
+say "keepalived reloads ($RELOADS rounds, two SIGHUPs each): applied by the poller ${ka[*]} (median $(median "${ka[@]}")s)"
 kill "$KPID"; wait "$KPID" 2>/dev/null
 
 # ------------------------------------------------------------ ldirectord

@@ -27,7 +27,7 @@ pub fn checks_of(cfg: &Config) -> Vec<(String, CheckSpec, Target)> {
         for r in &v.reals {
             out.push((
                 vid.clone(),
-                r.check.clone(),
+                CheckSpec::clone(&r.check),
                 Target {
                     real: r.addr,
                     real_port: r.port,

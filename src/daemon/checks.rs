@@ -61,7 +61,7 @@ impl CheckAdapter {
 }
 
 impl CheckRunner for CheckAdapter {
-    fn update(&self, plan: &Plan, known: &HashMap<RealKey, bool>) {
+    fn update(&self, plan: &Plan, known_up: &dyn Fn(&RealKey) -> bool) {
         let mut entries = Vec::new();
         let mut ids = HashMap::new();
         for v in &plan.virtuals {
@@ -80,7 +80,7 @@ impl CheckRunner for CheckAdapter {
                     id,
                     spec: spec.clone(),
                     target: target(&rk),
-                    assume_up: known.get(&rk).copied() == Some(true),
+                    assume_up: known_up(&rk),
                     report_every,
                 });
             }
@@ -184,9 +184,9 @@ mod tests {
                     consistent: false,
                 },
                 checks: vec![
-                    spec(CheckType::Off),
-                    spec(CheckType::On),
-                    spec(CheckType::Connect),
+                    spec(CheckType::Off).into(),
+                    spec(CheckType::On).into(),
+                    spec(CheckType::Connect).into(),
                 ],
                 cleanstop: false,
                 fallbackcommand: None,
@@ -197,7 +197,7 @@ mod tests {
         };
         let (tx, mut rx) = mpsc::channel(16);
         let a = CheckAdapter::new(tx);
-        a.update(&plan, &HashMap::new());
+        a.update(&plan, &|_| false);
         assert_eq!(
             a.engine.lock().unwrap().len(),
             1,

@@ -766,15 +766,19 @@ pub fn placed_after(
             _ => {}
         }
     }
+    // Only the scope's virtuals are looked up below: a reload of one
+    // virtual indexes its reals, not the whole table's.
+    let in_scope = |k: &ServiceKey| scope.is_none_or(|s| s.contains(k));
     let had: HashSet<Dest> = actual
         .entries
         .iter()
+        .filter(|e| in_scope(&e.service.key))
         .flat_map(|e| e.reals.iter().map(move |r| (e.service.key, r.addr, r.port)))
         .collect();
     let mut out = Vec::new();
     for v in &plan.virtuals {
         let key = v.key();
-        if scope.is_some_and(|s| !s.contains(&key)) {
+        if !in_scope(&key) {
             continue;
         }
         for (rk, real, _) in v.reals() {
@@ -1088,7 +1092,7 @@ mod tests {
         alerts.phases.insert(Phase::Running);
         Plan {
             virtuals: vec![super::super::plan::VirtualPlan {
-                checks: reals.iter().map(|_| CheckSpec::defaults()).collect(),
+                checks: reals.iter().map(|_| CheckSpec::defaults().into()).collect(),
                 spec: crate::reconcile::VirtualSpec {
                     service: VirtualService::new(key(1)),
                     reals,
@@ -1505,7 +1509,7 @@ mod tests {
     fn a_start_trusts_served_reals_and_drained_ones_and_fixed_checks() {
         use crate::model::CheckType;
         let mut p = plan(4, &[], Duration::ZERO);
-        p.virtuals[0].checks[3].checktype = CheckType::Off;
+        std::sync::Arc::make_mut(&mut p.virtuals[0].checks[3]).checktype = CheckType::Off;
         let mut ov = Overrides::default();
         ov.set(rk(2), Override::Drain);
         // Real 1 served, 2 drained at 0, 3 quiesced at 0, 4 checktype off

@@ -89,10 +89,11 @@ type ReloadReply = tokio::sync::oneshot::Sender<Result<String, ReloadError>>;
 /// built with.
 pub trait CheckRunner: Send + Sync {
     /// Make the running checks those of `plan`: unchanged checks keep
-    /// running, others start or stop. `known` is the health the engine
-    /// already has (a real known up starts as up, so failurecount applies
-    /// from its first failure).
-    fn update(&self, plan: &Plan, known: &HashMap<RealKey, bool>);
+    /// running, others start or stop. `known_up` says whether the engine
+    /// already has a real up (it starts as up, so failurecount applies
+    /// from its first failure). A lookup, not a map: a reload would
+    /// otherwise copy the health of every real, checked or not.
+    fn update(&self, plan: &Plan, known_up: &dyn Fn(&RealKey) -> bool);
 
     /// Stop every check.
     fn shutdown(&self);
@@ -417,12 +418,10 @@ impl Engine {
     }
 
     fn spawn_checks(&mut self) {
-        let known: HashMap<RealKey, bool> = self
-            .health
-            .iter()
-            .filter_map(|(k, h)| h.up.map(|u| (*k, u)))
-            .collect();
-        self.runner.update(&self.plan, &known);
+        let health = &self.health;
+        self.runner.update(&self.plan, &|k| {
+            health.get(k).and_then(|h| h.up) == Some(true)
+        });
     }
 
     /// A check report: the core updates the real's health and decides

@@ -11,7 +11,7 @@ use crate::reconcile::VirtualSpec;
 struct NoChecks;
 
 impl CheckRunner for NoChecks {
-    fn update(&self, _: &Plan, _: &HashMap<RealKey, bool>) {}
+    fn update(&self, _: &Plan, _: &dyn Fn(&RealKey) -> bool) {}
     fn shutdown(&self) {}
 }
 
@@ -46,7 +46,7 @@ fn vplan(n: u8, reals: &[(&str, i32)], ct: CheckType, quiescent: bool) -> Virtua
     service.scheduler = "wrr".into();
     let reals: Vec<RealServer> = reals.iter().map(|(a, w)| real(a, *w)).collect();
     VirtualPlan {
-        checks: reals.iter().map(|_| check(ct)).collect(),
+        checks: reals.iter().map(|_| check(ct).into()).collect(),
         spec: VirtualSpec {
             service,
             reals,
@@ -362,7 +362,7 @@ async fn reload_changing_one_weight_is_one_kernel_op() {
     let mut next = plan.clone();
     next.virtuals.remove(1);
     next.virtuals[0].spec.reals.push(real("10.1.0.3", 1));
-    next.virtuals[0].checks.push(check(CheckType::On));
+    next.virtuals[0].checks.push(check(CheckType::On).into());
     *h.next_plan.lock().unwrap() = Ok(next);
     let before = h.fake.ops();
     h.hup.send(()).await.unwrap();

@@ -1,9 +1,10 @@
 //! From a parsed `ldirectord.cf` to the daemon's [`Plan`].
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::ldirectord::{AlertStatus, Config, LogTarget, Virtual};
+use crate::config::ldirectord::{AlertStatus, Config, LogTarget, Real, Virtual};
 use crate::model::{CheckPolicy, CheckSpec, CheckType, RealServer, Service};
 use crate::reconcile::VirtualSpec;
 
@@ -41,14 +42,62 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
 
 /// Load and convert `path`; `Err` carries every diagnostic.
 pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
-    load_config(path).map(|cfg| plan_from_config(&cfg))
+    load_config(path).map(plan_from_owned_config)
 }
 
 /// The plan a validated config describes.
 pub fn plan_from_config(cfg: &Config) -> Plan {
+    let reals = cfg
+        .virtuals
+        .iter()
+        .map(|v| {
+            let servers = v.reals.iter().map(real_server).collect();
+            (servers, v.reals.iter().map(|r| r.check.clone()).collect())
+        })
+        .collect();
+    plan_with_reals(cfg, reals)
+}
+
+/// The plan of a config that is not needed afterwards: its reals are
+/// moved into it, not copied (a reload reads the whole file).
+pub fn plan_from_owned_config(mut cfg: Config) -> Plan {
+    let reals = cfg
+        .virtuals
+        .iter_mut()
+        .map(|v| {
+            std::mem::take(&mut v.reals)
+                .into_iter()
+                .map(|r| (real_server(&r), r.check))
+                .unzip()
+        })
+        .collect();
+    plan_with_reals(&cfg, reals)
+}
+
+/// A real as the kernel table has it (the config's port).
+fn real_server(r: &Real) -> RealServer {
+    let mut rs = RealServer::new(r.addr, r.port);
+    rs.forward = r.forward;
+    rs.weight = i32::try_from(r.weight).unwrap_or(i32::MAX);
+    rs.l_threshold = r.l_threshold;
+    rs.u_threshold = r.u_threshold;
+    rs
+}
+
+/// Each virtual's reals and their checks, in order.
+type RealsOf = Vec<(Vec<RealServer>, Vec<Arc<CheckSpec>>)>;
+
+/// The plan of `cfg` with `reals` (each virtual's, from the config; the
+/// virtuals' own `reals` are not read).
+fn plan_with_reals(cfg: &Config, reals: RealsOf) -> Plan {
     let g = &cfg.global;
     Plan {
-        virtuals: cfg.virtuals.iter().map(|v| virtual_plan(v, cfg)).collect(),
+        virtuals: cfg
+            .virtuals
+            .iter()
+            .zip(reals)
+            .map(|(v, (servers, checks))| virtual_plan(v, cfg, servers, checks))
+            .collect(),
         autoreload: g.autoreload,
         callback: g.callback.clone(),
         maintenancedir: g.maintenancedir.clone(),
@@ -63,22 +112,15 @@ pub fn plan_from_config(cfg: &Config) -> Plan {
     }
 }
 
-fn virtual_plan(v: &Virtual, cfg: &Config) -> VirtualPlan {
+fn virtual_plan(
+    v: &Virtual,
+    cfg: &Config,
+    reals: Vec<RealServer>,
+    checks: Vec<Arc<CheckSpec>>,
+) -> VirtualPlan {
     // The service settings come from the config's own table rendering, so
     // `check-config` and the daemon never disagree on flags or netmask.
-    let service = v.entry().service;
-    let reals: Vec<RealServer> = v
-        .reals
-        .iter()
-        .map(|r| {
-            let mut rs = RealServer::new(r.addr, r.port);
-            rs.forward = r.forward;
-            rs.weight = i32::try_from(r.weight).unwrap_or(i32::MAX);
-            rs.l_threshold = r.l_threshold;
-            rs.u_threshold = r.u_threshold;
-            rs
-        })
-        .collect();
+    let service = v.service();
     let fallback = v.fallback.map(|f| {
         let mut rs = RealServer::new(f.addr, f.port);
         rs.forward = f.forward;
@@ -87,7 +129,7 @@ fn virtual_plan(v: &Virtual, cfg: &Config) -> VirtualPlan {
     });
     let a = &v.alerts;
     VirtualPlan {
-        checks: v.reals.iter().map(|r| r.check.clone()).collect(),
+        checks,
         spec: VirtualSpec {
             service,
             reals,
@@ -143,8 +185,20 @@ pub fn apply_policies(
                     diagnostics.push(format!("{}: virtual.{:?}: {msg}", p.at, p.id.to_string()));
                 }
             }
+            // Reals that shared a check share the changed one: each check
+            // is changed once, by its address (the old ones are kept alive
+            // in `changed` until the loop ends, so no address is reused).
+            let mut changed: std::collections::HashMap<
+                *const CheckSpec,
+                (Arc<CheckSpec>, Arc<CheckSpec>),
+            > = std::collections::HashMap::new();
             for spec in &mut v.checks {
-                spec.policy = c.clone();
+                let (_, now) = changed.entry(Arc::as_ptr(spec)).or_insert_with(|| {
+                    let mut n = CheckSpec::clone(spec);
+                    n.policy = c.clone();
+                    (Arc::clone(spec), Arc::new(n))
+                });
+                *spec = Arc::clone(now);
             }
         }
         if !found {
@@ -272,6 +326,40 @@ virtual=192.0.2.11:80\n\treal=10.1.0.2:80 masq\n\tchecktype=connect\n";
         apply_policies(&mut p, &later.virtuals).unwrap();
         let agent = p.virtuals[0].checks[0].policy.agent.unwrap();
         assert_eq!((agent.port, agent.interval), (5, Duration::from_secs(2)));
+    }
+
+    /// Reals that run their virtual's check share one copy, before and
+    /// after lvsd.toml's policy reaches it; a real with its own
+    /// request/receive pair has its own, which gets the policy too. The
+    /// plan of an owned config equals the one of a borrowed config.
+    #[test]
+    fn reals_share_their_virtuals_check_through_policies() {
+        let text = "virtual=192.0.2.10:80\n\treal=10.1.0.1:80 masq\n\treal=10.1.0.2:80 masq\n\
+\treal=10.1.0.3:80 masq 1 \"/own.html\", \"own\"\n\treal=10.1.0.4:80 masq\n\tservice=http\n";
+        let cfg = Config::parse(text, Path::new("t.cf"), &SystemResolver::new()).unwrap();
+        let borrowed = plan_from_config(&cfg);
+        let mut p = plan_from_owned_config(cfg);
+        assert_eq!(p, borrowed);
+        let c = &p.virtuals[0].checks;
+        assert!(Arc::ptr_eq(&c[0], &c[1]) && Arc::ptr_eq(&c[0], &c[3]));
+        assert!(!Arc::ptr_eq(&c[0], &c[2]));
+        assert_eq!(c[2].request, "/own.html");
+        let toml = crate::config::toml::parse(
+            "[virtual.\"tcp:192.0.2.10:80\"]\nrise = 3\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        apply_policies(&mut p, &toml.virtuals).unwrap();
+        let c = &p.virtuals[0].checks;
+        assert!(c.iter().all(|c| c.policy.rise == 3));
+        assert!(Arc::ptr_eq(&c[0], &c[1]) && Arc::ptr_eq(&c[0], &c[3]));
+        assert!(!Arc::ptr_eq(&c[0], &c[2]));
+        assert_eq!(
+            (c[2].request.as_str(), c[0].request.as_str()),
+            ("/own.html", "/")
+        );
+        assert!(!Arc::ptr_eq(&c[0], &borrowed.virtuals[0].checks[0]));
+        assert_eq!(borrowed.virtuals[0].checks[0].policy.rise, 1);
     }
 
     #[test]

@@ -14,7 +14,7 @@ fn vp(key: ServiceKey, reals: &[(&str, u16, Forward)]) -> VirtualPlan {
         })
         .collect();
     VirtualPlan {
-        checks: reals.iter().map(|_| CheckSpec::defaults()).collect(),
+        checks: reals.iter().map(|_| CheckSpec::defaults().into()).collect(),
         spec: VirtualSpec {
             service: VirtualService::new(key),
             reals,

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{CheckSpec, CheckType, RealServer, ServiceKey};
@@ -68,8 +69,9 @@ pub struct RealPlan {
 pub struct VirtualPlan {
     /// Table definition: service, reals, fallback, quiescent.
     pub spec: VirtualSpec,
-    /// Per-real check specs, same order as `spec.reals`.
-    pub checks: Vec<CheckSpec>,
+    /// Per-real check specs, same order as `spec.reals` (the reals that
+    /// run their virtual's check share one).
+    pub checks: Vec<Arc<CheckSpec>>,
     /// `cleanstop`: delete the service from the kernel on stop.
     pub cleanstop: bool,
     /// `fallbackcommand`, run as `CMD start|stop VIP:VPORT PROTO`.
@@ -93,7 +95,7 @@ impl VirtualPlan {
             .reals
             .iter()
             .zip(self.checks.iter())
-            .map(move |(r, c)| (RealKey::of(key, r), r, c))
+            .map(move |(r, c)| (RealKey::of(key, r), r, c.as_ref()))
     }
 }
 

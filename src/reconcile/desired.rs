@@ -15,7 +15,7 @@ use crate::model::{
 
 /// Identity of one real server inside one virtual service, as configured
 /// (before the port normalisation the kernel table needs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RealKey {
     /// The virtual service.
     pub service: ServiceKey,
@@ -23,6 +23,46 @@ pub struct RealKey {
     pub addr: IpAddr,
     /// Real server port as configured.
     pub port: u16,
+}
+
+/// One write of a fixed-size encoding of the key, not the derived
+/// field-by-field hashing (a dozen writes of discriminants, lengths and
+/// octets, about 590 instructions a key with SipHash): the daemon hashes
+/// every real's key several times on each reload (10,000 reals in
+/// docs/benchmarks.md "daemon"). Equal keys write equal bytes.
+impl std::hash::Hash for RealKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        /// `a` as a family tag and its octets, into 17 bytes.
+        fn put(b: &mut [u8], a: IpAddr) {
+            let (tag, octets) = match a {
+                IpAddr::V4(a) => (4, a.to_ipv6_compatible().octets()),
+                IpAddr::V6(a) => (6, a.octets()),
+            };
+            b[0] = tag;
+            b[1..17].copy_from_slice(&octets);
+        }
+        // service (7 bytes), its address (17), the real's address (17)
+        let mut all = [0u8; 41];
+        match self.service {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => {
+                all[0] = 1;
+                all[1..3].copy_from_slice(&protocol.number().to_le_bytes());
+                all[3..5].copy_from_slice(&port.to_le_bytes());
+                put(&mut all[7..24], addr);
+            }
+            ServiceKey::Fwmark { family, mark } => {
+                all[0] = 2 + u8::from(family == crate::model::Family::V6);
+                all[1..5].copy_from_slice(&mark.to_le_bytes());
+            }
+        }
+        all[5..7].copy_from_slice(&self.port.to_le_bytes());
+        put(&mut all[24..41], self.addr);
+        state.write(&all);
+    }
 }
 
 impl RealKey {
@@ -214,6 +254,63 @@ mod tests {
             addr: "10.0.0.1".parse().unwrap(),
             port,
         }
+    }
+
+    /// The one-write hash keeps Hash's contract (equal keys, equal
+    /// hashes: the same key built twice) and tells apart keys that differ
+    /// in any one field: services of each kind, protocol, port, mark and
+    /// family, virtual and real addresses of both families, real ports.
+    #[test]
+    fn real_keys_hash_by_every_field() {
+        use std::hash::BuildHasher;
+        let h = std::collections::hash_map::RandomState::new();
+        let addrs: Vec<IpAddr> = ["10.0.0.1", "10.0.0.2", "::a00:1", "2001:db8::1", "::"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let mut services = Vec::new();
+        for &addr in &addrs {
+            for protocol in [
+                Protocol::Tcp,
+                Protocol::Udp,
+                Protocol::Sctp,
+                Protocol::Other(7),
+            ] {
+                for port in [0, 80, 8080] {
+                    services.push(ServiceKey::Addr {
+                        protocol,
+                        addr,
+                        port,
+                    });
+                }
+            }
+        }
+        for family in [crate::model::Family::V4, crate::model::Family::V6] {
+            for mark in [0, 1, 80, u32::MAX] {
+                services.push(ServiceKey::Fwmark { family, mark });
+            }
+        }
+        let mut keys = Vec::new();
+        for &service in &services {
+            for &addr in &addrs {
+                for port in [0, 80, 65535] {
+                    keys.push(RealKey {
+                        service,
+                        addr,
+                        port,
+                    });
+                }
+            }
+        }
+        let mut seen = HashMap::new();
+        for k in &keys {
+            let copy = RealKey { ..*k };
+            assert_eq!(h.hash_one(k), h.hash_one(copy));
+            if let Some(other) = seen.insert(h.hash_one(k), *k) {
+                panic!("{k:?} and {other:?} hash alike");
+            }
+        }
+        assert_eq!(seen.len(), keys.len());
     }
 
     fn real(a: &str, port: u16, fwd: Forward, w: i32) -> RealServer {

@@ -529,7 +529,10 @@ pub fn real(v: &str) -> Parsed<RealLine> {
         Some(i) => (v.get(..i).unwrap_or(""), v.get(i..).unwrap_or("")),
         None => (v, ""),
     };
-    let (first, last) = match addr.split_once("->") {
+    // (a range's arrow looked for only when there is a '>': a substring
+    // search is set up per call, and most lines are single addresses)
+    let arrow = addr.contains('>').then(|| addr.split_once("->")).flatten();
+    let (first, last) = match arrow {
         Some((a, b)) => {
             let hp = host_port(b)?;
             let f = host_port(a)?;

@@ -4,6 +4,7 @@
 //! A child of `validate`, so it works on the builder's private state.
 
 use super::*;
+use std::sync::Arc;
 
 /// Local host name, as ldirectord takes it for ftp/sip default logins
 /// (`$ENV{HOSTNAME}`, else uname).
@@ -182,9 +183,11 @@ impl Builder<'_> {
             checkcount: b.checkcount.unwrap_or(g.checkcount),
             policy: Default::default(),
         };
-        let mut reals = Vec::new();
+        // (a range makes more than one; the usual line makes one)
+        let mut reals = Vec::with_capacity(b.reals.len());
+        let shared = Arc::new(check.clone());
         for (line, r) in &b.reals {
-            self.expand_real(*line, r, family, &check, &mut reals);
+            self.expand_real(*line, r, family, &shared, &mut reals);
         }
         let fallback = self.fallback_for(&b, family, proto_name, vport);
         let g = &self.global;
@@ -224,7 +227,7 @@ impl Builder<'_> {
         line: usize,
         r: &RealLine,
         family: Family,
-        check: &CheckSpec,
+        check: &Arc<CheckSpec>,
         out: &mut Vec<Real>,
     ) {
         let name = if family == Family::V6 {
@@ -253,13 +256,18 @@ impl Builder<'_> {
         let (Some(first), Some(port)) = (first, port) else {
             return;
         };
-        let mut spec = check.clone();
-        if let Some((req, recv)) = &r.request_receive {
-            spec.request = req.clone();
-            spec.receive = recv.clone();
-            spec.request_from_real = true;
-        }
-        let mk = |addr: IpAddr| Real {
+        // The virtual's check, shared; a real with its own pair gets a copy.
+        let spec = match &r.request_receive {
+            Some((req, recv)) => {
+                let mut own = CheckSpec::clone(check);
+                own.request = req.clone();
+                own.receive = recv.clone();
+                own.request_from_real = true;
+                Arc::new(own)
+            }
+            None => Arc::clone(check),
+        };
+        let mk = |addr: IpAddr, check: Arc<CheckSpec>| Real {
             line,
             addr,
             port,
@@ -267,10 +275,10 @@ impl Builder<'_> {
             weight: r.weight,
             l_threshold: r.l_threshold,
             u_threshold: r.u_threshold,
-            check: spec.clone(),
+            check,
         };
         let Some(last) = last else {
-            out.push(mk(first));
+            out.push(mk(first, spec));
             return;
         };
         match (first, last) {
@@ -292,9 +300,10 @@ impl Builder<'_> {
                         ),
                     );
                 } else {
-                    for i in a..=b {
-                        out.push(mk(IpAddr::V4(Ipv4Addr::from(i))));
+                    for i in a..b {
+                        out.push(mk(IpAddr::V4(Ipv4Addr::from(i)), spec.clone()));
                     }
+                    out.push(mk(IpAddr::V4(Ipv4Addr::from(b)), spec));
                 }
             }
             _ => self.err(line, name, "address ranges are only supported for IPv4"),

@@ -12,6 +12,13 @@
 //! One deviation: a line of whitespace only inside a block ends the block
 //! like an empty line (ldirectord rejects one of 5+ columns as "Unknown
 //! command" but lets a 4-column one end the block).
+//!
+//! Items borrow the file's text: a block line is copied only when a tab
+//! inside it has to be widened. A reload re-reads the whole file (13,000
+//! lines for 1,000 virtuals of 10 reals), and four copies per block line
+//! were a third of the reading (issue 15, docs/benchmarks.md "daemon").
+
+use std::borrow::Cow;
 
 /// One meaningful line of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,10 +54,10 @@ pub(crate) enum Item<'a> {
         /// 1-based line.
         line: usize,
         /// The word before `=`.
-        name: String,
+        name: Cow<'a, str>,
         /// Text after `=`, comment removed, tabs widened, trailing blanks
         /// removed.
-        value: String,
+        value: Cow<'a, str>,
         /// Whether a `#` cut the line (ldirectord strips it even inside
         /// quotes, which explains many "unterminated quote" errors).
         cut: bool,
@@ -60,7 +67,7 @@ pub(crate) enum Item<'a> {
         /// 1-based line.
         line: usize,
         /// The line, comment removed and trimmed.
-        raw: String,
+        raw: Cow<'a, str>,
     },
 }
 
@@ -80,11 +87,10 @@ fn name_value(s: &str) -> Option<(&str, &str)> {
 
 /// Physical lines without their `\n` (a `\r` stays, as in Perl).
 fn physical(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut v: Vec<&str> = text.split('\n').collect();
-    if text.ends_with('\n') || text.is_empty() {
-        v.pop();
-    }
-    v.into_iter().enumerate().map(|(i, l)| (i + 1, l))
+    text.split_inclusive('\n')
+        .map(|l| l.strip_suffix('\n').unwrap_or(l))
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
 }
 
 fn is_blank_or_comment(l: &str) -> bool {
@@ -92,40 +98,79 @@ fn is_blank_or_comment(l: &str) -> bool {
     t.is_empty() || t.starts_with('#')
 }
 
-/// The block-line transformation; None when the line ends the block.
-fn block_line(l: &str) -> Option<String> {
-    let l = match l.find('#') {
-        Some(i) => l.get(..i).unwrap_or(""),
-        None => l,
-    };
-    let l = l.replace('\t', "    ");
-    let indent = l.len() - l.trim_start_matches(' ').len();
+/// The block-line transformation of `l`, its comment already cut: the
+/// line trimmed, tabs widened to 4 spaces; None when the line ends the
+/// block (indented by fewer than 4 columns, a tab counting 4, or blank).
+/// Borrowed unless a tab inside it is widened.
+fn block_line(l: &str) -> Option<Cow<'_, str>> {
+    let mut indent = 0usize;
+    for b in l.bytes() {
+        match b {
+            b' ' => indent += 1,
+            b'\t' => indent += 4,
+            _ => break,
+        }
+    }
+    // Trimming before widening gives the same text: a tab at either end
+    // is trimmed either way, and the rest is left alone.
     let body = l.trim();
     if indent < 4 || body.is_empty() {
         return None;
     }
-    Some(body.to_string())
+    Some(if body.contains('\t') {
+        Cow::Owned(body.replace('\t', "    "))
+    } else {
+        Cow::Borrowed(body)
+    })
+}
+
+/// A block line's item: `name=value` or the line as it is.
+fn block_item<'a>(line: usize, body: Cow<'a, str>, cut: bool) -> Item<'a> {
+    match body {
+        Cow::Borrowed(b) => match name_value(b) {
+            Some((n, v)) => Item::Directive {
+                line,
+                name: Cow::Borrowed(n),
+                value: Cow::Borrowed(v.trim_end()),
+                cut,
+            },
+            None => Item::DirectiveOther {
+                line,
+                raw: Cow::Borrowed(b),
+            },
+        },
+        Cow::Owned(b) => match name_value(&b) {
+            Some((n, v)) => Item::Directive {
+                line,
+                name: Cow::Owned(n.to_string()),
+                value: Cow::Owned(v.trim_end().to_string()),
+                cut,
+            },
+            None => Item::DirectiveOther {
+                line,
+                raw: Cow::Owned(b),
+            },
+        },
+    }
 }
 
 /// Split a whole file into items.
 pub(crate) fn lex(text: &str) -> Vec<Item<'_>> {
-    let mut out = Vec::new();
+    // about one item per line of a usual file (a guess: it only saves
+    // regrowing the list)
+    let mut out = Vec::with_capacity(text.len() / 24 + 1);
     let mut in_block = false;
     for (line, l) in physical(text) {
         if in_block {
             if l.trim_start().starts_with('#') {
                 continue;
             }
-            if let Some(body) = block_line(l) {
-                match name_value(&body) {
-                    Some((n, v)) => out.push(Item::Directive {
-                        line,
-                        name: n.to_string(),
-                        value: v.trim_end().to_string(),
-                        cut: l.contains('#'),
-                    }),
-                    None => out.push(Item::DirectiveOther { line, raw: body }),
-                }
+            let (kept, cut) = match l.find('#') {
+                Some(i) => (l.get(..i).unwrap_or(""), true),
+                None => (l, false),
+            };
+            if let Some(body) = block_line(kept) {
+                out.push(block_item(line, body, cut));
                 continue;
             }
             in_block = false;
@@ -154,6 +199,117 @@ pub(crate) fn lex(text: &str) -> Vec<Item<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reading before items borrowed the text, kept as the reference:
+    /// physical lines collected, every block line widened and copied.
+    fn lex_copying(text: &str) -> Vec<Item<'_>> {
+        fn block_line(l: &str) -> Option<String> {
+            let l = match l.find('#') {
+                Some(i) => l.get(..i).unwrap_or(""),
+                None => l,
+            };
+            let l = l.replace('\t', "    ");
+            let indent = l.len() - l.trim_start_matches(' ').len();
+            let body = l.trim();
+            if indent < 4 || body.is_empty() {
+                return None;
+            }
+            Some(body.to_string())
+        }
+        let mut v: Vec<&str> = text.split('\n').collect();
+        if text.ends_with('\n') || text.is_empty() {
+            v.pop();
+        }
+        let mut out = Vec::new();
+        let mut in_block = false;
+        for (line, l) in v.into_iter().enumerate().map(|(i, l)| (i + 1, l)) {
+            if in_block {
+                if l.trim_start().starts_with('#') {
+                    continue;
+                }
+                if let Some(body) = block_line(l) {
+                    match name_value(&body) {
+                        Some((n, v)) => out.push(Item::Directive {
+                            line,
+                            name: Cow::Owned(n.to_string()),
+                            value: Cow::Owned(v.trim_end().to_string()),
+                            cut: l.contains('#'),
+                        }),
+                        None => out.push(Item::DirectiveOther {
+                            line,
+                            raw: Cow::Owned(body),
+                        }),
+                    }
+                    continue;
+                }
+                in_block = false;
+            }
+            if let Some((name, value)) = name_value(l) {
+                if name == "virtual" || name == "virtual6" {
+                    out.push(Item::Virtual {
+                        line,
+                        v6: name == "virtual6",
+                        value,
+                    });
+                    in_block = true;
+                    continue;
+                }
+                out.push(Item::Global { line, name, value });
+                continue;
+            }
+            if is_blank_or_comment(l) {
+                continue;
+            }
+            out.push(Item::GlobalOther { line, raw: l });
+        }
+        out
+    }
+
+    /// Every line of up to 6 characters over an alphabet of the
+    /// characters that matter (blanks, tabs, other whitespace, `#`, `=`,
+    /// a name's letters), inside a block and after it, and the ends of a
+    /// file: read as the copying reader read them.
+    #[test]
+    fn borrowing_reads_as_copying_did() {
+        let alphabet = [' ', '\t', 'a', '=', '#', '\r', '\u{a0}', 'b'];
+        let mut lines = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..6 {
+            let next: Vec<String> = last
+                .iter()
+                .flat_map(|l| {
+                    alphabet.iter().map(move |c| {
+                        let mut n = l.clone();
+                        n.push(*c);
+                        n
+                    })
+                })
+                .collect();
+            lines.extend(next.iter().cloned());
+            last = next;
+        }
+        let mut checked = 0;
+        for l in &lines {
+            for text in [
+                format!("virtual=1:2\n{l}\n    x=1\n"),
+                format!("virtual=1:2\n    {l}\n{l}"),
+            ] {
+                assert_eq!(lex(&text), lex_copying(&text), "{text:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 500_000, "{checked}");
+        for text in [
+            "",
+            "\n",
+            "a=1",
+            "a=1\n",
+            "a=1\n\n",
+            "\n\nvirtual=1:2\n\tb=2",
+        ] {
+            assert_eq!(lex(text), lex_copying(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn blocks_comments_and_indentation() {

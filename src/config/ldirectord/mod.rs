@@ -17,6 +17,7 @@ pub mod validate;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::error::{Diagnostic, Error};
 use crate::model::{CheckSpec, Forward, ServiceKey};
@@ -177,8 +178,10 @@ pub struct Real {
     /// `u:N` upper connection threshold (0: none).
     pub u_threshold: u32,
     /// The check to run for this real (the virtual's, with this real's
-    /// `"request", "receive"` pair when it has one).
-    pub check: CheckSpec,
+    /// `"request", "receive"` pair when it has one). Shared by the reals
+    /// that run the virtual's own check: one copy per virtual, not per
+    /// real, at every load and reload.
+    pub check: Arc<CheckSpec>,
 }
 
 /// Firewall-mark or address virtual service, as IPVS knows it.

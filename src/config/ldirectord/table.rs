@@ -58,6 +58,12 @@ fn service_of(v: &Virtual) -> VirtualService {
 }
 
 impl Virtual {
+    /// This virtual's service as its table entry has it (without building
+    /// the entry's reals).
+    pub fn service(&self) -> VirtualService {
+        service_of(self)
+    }
+
     /// This virtual's table entry with every real server healthy.
     pub fn entry(&self) -> TableEntry {
         let active = self.check.checktype != CheckType::Off;

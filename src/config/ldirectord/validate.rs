@@ -543,9 +543,11 @@ pub(crate) fn build(text: &str, path: &Path, resolver: &dyn Resolver) -> Result<
                 value,
                 cut,
             } => {
-                if let Some(mut b) = current.take() {
+                // In place: a block is a few hundred bytes, moved out and
+                // back for every line it was copied twice a line.
+                if let Some(b) = current.as_mut() {
                     let before = bld.errors.len();
-                    bld.directive(&mut b, line, &name, &value);
+                    bld.directive(b, line, &name, &value);
                     if cut {
                         if let Some(e) = bld.errors.get_mut(before) {
                             e.message.push_str(
@@ -553,7 +555,6 @@ pub(crate) fn build(text: &str, path: &Path, resolver: &dyn Resolver) -> Result<
                             );
                         }
                     }
-                    current = Some(b);
                 }
             }
             Item::DirectiveOther { line, raw } => {

@@ -73,7 +73,7 @@ fn defaults_of_a_minimal_virtual() {
         ("10.0.1.1".into(), 80, Forward::Masq, 1)
     );
     assert_eq!((r.l_threshold, r.u_threshold), (0, 0));
-    assert_eq!(r.check, v.check);
+    assert_eq!(*r.check, v.check);
 }
 
 #[test]

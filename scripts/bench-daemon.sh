@@ -20,6 +20,7 @@
 # Usage (host): scripts/bench-daemon.sh            -> boots one guest
 # Env: BENCH_VIRTUALS (1000), BENCH_REALS (10), BENCH_LDIR_CAP (300 s),
 #      BENCH_RELOADS (5 rounds of two reloads, weight 1 -> 5 -> 1),
+#      BENCH_IDLE (10: seconds of each daemon's idle CPU, table loaded),
 #      BENCH_PROFILE (release|debug, default release), LVSD_SKIP_BUILD=1,
 #      LVSD_BENCH_BIN (the lvsd to run), LVSD_BENCH_BIN_B (a second lvsd,
 #      e.g. the build before a change, run the same way in the same boot).
@@ -46,6 +47,7 @@ if [ "${1:-}" != --guest ]; then
   KDIR=${LVSD_KERNEL_DIR:-/var/cache/lvsd-test/kernel}
   timeout 7200 vng -r "$KDIR/vmlinuz" --disable-kvm --force-9p -m 2G --cpus 2 \
     --rwdir "$OUT" --exec "env BENCH_VIRTUALS=$NV BENCH_REALS=$NR BENCH_LDIR_CAP=$CAP BENCH_RELOADS=$RELOADS \
+      BENCH_IDLE=${BENCH_IDLE:-10} \
       BENCH_PROFILE=$PROFILE BENCH_OUT=$OUT LVSD_BENCH_BIN=${LVSD_BENCH_BIN:-} \
       LVSD_BENCH_BIN_B=${LVSD_BENCH_BIN_B:-} bash $REPO/scripts/bench-daemon.sh --guest" \
     > "$OUT/vng.log" 2>&1
@@ -176,6 +178,15 @@ EOF
 # ------------------------------------------------------------------ lvsd
 # w0_is W: wait until real 0 of virtual 0 has weight W (30 s at most).
 w0_is() { local k=0; until [ "$(w0)" = "$1" ] || [ $k -ge 300 ]; do sleep 0.1; k=$((k + 1)); done; }
+# idle_cpu PID: the CPU a daemon uses with nothing to do, over IDLE
+# seconds (its periodic work: lvsd's resync of the table), no poller.
+IDLE=${BENCH_IDLE:-10}
+idle_cpu() {
+  local hz a b
+  hz=$(getconf CLK_TCK)
+  a=$(awk '{print $14 + $15}' "/proc/$1/stat"); sleep "$IDLE"; b=$(awk '{print $14 + $15}' "/proc/$1/stat")
+  awk -v a="$a" -v b="$b" -v hz="$hz" -v s="$IDLE" 'BEGIN { printf "%.1f %% of a CPU over %d s (%.2f s of CPU)\n", (b - a) / hz / s * 100, s, (b - a) / hz }'
+}
 # median of the numbers given
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # run_lvsd NAME BIN: start; RELOADS rounds of a reload by the verb (weight
@@ -213,6 +224,7 @@ run_lvsd() {
   # shellcheck disable=SC2086
   say "$name reload log: load_ms $load(median $(median $load)); apply_ms $apply(median $(median $apply))"
   t0=$(now); "$bin" --version >/dev/null; say "$name process start (lvsd --version): $(since "$t0")s"
+  say "$name idle: $(idle_cpu "$(cat "$W/l.pid")")"
   L "$W/lvsd.cf" stop >/dev/null
 }
 run_lvsd lvsd "$LVSD"
@@ -242,6 +254,15 @@ for i in $(seq 1 "$RELOADS"); do
   w0_is 1; ka+=("$(since "$t0")")
 done
 say "keepalived reloads ($RELOADS rounds, two SIGHUPs each): applied by the poller ${ka[*]} (median $(median "${ka[@]}")s)"
+# keepalived is a parent and its checker child: both idle together
+kidle() {
+  local hz a b
+  hz=$(getconf CLK_TCK)
+  sum() { local t=0 p; for p in $(cat "$W/k.pid" "$W/kc.pid" 2>/dev/null); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+  a=$(sum); sleep "$IDLE"; b=$(sum)
+  awk -v a="$a" -v b="$b" -v hz="$hz" -v s="$IDLE" 'BEGIN { printf "%.1f %% of a CPU over %d s (%.2f s of CPU)\n", (b - a) / hz / s * 100, s, (b - a) / hz }'
+}
+say "keepalived idle: $(kidle)"
 kill "$KPID"; wait "$KPID" 2>/dev/null
 
 # ------------------------------------------------------------ ldirectord

@@ -146,7 +146,7 @@ pub struct Engine {
     /// The event stream (real up/down, quorum, reloads).
     events: events::Bus,
     /// Which virtuals have no real up (ldirectord's fallback case).
-    quorum: events::QuorumTracker,
+    quorum: events::QuorumTracker<ServiceKey>,
     /// Runtime overrides, `plan`, `reload --confirm` (`engine_ops.rs`).
     ops: operate::OpsState,
     /// The monitorfile writer thread, started at the first line; joined
@@ -929,21 +929,16 @@ impl Engine {
                 if self.quorum_policies.iter().any(|id| id.matches(&key)) {
                     continue;
                 }
-                if let Some(ev) = self
-                    .quorum
-                    .observe(&events::virtual_name(&key), lost.as_deref())
+                if let Some(ev) =
+                    self.quorum
+                        .observe_as(&key, lost.as_deref(), events::virtual_name)
                 {
                     out.push(ev);
                 }
             }
         }
-        let names: HashSet<String> = self
-            .plan
-            .virtuals
-            .iter()
-            .map(|v| events::virtual_name(&v.key()))
-            .collect();
-        self.quorum.retain(|n| names.contains(n));
+        let keys: HashSet<ServiceKey> = self.plan.virtuals.iter().map(|v| v.key()).collect();
+        self.quorum.retain(|k| keys.contains(k));
         for ev in out {
             self.events.emit(ev);
         }

@@ -235,3 +235,36 @@ fn the_sink_sees_every_event_in_order() {
     }
     assert_eq!(*seen.lock().unwrap(), [1, 2, 3, 4, 5]);
 }
+
+/// Keyed by the service, the tracker names a virtual only for an event
+/// (every pass observes every virtual); the event's name is the one the
+/// name-keyed tracker gives.
+#[test]
+fn quorum_tracker_by_key_names_only_events() {
+    let key: ServiceKey = ServiceKey::Addr {
+        protocol: crate::model::Protocol::Tcp,
+        addr: "10.0.0.1".parse().unwrap(),
+        port: 80,
+    };
+    let mut q: QuorumTracker<ServiceKey> = QuorumTracker::default();
+    let named = std::cell::Cell::new(0);
+    let name = |k: &ServiceKey| {
+        named.set(named.get() + 1);
+        virtual_name(k)
+    };
+    assert_eq!(q.observe_as(&key, None, name), None);
+    assert_eq!(q.observe_as(&key, None, name), None);
+    assert_eq!(named.get(), 0);
+    let lost = q.observe_as(&key, Some("no real up"), name).unwrap();
+    let mut by_name = QuorumTracker::default();
+    by_name.observe(&virtual_name(&key), None);
+    assert_eq!(
+        Some(lost),
+        by_name.observe(&virtual_name(&key), Some("no real up"))
+    );
+    assert_eq!(named.get(), 1);
+    assert_eq!(q.observe_as(&key, Some("no real up"), name), None);
+    assert_eq!(named.get(), 1);
+    q.retain(|_| false);
+    assert!(q.observe_as(&key, Some("no real up"), name).is_some());
+}

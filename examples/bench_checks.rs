@@ -236,7 +236,7 @@ async fn client(addrs: usize, ports: usize, kind: &str, seconds: u64, max_concur
             let port = BASE_PORT + p as u16;
             entries.push(CheckEntry {
                 id: format!("tcp:10.0.0.1:80/{}:{port}", addr(a)),
-                spec,
+                spec: spec.into(),
                 target: Target {
                     real: addr(a),
                     real_port: port,

@@ -59,8 +59,8 @@ pub struct Event {
 pub struct CheckEntry {
     /// Caller-chosen id, unique within the engine (diff key on reload).
     pub id: String,
-    /// What to check.
-    pub spec: CheckSpec,
+    /// What to check (the reals of a virtual share one).
+    pub spec: Arc<CheckSpec>,
     /// Where.
     pub target: Target,
     /// The real is currently in service: failurecount applies from the first failure.
@@ -171,7 +171,14 @@ struct Running {
 /// handful of copies instead of 20,000 (one per task and one per diff
 /// entry), and every check reads the same few cache lines.
 #[derive(Default)]
-struct SpecPool(HashMap<u64, Vec<Arc<CheckSpec>>>);
+struct SpecPool {
+    by_key: HashMap<u64, Vec<Arc<CheckSpec>>>,
+    /// The last spec handed in and the pool's copy of it: the reals of a
+    /// virtual come in a row with one shared spec, so most lookups end
+    /// here without hashing its strings (a reload hands in every checked
+    /// real again).
+    last: Option<(Arc<CheckSpec>, Arc<CheckSpec>)>,
+}
 
 impl SpecPool {
     /// The fields that tell a virtual service's spec from another's; equal
@@ -188,23 +195,37 @@ impl SpecPool {
         h.finish()
     }
 
-    /// The pool's copy of `spec`, `spec` itself (shared) if it is new.
-    fn share(&mut self, spec: CheckSpec) -> Arc<CheckSpec> {
-        let bucket = self.0.entry(Self::key(&spec)).or_default();
-        if let Some(same) = bucket.iter().find(|s| ***s == spec) {
-            return same.clone();
+    /// The pool's copy of `spec`: an equal one it holds, else `spec`
+    /// itself, which it then holds.
+    fn pooled(&mut self, spec: &Arc<CheckSpec>) -> Arc<CheckSpec> {
+        if let Some((given, copy)) = &self.last {
+            if Arc::ptr_eq(given, spec) {
+                return copy.clone();
+            }
         }
-        let spec = Arc::new(spec);
-        bucket.push(spec.clone());
-        spec
+        let bucket = self.by_key.entry(Self::key(spec)).or_default();
+        let copy = match bucket
+            .iter()
+            .find(|s| Arc::ptr_eq(s, spec) || ***s == **spec)
+        {
+            Some(same) => same.clone(),
+            None => {
+                bucket.push(spec.clone());
+                spec.clone()
+            }
+        };
+        self.last = Some((spec.clone(), copy.clone()));
+        copy
+    }
+
+    /// The pool's copy of `spec` (a new check's).
+    fn share(&mut self, spec: Arc<CheckSpec>) -> Arc<CheckSpec> {
+        self.pooled(&spec)
     }
 
     /// Make `spec` (a kept check's) the pool's copy if it has none yet.
     fn offer(&mut self, spec: &Arc<CheckSpec>) {
-        let bucket = self.0.entry(Self::key(spec)).or_default();
-        if !bucket.iter().any(|s| Arc::ptr_eq(s, spec) || **s == **spec) {
-            bucket.push(spec.clone());
-        }
+        self.pooled(spec);
     }
 }
 
@@ -308,7 +329,12 @@ impl Engine {
                 continue;
             }
             match self.tasks.remove(&entry.id) {
-                Some(old) if *old.spec == entry.spec && old.target == entry.target => {
+                // The same shared spec (an update of the same plan) needs
+                // no comparison of its dozen strings.
+                Some(old)
+                    if (Arc::ptr_eq(&old.spec, &entry.spec) || *old.spec == *entry.spec)
+                        && old.target == entry.target =>
+                {
                     stats.kept += 1;
                     pool.offer(&old.spec);
                     next.insert(entry.id, old);
@@ -685,13 +711,13 @@ mod tests {
     fn entry(id: &str, checktype: CheckType, interval_ms: u64, failurecount: u32) -> CheckEntry {
         CheckEntry {
             id: id.into(),
-            spec: CheckSpec {
+            spec: Arc::new(CheckSpec {
                 checktype,
                 service: Service::Http,
                 checkinterval: Duration::from_millis(interval_ms),
                 failurecount,
                 ..crate::check::spec::base()
-            },
+            }),
             target: Target {
                 real: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 real_port: 80,
@@ -942,7 +968,7 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(rx.try_recv().is_err());
         // Removing checks stops them.
-        a.spec.checkinterval = Duration::from_millis(500);
+        Arc::make_mut(&mut a.spec).checkinterval = Duration::from_millis(500);
         let s = eng.update(vec![a]);
         assert_eq!((s.started, s.stopped, s.kept), (1, 3, 0));
         assert_eq!(eng.len(), 1);
@@ -993,7 +1019,7 @@ mod tests {
         let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script.clone()));
         let off = entry("off", CheckType::Off, 1000, 1);
         let mut ora = entry("ora", CheckType::Negotiate, 1000, 1);
-        ora.spec.service = Service::Oracle;
+        Arc::make_mut(&mut ora.spec).service = Service::Oracle;
         eng.update(vec![off, ora]);
         let mut evs = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
         evs.sort_by(|a, b| a.id.cmp(&b.id));
@@ -1053,7 +1079,7 @@ mod tests {
         let mut eng = Engine::with_runner(tx, EngineOptions::default(), scripted(script));
         let other = {
             let mut e = entry("c", CheckType::Negotiate, 1000, 1);
-            e.spec.request = "/other".into();
+            Arc::make_mut(&mut e.spec).request = "/other".into();
             e
         };
         eng.update(vec![
@@ -1090,7 +1116,7 @@ mod tests {
         let e = entry("a", CheckType::Negotiate, 1000, 1);
         let e = Box::new(Start {
             id: e.id,
-            spec: Arc::new(e.spec),
+            spec: e.spec,
             target: e.target,
             assume_up: e.assume_up,
             report_every: e.report_every,

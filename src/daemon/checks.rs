@@ -66,7 +66,13 @@ impl CheckRunner for CheckAdapter {
         let mut ids = HashMap::new();
         for v in &plan.virtuals {
             let report_every = v.monitorfile.is_some();
-            for (rk, _, spec) in v.reals() {
+            let key = v.key();
+            // Per virtual, not per real: its part of the ids and its
+            // address as the checks' virtual host. A reload hands every
+            // checked real to the engine again (10,000 with a large
+            // file); formatting these per real was most of that.
+            let (prefix, virtual_host, virtual_port) = virtual_parts(&key);
+            for (real, spec) in v.spec.reals.iter().zip(&v.checks) {
                 // checktype=on/off: the engine knows the health without a
                 // check (ldirectord never checks them either); no task, so
                 // 10,000 such reals cost nothing after the start. An agent
@@ -74,12 +80,19 @@ impl CheckRunner for CheckAdapter {
                 if Plan::static_health(spec).is_some() && spec.policy.agent.is_none() {
                     continue;
                 }
-                let id = check_id(&rk);
+                let rk = RealKey::of(key, real);
+                let id = check_id_in(&prefix, &rk);
                 ids.insert(id.clone(), rk);
                 entries.push(CheckEntry {
                     id,
-                    spec: spec.clone(),
-                    target: target(&rk),
+                    // the virtual's one copy, shared (not a copy per real)
+                    spec: Arc::clone(spec),
+                    target: Target {
+                        real: rk.addr,
+                        real_port: rk.port,
+                        virtual_host: virtual_host.clone(),
+                        virtual_port,
+                    },
                     assume_up: known_up(&rk),
                     report_every,
                 });
@@ -109,20 +122,23 @@ impl CheckRunner for CheckAdapter {
 
 /// A stable id per (virtual, real): one check and one state per pair
 /// (ldirectord shares one state between virtuals, see its weakness 11).
-fn check_id(k: &RealKey) -> String {
-    format!("{}|{}|{}", k.service, k.addr, k.port)
+/// (`prefix`: its virtual's, from [`virtual_parts`].)
+fn check_id_in(prefix: &str, k: &RealKey) -> String {
+    let mut id = String::with_capacity(prefix.len() + 48);
+    id.push_str(prefix);
+    crate::model::addr_text::push_ip(&mut id, k.addr, false);
+    id.push('|');
+    crate::model::addr_text::push_decimal(&mut id, k.port.into());
+    id
 }
 
-fn target(k: &RealKey) -> Target {
-    let (virtual_host, virtual_port) = match k.service {
-        ServiceKey::Addr { addr, port, .. } => (ip_text(addr), port),
-        ServiceKey::Fwmark { mark, .. } => (mark.to_string(), 0),
-    };
-    Target {
-        real: k.addr,
-        real_port: k.port,
-        virtual_host,
-        virtual_port,
+/// A virtual's part of its reals' check ids, and its host and port as
+/// its checks' [`Target`] has them.
+fn virtual_parts(service: &ServiceKey) -> (String, String, u16) {
+    let prefix = format!("{service}|");
+    match *service {
+        ServiceKey::Addr { addr, port, .. } => (prefix, ip_text(addr), port),
+        ServiceKey::Fwmark { mark, .. } => (prefix, mark.to_string(), 0),
     }
 }
 
@@ -145,6 +161,75 @@ mod tests {
             checkinterval: Duration::from_millis(50),
             ..CheckSpec::defaults()
         }
+    }
+
+    /// The ids built from a virtual's part and the real read as the old
+    /// `format!("{service}|{addr}|{port}")` did, for IPv4, IPv6 and
+    /// fwmark virtuals (the forwarder maps events back through them).
+    #[tokio::test]
+    async fn check_ids_read_as_the_formatted_ones() {
+        let services = [
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "10.0.0.1".parse().unwrap(),
+                port: 80,
+            },
+            ServiceKey::Addr {
+                protocol: Protocol::Udp,
+                addr: "2001:db8::1".parse().unwrap(),
+                port: 53,
+            },
+            ServiceKey::Fwmark {
+                family: crate::model::Family::V4,
+                mark: 7,
+            },
+        ];
+        let reals = ["127.0.0.1", "::1"];
+        let mut slow = spec(CheckType::Connect);
+        slow.checkinterval = Duration::from_secs(3600);
+        let slow: Arc<CheckSpec> = slow.into();
+        let plan = Plan {
+            virtuals: services
+                .iter()
+                .map(|k| super::super::plan::VirtualPlan {
+                    spec: crate::reconcile::VirtualSpec {
+                        service: crate::model::VirtualService::new(*k),
+                        reals: reals
+                            .iter()
+                            .map(|r| crate::model::RealServer::new(r.parse().unwrap(), 8080))
+                            .collect(),
+                        fallback: None,
+                        quiescent: false,
+                        consistent: false,
+                    },
+                    checks: reals.iter().map(|_| slow.clone()).collect(),
+                    cleanstop: false,
+                    fallbackcommand: None,
+                    alerts: Default::default(),
+                    monitorfile: None,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let (tx, _rx) = mpsc::channel(16);
+        let a = CheckAdapter::new(tx);
+        a.update(&plan, &|_| false);
+        let ids = a.ids.lock().unwrap().clone();
+        assert_eq!(ids.len(), 6);
+        for (k, r) in services
+            .iter()
+            .flat_map(|k| reals.iter().map(move |r| (k, r)))
+        {
+            let rk = RealKey {
+                service: *k,
+                addr: r.parse().unwrap(),
+                port: 8080,
+            };
+            let old = format!("{}|{}|{}", rk.service, rk.addr, rk.port);
+            assert_eq!(ids.get(&old), Some(&rk), "{old}");
+        }
+        assert_eq!(a.engine.lock().unwrap().len(), 6);
+        a.shutdown();
     }
 
     /// A real TCP listener on loopback goes up; closing it brings the real down.

@@ -461,15 +461,7 @@ impl<K: std::hash::Hash + Eq + Clone> QuorumTracker<K> {
 impl QuorumTracker<String> {
     /// `lost`: why `name` is below its quorum now, or None if it holds.
     pub fn observe(&mut self, name: &str, lost: Option<&str>) -> Option<EventData> {
-        let now = lost.is_some();
-        let was = match self.lost.get_mut(name) {
-            Some(v) => std::mem::replace(v, now),
-            None => {
-                self.lost.insert(name.to_string(), now);
-                false
-            }
-        };
-        (was != now).then(|| EventData::quorum(name, lost))
+        self.observe_as(&name.to_string(), lost, String::clone)
     }
 }
 

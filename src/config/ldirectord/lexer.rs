@@ -158,42 +158,59 @@ fn block_item<'a>(line: usize, body: Cow<'a, str>, cut: bool) -> Item<'a> {
 pub(crate) fn lex(text: &str) -> Vec<Item<'_>> {
     // about one item per line of a usual file (a guess: it only saves
     // regrowing the list)
-    let mut out = Vec::with_capacity(text.len() / 24 + 1);
+    lex_with(physical(text), text.len() / 24 + 1, block_line_item)
+}
+
+/// A line inside a block: its item, None when it ends the block.
+fn block_line_item(line: usize, l: &str) -> Option<Item<'_>> {
+    let (kept, cut) = match l.find('#') {
+        Some(i) => (l.get(..i).unwrap_or(""), true),
+        None => (l, false),
+    };
+    block_line(kept).map(|body| block_item(line, body, cut))
+}
+
+/// The items of `lines`, `block` reading the lines inside a block.
+fn lex_with<'a>(
+    lines: impl Iterator<Item = (usize, &'a str)>,
+    capacity: usize,
+    block: impl Fn(usize, &'a str) -> Option<Item<'a>>,
+) -> Vec<Item<'a>> {
+    let mut out = Vec::with_capacity(capacity);
     let mut in_block = false;
-    for (line, l) in physical(text) {
+    for (line, l) in lines {
         if in_block {
             if l.trim_start().starts_with('#') {
                 continue;
             }
-            let (kept, cut) = match l.find('#') {
-                Some(i) => (l.get(..i).unwrap_or(""), true),
-                None => (l, false),
-            };
-            if let Some(body) = block_line(kept) {
-                out.push(block_item(line, body, cut));
+            if let Some(item) = block(line, l) {
+                out.push(item);
                 continue;
             }
             in_block = false;
         }
-        if let Some((name, value)) = name_value(l) {
-            if name == "virtual" || name == "virtual6" {
-                out.push(Item::Virtual {
-                    line,
-                    v6: name == "virtual6",
-                    value,
-                });
-                in_block = true;
-                continue;
-            }
-            out.push(Item::Global { line, name, value });
-            continue;
+        if let Some((item, opens)) = global_item(line, l) {
+            out.push(item);
+            in_block = opens;
         }
-        if is_blank_or_comment(l) {
-            continue;
-        }
-        out.push(Item::GlobalOther { line, raw: l });
     }
     out
+}
+
+/// A line read at global level: its item and whether it opens a block;
+/// None for a blank line or a comment.
+fn global_item(line: usize, l: &str) -> Option<(Item<'_>, bool)> {
+    if let Some((name, value)) = name_value(l) {
+        if name == "virtual" || name == "virtual6" {
+            let v6 = name == "virtual6";
+            return Some((Item::Virtual { line, v6, value }, true));
+        }
+        return Some((Item::Global { line, name, value }, false));
+    }
+    if is_blank_or_comment(l) {
+        return None;
+    }
+    Some((Item::GlobalOther { line, raw: l }, false))
 }
 
 #[cfg(test)]
@@ -220,49 +237,22 @@ mod tests {
         if text.ends_with('\n') || text.is_empty() {
             v.pop();
         }
-        let mut out = Vec::new();
-        let mut in_block = false;
-        for (line, l) in v.into_iter().enumerate().map(|(i, l)| (i + 1, l)) {
-            if in_block {
-                if l.trim_start().starts_with('#') {
-                    continue;
-                }
-                if let Some(body) = block_line(l) {
-                    match name_value(&body) {
-                        Some((n, v)) => out.push(Item::Directive {
-                            line,
-                            name: Cow::Owned(n.to_string()),
-                            value: Cow::Owned(v.trim_end().to_string()),
-                            cut: l.contains('#'),
-                        }),
-                        None => out.push(Item::DirectiveOther {
-                            line,
-                            raw: Cow::Owned(body),
-                        }),
-                    }
-                    continue;
-                }
-                in_block = false;
-            }
-            if let Some((name, value)) = name_value(l) {
-                if name == "virtual" || name == "virtual6" {
-                    out.push(Item::Virtual {
-                        line,
-                        v6: name == "virtual6",
-                        value,
-                    });
-                    in_block = true;
-                    continue;
-                }
-                out.push(Item::Global { line, name, value });
-                continue;
-            }
-            if is_blank_or_comment(l) {
-                continue;
-            }
-            out.push(Item::GlobalOther { line, raw: l });
-        }
-        out
+        let lines = v.into_iter().enumerate().map(|(i, l)| (i + 1, l));
+        lex_with(lines, 0, |line, l| {
+            let body = block_line(l)?;
+            Some(match name_value(&body) {
+                Some((n, v)) => Item::Directive {
+                    line,
+                    name: Cow::Owned(n.to_string()),
+                    value: Cow::Owned(v.trim_end().to_string()),
+                    cut: l.contains('#'),
+                },
+                None => Item::DirectiveOther {
+                    line,
+                    raw: Cow::Owned(body),
+                },
+            })
+        })
     }
 
     /// Every line of up to 6 characters over an alphabet of the

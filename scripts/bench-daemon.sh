@@ -176,15 +176,18 @@ EOF
 }
 
 # ------------------------------------------------------------------ lvsd
-# w0_is W: wait until real 0 of virtual 0 has weight W (30 s at most).
-w0_is() { local k=0; until [ "$(w0)" = "$1" ] || [ $k -ge 300 ]; do sleep 0.1; k=$((k + 1)); done; }
-# idle_cpu PID: the CPU a daemon uses with nothing to do, over IDLE
-# seconds (its periodic work: lvsd's resync of the table), no poller.
+# w0_is W [ROUNDS]: wait until real 0 of virtual 0 has weight W (ROUNDS
+# polls 0.1 s apart at most, default 3000).
+w0_is() { local k=0; until [ "$(w0)" = "$1" ] || [ $k -ge "${2:-3000}" ]; do sleep 0.1; k=$((k + 1)); done; }
+# idle_cpu PID...: the CPU these processes (one daemon) use together with
+# nothing to do, over IDLE seconds (its periodic work: lvsd's resync of
+# the table), no poller.
 IDLE=${BENCH_IDLE:-10}
 idle_cpu() {
   local hz a b
   hz=$(getconf CLK_TCK)
-  a=$(awk '{print $14 + $15}' "/proc/$1/stat"); sleep "$IDLE"; b=$(awk '{print $14 + $15}' "/proc/$1/stat")
+  ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+  a=$(ticks "$@"); sleep "$IDLE"; b=$(ticks "$@")
   awk -v a="$a" -v b="$b" -v hz="$hz" -v s="$IDLE" 'BEGIN { printf "%.1f %% of a CPU over %d s (%.2f s of CPU)\n", (b - a) / hz / s * 100, s, (b - a) / hz }'
 }
 # median of the numbers given
@@ -255,14 +258,8 @@ for i in $(seq 1 "$RELOADS"); do
 done
 say "keepalived reloads ($RELOADS rounds, two SIGHUPs each): applied by the poller ${ka[*]} (median $(median "${ka[@]}")s)"
 # keepalived is a parent and its checker child: both idle together
-kidle() {
-  local hz a b
-  hz=$(getconf CLK_TCK)
-  sum() { local t=0 p; for p in $(cat "$W/k.pid" "$W/kc.pid" 2>/dev/null); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
-  a=$(sum); sleep "$IDLE"; b=$(sum)
-  awk -v a="$a" -v b="$b" -v hz="$hz" -v s="$IDLE" 'BEGIN { printf "%.1f %% of a CPU over %d s (%.2f s of CPU)\n", (b - a) / hz / s * 100, s, (b - a) / hz }'
-}
-say "keepalived idle: $(kidle)"
+# shellcheck disable=SC2046
+say "keepalived idle: $(idle_cpu $(cat "$W/k.pid" "$W/kc.pid" 2>/dev/null))"
 kill "$KPID"; wait "$KPID" 2>/dev/null
 
 # ------------------------------------------------------------ ldirectord
@@ -278,7 +275,7 @@ else
   cp "$W/b.cf" "$W/ld.cf"
   capture_start
   t0=$(now); ip netns exec bench ldirectord "$W/ld.cf" reload
-  k=0; until [ "$(w0)" = 5 ] || [ $k -ge 6000 ]; do sleep 0.1; k=$((k + 1)); done; rt=$(since "$t0")
+  w0_is 5 6000; rt=$(since "$t0")
   capture_stop
   say "ldirectord reload (1 weight): ${rt}s until applied; kernel ops: $(count_ops)"
 fi

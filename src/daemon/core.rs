@@ -756,18 +756,19 @@ pub fn placed_after(
     // virtual indexes its reals, not the whole table's.
     let in_scope = |k: &ServiceKey| scope.is_none_or(|s| s.contains(k));
     // (the kernel's table is by service already: one hash per service)
-    let mut had: HashMap<ServiceKey, Vec<(IpAddr, u16)>> = HashMap::new();
-    for e in actual.entries.iter().filter(|e| in_scope(&e.service.key)) {
-        let d = had.entry(e.service.key).or_default();
-        d.extend(e.reals.iter().map(|r| (r.addr, r.port)));
-        d.sort_unstable();
-    }
+    let had = dests_by_service(
+        actual
+            .entries
+            .iter()
+            .filter(|e| in_scope(&e.service.key))
+            .map(|e| (e.service.key, e.reals.iter().map(|r| (r.addr, r.port)))),
+    );
     let added = dests_by_service(done.iter().filter_map(|c| match c {
-        Operation::AddDest(k, r) => Some((*k, r.addr, r.port)),
+        Operation::AddDest(k, r) => Some((*k, [(r.addr, r.port)])),
         _ => None,
     }));
     let deleted = dests_by_service(done.iter().filter_map(|c| match c {
-        Operation::DelDest(k, a, p) => Some((*k, *a, *p)),
+        Operation::DelDest(k, a, p) => Some((*k, [(*a, *p)])),
         _ => None,
     }));
     let mut out = Vec::new();
@@ -790,18 +791,18 @@ pub fn placed_after(
     out
 }
 
-/// Destinations by service, each service's sorted, for a binary search
-/// per real. The periodic resync runs [`placed_after`] over the whole
+/// Destinations by service (given in groups of one service's: one hash
+/// per group), each service's sorted, for a binary search per real. The periodic resync runs [`placed_after`] over the whole
 /// table every few seconds, and a set of (service, address, port) triples
 /// cost two SipHash passes over a triple per real (a quarter of an idle
 /// daemon's work with 10,000 reals); a virtual of thousands of reals
 /// stays O(n log n).
-fn dests_by_service(
-    dests: impl Iterator<Item = (ServiceKey, IpAddr, u16)>,
+fn dests_by_service<D: IntoIterator<Item = (IpAddr, u16)>>(
+    groups: impl Iterator<Item = (ServiceKey, D)>,
 ) -> HashMap<ServiceKey, Vec<(IpAddr, u16)>> {
     let mut by: HashMap<ServiceKey, Vec<(IpAddr, u16)>> = HashMap::new();
-    for (k, a, p) in dests {
-        by.entry(k).or_default().push((a, p));
+    for (k, dests) in groups {
+        by.entry(k).or_default().extend(dests);
     }
     for d in by.values_mut() {
         d.sort_unstable();

@@ -432,20 +432,25 @@ impl<K> Default for QuorumTracker<K> {
     }
 }
 
-impl<K: std::hash::Hash + Eq + Clone> QuorumTracker<K> {
+impl<K: std::hash::Hash + Eq> QuorumTracker<K> {
     /// `lost`: why `key` is below its quorum now, or None if it holds;
-    /// the event names it `name(key)`.
-    pub fn observe_as(
+    /// the event names it `name(key)`. (`key` borrowed: a `&str` for a
+    /// name-keyed tracker, copied in only when first seen.)
+    pub fn observe_as<Q>(
         &mut self,
-        key: &K,
+        key: &Q,
         lost: Option<&str>,
-        name: impl FnOnce(&K) -> String,
-    ) -> Option<EventData> {
+        name: impl FnOnce(&Q) -> String,
+    ) -> Option<EventData>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let now = lost.is_some();
         let was = match self.lost.get_mut(key) {
             Some(v) => std::mem::replace(v, now),
             None => {
-                self.lost.insert(key.clone(), now);
+                self.lost.insert(key.to_owned(), now);
                 false
             }
         };
@@ -461,7 +466,7 @@ impl<K: std::hash::Hash + Eq + Clone> QuorumTracker<K> {
 impl QuorumTracker<String> {
     /// `lost`: why `name` is below its quorum now, or None if it holds.
     pub fn observe(&mut self, name: &str, lost: Option<&str>) -> Option<EventData> {
-        self.observe_as(&name.to_string(), lost, String::clone)
+        self.observe_as(name, lost, str::to_string)
     }
 }
 

@@ -1,10 +1,28 @@
 //! `lvsadm`: drop-in for ipvsadm 1.31. All logic lives in `lvsd::cli`.
-fn main() {
+//!
+//! The binary has its own C `main` instead of Rust's: std's start-up
+//! (`lang_start`) asks glibc for the main thread's stack bounds to place a
+//! stack-overflow guard, and glibc answers by reading and `sscanf`-parsing
+//! `/proc/self/maps`: a quarter of the instructions of a whole `lvsadm -h`
+//! (host callgrind, docs/benchmarks.md "lvsadm"), paid by every run of a
+//! tool that scripts call once per table entry. Without it lvsadm also
+//! keeps SIGPIPE's default action, as ipvsadm does: a listing piped into a
+//! reader that quits early ends the way ipvsadm's does.
+#![no_main]
+
+use std::os::raw::{c_char, c_int};
+
+/// C entry point; glibc's `.init_array` hands argv to `std::env` before it
+/// runs (documented for `std::env::args` on glibc Linux).
+#[no_mangle]
+pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // Arguments that are not UTF-8 are passed on lossily; ipvsadm would
     // reject them as addresses or names anyway.
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let code = lvsd::cli::run(&argv);
-    std::process::exit(code);
+    // A panic must not unwind into C; 101 is what Rust's own main returns.
+    let code = std::panic::catch_unwind(|| lvsd::cli::run(&argv)).unwrap_or(101);
+    // `exit` flushes std's buffered stdout as a return from Rust's main would.
+    std::process::exit(code)
 }

@@ -145,5 +145,15 @@ for f in big big2; do
   echo "10-lvsadm-diff: large restore $f: $(wc -l < "$W/$f.txt") lines, $(wc -l < "$W/ref.$f.Sn") in -Sn, $(grep -vc '^rc=' "$W/ref.$f.out") error lines, $(tail -1 "$W/ref.$f.out")"
 done
 
+# A listing larger than a pipe, read by a reader that quits after 100
+# bytes: ipvsadm dies of SIGPIPE (status 141 in the shell); lvsadm must
+# end the same way, not carry on and exit 0.
+ref_pipe=$(ipx -Ln | head -c 100 > /dev/null; echo "${PIPESTATUS[0]}")
+lvs_pipe=$(lvx -Ln | head -c 100 > /dev/null; echo "${PIPESTATUS[0]}")
+if [ "$ref_pipe" != "$lvs_pipe" ]; then
+  echo "DIFF -Ln into a closed pipe: ipvsadm status $ref_pipe, lvsadm $lvs_pipe"; fail=1
+fi
+echo "10-lvsadm-diff: -Ln into a closed pipe: ipvsadm $ref_pipe, lvsadm $lvs_pipe"
+
 if [ "$fail" -eq 0 ]; then echo "10-lvsadm-diff: PASS"; else echo "10-lvsadm-diff: FAIL"; fi
 exit "$fail"

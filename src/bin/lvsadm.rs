@@ -8,14 +8,17 @@
 //! tool that scripts call once per table entry. Without it lvsadm also
 //! keeps SIGPIPE's default action, as ipvsadm does: a listing piped into a
 //! reader that quits early ends the way ipvsadm's does.
-#![no_main]
-
-use std::os::raw::{c_char, c_int};
+// (Not under `cargo test`: the test harness brings its own `main`.)
+#![cfg_attr(not(test), no_main)]
 
 /// C entry point; glibc's `.init_array` hands argv to `std::env` before it
 /// runs (documented for `std::env::args` on glibc Linux).
+#[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+pub extern "C" fn main(
+    _argc: std::os::raw::c_int,
+    _argv: *const *const std::os::raw::c_char,
+) -> std::os::raw::c_int {
     // Arguments that are not UTF-8 are passed on lossily; ipvsadm would
     // reject them as addresses or names anyway.
     let argv: Vec<String> = std::env::args_os()

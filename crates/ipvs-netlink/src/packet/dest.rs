@@ -228,10 +228,9 @@ pub fn dest_from_payload(payload: &[u8], svc_af: Family) -> Result<Destination, 
     let mut raw = None;
     let mut rs = Destination::new(IpAddr::from([0u8; 4]), 0);
     let (mut s32, mut s64) = (None::<Stats>, None::<Stats>);
-    for nla in NlasIterator::new(payload) {
-        let nla = nla?;
-        let p = nla.value();
-        match nla.kind() {
+    for nla in super::nla::attrs(payload) {
+        let (kind, p) = nla?;
+        match kind {
             IPVS_DEST_ATTR_ADDR => raw = Some(addr16(p, "dest addr")?),
             IPVS_DEST_ATTR_PORT => rs.port = u16_be(p, "dest port")?,
             IPVS_DEST_ATTR_FWD_METHOD => {

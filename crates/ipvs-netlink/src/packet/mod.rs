@@ -67,16 +67,10 @@ fn first_nest<'a>(genl_payload: &'a [u8], kind: u16, what: &str) -> Result<&'a [
     let attrs = genl_payload
         .get(4..)
         .ok_or_else(|| DecodeError::from("generic netlink message shorter than its header"))?;
-    for nla in NlasIterator::new(attrs) {
-        let nla = nla?;
-        if nla.kind() == kind {
-            // `value()` borrows the iterator's item; the same bytes, from
-            // the input itself.
-            let len = usize::from(nla.length());
-            let whole: &'a [u8] = nla.into_inner();
-            return whole
-                .get(4..len)
-                .ok_or_else(|| DecodeError::from("attribute shorter than its length"));
+    for nla in nla::attrs(attrs) {
+        let (k, value) = nla?;
+        if k == kind {
+            return Ok(value);
         }
     }
     Err(DecodeError::from(format!("reply without {what} attribute")))

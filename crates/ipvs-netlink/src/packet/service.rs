@@ -271,10 +271,9 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError>
 /// decoders agree on every captured kernel reply.
 pub fn service_from_payload(payload: &[u8]) -> Result<Service, DecodeError> {
     let mut f = Fields::default();
-    for nla in NlasIterator::new(payload) {
-        let nla = nla?;
-        let p = nla.value();
-        match nla.kind() {
+    for nla in super::nla::attrs(payload) {
+        let (kind, p) = nla?;
+        match kind {
             IPVS_SVC_ATTR_AF => f.af = Some(u16_ne(p, "service af")?),
             IPVS_SVC_ATTR_PROTOCOL => f.proto = Some(u16_ne(p, "service protocol")?),
             IPVS_SVC_ATTR_ADDR => f.addr = Some(addr16(p, "service addr")?),

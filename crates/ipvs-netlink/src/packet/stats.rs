@@ -199,9 +199,9 @@ impl StatsNest {
 /// see `dest::dest_from_payload`). Equal to `StatsNest::parse(..)?.to_stats()`.
 pub fn stats_from_payload(payload: &[u8]) -> Result<Stats, DecodeError> {
     let mut s = Stats::default();
-    for nla in NlasIterator::new(payload) {
-        let nla = nla?;
-        let slot = match nla.kind() {
+    for nla in super::nla::attrs(payload) {
+        let (kind, value) = nla?;
+        let slot = match kind {
             IPVS_STATS_ATTR_CONNS => &mut s.conns,
             IPVS_STATS_ATTR_INPKTS => &mut s.inpkts,
             IPVS_STATS_ATTR_OUTPKTS => &mut s.outpkts,
@@ -214,7 +214,7 @@ pub fn stats_from_payload(payload: &[u8]) -> Result<Stats, DecodeError> {
             IPVS_STATS_ATTR_OUTBPS => &mut s.outbps,
             _ => continue,
         };
-        *slot = counter(nla.value(), "stats counter")?;
+        *slot = counter(value, "stats counter")?;
     }
     Ok(s)
 }

@@ -37,9 +37,26 @@ fn init() -> Result<(NetlinkIpvs, VersionInfo), crate::kernel::Error> {
     Ok((ipvs, info))
 }
 
+/// Open `/dev/null` on any of fds 0-2 that is closed, as Rust's own
+/// start-up does (the `lvsadm` binary skips it): otherwise the netlink
+/// socket could become "stdout" and a listing would be written into it.
+fn keep_standard_fds_open() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only reads the descriptor's flags; open returns
+        // the lowest free descriptor, which is `fd` when it was closed
+        // and the ones below it are open, and stays open on purpose.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) == -1 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+}
+
 /// Run `lvsadm` with `argv` on the real kernel, stdin, stdout and stderr;
 /// returns the exit status (ipvsadm's).
 pub fn run(argv: &[String]) -> i32 {
+    keep_standard_fds_open();
     let (ipvs, info) = match init() {
         Ok(x) => x,
         Err(_) => {

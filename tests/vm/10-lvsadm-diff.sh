@@ -154,6 +154,15 @@ if [ "$ref_pipe" != "$lvs_pipe" ]; then
   echo "DIFF -Ln into a closed pipe: ipvsadm status $ref_pipe, lvsadm $lvs_pipe"; fail=1
 fi
 echo "10-lvsadm-diff: -Ln into a closed pipe: ipvsadm $ref_pipe, lvsadm $lvs_pipe"
+# With stdin closed, lvsadm's netlink socket must not become fd 0:
+# `-R` then reads an empty input (/dev/null) and ends at once, leaving
+# the table as it was (ipvsadm would read its own netlink socket).
+lvx -Sn > "$W/before.closed"
+timeout 60 ip netns exec lvsd-lvs "$BIN/lvsadm" -R <&-; closed_rc=$?
+lvx -Sn > "$W/after.closed"
+if [ "$closed_rc" != 0 ] || ! cmp -s "$W/before.closed" "$W/after.closed"; then
+  echo "FAIL -R with stdin closed: status $closed_rc"; fail=1
+fi
 
 if [ "$fail" -eq 0 ]; then echo "10-lvsadm-diff: PASS"; else echo "10-lvsadm-diff: FAIL"; fi
 exit "$fail"

@@ -792,8 +792,9 @@ pub fn placed_after(
 }
 
 /// Destinations by service (given in groups of one service's: one hash
-/// per group), each service's sorted, for a binary search per real. The periodic resync runs [`placed_after`] over the whole
-/// table every few seconds, and a set of (service, address, port) triples
+/// per group), each service's sorted, for a binary search per real. The
+/// periodic resync runs [`placed_after`] over the whole table every few
+/// seconds, and a set of (service, address, port) triples
 /// cost two SipHash passes over a triple per real (a quarter of an idle
 /// daemon's work with 10,000 reals); a virtual of thousands of reals
 /// stays O(n log n).

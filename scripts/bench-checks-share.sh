@@ -8,15 +8,25 @@
 # of each round against its own floors.
 #
 #   scripts/bench-checks-share.sh [ROUNDS] [SECONDS]    (default 5 rounds of 20 s)
+#
+# BENCH_PIN=1 pins the load server to CPU 0 and the measured process (the
+# engine, then each floor) to CPU 1, so neither migrates nor shares a
+# core with the other between rounds (needs taskset and two CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 SECS=${2:-20}
 cargo build --release --example bench_checks >&2
 B=target/release/examples/bench_checks
+SRV_PIN=()
+CLI_PIN=()
+if [ "${BENCH_PIN:-0}" = 1 ]; then
+    SRV_PIN=(taskset -c 0)
+    CLI_PIN=(taskset -c 1)
+fi
 OUT=$(mktemp)
 SRV=$OUT.srv
-"$B" server 40 250 >"$SRV" 2>&1 &
+"${SRV_PIN[@]}" "$B" server 40 250 >"$SRV" 2>&1 &
 srv=$!
 trap 'kill $srv 2>/dev/null || true; wait $srv 2>/dev/null || true; rm -f "$OUT" "$SRV"' EXIT
 for _ in $(seq 100); do grep -q ready "$SRV" 2>/dev/null && break; sleep 0.1; done
@@ -27,9 +37,9 @@ if ! grep -q ready "$SRV"; then
 fi
 for r in $(seq "$ROUNDS"); do
     echo "round $r: load $(cut -d' ' -f1-3 /proc/loadavg)"
-    "$B" client 40 250 http "$SECS" | grep -E '^(checks|cpu_percent|peak_rss)'
-    "$B" floor 40 250 http $((SECS * 10000 / 2))
-    "$B" floor-paced 40 250 http "$SECS"
+    "${CLI_PIN[@]}" "$B" client 40 250 http "$SECS" | grep -E '^(checks|cpu_percent|peak_rss)'
+    "${CLI_PIN[@]}" "$B" floor 40 250 http $((SECS * 10000 / 2))
+    "${CLI_PIN[@]}" "$B" floor-paced 40 250 http "$SECS"
 done | tee "$OUT"
 python3 - "$OUT" <<'PY'
 import re, statistics, sys

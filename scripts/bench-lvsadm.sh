@@ -20,7 +20,10 @@
 # Before the workloads it times the start-up floor (`/bin/true` and each
 # tool's `-L --timeout`, medians): under TCG every process pays tens of
 # milliseconds of user time before doing any work, and the last column
-# gives lvsadm's user time above its own floor.
+# gives lvsadm's user time above its own floor. The user share is given
+# per median run and pooled over all runs (sum of user over sum of wall):
+# the guest's kernel samples user and system time at the tick, so a
+# single 0.2 s run's share moves by tens of points.
 # BENCH_PERF=1 also records a `perf` profile of one lvsadm -R and -Ln of
 # the wrr10 workload (reports next to the results).
 # Timings are only comparable within one guest run (TCG is slow).
@@ -158,17 +161,21 @@ for load in ("wlc", "wrr10"):
         print(f"  {k:11} wall " + " ".join(f"{x[0]:.3f}" for x in v))
         print(f"  {k:11} user " + " ".join(f"{x[1]:.3f}" for x in v))
         print(f"  {k:11} sys  " + " ".join(f"{x[2]:.3f}" for x in v))
-    print("  | | ipvsadm wall (user / sys) | lvsadm wall (user / sys) | speed-up | lvsadm user / wall | same, user above the start-up floor |")
+    # The guest's kernel splits time into user and system at the tick, so
+    # one run's share is a sample: the pooled share (all user time over
+    # all wall time of the runs) is the estimate the goal is read from.
+    pooled = {k: sum(x[1] for x in v) / sum(x[0] for x in v) for k, v in t.items()}
+    print("  | | ipvsadm wall (user / sys) | lvsadm wall (user / sys) | speed-up | lvsadm user / wall | pooled | same, user above the start-up floor |")
     ratios = {}
     for op, flag in (("r", "-R"), ("l", "-Ln"), ("l1", "-Ln, other netns empty")):
         i, l = med[f"{op}_ipvsadm"], med[f"{op}_lvsadm"]
         ratios[op] = i[0] / l[0]
         above = max(l[1] - floor_user, 0.0)
-        print(f"  | `{flag}` | {i[0]:.3f} s ({i[1]:.3f} / {i[2]:.3f}) | {l[0]:.3f} s ({l[1]:.3f} / {l[2]:.3f}) | {ratios[op]:.1f}x | {100 * l[1] / l[0]:.0f} % | {100 * above / l[0]:.0f} % |")
+        print(f"  | `{flag}` | {i[0]:.3f} s ({i[1]:.3f} / {i[2]:.3f}) | {l[0]:.3f} s ({l[1]:.3f} / {l[2]:.3f}) | {ratios[op]:.1f}x | {100 * l[1] / l[0]:.0f} % | {100 * pooled[f'{op}_lvsadm']:.0f} % | {100 * above / l[0]:.0f} % |")
     print(f"  -Ln output identical (both tools, both tables): {'yes' if same_l else 'no'}")
     print(f"  -Sn output identical (both tools, both tables): {'yes' if same_s else 'no'}")
     want_r = 5 if load == "wlc" else 4
-    user_ok = all(med[f"{op}_lvsadm"][1] <= 0.25 * med[f"{op}_lvsadm"][0] for op in "rl")
+    user_ok = all(pooled[f"{op}_lvsadm"] <= 0.25 for op in "rl")
     met = same_l and same_s and ratios["r"] >= want_r and ratios["l"] >= 2.5 and user_ok
     print(f"  targets (restore >= {want_r}x, list >= 2.5x, lvsadm user <= 25 % of wall, identical bytes): {'MET' if met else 'NOT MET'}")
     ok = ok and same_l and same_s

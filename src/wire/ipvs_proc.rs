@@ -213,6 +213,8 @@ impl Cursor<'_> {
         let start = self.i;
         let mut v: i64 = 0;
         while let Some(d) = self.b.get(self.i).filter(|d| d.is_ascii_digit()) {
+            // An 11th digit is never an i32 the kernel printed, and the
+            // limit is what keeps the sum from overflowing.
             if self.i - start == 10 {
                 return None;
             }
@@ -227,7 +229,7 @@ impl Cursor<'_> {
     }
 }
 
-/// What `NOT_HEX` marks in `HEX`.
+/// `HEX`'s entry for a byte that is not a hex digit.
 const NOT_HEX: u8 = 0xff;
 
 /// The value of every hex digit byte, either case; `NOT_HEX` for the rest.

@@ -5,14 +5,14 @@
 # Same reals, same interval, same server for both checkers: 200 reals
 # (10.30.1.1 .. 10.30.1.200, port 22600, addresses of a dummy link in a
 # network namespace) answered by one nginx (one worker) listening on the
-# wildcard address, every check every 1 s. Four phases, one checker at a
-# time (so each one's CPU and checks are its own), alternating:
+# wildcard address, every check every 1 s. By default four phases, one
+# checker at a time (so each one's CPU and checks are its own), alternating:
 #   keepalived HTTP_GET  (url { path /ka-http status_code 200 }, delay_loop 1)
 #   lvsd http negotiate  (request="/lvsd-http", receive="ok", checkinterval=1)
 #   keepalived TCP_CHECK (delay_loop 1)
 #   lvsd connect         (checktype=connect, checkinterval=1)
-# and with BENCH_KINDS="http connect https" also, on a TLS port of the
-# same nginx (TLS 1.3 and 1.2, a self-signed certificate, RSA 2048 or with
+# and with BENCH_KINDS="http connect https" also, on a TLS port (22602) of
+# the same nginx (TLS 1.3 and 1.2, a self-signed certificate, RSA 2048 or with
 # BENCH_TLS_KEY=ec ECDSA P-256):
 #   keepalived SSL_GET   (url { path /ka-https status_code 200 })
 #   lvsd https negotiate (service=https, request="/lvsd-https", receive="ok")

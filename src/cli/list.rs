@@ -551,17 +551,12 @@ fn write_decimal(row: &mut [u8], at: usize, v: u32) -> usize {
 }
 
 /// The digits of `k` (a number's thousands) for `write_decimal`, which
-/// writes the last three. Out of line, so that `write_decimal` stays
-/// small enough to be inlined at each of its calls.
+/// writes the last three: `write_decimal` itself, at most three levels
+/// deep for a `u32`. Out of line, so that `write_decimal` stays small
+/// enough to be inlined at each of its calls.
 #[inline(never)]
 fn write_thousands(row: &mut [u8], at: usize, k: u32) -> usize {
-    let mut n = at;
-    for p in [1_000_000, 100_000, 10_000, 1_000, 100, 10] {
-        if k >= p {
-            n = write_byte(row, n, b'0' + (k / p % 10) as u8);
-        }
-    }
-    write_byte(row, n, b'0' + (k % 10) as u8)
+    write_decimal(row, at, k)
 }
 
 /// Write one byte at `row[at]` (counted even past the end, as in
